@@ -1,0 +1,389 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * gpc/srcu.h - instantiable sleepable-RCU domains with signal-safe readers.
+ *
+ * A domain (struct gpc_srcu) lets writers wait until every reader that might
+ * still hold an old object has left its read-side section (a grace period),
+ * while readers pay two plain stores to a per-thread slot and never block,
+ * never spin and never execute an atomic read-modify-write. Readers may sleep
+ * inside a section; a slow reader delays only the grace periods of its own
+ * domain.
+ *
+ * Design (docs/srcu.md has the full argument): every (thread, domain) pair
+ * owns a slot, a cache line only that thread writes. The outermost read_lock
+ * copies the domain's grace-period counter (a phase bit and a nesting count of
+ * one) into the slot; nested locks and unlocks add and subtract one. A grace
+ * period flips the phase twice and each time waits until no slot is active in
+ * the old phase. The store-load ordering a reader would need (its slot store
+ * before its loads of protected data) is provided by the writer instead, with
+ * membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED), which executes a full barrier
+ * on every running thread of the process. Where membarrier is unavailable
+ * (or GPC_SRCU_NO_MEMBARRIER=1 is set in the environment), readers fall back
+ * to a full fence of their own.
+ *
+ * Threads: a thread gets its slot on its first read_lock of a domain, lock
+ * free, which also works inside a signal handler. POSIX does not list
+ * pthread_setspecific() (used to learn about thread exit) as async-signal-safe,
+ * so a strictly conforming program calls gpc_srcu_register_thread() before the
+ * first read section that a signal handler of that thread may enter; on glibc
+ * the automatic path is safe as well. Thread exit releases the slots; exit
+ * inside a read section ends the section and is reported as an error.
+ */
+#ifndef GPC_SRCU_H
+#define GPC_SRCU_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <gpc/compiler.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Nesting count in the low half of a slot word, phase in the bit above it. */
+#define GPC_SRCU_NEST_ONE 1UL
+#define GPC_SRCU_NEST_MASK ((1UL << (sizeof(unsigned long) * 4)) - 1)
+#define GPC_SRCU_PHASE (1UL << (sizeof(unsigned long) * 4))
+
+/* Size of the per-thread lookaside cache of slots, indexed by domain id. */
+#define GPC_SRCU_TLS_ENTRIES 16
+
+#define GPC_SRCU_DEFAULT_STALL_MS 10000
+
+/*
+ * One reader slot: written only by its owner thread (and, at that thread's
+ * exit or in a forked child, by the library on its behalf). It has a cache
+ * line of its own so that readers on different CPUs never share one.
+ */
+struct gpc_srcu_slot {
+	_Atomic unsigned long ctr; /* phase | nesting, 0 when outside */
+	_Atomic uint64_t serial;   /* domain this slot belongs to */
+	_Atomic int owner;         /* owner's thread id, 0 when free */
+} gpc_cacheline_aligned;
+
+struct gpc_srcu_state;
+
+/*
+ * A domain. Embed it anywhere; initialise with gpc_srcu_init(). The first
+ * cache line is what readers load; the grace-period machinery lives behind
+ * @state.
+ */
+struct gpc_srcu {
+	_Atomic unsigned long gp_ctr; /* phase | GPC_SRCU_NEST_ONE */
+	_Atomic int gp_futex;         /* -1 while a grace period sleeps */
+	unsigned int id;              /* index into the per-thread cache */
+	uint64_t serial;              /* unique for the process lifetime */
+	unsigned int magic;
+	struct gpc_srcu_state *state;
+} gpc_cacheline_aligned;
+
+/*
+ * Optional attributes for gpc_srcu_init(); a zeroed structure (or NULL) means
+ * the defaults.
+ */
+struct gpc_srcu_attr {
+	const char *name;          /* for messages; copied */
+	unsigned int stall_ms;     /* stall report threshold, 0 = 10 s */
+};
+
+/* Counters of one domain, readable at any time with gpc_srcu_get_stats(). */
+struct gpc_srcu_stats {
+	uint64_t gp_completed;     /* grace periods run by this domain */
+	uint64_t gp_shared;        /* synchronize calls satisfied by another's */
+	uint64_t membarriers;      /* membarrier() system calls issued */
+	uint64_t sleeps;           /* futex sleeps while waiting for readers */
+	uint64_t stalls;           /* stall reports */
+	uint64_t callbacks;        /* callbacks invoked */
+	uint64_t slots;            /* reader slots in use */
+};
+
+/* Callback head for gpc_srcu_call(); embed it in the object to be freed. */
+struct gpc_srcu_head {
+	struct gpc_srcu_head *next;
+	void (*func)(struct gpc_srcu_head *head);
+	uint64_t cookie;
+};
+
+/* ---- internal, used by the inline read side -------------------------- */
+
+extern __thread struct gpc_srcu_slot *gpc_srcu_tls_slot[GPC_SRCU_TLS_ENTRIES]
+	__attribute__((tls_model("initial-exec")));
+extern __thread int gpc_srcu_tls_tid __attribute__((tls_model("initial-exec")));
+/* Nonzero when readers must fence themselves (no membarrier). */
+extern int gpc_srcu_reader_fence;
+
+struct gpc_srcu_slot *gpc_srcu_slot_slow(struct gpc_srcu *d);
+void gpc_srcu_wake_gp(struct gpc_srcu *d);
+void gpc_srcu_report_misuse(struct gpc_srcu *d, const char *what);
+
+/*
+ * The slot of the calling thread in @d. The lookaside entry is one pointer,
+ * so a signal handler that replaces it between our loads cannot hand us a
+ * torn (pointer, tag) pair; the tag lives in the slot itself. Slot memory is
+ * never returned to the system, so a stale pointer is safe to load from.
+ */
+static inline struct gpc_srcu_slot *gpc_srcu_slot_of(struct gpc_srcu *d)
+{
+	struct gpc_srcu_slot *s;
+
+	s = gpc_srcu_tls_slot[d->id & (GPC_SRCU_TLS_ENTRIES - 1)];
+	if (gpc_likely(s &&
+		       atomic_load_explicit(&s->serial, memory_order_relaxed) ==
+			       d->serial &&
+		       atomic_load_explicit(&s->owner, memory_order_relaxed) ==
+			       gpc_srcu_tls_tid))
+		return s;
+	return gpc_srcu_slot_slow(d);
+}
+
+/**
+ * gpc_srcu_read_lock - enter a read-side section of @d.
+ * @d: an initialised domain.
+ *
+ * Sections nest, also across a signal handler that interrupts a section of
+ * the same thread. Everything read inside the section stays valid until the
+ * matching gpc_srcu_read_unlock(): a grace period of @d that starts after the
+ * object was unpublished waits for it. The section may sleep.
+ *
+ * Context: any context, async-signal-safe; never blocks. The first call of a
+ * thread for a domain claims a slot (lock free; see the header comment).
+ */
+static inline void gpc_srcu_read_lock(struct gpc_srcu *d)
+{
+	struct gpc_srcu_slot *s = gpc_srcu_slot_of(d);
+	unsigned long v = atomic_load_explicit(&s->ctr, memory_order_relaxed);
+
+	/*
+	 * A signal handler may run between this load and the store below; it
+	 * leaves the word as it found it, so the plain read-modify-write is
+	 * safe against it without an atomic instruction.
+	 */
+	if (gpc_likely(!(v & GPC_SRCU_NEST_MASK)))
+		v = atomic_load_explicit(&d->gp_ctr, memory_order_relaxed);
+	else
+		v += GPC_SRCU_NEST_ONE;
+	atomic_store_explicit(&s->ctr, v, memory_order_relaxed);
+	/*
+	 * The slot store must be visible before our loads of protected data.
+	 * Pairs with the membarrier() at the start and in the middle of a grace
+	 * period (gp_membarrier() in srcu.c), which makes this compiler barrier
+	 * a full barrier whenever it matters.
+	 */
+	if (gpc_unlikely(gpc_srcu_reader_fence))
+		atomic_thread_fence(memory_order_seq_cst);
+	else
+		gpc_barrier();
+}
+
+/**
+ * gpc_srcu_read_unlock - leave the innermost read-side section of @d.
+ * @d: the domain passed to the matching gpc_srcu_read_lock().
+ *
+ * Context: any context, async-signal-safe; never blocks. When a grace period
+ * is asleep waiting for this reader, the outermost unlock wakes it with one
+ * futex system call.
+ */
+static inline void gpc_srcu_read_unlock(struct gpc_srcu *d)
+{
+	struct gpc_srcu_slot *s = gpc_srcu_slot_of(d);
+	unsigned long v = atomic_load_explicit(&s->ctr, memory_order_relaxed);
+
+#ifdef GPC_DEBUG
+	if (!(v & GPC_SRCU_NEST_MASK)) {
+		gpc_srcu_report_misuse(d, "read_unlock without read_lock");
+		return;
+	}
+#endif
+	if (gpc_unlikely(gpc_srcu_reader_fence))
+		atomic_thread_fence(memory_order_seq_cst);
+	/*
+	 * Release: our section's accesses happen before a grace period that
+	 * sees this store (with membarrier it is also covered by the barrier
+	 * at the end of the grace period; the release makes the ordering
+	 * visible to ThreadSanitizer and costs nothing on x86).
+	 */
+	atomic_store_explicit(&s->ctr, v - GPC_SRCU_NEST_ONE,
+			      memory_order_release);
+	if ((v & GPC_SRCU_NEST_MASK) == GPC_SRCU_NEST_ONE) {
+		/*
+		 * Store above, then load the futex word: if the waiter set it
+		 * to -1 after our load it will see our store, because it
+		 * issues membarrier() (or a fence) between its store and its
+		 * re-scan of the slots.
+		 */
+		if (gpc_unlikely(gpc_srcu_reader_fence))
+			atomic_thread_fence(memory_order_seq_cst);
+		else
+			gpc_barrier();
+		if (gpc_unlikely(atomic_load_explicit(&d->gp_futex,
+						      memory_order_relaxed) ==
+				 -1))
+			gpc_srcu_wake_gp(d);
+	}
+}
+
+/**
+ * gpc_srcu_read_held - whether the calling thread is inside a section of @d.
+ *
+ * Context: any context, async-signal-safe. For assertions.
+ */
+static inline bool gpc_srcu_read_held(struct gpc_srcu *d)
+{
+	struct gpc_srcu_slot *s = gpc_srcu_slot_of(d);
+
+	return atomic_load_explicit(&s->ctr, memory_order_relaxed) &
+	       GPC_SRCU_NEST_MASK;
+}
+
+/* ---- setup ------------------------------------------------------------ */
+
+/**
+ * gpc_srcu_init - initialise a domain.
+ * @d: storage for the domain (any alignment is accepted, 64 is best).
+ * @attr: attributes, or NULL for the defaults.
+ *
+ * Starts the domain's worker thread, which drives polled grace periods and
+ * runs callbacks.
+ *
+ * Return: 0; -EINVAL if @d is NULL; -ENOMEM; -EAGAIN if the worker thread
+ * cannot be created.
+ * Context: may sleep.
+ */
+int gpc_srcu_init(struct gpc_srcu *d, const struct gpc_srcu_attr *attr);
+
+/**
+ * gpc_srcu_destroy - tear down a domain.
+ * @d: the domain.
+ *
+ * Waits for all queued callbacks to run (gpc_srcu_barrier()), stops the
+ * worker and frees everything. A domain that a reader is still inside is
+ * left untouched and usable, and reported through the log.
+ *
+ * Return: 0; -EINVAL if @d is NULL, not initialised or already destroyed;
+ * -EBUSY if a thread is inside a read section of @d; -EDEADLK if called from
+ * one of @d's callbacks.
+ * Context: may sleep.
+ */
+int gpc_srcu_destroy(struct gpc_srcu *d);
+
+/**
+ * gpc_srcu_register_thread - claim the calling thread's slot in @d now.
+ *
+ * Optional everywhere except as described in the header comment: before the
+ * first read section that a signal handler of this thread may enter, for
+ * programs that must not rely on glibc's pthread_setspecific() being
+ * async-signal-safe.
+ *
+ * Return: 0; -EINVAL if @d is not an initialised domain; -ENOMEM.
+ * Context: may sleep (may map a page of slots).
+ */
+int gpc_srcu_register_thread(struct gpc_srcu *d);
+
+/* ---- grace periods ---------------------------------------------------- */
+
+/**
+ * gpc_srcu_synchronize - wait for a full grace period of @d.
+ *
+ * Every read section of @d that began before the call has ended when it
+ * returns, and the caller's earlier stores are visible to every section that
+ * begins after. Concurrent callers share grace periods. The wait spins
+ * briefly, then sleeps on a futex until the last old reader leaves.
+ *
+ * Return: 0; -EINVAL if @d is not an initialised domain; -EDEADLK if the
+ * caller is inside a read section of @d (it would wait for itself).
+ * Context: may sleep.
+ */
+int gpc_srcu_synchronize(struct gpc_srcu *d);
+
+/**
+ * gpc_srcu_synchronize_expedited - like gpc_srcu_synchronize(), faster.
+ *
+ * Never sleeps on the futex: it polls the readers, yielding the CPU between
+ * polls, which trades CPU time for latency.
+ *
+ * Return and context: as gpc_srcu_synchronize().
+ */
+int gpc_srcu_synchronize_expedited(struct gpc_srcu *d);
+
+/**
+ * gpc_srcu_get_state - cookie for "a grace period that starts after now".
+ *
+ * Issues a full fence, so the caller's earlier stores are ordered before the
+ * grace period that the cookie names. Does not start a grace period.
+ *
+ * Return: the cookie (always even; 0 for an invalid @d).
+ * Context: any context, async-signal-safe.
+ */
+uint64_t gpc_srcu_get_state(struct gpc_srcu *d);
+
+/**
+ * gpc_srcu_start_poll - like gpc_srcu_get_state(), and make sure the grace
+ * period it names will run without anyone calling synchronize.
+ *
+ * Wakes the domain's worker with one futex system call when needed.
+ *
+ * Return: the cookie (0 for an invalid @d).
+ * Context: any context, async-signal-safe; never blocks.
+ */
+uint64_t gpc_srcu_start_poll(struct gpc_srcu *d);
+
+/**
+ * gpc_srcu_poll_state - has the grace period named by @cookie completed?
+ *
+ * When it returns 1 it has also issued a full fence, so the caller's later
+ * accesses are ordered after every read section that the cookie covers.
+ *
+ * Return: 1 if completed, 0 if not yet; -EINVAL if @d is not an initialised
+ * domain or @cookie was never issued by it (odd, or beyond any cookie it
+ * could have issued).
+ * Context: any context, async-signal-safe; never blocks.
+ */
+int gpc_srcu_poll_state(struct gpc_srcu *d, uint64_t cookie);
+
+/**
+ * gpc_srcu_call - run @func(@head) on the worker after a grace period.
+ *
+ * Callbacks run in the order they were queued, on the domain's worker thread,
+ * outside any lock of the library; they may queue further callbacks but must
+ * not call gpc_srcu_barrier() or gpc_srcu_destroy() on their domain.
+ *
+ * Return: 0; -EINVAL if @d, @head or @func is NULL or @d is not initialised.
+ * Context: may sleep briefly (takes the domain's callback mutex); not
+ * async-signal-safe.
+ */
+int gpc_srcu_call(struct gpc_srcu *d, struct gpc_srcu_head *head,
+		  void (*func)(struct gpc_srcu_head *head));
+
+/**
+ * gpc_srcu_barrier - wait until every callback queued before the call ran.
+ *
+ * Return: 0; -EINVAL for an invalid @d; -EDEADLK if called from a callback
+ * of @d.
+ * Context: may sleep.
+ */
+int gpc_srcu_barrier(struct gpc_srcu *d);
+
+/**
+ * gpc_srcu_get_stats - copy @d's counters into @st.
+ *
+ * Return: 0; -EINVAL if either pointer is NULL or @d is not initialised.
+ * Context: any context (relaxed loads; the values are not a snapshot).
+ */
+int gpc_srcu_get_stats(struct gpc_srcu *d, struct gpc_srcu_stats *st);
+
+/**
+ * gpc_srcu_membarrier_available - whether readers run fence-free.
+ *
+ * Return: true if grace periods use membarrier(PRIVATE_EXPEDITED); false if
+ * readers issue their own fences (old kernel, seccomp, or the environment
+ * variable GPC_SRCU_NO_MEMBARRIER=1 at program start).
+ * Context: any context.
+ */
+bool gpc_srcu_membarrier_available(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GPC_SRCU_H */
