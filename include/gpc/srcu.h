@@ -166,9 +166,9 @@ static inline void gpc_srcu_read_lock(struct gpc_srcu *d)
 	atomic_store_explicit(&s->ctr, v, memory_order_relaxed);
 	/*
 	 * The slot store must be visible before our loads of protected data.
-	 * Pairs with the membarrier() at the start and in the middle of a grace
-	 * period (gp_membarrier() in srcu.c), which makes this compiler barrier
-	 * a full barrier whenever it matters.
+	 * Pairs with the membarrier() at the start of a grace period ((A) in
+	 * run_gp(), srcu.c), which makes this compiler barrier act as a full
+	 * barrier whenever it matters.
 	 */
 	if (gpc_unlikely(gpc_srcu_reader_fence))
 		atomic_thread_fence(memory_order_seq_cst);

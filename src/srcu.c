@@ -1,0 +1,980 @@
+// SPDX-License-Identifier: MIT
+/*
+ * srcu.c - grace periods, reader slots, polling and callbacks of an SRCU
+ * domain. The read side is inline in include/gpc/srcu.h; docs/srcu.md has
+ * the algorithm and the argument for every barrier.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/membarrier.h>
+
+#include <gpc/srcu.h>
+
+#include "internal.h"
+
+#define SRCU_MAGIC 0x53524355u /* "SRCU" */
+#define SRCU_DEAD 0x44454144u  /* "DEAD" */
+
+/* A chunk of slots is one page; chunks are never unmapped (see slot_of). */
+#define CHUNK_BYTES 4096
+#define SLOTS_PER_CHUNK (CHUNK_BYTES / sizeof(struct gpc_srcu_slot))
+#define MAX_CHUNKS 1024
+
+/* Scans of the slots before a grace period goes to sleep on the futex. */
+#define SPIN_SCANS 100
+/* Upper bound of one futex sleep; a safety net, wakeups come from readers. */
+#define SLEEP_MAX_NS 1000000000ull
+
+__thread struct gpc_srcu_slot *gpc_srcu_tls_slot[GPC_SRCU_TLS_ENTRIES]
+	__attribute__((tls_model("initial-exec")));
+__thread int gpc_srcu_tls_tid __attribute__((tls_model("initial-exec")));
+int gpc_srcu_reader_fence;
+
+struct gpc_srcu_state {
+	struct gpc_srcu *d;
+	struct gpc_srcu_state *next; /* in the list of live domains */
+
+	/* Serializes grace periods; held for the whole of one. */
+	pthread_mutex_t gp_lock;
+	_Atomic uint64_t gp_seq; /* even: idle; odd: a grace period runs */
+	_Atomic uint64_t gp_req; /* highest cookie asked for by start_poll */
+
+	_Atomic(struct gpc_srcu_slot *) chunks[MAX_CHUNKS];
+	_Atomic unsigned int nchunks;
+
+	/* Worker: drives polled grace periods and runs callbacks. */
+	pthread_t worker;
+	bool worker_started;
+	_Atomic bool stop;
+	_Atomic int worker_futex;    /* bumped by every wakeup */
+	_Atomic int worker_sleeping; /* nonzero while it may futex_wait */
+
+	pthread_mutex_t cb_lock; /* protects the queue and the tickets */
+	pthread_cond_t cb_done_cond;
+	struct gpc_srcu_head *cb_head, **cb_tail;
+	uint64_t cb_queued, cb_done;
+
+	char name[32];
+	uint64_t stall_ns;
+
+	_Atomic uint64_t st_gp, st_shared, st_mb, st_sleeps, st_stalls,
+		st_callbacks;
+};
+
+/* Live domains: for thread exit, fork and id allocation. */
+static pthread_mutex_t domains_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct gpc_srcu_state *domains;
+static _Atomic uint64_t next_serial = 1;
+
+/*
+ * Chunks of destroyed domains, for reuse. Only *tried* from the slot-claim
+ * path (which may run in a signal handler); a busy lock there just means a
+ * fresh mmap.
+ */
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct gpc_srcu_slot *pool[MAX_CHUNKS];
+static unsigned int pool_len;
+
+static pthread_key_t exit_key;
+static __thread bool exit_hook_armed;
+
+static bool srcu_ok(const struct gpc_srcu *d)
+{
+	return d && d->magic == SRCU_MAGIC && d->state;
+}
+
+static int self_tid(void)
+{
+	if (!gpc_srcu_tls_tid)
+		gpc_srcu_tls_tid = (int)gettid();
+	return gpc_srcu_tls_tid;
+}
+
+/* ---- membarrier ------------------------------------------------------- */
+
+/*
+ * The asymmetric fence. A full barrier on every running thread of the
+ * process, so each reader's compiler barrier (between its slot store and its
+ * loads of protected data) acts as a full barrier relative to our accesses
+ * on either side of this call.
+ */
+static void gp_membarrier(struct gpc_srcu_state *st)
+{
+	if (gpc_srcu_reader_fence) {
+		atomic_thread_fence(memory_order_seq_cst);
+		return;
+	}
+	if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0)) {
+		/* Cannot happen once registered; never be unsafe if it does. */
+		gpci_log(GPC_LOG_ERR, "srcu: membarrier failed: %s",
+			 strerror(errno));
+		abort();
+	}
+	atomic_fetch_add_explicit(&st->st_mb, 1, memory_order_relaxed);
+}
+
+static void membarrier_setup(void)
+{
+	const char *no = getenv("GPC_SRCU_NO_MEMBARRIER");
+	long cmds;
+
+	gpc_srcu_reader_fence = 1;
+	if (no && *no && strcmp(no, "0"))
+		return;
+	cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+	if (cmds < 0 || !(cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED))
+		return;
+	if (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED,
+		    0, 0))
+		return;
+	gpc_srcu_reader_fence = 0;
+}
+
+bool gpc_srcu_membarrier_available(void)
+{
+	return !gpc_srcu_reader_fence;
+}
+
+/* ---- reader slots ----------------------------------------------------- */
+
+static struct gpc_srcu_slot *chunk_get(void)
+{
+	struct gpc_srcu_slot *c = NULL;
+	void *p;
+
+	if (!pthread_mutex_trylock(&pool_lock)) {
+		if (pool_len)
+			c = pool[--pool_len];
+		pthread_mutex_unlock(&pool_lock);
+	}
+	if (c)
+		return c;
+	p = mmap(NULL, CHUNK_BYTES, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void chunk_put(struct gpc_srcu_slot *c)
+{
+	if (!pthread_mutex_trylock(&pool_lock)) {
+		if (pool_len < MAX_CHUNKS) {
+			pool[pool_len++] = c;
+			c = NULL;
+		}
+		pthread_mutex_unlock(&pool_lock);
+	}
+	/*
+	 * Not pooled: leak it rather than unmap, because a thread's lookaside
+	 * entry may still point into it (gpc_srcu_slot_of loads through
+	 * stale pointers and relies on the memory staying mapped).
+	 */
+	(void)c;
+}
+
+/* Tag every slot of a chunk for @serial, free and outside. */
+static void chunk_prepare(struct gpc_srcu_slot *c, uint64_t serial)
+{
+	for (size_t i = 0; i < SLOTS_PER_CHUNK; i++) {
+		atomic_store_explicit(&c[i].ctr, 0, memory_order_relaxed);
+		atomic_store_explicit(&c[i].owner, 0, memory_order_relaxed);
+		atomic_store_explicit(&c[i].serial, serial,
+				      memory_order_relaxed);
+	}
+}
+
+#define for_each_slot(st, s, i, j, n)                                        \
+	for (i = 0, n = atomic_load_explicit(&(st)->nchunks,                 \
+					     memory_order_acquire);          \
+	     i < n; i++)                                                     \
+		for (j = 0, s = atomic_load_explicit(&(st)->chunks[i],       \
+						     memory_order_acquire);  \
+		     j < SLOTS_PER_CHUNK; j++, s++)
+
+static struct gpc_srcu_slot *find_owned(struct gpc_srcu_state *st, int tid)
+{
+	struct gpc_srcu_slot *s;
+	unsigned int i, n;
+	size_t j;
+
+	for_each_slot(st, s, i, j, n)
+		if (atomic_load_explicit(&s->owner, memory_order_relaxed) == tid)
+			return s;
+	return NULL;
+}
+
+static struct gpc_srcu_slot *claim_free(struct gpc_srcu_state *st, int tid)
+{
+	struct gpc_srcu_slot *s;
+	unsigned int i, n;
+	size_t j;
+	int zero;
+
+	for_each_slot(st, s, i, j, n) {
+		zero = 0;
+		if (!atomic_load_explicit(&s->owner, memory_order_relaxed) &&
+		    atomic_compare_exchange_strong(&s->owner, &zero, tid))
+			return s;
+	}
+	return NULL;
+}
+
+/*
+ * Add a chunk at index @n. Lock free: whoever installs chunks[n] first wins,
+ * and everybody helps advance nchunks past it, so that when any claimer
+ * returns, scanners will see the chunk its slot is in.
+ */
+static int grow(struct gpc_srcu *d, unsigned int n)
+{
+	struct gpc_srcu_state *st = d->state;
+	struct gpc_srcu_slot *c, *expected = NULL;
+
+	if (n >= MAX_CHUNKS)
+		return -ENOMEM;
+	c = chunk_get();
+	if (!c)
+		return -ENOMEM;
+	chunk_prepare(c, d->serial);
+	if (!atomic_compare_exchange_strong(&st->chunks[n], &expected, c))
+		chunk_put(c);
+	atomic_compare_exchange_strong(&st->nchunks, &n, n + 1);
+	return 0;
+}
+
+static void arm_exit_hook(void)
+{
+	if (exit_hook_armed)
+		return;
+	exit_hook_armed = true;
+	pthread_setspecific(exit_key, (void *)1);
+}
+
+static struct gpc_srcu_slot *claim_slot(struct gpc_srcu *d, int tid)
+{
+	struct gpc_srcu_state *st = d->state;
+	struct gpc_srcu_slot *s;
+
+	for (;;) {
+		unsigned int n = atomic_load_explicit(&st->nchunks,
+						      memory_order_acquire);
+
+		s = claim_free(st, tid);
+		if (s || grow(d, n))
+			return s;
+	}
+}
+
+struct gpc_srcu_slot *gpc_srcu_slot_slow(struct gpc_srcu *d)
+{
+	int tid = self_tid();
+	struct gpc_srcu_slot *s;
+
+	if (gpc_unlikely(!srcu_ok(d))) {
+		gpci_log(GPC_LOG_ERR, "srcu: read side used on an invalid domain");
+		abort();
+	}
+	s = find_owned(d->state, tid);
+	if (!s)
+		s = claim_slot(d, tid);
+	if (!s) {
+		gpci_log(GPC_LOG_ERR, "srcu %s: out of reader slots",
+			 d->state->name);
+		abort();
+	}
+	arm_exit_hook();
+	gpc_srcu_tls_slot[d->id & (GPC_SRCU_TLS_ENTRIES - 1)] = s;
+	return s;
+}
+
+int gpc_srcu_register_thread(struct gpc_srcu *d)
+{
+	if (!srcu_ok(d))
+		return -EINVAL;
+	(void)gpc_srcu_slot_of(d);
+	return 0;
+}
+
+void gpc_srcu_wake_gp(struct gpc_srcu *d)
+{
+	/* Reset first: the waiter sleeps only while the word is -1. */
+	atomic_store_explicit(&d->gp_futex, 0, memory_order_relaxed);
+	gpci_futex_wake(&d->gp_futex, 1);
+}
+
+void gpc_srcu_report_misuse(struct gpc_srcu *d, const char *what)
+{
+	gpci_log(GPC_LOG_ERR, "srcu %s: %s (thread %d)",
+		 srcu_ok(d) ? d->state->name : "?", what, self_tid());
+}
+
+/*
+ * Thread exit: give back this thread's slots in every live domain. A slot
+ * still inside a section is an application bug; the thread can no longer
+ * touch anything, so ending its section is safe, and it is reported.
+ */
+static void release_slots_of(struct gpc_srcu_state *st, int tid)
+{
+	struct gpc_srcu_slot *s;
+	unsigned int i, n;
+	size_t j;
+
+	for_each_slot(st, s, i, j, n) {
+		if (atomic_load_explicit(&s->owner, memory_order_relaxed) != tid)
+			continue;
+		if (atomic_load_explicit(&s->ctr, memory_order_relaxed) &
+		    GPC_SRCU_NEST_MASK)
+			gpci_log(GPC_LOG_ERR,
+				 "srcu %s: thread %d exited inside a read section; section ended",
+				 st->name, tid);
+		atomic_store_explicit(&s->ctr, 0, memory_order_release);
+		atomic_store_explicit(&s->owner, 0, memory_order_release);
+		if (atomic_load_explicit(&st->d->gp_futex,
+					 memory_order_seq_cst) == -1)
+			gpc_srcu_wake_gp(st->d);
+	}
+}
+
+static void thread_exit_hook(void *arg)
+{
+	int tid = self_tid();
+
+	(void)arg;
+	exit_hook_armed = false;
+	pthread_mutex_lock(&domains_lock);
+	for (struct gpc_srcu_state *st = domains; st; st = st->next)
+		release_slots_of(st, tid);
+	pthread_mutex_unlock(&domains_lock);
+	memset(gpc_srcu_tls_slot, 0, sizeof(gpc_srcu_tls_slot));
+}
+
+/* ---- grace periods ---------------------------------------------------- */
+
+/*
+ * A slot holds up the current wait if it is inside a section that began in
+ * the other phase than the domain's counter has now.
+ */
+static bool slot_blocks(unsigned long v, unsigned long now)
+{
+	return (v & GPC_SRCU_NEST_MASK) && ((v ^ now) & GPC_SRCU_PHASE);
+}
+
+/*
+ * Return the owner of a slot that holds up the wait, or 0 if none. The
+ * acquire load pairs with the release store of read_unlock: once we see a
+ * reader outside, everything it did inside happens before what we do next.
+ */
+static int scan_blocker(struct gpc_srcu *d)
+{
+	unsigned long now = atomic_load_explicit(&d->gp_ctr,
+						 memory_order_relaxed);
+	struct gpc_srcu_slot *s;
+	unsigned int i, n;
+	size_t j;
+
+	for_each_slot(d->state, s, i, j, n) {
+		unsigned long v = atomic_load_explicit(&s->ctr,
+						       memory_order_acquire);
+
+		if (slot_blocks(v, now)) {
+			int owner = atomic_load_explicit(&s->owner,
+							 memory_order_relaxed);
+			return owner ? owner : -1;
+		}
+	}
+	return 0;
+}
+
+static void report_stall(struct gpc_srcu *d, int tid, uint64_t waited_ns)
+{
+	struct gpc_srcu_state *st = d->state;
+
+	atomic_fetch_add_explicit(&st->st_stalls, 1, memory_order_relaxed);
+	gpci_log(GPC_LOG_WARN,
+		 "srcu %s: grace period %llu stalled for %llu ms: thread %d has been inside a read section for at least %llu ms",
+		 st->name,
+		 (unsigned long long)atomic_load(&st->gp_seq) / 2 + 1,
+		 (unsigned long long)(waited_ns / 1000000), tid,
+		 (unsigned long long)(waited_ns / 1000000));
+}
+
+/*
+ * Sleep until a reader leaves (or the timeout). The -1 store, then a full
+ * barrier on every thread, then a re-scan: a reader either stored its slot
+ * before that barrier (the re-scan sees it outside) or loads gp_futex after
+ * it (sees -1 and wakes us). Pairs with the barrier in read_unlock.
+ */
+static void sleep_for_readers(struct gpc_srcu *d, uint64_t timeout_ns)
+{
+	struct gpc_srcu_state *st = d->state;
+
+	atomic_store_explicit(&d->gp_futex, -1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_seq_cst);
+	gp_membarrier(st);
+	if (scan_blocker(d)) {
+		atomic_fetch_add_explicit(&st->st_sleeps, 1,
+					  memory_order_relaxed);
+		gpci_futex_wait(&d->gp_futex, -1, timeout_ns);
+	}
+	atomic_store_explicit(&d->gp_futex, 0, memory_order_relaxed);
+}
+
+static void wait_for_readers(struct gpc_srcu *d, bool expedited,
+			     uint64_t gp_start, bool *stall_reported)
+{
+	struct gpc_srcu_state *st = d->state;
+
+	for (unsigned int scans = 0;; scans++) {
+		int tid = scan_blocker(d);
+		uint64_t waited, left;
+
+		if (!tid)
+			return;
+		waited = gpci_now_ns() - gp_start;
+		if (!*stall_reported && waited >= st->stall_ns) {
+			report_stall(d, tid, waited);
+			*stall_reported = true;
+		}
+		if (scans < SPIN_SCANS) {
+			gpc_cpu_relax();
+			continue;
+		}
+		if (expedited) {
+			sched_yield();
+			continue;
+		}
+		left = *stall_reported ? SLEEP_MAX_NS : st->stall_ns - waited;
+		if (left > SLEEP_MAX_NS)
+			left = SLEEP_MAX_NS;
+		sleep_for_readers(d, left < 1000000 ? 1000000 : left);
+	}
+}
+
+/*
+ * One grace period; the caller holds gp_lock.
+ *
+ * (A) The membarrier orders the updater's earlier stores (unpublishing an
+ *     object) before the loads of every reader section that the scans below
+ *     do not see: such a reader stored its slot after the barrier point on
+ *     its CPU, so its loads come after it and find the new state. Pairs with
+ *     the compiler barrier at the end of read_lock.
+ * (B) Two phase flips: a reader that loaded gp_ctr before a flip but stored
+ *     it to its slot after our scan carries a stale phase. It cannot hold
+ *     anything old (see A), but with one flip per grace period the next
+ *     grace period would take it for a current reader and not wait for it
+ *     although by then it may hold something that period retires. Waiting
+ *     for the old phase, flipping, and waiting again covers every reader
+ *     that was inside when the grace period began.
+ * (C) No membarrier at the end: every reader we waited for was seen outside
+ *     through an acquire load of its release store, which orders its section
+ *     before our return; readers we never saw inside began after (A).
+ */
+static void run_gp(struct gpc_srcu *d, bool expedited)
+{
+	struct gpc_srcu_state *st = d->state;
+	uint64_t seq = atomic_load_explicit(&st->gp_seq, memory_order_relaxed);
+	uint64_t start = gpci_now_ns();
+	bool reported = false;
+	unsigned long ctr;
+
+	/* Odd: cookies taken from now on name the grace period after this. */
+	atomic_store_explicit(&st->gp_seq, seq + 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_seq_cst);
+	gp_membarrier(st); /* (A) */
+
+	wait_for_readers(d, expedited, start, &reported);
+	atomic_thread_fence(memory_order_seq_cst);
+	ctr = atomic_load_explicit(&d->gp_ctr, memory_order_relaxed);
+	atomic_store_explicit(&d->gp_ctr, ctr ^ GPC_SRCU_PHASE,
+			      memory_order_relaxed);
+	atomic_thread_fence(memory_order_seq_cst);
+	wait_for_readers(d, expedited, start, &reported); /* (B) */
+
+	atomic_thread_fence(memory_order_seq_cst);
+	atomic_store_explicit(&st->gp_seq, seq + 2, memory_order_release);
+	atomic_fetch_add_explicit(&st->st_gp, 1, memory_order_relaxed);
+}
+
+static int synchronize(struct gpc_srcu *d, bool expedited)
+{
+	struct gpc_srcu_state *st;
+	uint64_t cookie;
+
+	if (!srcu_ok(d))
+		return -EINVAL;
+	if (gpc_srcu_read_held(d))
+		return -EDEADLK;
+	st = d->state;
+	cookie = gpc_srcu_get_state(d);
+	pthread_mutex_lock(&st->gp_lock);
+	/* Someone else's grace period, begun after our cookie, covers us. */
+	if (gpc_srcu_poll_state(d, cookie) == 1)
+		atomic_fetch_add_explicit(&st->st_shared, 1,
+					  memory_order_relaxed);
+	else
+		run_gp(d, expedited);
+	pthread_mutex_unlock(&st->gp_lock);
+	return 0;
+}
+
+int gpc_srcu_synchronize(struct gpc_srcu *d)
+{
+	return synchronize(d, false);
+}
+
+int gpc_srcu_synchronize_expedited(struct gpc_srcu *d)
+{
+	return synchronize(d, true);
+}
+
+/* ---- polling ---------------------------------------------------------- */
+
+/*
+ * gp_seq counts starts and ends of grace periods. From a snapshot s, the
+ * first grace period that starts after it ends when gp_seq reaches
+ * (s + 3) & ~1: s + 2 if none was running, s + 3 if one was (it may have
+ * begun its scans before our caller's stores).
+ */
+uint64_t gpc_srcu_get_state(struct gpc_srcu *d)
+{
+	uint64_t s;
+
+	if (!srcu_ok(d))
+		return 0;
+	/* Order the caller's earlier stores before the snapshot. */
+	atomic_thread_fence(memory_order_seq_cst);
+	s = atomic_load_explicit(&d->state->gp_seq, memory_order_acquire);
+	return (s + 3) & ~1ull;
+}
+
+int gpc_srcu_poll_state(struct gpc_srcu *d, uint64_t cookie)
+{
+	uint64_t s;
+
+	if (!srcu_ok(d) || !cookie || (cookie & 1))
+		return -EINVAL;
+	s = atomic_load_explicit(&d->state->gp_seq, memory_order_acquire);
+	/* No cookie issued so far can exceed the current count plus 3. */
+	if ((int64_t)(cookie - s) > 3)
+		return -EINVAL;
+	if ((int64_t)(s - cookie) < 0)
+		return 0;
+	/* Order the caller's later accesses after the grace period. */
+	atomic_thread_fence(memory_order_seq_cst);
+	return 1;
+}
+
+static void wake_worker(struct gpc_srcu_state *st)
+{
+	atomic_fetch_add_explicit(&st->worker_futex, 1, memory_order_seq_cst);
+	/* Pairs with the fence between worker_sleeping=1 and its re-check. */
+	if (atomic_load_explicit(&st->worker_sleeping, memory_order_seq_cst))
+		gpci_futex_wake(&st->worker_futex, 1);
+}
+
+uint64_t gpc_srcu_start_poll(struct gpc_srcu *d)
+{
+	struct gpc_srcu_state *st;
+	uint64_t c, r;
+
+	if (!srcu_ok(d))
+		return 0;
+	st = d->state;
+	c = gpc_srcu_get_state(d);
+	r = atomic_load_explicit(&st->gp_req, memory_order_relaxed);
+	while ((int64_t)(c - r) > 0)
+		if (atomic_compare_exchange_weak(&st->gp_req, &r, c)) {
+			wake_worker(st);
+			break;
+		}
+	return c;
+}
+
+/* ---- callbacks and the worker ----------------------------------------- */
+
+int gpc_srcu_call(struct gpc_srcu *d, struct gpc_srcu_head *head,
+		  void (*func)(struct gpc_srcu_head *head))
+{
+	struct gpc_srcu_state *st;
+
+	if (!srcu_ok(d) || !head || !func)
+		return -EINVAL;
+	st = d->state;
+	head->func = func;
+	head->next = NULL;
+	head->cookie = gpc_srcu_get_state(d);
+	pthread_mutex_lock(&st->cb_lock);
+	*st->cb_tail = head;
+	st->cb_tail = &head->next;
+	st->cb_queued++;
+	pthread_mutex_unlock(&st->cb_lock);
+	wake_worker(st);
+	return 0;
+}
+
+/* Detach the callbacks whose grace period is over (a FIFO prefix). */
+static struct gpc_srcu_head *take_ready(struct gpc_srcu *d, bool *more)
+{
+	struct gpc_srcu_state *st = d->state;
+	struct gpc_srcu_head *first = NULL, **pp;
+
+	pthread_mutex_lock(&st->cb_lock);
+	pp = &st->cb_head;
+	while (*pp && gpc_srcu_poll_state(d, (*pp)->cookie) == 1)
+		pp = &(*pp)->next;
+	if (pp != &st->cb_head) {
+		first = st->cb_head;
+		st->cb_head = *pp;
+		*pp = NULL; /* ends the detached list */
+		if (!st->cb_head)
+			st->cb_tail = &st->cb_head;
+	}
+	*more = st->cb_head != NULL;
+	pthread_mutex_unlock(&st->cb_lock);
+	return first;
+}
+
+static void run_callbacks(struct gpc_srcu *d, struct gpc_srcu_head *h)
+{
+	struct gpc_srcu_state *st = d->state;
+	uint64_t n = 0;
+
+	while (h) {
+		struct gpc_srcu_head *next = h->next;
+
+		h->func(h);
+		h = next;
+		n++;
+	}
+	atomic_fetch_add_explicit(&st->st_callbacks, n, memory_order_relaxed);
+	pthread_mutex_lock(&st->cb_lock);
+	st->cb_done += n;
+	pthread_cond_broadcast(&st->cb_done_cond);
+	pthread_mutex_unlock(&st->cb_lock);
+}
+
+static bool gp_wanted(struct gpc_srcu_state *st, bool cbs_pending)
+{
+	uint64_t req = atomic_load_explicit(&st->gp_req, memory_order_relaxed);
+	uint64_t seq = atomic_load_explicit(&st->gp_seq, memory_order_relaxed);
+
+	return cbs_pending || (int64_t)(req - seq) > 0;
+}
+
+static void worker_sleep(struct gpc_srcu_state *st, int seen)
+{
+	atomic_store_explicit(&st->worker_sleeping, 1, memory_order_seq_cst);
+	/* Pairs with wake_worker(): it bumps the word, then reads sleeping. */
+	if (atomic_load_explicit(&st->worker_futex, memory_order_seq_cst) ==
+	    seen)
+		gpci_futex_wait(&st->worker_futex, seen, 0);
+	atomic_store_explicit(&st->worker_sleeping, 0, memory_order_relaxed);
+}
+
+static void *worker_main(void *arg)
+{
+	struct gpc_srcu *d = arg;
+	struct gpc_srcu_state *st = d->state;
+
+	for (;;) {
+		int seen = atomic_load_explicit(&st->worker_futex,
+						memory_order_seq_cst);
+		bool more;
+		struct gpc_srcu_head *ready = take_ready(d, &more);
+
+		if (ready) {
+			run_callbacks(d, ready);
+			continue;
+		}
+		if (gp_wanted(st, more)) {
+			pthread_mutex_lock(&st->gp_lock);
+			if (gp_wanted(st, more))
+				run_gp(d, false);
+			pthread_mutex_unlock(&st->gp_lock);
+			continue;
+		}
+		if (atomic_load_explicit(&st->stop, memory_order_acquire))
+			break;
+		worker_sleep(st, seen);
+	}
+	return NULL;
+}
+
+static int start_worker(struct gpc_srcu *d)
+{
+	struct gpc_srcu_state *st = d->state;
+	sigset_t all, old;
+	int err;
+
+	/* The worker takes no signals: they belong to the application. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = pthread_create(&st->worker, NULL, worker_main, d);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	st->worker_started = !err;
+	return err ? -EAGAIN : 0;
+}
+
+static void stop_worker(struct gpc_srcu_state *st)
+{
+	if (!st->worker_started)
+		return;
+	atomic_store_explicit(&st->stop, true, memory_order_release);
+	wake_worker(st);
+	pthread_join(st->worker, NULL);
+	st->worker_started = false;
+}
+
+int gpc_srcu_barrier(struct gpc_srcu *d)
+{
+	struct gpc_srcu_state *st;
+	uint64_t target;
+
+	if (!srcu_ok(d))
+		return -EINVAL;
+	st = d->state;
+	if (st->worker_started && pthread_equal(pthread_self(), st->worker))
+		return -EDEADLK;
+	pthread_mutex_lock(&st->cb_lock);
+	target = st->cb_queued;
+	while (st->cb_done < target)
+		pthread_cond_wait(&st->cb_done_cond, &st->cb_lock);
+	pthread_mutex_unlock(&st->cb_lock);
+	return 0;
+}
+
+/* ---- setup and teardown ----------------------------------------------- */
+
+/* Lowest id not used by a live domain, so that the first 16 live domains
+ * get distinct entries in every thread's lookaside cache. */
+static unsigned int alloc_id(void)
+{
+	for (unsigned int id = 0;; id++) {
+		struct gpc_srcu_state *st = domains;
+
+		while (st && st->d->id != id)
+			st = st->next;
+		if (!st)
+			return id;
+	}
+}
+
+static void state_free(struct gpc_srcu_state *st)
+{
+	unsigned int n = atomic_load(&st->nchunks);
+
+	for (unsigned int i = 0; i < n; i++)
+		chunk_put(atomic_load(&st->chunks[i]));
+	pthread_mutex_destroy(&st->gp_lock);
+	pthread_mutex_destroy(&st->cb_lock);
+	pthread_cond_destroy(&st->cb_done_cond);
+	free(st);
+}
+
+int gpc_srcu_init(struct gpc_srcu *d, const struct gpc_srcu_attr *attr)
+{
+	struct gpc_srcu_state *st;
+	uint64_t stall_ms;
+	int err;
+
+	if (!d)
+		return -EINVAL;
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	memset(d, 0, sizeof(*d));
+	st->d = d;
+	pthread_mutex_init(&st->gp_lock, NULL);
+	pthread_mutex_init(&st->cb_lock, NULL);
+	pthread_cond_init(&st->cb_done_cond, NULL);
+	st->cb_tail = &st->cb_head;
+	snprintf(st->name, sizeof(st->name), "%s",
+		 attr && attr->name ? attr->name : "srcu");
+	stall_ms = attr && attr->stall_ms ? attr->stall_ms
+					  : GPC_SRCU_DEFAULT_STALL_MS;
+	st->stall_ns = stall_ms * 1000000ull;
+
+	atomic_init(&d->gp_ctr, GPC_SRCU_NEST_ONE);
+	atomic_init(&d->gp_futex, 0);
+	d->serial = atomic_fetch_add(&next_serial, 1);
+	d->state = st;
+	d->magic = SRCU_MAGIC;
+
+	pthread_mutex_lock(&domains_lock);
+	d->id = alloc_id();
+	err = start_worker(d);
+	if (!err) {
+		st->next = domains;
+		domains = st;
+	}
+	pthread_mutex_unlock(&domains_lock);
+	if (err) {
+		d->magic = 0;
+		d->state = NULL;
+		state_free(st);
+	}
+	return err;
+}
+
+/* Whether any thread is inside a read section of @d. */
+static bool any_reader(struct gpc_srcu *d)
+{
+	struct gpc_srcu_slot *s;
+	unsigned int i, n;
+	size_t j;
+
+	for_each_slot(d->state, s, i, j, n)
+		if (atomic_load_explicit(&s->ctr, memory_order_acquire) &
+		    GPC_SRCU_NEST_MASK)
+			return true;
+	return false;
+}
+
+static void unlink_domain(struct gpc_srcu_state *st)
+{
+	struct gpc_srcu_state **pp = &domains;
+
+	while (*pp != st)
+		pp = &(*pp)->next;
+	*pp = st->next;
+}
+
+int gpc_srcu_destroy(struct gpc_srcu *d)
+{
+	struct gpc_srcu_state *st;
+	int err;
+
+	if (!srcu_ok(d))
+		return -EINVAL;
+	st = d->state;
+	if (st->worker_started && pthread_equal(pthread_self(), st->worker))
+		return -EDEADLK;
+	/* Before the barrier: a reader inside would make it wait forever. */
+	if (any_reader(d))
+		goto busy;
+	err = gpc_srcu_barrier(d);
+	if (err)
+		return err;
+	pthread_mutex_lock(&domains_lock);
+	if (any_reader(d)) {
+		pthread_mutex_unlock(&domains_lock);
+		goto busy;
+	}
+	d->magic = SRCU_DEAD;
+	unlink_domain(st);
+	pthread_mutex_unlock(&domains_lock);
+	stop_worker(st);
+	d->state = NULL;
+	state_free(st);
+	return 0;
+busy:
+	gpci_log(GPC_LOG_ERR, "srcu %s: destroy with a reader inside; refused",
+		 st->name);
+	return -EBUSY;
+}
+
+int gpc_srcu_get_stats(struct gpc_srcu *d, struct gpc_srcu_stats *out)
+{
+	struct gpc_srcu_state *st;
+	struct gpc_srcu_slot *s;
+	unsigned int i, n;
+	size_t j;
+
+	if (!srcu_ok(d) || !out)
+		return -EINVAL;
+	st = d->state;
+	memset(out, 0, sizeof(*out));
+	out->gp_completed = atomic_load_explicit(&st->st_gp, memory_order_relaxed);
+	out->gp_shared = atomic_load_explicit(&st->st_shared, memory_order_relaxed);
+	out->membarriers = atomic_load_explicit(&st->st_mb, memory_order_relaxed);
+	out->sleeps = atomic_load_explicit(&st->st_sleeps, memory_order_relaxed);
+	out->stalls = atomic_load_explicit(&st->st_stalls, memory_order_relaxed);
+	out->callbacks = atomic_load_explicit(&st->st_callbacks,
+					      memory_order_relaxed);
+	for_each_slot(st, s, i, j, n)
+		if (atomic_load_explicit(&s->owner, memory_order_relaxed))
+			out->slots++;
+	return 0;
+}
+
+/* ---- fork ------------------------------------------------------------- */
+
+/*
+ * Around fork() we hold every domain's locks, so the child inherits no
+ * half-done grace period or callback queue. In the child only the forking
+ * thread exists: its slots are re-owned under its new thread id, every other
+ * thread's slot is released (those threads are gone, and with them their
+ * sections), and each worker is started again.
+ */
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&domains_lock);
+	for (struct gpc_srcu_state *st = domains; st; st = st->next) {
+		pthread_mutex_lock(&st->gp_lock);
+		pthread_mutex_lock(&st->cb_lock);
+	}
+}
+
+static void fork_parent(void)
+{
+	for (struct gpc_srcu_state *st = domains; st; st = st->next) {
+		pthread_mutex_unlock(&st->cb_lock);
+		pthread_mutex_unlock(&st->gp_lock);
+	}
+	pthread_mutex_unlock(&domains_lock);
+}
+
+static void child_fix_slots(struct gpc_srcu_state *st, int old_tid, int tid)
+{
+	struct gpc_srcu_slot *s;
+	unsigned int i, n;
+	size_t j;
+
+	for_each_slot(st, s, i, j, n) {
+		int owner = atomic_load_explicit(&s->owner,
+						 memory_order_relaxed);
+
+		if (owner && owner == old_tid) {
+			atomic_store(&s->owner, tid);
+		} else if (owner) {
+			atomic_store(&s->ctr, 0);
+			atomic_store(&s->owner, 0);
+		}
+	}
+}
+
+static void fork_child(void)
+{
+	int old_tid = gpc_srcu_tls_tid;
+	int tid = (int)gettid();
+
+	gpc_srcu_tls_tid = tid;
+	for (struct gpc_srcu_state *st = domains; st; st = st->next) {
+		child_fix_slots(st, old_tid, tid);
+		atomic_store(&st->d->gp_futex, 0);
+		atomic_store(&st->worker_sleeping, 0);
+		pthread_cond_init(&st->cb_done_cond, NULL);
+		pthread_mutex_unlock(&st->cb_lock);
+		pthread_mutex_unlock(&st->gp_lock);
+		st->worker_started = false;
+		if (start_worker(st->d))
+			gpci_log(GPC_LOG_ERR,
+				 "srcu %s: cannot restart the worker after fork",
+				 st->name);
+	}
+	pthread_mutex_unlock(&domains_lock);
+}
+
+__attribute__((constructor)) static void srcu_setup(void)
+{
+	membarrier_setup();
+	pthread_key_create(&exit_key, thread_exit_hook);
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
