@@ -8,10 +8,13 @@
 #ifndef GPC_INTERNAL_H
 #define GPC_INTERNAL_H
 
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 
-#include <gpc/log.h>
+#include <gpc/gpc.h>
 
 void gpci_log(enum gpc_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -33,5 +36,238 @@ static inline uint64_t gpci_now_ns(void)
  */
 int gpci_futex_wait(_Atomic int *addr, int val, uint64_t timeout_ns);
 void gpci_futex_wake(_Atomic int *addr, int nr);
+
+/* ---- memslot table (memslot.c) -------------------------------------- */
+
+struct gpci_memslot {
+	uint64_t gpa, size, hva;
+	uint32_t id, flags;
+};
+
+/*
+ * An immutable table, sorted by gpa, published through vm->slots and freed
+ * after a grace period of vm->srcu. last_hit is the lookup shortcut; it is
+ * only a hint, stored when it changes.
+ */
+struct gpci_memslots {
+	uint64_t generation;
+	unsigned int n;
+	_Atomic unsigned int last_hit;
+	struct gpc_srcu_head rcu;
+	struct gpci_memslot s[];
+};
+
+int gpci_memslots_init(struct gpc_vm *vm);
+void gpci_memslots_fini(struct gpc_vm *vm);
+/*
+ * The slot containing @gpa in the current table, or NULL; *gen receives the
+ * table's generation. The caller is inside a read section of vm->srcu and
+ * may use the returned slot until it leaves.
+ */
+const struct gpci_memslot *gpci_memslot_find(struct gpc_vm *vm, uint64_t gpa,
+					     uint64_t *gen);
+
+/* ---- cache index by host page (index.c) -------------------------------- */
+
+struct gpci_index_node {
+	uint64_t page; /* hva >> page_shift */
+	struct gpc_cache *c;
+	struct gpci_index_node *next;
+};
+
+struct gpci_index {
+	struct gpci_index_node **buckets;
+	size_t nbuckets; /* power of two */
+	size_t nnodes;
+};
+
+int gpci_index_init(struct gpci_index *idx);
+void gpci_index_fini(struct gpci_index *idx);
+/* Insert nodes[0..n) for pages first..first+n-1, all pointing at their c. */
+void gpci_index_insert(struct gpci_index *idx, struct gpci_index_node *nodes,
+		       size_t n);
+void gpci_index_remove(struct gpci_index *idx, struct gpci_index_node *nodes,
+		       size_t n);
+/* Grow the table if crowded; may fail quietly (lookups stay correct). */
+void gpci_index_maybe_grow(struct gpci_index *idx);
+/*
+ * Call fn(c, arg) once per cache with a page in [first, last]; stops early
+ * and returns fn's nonzero result. Uses c->priv->visit to call each cache
+ * once; @stamp must be unique per walk. Never allocates.
+ */
+int gpci_index_walk(struct gpci_index *idx, uint64_t first, uint64_t last,
+		    uint64_t stamp, int (*fn)(struct gpc_cache *c, void *arg),
+		    void *arg);
+
+/* ---- vm ---------------------------------------------------------------- */
+
+struct gpci_inflight {
+	_Atomic int state; /* 0 free, 1 being filled, 2 in progress */
+	_Atomic uint64_t start, end;
+};
+
+struct gpc_vm {
+	struct gpc_srcu srcu;
+	enum gpc_scheme scheme;
+	const struct gpc_hostmem_ops *hm_ops;
+	void *hm_ctx;
+	unsigned int max_memslots;
+	unsigned int page_shift;
+	uint64_t page_size;
+	char name[32];
+
+	/* memslots: writers serialized by slots_lock; readers lock free */
+	pthread_mutex_t slots_lock;
+	_Atomic(struct gpci_memslots *) slots;
+	_Atomic uint64_t slots_gen;
+	gpc_memslot_mirror_fn *mirror;
+	void *mirror_ctx;
+
+	/*
+	 * Invalidations in progress: a lock-free array, so that a non-blocking
+	 * range_start can register and roll back from any context. An entry
+	 * is claimed by CAS of state 0 -> 1, filled, then published as 2.
+	 */
+	pthread_mutex_t inval_lock; /* unused by the hot paths; vm_busy */
+	struct gpci_inflight inflight[GPC_INVAL_MAX_INFLIGHT];
+	_Atomic unsigned int ninflight;
+	_Atomic int inval_wake;        /* futex: bumped when one ends */
+	_Atomic int inval_sleepers;    /* refreshes waiting on it */
+	_Atomic uint64_t inval_seq;    /* bumped by every range_end */
+	_Atomic uint64_t inval_stamp;  /* unique id per index walk */
+
+	/* active caches by host page */
+	pthread_mutex_t index_lock;
+	struct gpci_index index;
+
+	/* caches and vCPUs */
+	pthread_mutex_t objs_lock;
+	unsigned int ncaches;
+	struct gpc_cache_priv *caches; /* live caches, for counters */
+	/* All vCPUs ever created, freed with the vm; pushed with release so
+	 * an invalidation may walk the list without a lock. */
+	_Atomic(struct gpc_vcpu *) vcpus;
+	unsigned int nvcpus_live;
+
+	_Atomic(struct gpci_hook *) hook;
+
+	_Atomic uint64_t st_refreshes, st_retries, st_refresh_waits;
+	_Atomic uint64_t st_invalidations, st_inval_caches, st_eagain;
+	_Atomic uint64_t st_kicks, st_reader_wait_ns, st_vcpu_wait_ns;
+	_Atomic uint64_t st_memslot_changes, st_active, st_misses_retired;
+};
+
+struct gpci_hook {
+	gpc_hook_fn *fn;
+	void *ctx;
+};
+
+static inline void gpci_hook(struct gpc_vm *vm, enum gpc_hook_point point,
+			     struct gpc_cache *c)
+{
+	struct gpci_hook *h = atomic_load_explicit(&vm->hook,
+						   memory_order_acquire);
+
+	if (gpc_unlikely(h != NULL))
+		h->fn(vm, point, c, h->ctx);
+}
+
+/* Block every signal on this thread; returns the old mask in *old. Used
+ * around locks that a non-blocking invalidation in a signal handler might
+ * try, so such a handler never interrupts the lock holder on its own
+ * thread. */
+static inline void gpci_block_signals(sigset_t *old)
+{
+	sigset_t all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, old);
+}
+
+static inline void gpci_restore_signals(const sigset_t *old)
+{
+	pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
+/* ---- caches ------------------------------------------------------------ */
+
+struct gpc_cache_priv {
+	struct gpc_cache *c;
+	/* Serializes refresh, activate, deactivate and destroy. */
+	pthread_mutex_t refresh_lock;
+	/* srcu scheme: serializes writers of c->seq (rwlock scheme: c->rw). */
+	pthread_mutex_t wlock;
+	enum gpc_usage usage;
+	struct gpc_vcpu *vcpu;
+
+	/* Under refresh_lock (and read by invalidation under index_lock). */
+	_Atomic int active;
+	bool hva_mode;
+	uint64_t gpa, uhva, len;
+
+	/* The current mapping; under refresh_lock. */
+	bool mapped;
+	void *map_base;   /* what map() returned, page aligned */
+	uint64_t map_hva; /* page-aligned hva it maps */
+	uint64_t map_len; /* whole pages */
+	uint64_t pfn;
+
+	/* Index entries for [idx_first, idx_first + idx_n) pages. */
+	struct gpci_index_node *idx;
+	size_t idx_n;
+	uint64_t idx_first;
+
+	/* Bumped by every overlapping invalidation, at start and at end. */
+	_Atomic uint64_t inval_count;
+	/* SRCU cookie taken when valid last went from 1 to 0. */
+	_Atomic uint64_t clear_cookie;
+	uint64_t visit; /* index walk stamp, under index_lock */
+	struct gpc_cache_priv *vm_next, *vm_prev; /* under objs_lock */
+
+	_Atomic uint64_t st_refreshes, st_retries, st_waits, st_invals;
+	_Atomic uint64_t st_maps, st_unmaps;
+};
+
+/* Write side of the cache fields: the lock that excludes readers (rwlock
+ * scheme) or other writers (srcu scheme), plus the seqcount. Callers block
+ * signals around write sections (gpci_block_signals), once for a batch.
+ * trylock returns false if the lock is busy. */
+void gpci_cache_write_lock(struct gpc_cache *c);
+bool gpci_cache_write_trylock(struct gpc_cache *c);
+void gpci_cache_write_unlock(struct gpc_cache *c);
+/* Clear valid inside a write section; records clear_cookie if it was set.
+ * Returns whether it was valid. */
+bool gpci_cache_clear_valid(struct gpc_cache *c);
+
+/* ---- vCPUs ------------------------------------------------------------- */
+
+struct gpc_vcpu {
+	struct gpc_vm *vm;
+	_Atomic int mode;
+	_Atomic unsigned int requests;
+	gpc_kick_fn *kick;
+	void *kick_ctx;
+	_Atomic int exit_waiters;
+	_Atomic int dead;
+	pthread_mutex_t lock; /* the guest-usage cache list */
+	struct gpc_cache **caches;
+	unsigned int ncaches, cap;
+	struct gpc_vcpu *next;
+	_Atomic uint64_t st_entries, st_bailouts, st_kicks, st_handled;
+};
+
+int gpci_vcpu_add_cache(struct gpc_vcpu *v, struct gpc_cache *c);
+void gpci_vcpu_del_cache(struct gpc_vcpu *v, struct gpc_cache *c);
+/* Post GPC_REQ_CACHE_INVALID; kick if in guest mode. Returns whether the
+ * vCPU was in (or leaving) guest mode, so the caller must wait for it.
+ * Context: any context, async-signal-safe. */
+bool gpci_vcpu_evict(struct gpc_vcpu *v);
+/* Wait until the vCPU is outside guest mode, re-kicking it now and then.
+ * Context: may sleep. */
+void gpci_vcpu_wait_outside(struct gpc_vcpu *v);
+/* Whether an invalidation in progress overlaps [start, end). Any context. */
+bool gpci_inflight_overlaps(struct gpc_vm *vm, uint64_t start, uint64_t end);
+/* Sleep until no invalidation in progress overlaps [start, end). */
+void gpci_inflight_wait(struct gpc_vm *vm, uint64_t start, uint64_t end);
 
 #endif /* GPC_INTERNAL_H */

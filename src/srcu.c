@@ -66,6 +66,7 @@ struct gpc_srcu_state {
 	char name[32];
 	uint64_t stall_ns;
 
+	_Atomic uint64_t retired_events; /* of released slots */
 	_Atomic uint64_t st_gp, st_shared, st_mb, st_sleeps, st_stalls,
 		st_callbacks;
 };
@@ -186,6 +187,7 @@ static void chunk_prepare(struct gpc_srcu_slot *c, uint64_t serial)
 	for (size_t i = 0; i < SLOTS_PER_CHUNK; i++) {
 		atomic_store_explicit(&c[i].ctr, 0, memory_order_relaxed);
 		atomic_store_explicit(&c[i].owner, 0, memory_order_relaxed);
+		atomic_store_explicit(&c[i].events, 0, memory_order_relaxed);
 		atomic_store_explicit(&c[i].serial, serial,
 				      memory_order_relaxed);
 	}
@@ -334,6 +336,9 @@ static void release_slots_of(struct gpc_srcu_state *st, int tid)
 			gpci_log(GPC_LOG_ERR,
 				 "srcu %s: thread %d exited inside a read section; section ended",
 				 st->name, tid);
+		atomic_fetch_add_explicit(&st->retired_events,
+					  atomic_exchange(&s->events, 0),
+					  memory_order_relaxed);
 		atomic_store_explicit(&s->ctr, 0, memory_order_release);
 		atomic_store_explicit(&s->owner, 0, memory_order_release);
 		if (atomic_load_explicit(&st->d->gp_futex,
@@ -902,6 +907,22 @@ int gpc_srcu_get_stats(struct gpc_srcu *d, struct gpc_srcu_stats *out)
 		if (atomic_load_explicit(&s->owner, memory_order_relaxed))
 			out->slots++;
 	return 0;
+}
+
+uint64_t gpc_srcu_events(struct gpc_srcu *d)
+{
+	struct gpc_srcu_slot *s;
+	unsigned int i, n;
+	size_t j;
+	uint64_t sum;
+
+	if (!srcu_ok(d))
+		return 0;
+	sum = atomic_load_explicit(&d->state->retired_events,
+				   memory_order_relaxed);
+	for_each_slot(d->state, s, i, j, n)
+		sum += atomic_load_explicit(&s->events, memory_order_relaxed);
+	return sum;
 }
 
 /* ---- fork ------------------------------------------------------------- */

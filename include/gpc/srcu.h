@@ -60,6 +60,7 @@ struct gpc_srcu_slot {
 	_Atomic unsigned long ctr; /* phase | nesting, 0 when outside */
 	_Atomic uint64_t serial;   /* domain this slot belongs to */
 	_Atomic int owner;         /* owner's thread id, 0 when free */
+	_Atomic unsigned long events; /* see gpc_srcu_count_event() */
 } gpc_cacheline_aligned;
 
 struct gpc_srcu_state;
@@ -137,6 +138,9 @@ static inline struct gpc_srcu_slot *gpc_srcu_slot_of(struct gpc_srcu *d)
 	return gpc_srcu_slot_slow(d);
 }
 
+static inline void gpc_srcu_read_lock_slot(struct gpc_srcu *d,
+					   struct gpc_srcu_slot *s);
+
 /**
  * gpc_srcu_read_lock - enter a read-side section of @d.
  * @d: an initialised domain.
@@ -151,7 +155,37 @@ static inline struct gpc_srcu_slot *gpc_srcu_slot_of(struct gpc_srcu *d)
  */
 static inline void gpc_srcu_read_lock(struct gpc_srcu *d)
 {
-	struct gpc_srcu_slot *s = gpc_srcu_slot_of(d);
+	gpc_srcu_read_lock_slot(d, gpc_srcu_slot_of(d));
+}
+
+/**
+ * gpc_srcu_count_event - add one to the calling thread's event counter of @d.
+ * @s: the thread's slot, as returned by gpc_srcu_slot_of(@d).
+ *
+ * A statistics counter that costs no shared cache line: it lives in the
+ * thread's own slot and gpc_srcu_events() sums the slots. An increment made
+ * by a signal handler that interrupts another increment may be lost.
+ *
+ * Context: any context, async-signal-safe.
+ */
+static inline void gpc_srcu_count_event(struct gpc_srcu_slot *s)
+{
+	atomic_store_explicit(&s->events,
+			      atomic_load_explicit(&s->events,
+						   memory_order_relaxed) +
+				      1,
+			      memory_order_relaxed);
+}
+
+/**
+ * gpc_srcu_read_lock_slot - gpc_srcu_read_lock() for a caller that already
+ * looked up its slot with gpc_srcu_slot_of().
+ *
+ * Context: any context, async-signal-safe; never blocks.
+ */
+static inline void gpc_srcu_read_lock_slot(struct gpc_srcu *d,
+					   struct gpc_srcu_slot *s)
+{
 	unsigned long v = atomic_load_explicit(&s->ctr, memory_order_relaxed);
 
 	/*
@@ -163,7 +197,14 @@ static inline void gpc_srcu_read_lock(struct gpc_srcu *d)
 		v = atomic_load_explicit(&d->gp_ctr, memory_order_relaxed);
 	else
 		v += GPC_SRCU_NEST_ONE;
-	atomic_store_explicit(&s->ctr, v, memory_order_relaxed);
+	/*
+	 * Release adds nothing on x86 and little elsewhere; it keeps the
+	 * previous section's accesses ordered before this store, so a grace
+	 * period that reads this value (rather than the unlock's) still
+	 * synchronizes with the previous section (release sequences are not
+	 * something every tool models).
+	 */
+	atomic_store_explicit(&s->ctr, v, memory_order_release);
 	/*
 	 * The slot store must be visible before our loads of protected data.
 	 * Pairs with the membarrier() at the start of a grace period ((A) in
@@ -381,6 +422,14 @@ int gpc_srcu_get_stats(struct gpc_srcu *d, struct gpc_srcu_stats *st);
  * Context: any context.
  */
 bool gpc_srcu_membarrier_available(void);
+
+/**
+ * gpc_srcu_events - sum of every thread's gpc_srcu_count_event() counts,
+ * including threads that have exited.
+ *
+ * Context: any context (relaxed loads; not a snapshot).
+ */
+uint64_t gpc_srcu_events(struct gpc_srcu *d);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,374 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * gpc/cache.h - a cached translation GPA (or HVA) -> host page -> pointer.
+ *
+ * Life cycle: gpc_cache_init() -> gpc_cache_activate_gpa()/_hva() ->
+ * (fast path: gpc_cache_begin()/gpc_cache_end(); on a miss,
+ * gpc_cache_refresh() and try again) -> gpc_cache_deactivate() ->
+ * gpc_cache_destroy().
+ *
+ * Invariants (docs/design.md maps each to the code and the test):
+ *  - valid implies active: an inactive cache fails check and refresh;
+ *  - a check succeeds only if the cache is valid, its generation equals the
+ *    memslot table's (GPA mode), and the range asked for fits;
+ *  - valid is cleared before any lock is dropped in refresh, by every
+ *    overlapping invalidation, and by deactivate;
+ *  - a page is published valid only if no overlapping invalidation ran or
+ *    was in progress since it was translated.
+ *
+ * Usage:
+ *  - host usage: every access between gpc_cache_begin() and gpc_cache_end();
+ *  - guest usage: one vCPU uses the pointer from gpc_cache_guest_ptr() while
+ *    it is in guest mode (gpc/vcpu.h); invalidation evicts the vCPU.
+ *
+ * Fast path by scheme:
+ *  - srcu: begin enters the vm's SRCU read section and takes a seqcount
+ *    snapshot with a bounded number of attempts; it never blocks and never
+ *    waits for a writer (a writer in progress is a miss). Any context.
+ *  - rwlock: begin takes the cache's reader lock (may block behind a writer);
+ *    gpc_cache_try_begin() only tries it and misses instead.
+ */
+#ifndef GPC_CACHE_H
+#define GPC_CACHE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <gpc/compiler.h>
+#include <gpc/seqcount.h>
+#include <gpc/srcu.h>
+#include <gpc/vm.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct gpc_vcpu;
+struct gpc_cache_priv;
+
+enum gpc_usage {
+	GPC_USAGE_HOST = 0,  /* accesses inside begin/end */
+	GPC_USAGE_GUEST = 1, /* accesses by one vCPU in guest mode */
+};
+
+/* Cache flags (gpc_cache_init). */
+#define GPC_CACHE_READONLY (1u << 0)   /* never written through: map read-only */
+#define GPC_CACHE_COUNT_HITS (1u << 1) /* count hits per cache (a shared
+					  store on every hit; off by default;
+					  the vm counts hits per thread anyway) */
+#define GPC_CACHE_FLAGS_ALL (GPC_CACHE_READONLY | GPC_CACHE_COUNT_HITS)
+
+struct gpc_cache_stats {
+	uint64_t hits; /* only with GPC_CACHE_COUNT_HITS */
+	uint64_t misses, refreshes, refresh_retries, refresh_waits;
+	uint64_t invalidations, maps, unmaps;
+};
+
+/*
+ * The cache. Embed it where it is used (its fast-path fields must be
+ * reachable by inline code); treat every field as private.
+ */
+struct gpc_cache {
+	/* Read by the fast path; written only under the write side. */
+	struct gpc_srcu *srcu;
+	const _Atomic uint64_t *vm_gen; /* the vm's memslot generation */
+	int scheme;
+	unsigned int flags;
+	struct gpc_seqcount seq;
+	_Atomic int valid;
+	_Atomic int hva_mode;
+	_Atomic uint64_t gen;
+	_Atomic(uint8_t *) khva; /* accessor pointer to the cache's byte 0 */
+	_Atomic uint64_t len;
+	unsigned int magic;
+	/* rwlock scheme: readers hold it across check and use. */
+	pthread_rwlock_t rw;
+	/* Written on misses (slow path) and, if asked for, on hits. */
+	_Atomic uint64_t hits gpc_cacheline_aligned;
+	_Atomic uint64_t misses;
+	struct gpc_vm *vm;
+	struct gpc_cache_priv *priv;
+};
+
+/* ---- internal helpers of the inline fast path ------------------------ */
+
+/*
+ * Snapshot (valid, generation, pointer, length) and check them. Returns the
+ * pointer for [off, off + len) or NULL (invalid, stale generation, out of
+ * range, or a writer in progress). Never waits for a writer.
+ */
+static inline uint8_t *gpc_cache__snapshot(struct gpc_cache *c, uint64_t off,
+					   uint64_t len)
+{
+	int tries = GPC_SEQCOUNT_TRIES;
+	unsigned int seq;
+
+	while (gpc_seqcount_read_bounded_begin(&c->seq, &seq, &tries)) {
+		int valid = atomic_load_explicit(&c->valid, memory_order_relaxed);
+		int hva_mode = atomic_load_explicit(&c->hva_mode,
+						    memory_order_relaxed);
+		uint64_t gen = atomic_load_explicit(&c->gen, memory_order_relaxed);
+		uint8_t *k = atomic_load_explicit(&c->khva, memory_order_relaxed);
+		uint64_t clen = atomic_load_explicit(&c->len, memory_order_relaxed);
+
+		if (gpc_seqcount_read_retry(&c->seq, seq))
+			continue;
+		if (!valid ||
+		    (!hva_mode &&
+		     gen != atomic_load_explicit(c->vm_gen,
+						 memory_order_relaxed)) ||
+		    off > clen || len > clen - off)
+			return NULL;
+		return k + off;
+	}
+	return NULL;
+}
+
+static inline void gpc_cache__hit(struct gpc_cache *c, struct gpc_srcu_slot *s)
+{
+	gpc_srcu_count_event(s);
+	if (gpc_unlikely(c->flags & GPC_CACHE_COUNT_HITS))
+		atomic_fetch_add_explicit(&c->hits, 1, memory_order_relaxed);
+}
+
+static inline void gpc_cache__miss(struct gpc_cache *c)
+{
+	atomic_fetch_add_explicit(&c->misses, 1, memory_order_relaxed);
+}
+
+/*
+ * The rwlock scheme's begin: the reader lock is held across check and use,
+ * as in KVM. It writes the shared lock word on every access, which is what
+ * the srcu scheme avoids.
+ */
+static inline void *gpc_cache_rw_begin(struct gpc_cache *c, uint64_t off,
+				       uint64_t len, bool try_only)
+{
+	uint8_t *p;
+	int err = try_only ? pthread_rwlock_tryrdlock(&c->rw)
+			   : pthread_rwlock_rdlock(&c->rw);
+
+	if (gpc_unlikely(err)) {
+		gpc_cache__miss(c);
+		return NULL;
+	}
+	p = gpc_cache__snapshot(c, off, len);
+	if (gpc_likely(p != NULL)) {
+		gpc_cache__hit(c, gpc_srcu_slot_of(c->srcu));
+		return p;
+	}
+	pthread_rwlock_unlock(&c->rw);
+	gpc_cache__miss(c);
+	return NULL;
+}
+
+/* ---- fast path -------------------------------------------------------- */
+
+/**
+ * gpc_cache_begin - start an access to [@off, @off + @len) of the cache.
+ *
+ * Return: a pointer to byte @off of the cached area, usable until
+ * gpc_cache_end(); or NULL on a miss (the cache is invalid, stale or too
+ * short, or a writer is in progress), in which case nothing is held and
+ * gpc_cache_end() must not be called. On a miss, call gpc_cache_refresh()
+ * from a context that may sleep, or defer the work.
+ * Context: srcu scheme: any context, async-signal-safe, never blocks.
+ * rwlock scheme: may block behind a writer (use gpc_cache_try_begin()).
+ */
+static inline void *gpc_cache_begin(struct gpc_cache *c, uint64_t off,
+				    uint64_t len)
+{
+	struct gpc_srcu_slot *s;
+	uint8_t *p;
+
+	if (gpc_unlikely(c->scheme != GPC_SCHEME_SRCU))
+		return gpc_cache_rw_begin(c, off, len, false);
+	s = gpc_srcu_slot_of(c->srcu);
+	gpc_srcu_read_lock_slot(c->srcu, s);
+	p = gpc_cache__snapshot(c, off, len);
+	if (gpc_likely(p != NULL)) {
+		gpc_cache__hit(c, s);
+		return p;
+	}
+	gpc_srcu_read_unlock(c->srcu);
+	gpc_cache__miss(c);
+	return NULL;
+}
+
+/**
+ * gpc_cache_try_begin - gpc_cache_begin() that never blocks on either scheme.
+ *
+ * Return: as gpc_cache_begin(); on the rwlock scheme a writer holding the
+ * lock is also a miss.
+ * Context: any context, async-signal-safe, never blocks.
+ */
+static inline void *gpc_cache_try_begin(struct gpc_cache *c, uint64_t off,
+					uint64_t len)
+{
+	if (gpc_unlikely(c->scheme != GPC_SCHEME_SRCU))
+		return gpc_cache_rw_begin(c, off, len, true);
+	return gpc_cache_begin(c, off, len);
+}
+
+/**
+ * gpc_cache_end - finish an access that gpc_cache_begin() granted.
+ *
+ * Context: any context, async-signal-safe.
+ */
+static inline void gpc_cache_end(struct gpc_cache *c)
+{
+	if (gpc_unlikely(c->scheme != GPC_SCHEME_SRCU)) {
+		pthread_rwlock_unlock(&c->rw);
+		return;
+	}
+	gpc_srcu_read_unlock(c->srcu);
+}
+
+/**
+ * gpc_cache_guest_ptr - the pointer a guest-usage cache's vCPU uses.
+ *
+ * Valid while the vCPU stays in guest mode after gpc_vcpu_enter_guest()
+ * succeeded (which checked the cache); call it from the vCPU's thread.
+ * Return: the pointer to byte @off, or NULL if the cache is not valid or
+ * [@off, @off + @len) does not fit.
+ * Context: any context.
+ */
+static inline void *gpc_cache_guest_ptr(struct gpc_cache *c, uint64_t off,
+					uint64_t len)
+{
+	return gpc_cache__snapshot(c, off, len);
+}
+
+/* ---- slow path -------------------------------------------------------- */
+
+/**
+ * gpc_cache_init - set up an inactive cache of @vm.
+ * @usage: GPC_USAGE_HOST or GPC_USAGE_GUEST.
+ * @vcpu: for guest usage, the vCPU that uses it (of the same vm); else NULL.
+ * @flags: GPC_CACHE_* flags.
+ *
+ * Return: 0; -EINVAL (NULL, unknown usage or flags, guest usage without a
+ * vCPU, host usage with one, a vCPU of another vm); -ENOMEM.
+ * Context: may sleep.
+ */
+int gpc_cache_init(struct gpc_cache *c, struct gpc_vm *vm, enum gpc_usage usage,
+		   struct gpc_vcpu *vcpu, unsigned int flags);
+
+/**
+ * gpc_cache_destroy - deactivate (if needed) and free the cache's state.
+ *
+ * Return: 0; -EINVAL if @c is NULL, never initialised or destroyed already.
+ * Context: may sleep.
+ */
+int gpc_cache_destroy(struct gpc_cache *c);
+
+/**
+ * gpc_cache_activate_gpa - cache [@gpa, @gpa + @len) and translate it.
+ *
+ * The range may span several pages if they lie in one memslot and are
+ * contiguous in the host. The cache becomes reachable by invalidations
+ * first, then active, then it is refreshed.
+ *
+ * Return: 0 (active and valid); -EINVAL (NULL, zero @len, overflow, a
+ * destroyed cache); -EFAULT if the range is not in one memslot or not
+ * backed (the cache stays active and invalid: a later refresh may succeed);
+ * -EINVAL if the pages are not contiguous in the host; -ENOMEM; -EDEADLK
+ * inside a read section of the vm.
+ * Context: may sleep.
+ */
+int gpc_cache_activate_gpa(struct gpc_cache *c, uint64_t gpa, uint64_t len);
+
+/**
+ * gpc_cache_activate_hva - like gpc_cache_activate_gpa() for a host virtual
+ * range; the cache then ignores memslot changes.
+ *
+ * Return and context: as gpc_cache_activate_gpa().
+ */
+int gpc_cache_activate_hva(struct gpc_cache *c, uint64_t hva, uint64_t len);
+
+/**
+ * gpc_cache_deactivate - make the cache inactive and invalid.
+ *
+ * It leaves the invalidation index, and its mapping is released once no
+ * reader can hold it. A no-op for an inactive cache.
+ * Return: 0; -EINVAL for NULL or a destroyed cache; -EDEADLK inside a read
+ * section of the vm.
+ * Context: may sleep.
+ */
+int gpc_cache_deactivate(struct gpc_cache *c);
+
+/**
+ * gpc_cache_check - whether an access to [@off, @off + @len) may go ahead.
+ *
+ * Only meaningful inside gpc_cache_begin()/end(), or on a guest-usage cache
+ * from its vCPU in guest mode.
+ * Context: any context.
+ */
+bool gpc_cache_check(struct gpc_cache *c, uint64_t off, uint64_t len);
+
+/**
+ * gpc_cache_refresh - re-translate an active cache, keeping its address.
+ * @len: the length to cache (0 keeps the current length).
+ *
+ * Serialized with activate, deactivate and other refreshes of the cache.
+ * Retries while an overlapping invalidation completes in the meantime and
+ * sleeps while one is in progress; unrelated invalidations do not disturb it.
+ * Return: 0 (valid); -EINVAL if the cache is not active (never activated,
+ * deactivated, destroyed) - with no change of state - or on bad arguments;
+ * -EFAULT if the address is not (or no longer) backed; -ENOMEM; -EDEADLK
+ * if the caller is inside a read section of the vm (it may have to wait a
+ * grace period). On the rwlock scheme the caller must not hold this cache's
+ * reader lock.
+ * Context: may sleep.
+ */
+int gpc_cache_refresh(struct gpc_cache *c, uint64_t len);
+
+/**
+ * gpc_cache_read - copy @len bytes at @off out of the cached area.
+ *
+ * Loops begin -> (miss: refresh) -> copy -> end.
+ * Return: 0; -EINVAL (bad arguments, inactive cache, @off + @len beyond the
+ * cached length); -EFAULT if it cannot be made valid; -ENOMEM.
+ * Context: may sleep.
+ */
+int gpc_cache_read(struct gpc_cache *c, uint64_t off, void *buf, size_t len);
+
+/**
+ * gpc_cache_write - copy @len bytes into the cached area at @off.
+ *
+ * Return and context: as gpc_cache_read(); -EPERM for a read-only cache.
+ */
+int gpc_cache_write(struct gpc_cache *c, uint64_t off, const void *buf,
+		    size_t len);
+
+/**
+ * gpc_cache_copy - copy @len bytes from @src at @src_off to @dst at @dst_off.
+ *
+ * Both caches must belong to the same vm.
+ * Return and context: as gpc_cache_write().
+ */
+int gpc_cache_copy(struct gpc_cache *dst, uint64_t dst_off,
+		   struct gpc_cache *src, uint64_t src_off, size_t len);
+
+/**
+ * gpc_cache_get_stats - read the cache's counters.
+ *
+ * Return: 0; -EINVAL.
+ * Context: any context.
+ */
+int gpc_cache_get_stats(struct gpc_cache *c, struct gpc_cache_stats *st);
+
+/**
+ * gpc_cache_is_active - whether the cache is active (for tests/asserts).
+ *
+ * Context: any context.
+ */
+bool gpc_cache_is_active(struct gpc_cache *c);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GPC_CACHE_H */

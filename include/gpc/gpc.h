@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * gpc/gpc.h - everything of libgpc in one include.
+ */
+#ifndef GPC_GPC_H
+#define GPC_GPC_H
+
+#include <gpc/cache.h>
+#include <gpc/hostmem.h>
+#include <gpc/invalidate.h>
+#include <gpc/log.h>
+#include <gpc/memslot.h>
+#include <gpc/seqcount.h>
+#include <gpc/srcu.h>
+#include <gpc/testmem.h>
+#include <gpc/vcpu.h>
+#include <gpc/vm.h>
+
+#endif /* GPC_GPC_H */

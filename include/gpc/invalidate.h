@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * gpc/invalidate.h - telling a vm that host memory is about to change.
+ *
+ * Whoever changes the host mapping behind guest memory (munmap, a new
+ * mapping over it, a discarded, migrated or write-protected page) brackets
+ * the change with range_start and range_end, like a Linux MMU notifier:
+ *
+ *	err = gpc_invalidate_range_start(vm, start, end, 0);
+ *	... change the mapping of [start, end) ...
+ *	gpc_invalidate_range_end(vm, start, end);
+ *
+ * When range_start returns 0, no cache overlapping the range is valid, no
+ * reader can still use a page it translated, no vCPU that uses such a cache
+ * in guest mode is still in guest mode, and no refresh can publish a page of
+ * the range until range_end. range_end bumps the vm's invalidation sequence
+ * (for every invalidation, whether or not a memslot overlaps) and lets
+ * waiting refreshes go on.
+ *
+ * With GPC_INVAL_NONBLOCK, range_start never sleeps and only tries locks: it
+ * either completes as above, or returns -EAGAIN having left the overlapping
+ * caches invalid and their vCPUs kicked but everything else as before; the
+ * caller must then not change the mapping and not call range_end, and may
+ * retry soon (a retry succeeds once the readers and vCPUs are gone).
+ */
+#ifndef GPC_INVALIDATE_H
+#define GPC_INVALIDATE_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct gpc_vm;
+
+/* Do not sleep and do not wait for locks; fail with -EAGAIN instead. */
+#define GPC_INVAL_NONBLOCK (1u << 0)
+
+/* How many invalidations may be in progress on one vm at once. */
+#define GPC_INVAL_MAX_INFLIGHT 64
+
+/**
+ * gpc_invalidate_range_start - begin an invalidation of [@start, @end).
+ * @vm: the vm.
+ * @start, @end: host virtual range, @start < @end (need not be aligned).
+ * @flags: 0 or GPC_INVAL_NONBLOCK.
+ *
+ * Return: 0; -EINVAL (NULL vm, @end <= @start, unknown flags); -EAGAIN
+ * (non-blocking only: try again later, see above); -EBUSY if
+ * GPC_INVAL_MAX_INFLIGHT invalidations are already in progress.
+ * Context: may sleep; with GPC_INVAL_NONBLOCK any context, async-signal-safe,
+ * never blocks.
+ */
+int gpc_invalidate_range_start(struct gpc_vm *vm, uint64_t start, uint64_t end,
+			       unsigned int flags);
+
+/**
+ * gpc_invalidate_range_end - end the invalidation begun for [@start, @end).
+ *
+ * Return: 0; -EINVAL (NULL vm, bad range); -ENOENT if no invalidation of
+ * exactly that range is in progress.
+ * Context: may spin briefly (takes short internal locks), never sleeps on
+ * another thread.
+ */
+int gpc_invalidate_range_end(struct gpc_vm *vm, uint64_t start, uint64_t end);
+
+/**
+ * gpc_invalidate_sequence - the vm's invalidation sequence (bumped by every
+ * range_end).
+ *
+ * Context: any context.
+ */
+uint64_t gpc_invalidate_sequence(struct gpc_vm *vm);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GPC_INVALIDATE_H */

@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * gpc/memslot.h - the guest-physical memory map of a vm (stage 1).
+ *
+ * A memslot maps [gpa, gpa + size) of guest-physical space to
+ * [hva, hva + size) of this process. Slots never overlap. The table is an
+ * immutable sorted array published through the vm's SRCU domain: readers
+ * find a slot by binary search (with a last-hit shortcut) without locks;
+ * writers build a new table, publish it, bump the generation and wait a grace
+ * period so that when a change returns, no reader still uses the old layout.
+ *
+ * Every change bumps the table's generation, which caches in GPA mode
+ * compare against on every check.
+ */
+#ifndef GPC_MEMSLOT_H
+#define GPC_MEMSLOT_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct gpc_vm;
+
+#define GPC_MEMSLOTS_MAX 32764
+
+/* The slot may only be read through; writable caches on it fail refresh. */
+#define GPC_MEMSLOT_READONLY (1u << 0)
+#define GPC_MEMSLOT_FLAGS_ALL GPC_MEMSLOT_READONLY
+
+struct gpc_memslot_info {
+	uint32_t id;
+	uint32_t flags;
+	uint64_t gpa;
+	uint64_t size;
+	uint64_t hva;
+	uint64_t generation; /* of the table the slot was found in */
+};
+
+/*
+ * A hook a vm binding (for example to a KVM VM) installs to mirror changes.
+ * It is called with the memslot lock held, after validation and before the
+ * new table is published; an error aborts the change. @old or @new is NULL
+ * for a create or a delete.
+ */
+typedef int gpc_memslot_mirror_fn(void *ctx, const struct gpc_memslot_info *old,
+				  const struct gpc_memslot_info *new_slot);
+
+/**
+ * gpc_memslot_create - add a slot.
+ * @id: slot id, below the vm's max_memslots.
+ * @gpa, @size, @hva: page-aligned; @size nonzero.
+ * @flags: GPC_MEMSLOT_* flags.
+ *
+ * Return: 0; -EINVAL for a NULL vm, an id out of range, unaligned or zero
+ * values, address overflow or unknown flags; -EEXIST if @id is in use or the
+ * range overlaps another slot; -ENOMEM; the mirror hook's error.
+ * Context: may sleep (waits a grace period of the vm's domain).
+ */
+int gpc_memslot_create(struct gpc_vm *vm, uint32_t id, uint64_t gpa,
+		       uint64_t size, uint64_t hva, uint32_t flags);
+
+/**
+ * gpc_memslot_delete - remove slot @id.
+ *
+ * Return: 0; -EINVAL for a NULL vm; -ENOENT if no slot has @id; -ENOMEM.
+ * Context: may sleep.
+ */
+int gpc_memslot_delete(struct gpc_vm *vm, uint32_t id);
+
+/**
+ * gpc_memslot_move - give slot @id a new guest-physical base (same size, hva).
+ *
+ * Return: 0; -EINVAL (NULL vm, unaligned gpa, overflow); -ENOENT;
+ * -EEXIST if the new range overlaps another slot; -ENOMEM.
+ * Context: may sleep.
+ */
+int gpc_memslot_move(struct gpc_vm *vm, uint32_t id, uint64_t new_gpa);
+
+/**
+ * gpc_memslot_set_flags - change the flags of slot @id.
+ *
+ * Return: 0; -EINVAL (NULL vm or unknown flags); -ENOENT; -ENOMEM.
+ * Context: may sleep.
+ */
+int gpc_memslot_set_flags(struct gpc_vm *vm, uint32_t id, uint32_t flags);
+
+/**
+ * gpc_memslot_lookup - find the slot that contains @gpa.
+ * @out: receives a copy of the slot and the table generation.
+ *
+ * Return: 0; -EINVAL if an argument is NULL; -ENOENT if no slot contains it.
+ * Context: any context, async-signal-safe (enters the vm's read section).
+ */
+int gpc_memslot_lookup(struct gpc_vm *vm, uint64_t gpa,
+		       struct gpc_memslot_info *out);
+
+/**
+ * gpc_memslot_get - copy slot @id.
+ *
+ * Return: 0; -EINVAL; -ENOENT.
+ * Context: any context, async-signal-safe.
+ */
+int gpc_memslot_get(struct gpc_vm *vm, uint32_t id,
+		    struct gpc_memslot_info *out);
+
+/**
+ * gpc_memslot_generation - the current table generation.
+ *
+ * Context: any context.
+ */
+uint64_t gpc_memslot_generation(struct gpc_vm *vm);
+
+/**
+ * gpc_memslot_count - number of slots in the current table.
+ *
+ * Context: any context.
+ */
+unsigned int gpc_memslot_count(struct gpc_vm *vm);
+
+/**
+ * gpc_memslot_set_mirror - install the mirror hook (NULL removes it).
+ *
+ * Return: 0; -EINVAL for a NULL vm.
+ * Context: may sleep (takes the memslot lock).
+ */
+int gpc_memslot_set_mirror(struct gpc_vm *vm, gpc_memslot_mirror_fn *fn,
+			   void *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GPC_MEMSLOT_H */

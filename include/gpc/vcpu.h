@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * gpc/vcpu.h - vCPUs and guest usage of caches.
+ *
+ * A guest-usage cache names one vCPU, which uses the translation outside any
+ * read-side section for as long as it is "in guest mode" (for a KVM vCPU:
+ * from before KVM_RUN until after it returned and the exit was recorded).
+ * The protocol:
+ *
+ *  vCPU:        mode = IN_GUEST; full barrier; check requests and the
+ *               validity of its guest-usage caches; use them; ...; mode =
+ *               OUTSIDE.
+ *  invalidator: clear valid; post GPC_REQ_CACHE_INVALID; full barrier; if
+ *               the vCPU is in guest mode, kick it and (blocking) wait until
+ *               it is outside.
+ *
+ * Either the vCPU sees the cache invalid before it uses it, or the
+ * invalidator sees it in guest mode and evicts it. Requests are consumed by
+ * gpc_vcpu_handle_requests(), so an entry never bails out forever.
+ */
+#ifndef GPC_VCPU_H
+#define GPC_VCPU_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct gpc_vm;
+struct gpc_vcpu;
+
+enum gpc_vcpu_mode {
+	GPC_VCPU_OUTSIDE = 0,
+	GPC_VCPU_IN_GUEST = 1,
+	GPC_VCPU_EXITING = 2, /* kicked, not yet outside */
+};
+
+/* Library-owned request bits; bits from GPC_REQ_USER up are the caller's. */
+#define GPC_REQ_CACHE_INVALID (1u << 0)
+#define GPC_REQ_USER (1u << 8)
+
+/*
+ * Makes the vCPU leave guest mode soon (for KVM: a signal to its thread, so
+ * that KVM_RUN returns). Called from the invalidating thread, possibly from a
+ * signal handler (non-blocking invalidation): it must be async-signal-safe
+ * and must not block.
+ */
+typedef void gpc_kick_fn(struct gpc_vcpu *vcpu, void *ctx);
+
+struct gpc_vcpu_stats {
+	uint64_t entries, entry_bailouts, kicks, requests_handled;
+};
+
+/**
+ * gpc_vcpu_create - register a vCPU with @vm.
+ * @kick: how to kick it (may be NULL for a vCPU that never runs guest code).
+ *
+ * Return: 0; -EINVAL (NULL @vm or @out); -ENOMEM.
+ * Context: may sleep.
+ */
+int gpc_vcpu_create(struct gpc_vm *vm, gpc_kick_fn *kick, void *ctx,
+		    struct gpc_vcpu **out);
+
+/**
+ * gpc_vcpu_destroy - unregister a vCPU. Its memory is kept until the vm is
+ * destroyed (an invalidation may still be looking at it).
+ *
+ * Return: 0; -EINVAL (NULL, or destroyed already); -EBUSY if a guest-usage
+ * cache still names it or it is in guest mode.
+ * Context: may sleep.
+ */
+int gpc_vcpu_destroy(struct gpc_vcpu *vcpu);
+
+/**
+ * gpc_vcpu_enter_guest - switch to guest mode if nothing stands in the way.
+ *
+ * Return: 0 if the vCPU is now in guest mode and every guest-usage cache of
+ * it is valid (the caller may use them until gpc_vcpu_exit_guest());
+ * -EAGAIN if requests are pending or a cache is invalid (the vCPU stays
+ * outside; call gpc_vcpu_handle_requests() and try again); -EINVAL for a
+ * NULL or destroyed vCPU, or if it is already in guest mode.
+ * Context: may spin briefly; call it from the vCPU's own thread.
+ */
+int gpc_vcpu_enter_guest(struct gpc_vcpu *vcpu);
+
+/**
+ * gpc_vcpu_exit_guest - leave guest mode; wakes waiting invalidations.
+ *
+ * Context: any context, async-signal-safe.
+ */
+void gpc_vcpu_exit_guest(struct gpc_vcpu *vcpu);
+
+/**
+ * gpc_vcpu_handle_requests - consume the pending requests: refresh every
+ * invalid guest-usage cache of the vCPU.
+ *
+ * Return: the caller's request bits (>= GPC_REQ_USER) that were pending, now
+ * consumed, or a negative errno: -EINVAL, or the first refresh error (the
+ * cache stays invalid and the request is consumed; the caller decides).
+ * Context: may sleep; call it outside guest mode from the vCPU's thread.
+ */
+int gpc_vcpu_handle_requests(struct gpc_vcpu *vcpu);
+
+/**
+ * gpc_vcpu_request - post request bits and kick the vCPU if in guest mode.
+ *
+ * Return: 0; -EINVAL.
+ * Context: any context, async-signal-safe (calls the kick callback).
+ */
+int gpc_vcpu_request(struct gpc_vcpu *vcpu, unsigned int req);
+
+/**
+ * gpc_vcpu_mode - the vCPU's current mode.
+ *
+ * Context: any context.
+ */
+enum gpc_vcpu_mode gpc_vcpu_mode(struct gpc_vcpu *vcpu);
+
+/**
+ * gpc_vcpu_get_stats - read the vCPU's counters.
+ *
+ * Return: 0; -EINVAL.
+ * Context: any context.
+ */
+int gpc_vcpu_get_stats(struct gpc_vcpu *vcpu, struct gpc_vcpu_stats *st);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GPC_VCPU_H */

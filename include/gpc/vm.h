@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * gpc/vm.h - the virtual machine a set of caches belongs to.
+ *
+ * A vm owns the memslot table (gpc/memslot.h), the invalidation state
+ * (gpc/invalidate.h), the index of active caches by host range, the read-side
+ * domain of its caches, its registered vCPUs (gpc/vcpu.h) and the host memory
+ * stage that turns host virtual addresses into pages (gpc/hostmem.h).
+ *
+ * Lock order inside the library, outermost first (all are leaves with
+ * respect to the caller's locks: no library function calls back into the
+ * application while holding one, except the test hooks and kick callbacks
+ * documented as such):
+ *   cache refresh lock -> vm memslot lock -> vm index lock ->
+ *   cache write lock -> vm invalidation lock.
+ */
+#ifndef GPC_VM_H
+#define GPC_VM_H
+
+#include <stdint.h>
+
+#include <gpc/srcu.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct gpc_vm;
+struct gpc_cache;
+struct gpc_hostmem_ops;
+
+/* How readers of the caches are protected from invalidation. */
+enum gpc_scheme {
+	/* Readers: SRCU read section + seqcount snapshot; never block. */
+	GPC_SCHEME_SRCU = 0,
+	/* Readers: a per-cache reader-writer lock, as in KVM today. */
+	GPC_SCHEME_RWLOCK = 1,
+};
+
+/*
+ * Points at which the library calls the vm's test hook, so that a test can
+ * stop one thread at an exact step and let another run.
+ */
+enum gpc_hook_point {
+	GPC_HOOK_REFRESH_STAGE1 = 0,   /* refresh: stage 1 done, valid cleared */
+	GPC_HOOK_REFRESH_UNLOCKED,     /* refresh: lock dropped, before stage 2 */
+	GPC_HOOK_REFRESH_TRANSLATED,   /* refresh: stage 2 done, lock not retaken */
+	GPC_HOOK_REFRESH_PUBLISH,      /* refresh: about to publish valid */
+	GPC_HOOK_REFRESH_RETRY,        /* refresh: going round again */
+	GPC_HOOK_INVAL_START,          /* range_start: counted in progress */
+	GPC_HOOK_INVAL_CLEARED,        /* range_start: caches cleared, before wait */
+	GPC_HOOK_INVAL_END,            /* range_end: before the sequence bump */
+	GPC_HOOK_DEACTIVATE,           /* deactivate: marked inactive, before unmap */
+	GPC_HOOK_ACTIVATE,             /* activate: indexed and active, before refresh */
+	GPC_HOOK_VCPU_ENTER,           /* vcpu_enter: mode set, before checks */
+	GPC_HOOK_NR
+};
+
+/*
+ * A test hook. @cache is the cache concerned (NULL for invalidation points).
+ * Called without any library lock held except where a point says otherwise
+ * (none do today), so the hook may block and let other threads use the vm.
+ */
+typedef void gpc_hook_fn(struct gpc_vm *vm, enum gpc_hook_point point,
+			 struct gpc_cache *cache, void *ctx);
+
+struct gpc_vm_config {
+	enum gpc_scheme scheme;
+	/* Host memory stage; NULL means the direct stage (khva = hva). */
+	const struct gpc_hostmem_ops *hostmem;
+	void *hostmem_ctx;
+	/* Memslot ids are 0 .. max_memslots-1; 0 means 32764. */
+	unsigned int max_memslots;
+	/* Passed to the vm's SRCU domain; 0 means its default. */
+	unsigned int srcu_stall_ms;
+	const char *name;
+};
+
+/* Per-vm counters (sums over its caches plus vm-wide events). */
+struct gpc_vm_stats {
+	uint64_t hits, misses;          /* fast-path begins */
+	uint64_t refreshes;             /* refresh calls that published */
+	uint64_t refresh_retries;       /* refresh loops repeated */
+	uint64_t refresh_waits;         /* refresh sleeps on an invalidation */
+	uint64_t invalidations;         /* range_start calls that completed */
+	uint64_t inval_caches;          /* caches cleared by invalidations */
+	uint64_t inval_eagain;          /* non-blocking range_start -EAGAIN */
+	uint64_t kicks;                 /* vCPU kicks sent */
+	uint64_t reader_wait_ns;        /* range_start time in grace periods */
+	uint64_t vcpu_wait_ns;          /* range_start time waiting for vCPUs */
+	uint64_t memslot_changes;
+	uint64_t active_caches;
+};
+
+/**
+ * gpc_vm_create - create a vm.
+ * @cfg: configuration, or NULL for all defaults (srcu scheme, direct stage).
+ * @out: receives the vm.
+ *
+ * Return: 0; -EINVAL for a NULL @out or an unknown scheme; -ENOMEM; -EAGAIN
+ * if the SRCU domain's worker cannot be started.
+ * Context: may sleep.
+ */
+int gpc_vm_create(const struct gpc_vm_config *cfg, struct gpc_vm **out);
+
+/**
+ * gpc_vm_destroy - destroy a vm that has no caches and no vCPUs left.
+ *
+ * Caches and vCPUs refer to their vm, so the vm refuses to go while any
+ * exist: destroy them first (gpc_cache_destroy deactivates an active cache).
+ *
+ * Return: 0; -EINVAL for NULL; -EBUSY if caches or vCPUs still exist or an
+ * invalidation is in progress (nothing is changed).
+ * Context: may sleep.
+ */
+int gpc_vm_destroy(struct gpc_vm *vm);
+
+/**
+ * gpc_vm_get_stats - read the vm's counters.
+ *
+ * Return: 0; -EINVAL if an argument is NULL.
+ * Context: may sleep briefly (sums the caches under a mutex).
+ */
+int gpc_vm_get_stats(struct gpc_vm *vm, struct gpc_vm_stats *st);
+
+/**
+ * gpc_vm_scheme - the vm's read-side scheme.
+ *
+ * Context: any context.
+ */
+enum gpc_scheme gpc_vm_scheme(const struct gpc_vm *vm);
+
+/**
+ * gpc_vm_srcu - the vm's SRCU domain (memslot table readers use it too).
+ *
+ * Context: any context.
+ */
+struct gpc_srcu *gpc_vm_srcu(struct gpc_vm *vm);
+
+/**
+ * gpc_vm_set_hook - install (or with NULL remove) the vm's test hook.
+ *
+ * Return: 0; -EINVAL for a NULL vm.
+ * Context: may be called from any thread; takes effect for later steps.
+ */
+int gpc_vm_set_hook(struct gpc_vm *vm, gpc_hook_fn *fn, void *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GPC_VM_H */

@@ -1,0 +1,711 @@
+// SPDX-License-Identifier: MIT
+/*
+ * cache.c - activate, refresh, deactivate: the slow paths of a cache.
+ *
+ * The fast path is inline in include/gpc/cache.h. docs/design.md states the
+ * protocol; the comments here say which race each step closes.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define CACHE_MAGIC 0x47504343u /* "GPCC" */
+#define CACHE_DEAD 0x64656164u  /* "dead" */
+
+static bool cache_ok(const struct gpc_cache *c)
+{
+	return c && c->magic == CACHE_MAGIC && c->priv;
+}
+
+static uint64_t page_down(struct gpc_vm *vm, uint64_t a)
+{
+	return a & ~(vm->page_size - 1);
+}
+
+static uint64_t page_up(struct gpc_vm *vm, uint64_t a)
+{
+	return (a + vm->page_size - 1) & ~(vm->page_size - 1);
+}
+
+/* ---- write side ------------------------------------------------------- */
+
+void gpci_cache_write_lock(struct gpc_cache *c)
+{
+	if (c->scheme == GPC_SCHEME_RWLOCK)
+		pthread_rwlock_wrlock(&c->rw);
+	else
+		pthread_mutex_lock(&c->priv->wlock);
+	gpc_seqcount_write_begin(&c->seq);
+}
+
+bool gpci_cache_write_trylock(struct gpc_cache *c)
+{
+	int err = c->scheme == GPC_SCHEME_RWLOCK
+			  ? pthread_rwlock_trywrlock(&c->rw)
+			  : pthread_mutex_trylock(&c->priv->wlock);
+
+	if (err)
+		return false;
+	gpc_seqcount_write_begin(&c->seq);
+	return true;
+}
+
+void gpci_cache_write_unlock(struct gpc_cache *c)
+{
+	gpc_seqcount_write_end(&c->seq);
+	if (c->scheme == GPC_SCHEME_RWLOCK)
+		pthread_rwlock_unlock(&c->rw);
+	else
+		pthread_mutex_unlock(&c->priv->wlock);
+}
+
+/*
+ * The cookie is taken after the store (get_state begins with a full fence),
+ * so the grace period it names waits for every reader that could have seen
+ * valid set.
+ */
+bool gpci_cache_clear_valid(struct gpc_cache *c)
+{
+	if (!atomic_load_explicit(&c->valid, memory_order_relaxed))
+		return false;
+	atomic_store_explicit(&c->valid, 0, memory_order_relaxed);
+	atomic_store_explicit(&c->priv->clear_cookie,
+			      gpc_srcu_get_state(c->srcu), memory_order_relaxed);
+	return true;
+}
+
+/* A write section that only clears valid; returns whether it was set. */
+static bool clear_valid_section(struct gpc_cache *c)
+{
+	sigset_t old;
+	bool was;
+
+	gpci_block_signals(&old);
+	gpci_cache_write_lock(c);
+	was = gpci_cache_clear_valid(c);
+	gpci_cache_write_unlock(c);
+	gpci_restore_signals(&old);
+	return was;
+}
+
+/*
+ * Wait until nobody can still use what the cache translated before valid
+ * was last cleared: host usage, a grace period since the clear (unless one
+ * passed already); guest usage, its vCPU outside guest mode. On the rwlock
+ * scheme every clear happened under the write lock, which excluded readers.
+ */
+static void quiesce(struct gpc_cache *c)
+{
+	struct gpc_cache_priv *p = c->priv;
+	uint64_t cookie;
+
+	if (p->usage == GPC_USAGE_GUEST) {
+		if (gpc_vcpu_mode(p->vcpu) != GPC_VCPU_OUTSIDE &&
+		    gpci_vcpu_evict(p->vcpu))
+			gpci_vcpu_wait_outside(p->vcpu);
+		return;
+	}
+	if (c->scheme != GPC_SCHEME_SRCU)
+		return;
+	cookie = atomic_load_explicit(&p->clear_cookie, memory_order_relaxed);
+	if (cookie && gpc_srcu_poll_state(c->srcu, cookie) != 1)
+		gpc_srcu_synchronize(c->srcu);
+}
+
+/* ---- the index of host pages ----------------------------------------- */
+
+static void index_drop(struct gpc_cache *c)
+{
+	struct gpc_cache_priv *p = c->priv;
+	struct gpc_vm *vm = c->vm;
+
+	if (!p->idx)
+		return;
+	pthread_mutex_lock(&vm->index_lock);
+	gpci_index_remove(&vm->index, p->idx, p->idx_n);
+	pthread_mutex_unlock(&vm->index_lock);
+	free(p->idx);
+	p->idx = NULL;
+	p->idx_n = 0;
+}
+
+/*
+ * Make [hva, hva + len) visible to invalidations before it is translated
+ * (system.md section 7): an invalidation that starts after this either
+ * finds the cache and bumps its counter, or has already registered itself
+ * in progress where the publish check will see it.
+ */
+static int index_set(struct gpc_cache *c, uint64_t hva, uint64_t len)
+{
+	struct gpc_cache_priv *p = c->priv;
+	struct gpc_vm *vm = c->vm;
+	uint64_t first = hva >> vm->page_shift;
+	size_t n = (size_t)((page_up(vm, hva + len) >> vm->page_shift) - first);
+	struct gpci_index_node *nodes;
+
+	if (p->idx && p->idx_first == first && p->idx_n == n)
+		return 0;
+	nodes = calloc(n, sizeof(*nodes));
+	if (!nodes)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		nodes[i].page = first + i;
+		nodes[i].c = c;
+	}
+	index_drop(c);
+	pthread_mutex_lock(&vm->index_lock);
+	gpci_index_insert(&vm->index, nodes, n);
+	gpci_index_maybe_grow(&vm->index);
+	pthread_mutex_unlock(&vm->index_lock);
+	p->idx = nodes;
+	p->idx_n = n;
+	p->idx_first = first;
+	return 0;
+}
+
+/* ---- mappings --------------------------------------------------------- */
+
+struct deferred_unmap {
+	struct gpc_srcu_head head;
+	const struct gpc_hostmem_ops *ops;
+	void *ctx;
+	void *base;
+	uint64_t len;
+};
+
+static void release_mapping(struct gpc_cache *c)
+{
+	struct gpc_cache_priv *p = c->priv;
+	struct gpc_vm *vm = c->vm;
+
+	if (!p->mapped)
+		return;
+	if (vm->hm_ops->unmap)
+		vm->hm_ops->unmap(vm->hm_ctx, p->map_base, p->map_len);
+	atomic_fetch_add_explicit(&p->st_unmaps, 1, memory_order_relaxed);
+	p->mapped = false;
+	p->map_base = NULL;
+}
+
+/* ---- stage 1 ---------------------------------------------------------- */
+
+/*
+ * GPA -> HVA through the memslot table. A range that starts in a slot but
+ * runs past its end is -EINVAL (a cache never spans memslots); no slot at
+ * all is -EFAULT; a writable cache on a read-only slot is -EFAULT.
+ */
+static int stage1(struct gpc_cache *c, uint64_t *hva, uint64_t *gen)
+{
+	struct gpc_cache_priv *p = c->priv;
+	struct gpc_vm *vm = c->vm;
+	const struct gpci_memslot *s;
+	int err = 0;
+
+	if (p->hva_mode) {
+		*hva = p->uhva;
+		*gen = 0;
+		return 0;
+	}
+	gpc_srcu_read_lock(&vm->srcu);
+	s = gpci_memslot_find(vm, p->gpa, gen);
+	if (!s)
+		err = -EFAULT;
+	else if (p->len > s->gpa + s->size - p->gpa)
+		err = -EINVAL;
+	else if ((s->flags & GPC_MEMSLOT_READONLY) &&
+		 !(c->flags & GPC_CACHE_READONLY))
+		err = -EFAULT;
+	else
+		*hva = s->hva + (p->gpa - s->gpa);
+	gpc_srcu_read_unlock(&vm->srcu);
+	return err;
+}
+
+/* ---- refresh ---------------------------------------------------------- */
+
+struct xlate {
+	uint64_t hva, gen, page, npages_len, pfn;
+	void *base;
+	bool fresh; /* base is a new mapping, not the current one */
+};
+
+/* Stage 2: the page behind [hva, hva + len) and a pointer to it. */
+static int stage2(struct gpc_cache *c, struct xlate *x)
+{
+	struct gpc_cache_priv *p = c->priv;
+	struct gpc_vm *vm = c->vm;
+	bool write = !(c->flags & GPC_CACHE_READONLY);
+	int err;
+
+	x->page = page_down(vm, x->hva);
+	x->npages_len = page_up(vm, x->hva + p->len) - x->page;
+	err = vm->hm_ops->translate(vm->hm_ctx, x->page, x->npages_len, write,
+				    &x->pfn);
+	if (err)
+		return err;
+	/* An unchanged page reuses its mapping (regression R2). */
+	if (p->mapped && p->pfn == x->pfn && p->map_hva == x->page &&
+	    p->map_len == x->npages_len) {
+		x->base = p->map_base;
+		x->fresh = false;
+		return 0;
+	}
+	err = vm->hm_ops->map(vm->hm_ctx, x->page, x->npages_len, x->pfn, write,
+			      &x->base);
+	if (err)
+		return err;
+	atomic_fetch_add_explicit(&p->st_maps, 1, memory_order_relaxed);
+	x->fresh = true;
+	return 0;
+}
+
+static void drop_fresh(struct gpc_cache *c, struct xlate *x)
+{
+	struct gpc_vm *vm = c->vm;
+
+	/* Never published: no reader can hold it. */
+	if (x->fresh && vm->hm_ops->unmap)
+		vm->hm_ops->unmap(vm->hm_ctx, x->base, x->npages_len);
+	if (x->fresh)
+		atomic_fetch_add_explicit(&c->priv->st_unmaps, 1,
+					  memory_order_relaxed);
+	x->fresh = false;
+}
+
+/*
+ * Publish unless an overlapping invalidation ran since @snap or is in
+ * progress. Checked under the write lock: an invalidation that registers
+ * after our check takes this lock after us and clears what we published.
+ */
+static bool try_publish(struct gpc_cache *c, struct xlate *x, uint64_t snap)
+{
+	struct gpc_cache_priv *p = c->priv;
+	uint64_t end = x->hva + p->len;
+	bool ok;
+	sigset_t old;
+
+	gpci_block_signals(&old);
+	gpci_cache_write_lock(c);
+	ok = atomic_load(&p->inval_count) == snap &&
+	     !gpci_inflight_overlaps(c->vm, x->hva, end);
+	if (ok) {
+		atomic_store_explicit(&c->khva,
+				      (uint8_t *)x->base + (x->hva - x->page),
+				      memory_order_relaxed);
+		atomic_store_explicit(&c->len, p->len, memory_order_relaxed);
+		atomic_store_explicit(&c->gen, x->gen, memory_order_relaxed);
+		atomic_store_explicit(&c->hva_mode, p->hva_mode,
+				      memory_order_relaxed);
+		atomic_store_explicit(&c->valid, 1, memory_order_relaxed);
+	}
+	gpci_cache_write_unlock(c);
+	gpci_restore_signals(&old);
+	return ok;
+}
+
+/* Adopt the published translation as the cache's current mapping. */
+static void adopt(struct gpc_cache *c, struct xlate *x)
+{
+	struct gpc_cache_priv *p = c->priv;
+
+	if (x->fresh) {
+		/*
+		 * Readers that saw the old pointer before refresh_prepare
+		 * cleared valid may still use it; new readers use the new one.
+		 */
+		if (p->mapped)
+			quiesce(c);
+		release_mapping(c);
+		p->mapped = true;
+		p->map_base = x->base;
+		p->map_hva = x->page;
+		p->map_len = x->npages_len;
+		p->pfn = x->pfn;
+	}
+}
+
+/*
+ * Stage 1, then clear valid before anything else can happen (R3b), then
+ * make sure nobody still uses the previous translation if we are about to
+ * move away from it, then index the new range.
+ */
+static int refresh_prepare(struct gpc_cache *c, struct xlate *x)
+{
+	struct gpc_cache_priv *p = c->priv;
+	struct gpc_vm *vm = c->vm;
+	int err = stage1(c, &x->hva, &x->gen);
+	uint64_t first;
+
+	clear_valid_section(c);
+	gpci_hook(vm, GPC_HOOK_REFRESH_STAGE1, c);
+	if (err)
+		return err;
+	/*
+	 * Leaving the indexed range, or replacing the mapping, while a reader
+	 * may still use the old page would let an invalidation of the old
+	 * range miss the cache and return too early: quiesce first.
+	 */
+	first = x->hva >> vm->page_shift;
+	if (p->idx && (p->idx_first != first ||
+		       p->idx_n != (page_up(vm, x->hva + p->len) -
+				    page_down(vm, x->hva)) >> vm->page_shift))
+		quiesce(c);
+	return index_set(c, x->hva, p->len);
+}
+
+static int refresh_locked(struct gpc_cache *c)
+{
+	struct gpc_cache_priv *p = c->priv;
+	struct gpc_vm *vm = c->vm;
+	struct xlate x;
+	uint64_t snap;
+	int err;
+
+	for (;;) {
+		memset(&x, 0, sizeof(x));
+		err = refresh_prepare(c, &x);
+		if (err)
+			return err;
+		snap = atomic_load(&p->inval_count);
+		gpci_hook(vm, GPC_HOOK_REFRESH_UNLOCKED, c);
+		err = stage2(c, &x);
+		gpci_hook(vm, GPC_HOOK_REFRESH_TRANSLATED, c);
+		if (err)
+			return err;
+		gpci_hook(vm, GPC_HOOK_REFRESH_PUBLISH, c);
+		if (try_publish(c, &x, snap)) {
+			adopt(c, &x);
+			atomic_fetch_add(&p->st_refreshes, 1);
+			atomic_fetch_add(&vm->st_refreshes, 1);
+			return 0;
+		}
+		drop_fresh(c, &x);
+		atomic_fetch_add(&p->st_retries, 1);
+		atomic_fetch_add(&vm->st_retries, 1);
+		gpci_hook(vm, GPC_HOOK_REFRESH_RETRY, c);
+		/* Sleep, not spin, while an overlapping one is in progress. */
+		if (gpci_inflight_overlaps(vm, x.hva, x.hva + p->len)) {
+			atomic_fetch_add(&p->st_waits, 1);
+			atomic_fetch_add(&vm->st_refresh_waits, 1);
+			gpci_inflight_wait(vm, x.hva, x.hva + p->len);
+		}
+	}
+}
+
+int gpc_cache_refresh(struct gpc_cache *c, uint64_t len)
+{
+	struct gpc_cache_priv *p;
+	int err = -EINVAL;
+
+	if (!cache_ok(c))
+		return -EINVAL;
+	if (gpc_srcu_read_held(c->srcu))
+		return -EDEADLK;
+	p = c->priv;
+	pthread_mutex_lock(&p->refresh_lock);
+	/* Never make an inactive cache valid (R5, R14). */
+	if (!atomic_load(&p->active))
+		goto out;
+	if (len) {
+		uint64_t base = p->hva_mode ? p->uhva : p->gpa;
+
+		if (base + len < base)
+			goto out;
+		p->len = len;
+	}
+	err = refresh_locked(c);
+out:
+	pthread_mutex_unlock(&p->refresh_lock);
+	return err;
+}
+
+/* ---- activate / deactivate ------------------------------------------- */
+
+static int activate(struct gpc_cache *c, uint64_t addr, uint64_t len,
+		    bool hva_mode)
+{
+	struct gpc_cache_priv *p;
+	int err;
+
+	if (!cache_ok(c) || !len || addr + len < addr)
+		return -EINVAL;
+	if (gpc_srcu_read_held(c->srcu))
+		return -EDEADLK;
+	p = c->priv;
+	pthread_mutex_lock(&p->refresh_lock);
+	if (atomic_load(&p->active) && p->usage == GPC_USAGE_GUEST)
+		gpci_vcpu_del_cache(p->vcpu, c);
+	p->hva_mode = hva_mode;
+	p->gpa = hva_mode ? 0 : addr;
+	p->uhva = hva_mode ? addr : 0;
+	p->len = len;
+	if (p->usage == GPC_USAGE_GUEST) {
+		err = gpci_vcpu_add_cache(p->vcpu, c);
+		if (err)
+			goto out;
+	}
+	if (!atomic_exchange(&p->active, 1))
+		atomic_fetch_add(&c->vm->st_active, 1);
+	gpci_hook(c->vm, GPC_HOOK_ACTIVATE, c);
+	err = refresh_locked(c);
+out:
+	pthread_mutex_unlock(&p->refresh_lock);
+	return err;
+}
+
+int gpc_cache_activate_gpa(struct gpc_cache *c, uint64_t gpa, uint64_t len)
+{
+	return activate(c, gpa, len, false);
+}
+
+int gpc_cache_activate_hva(struct gpc_cache *c, uint64_t hva, uint64_t len)
+{
+	return activate(c, hva, len, true);
+}
+
+/*
+ * Inactive and invalid in one write section (valid => active holds at every
+ * instant), then wait until nobody uses the page, then leave the index and
+ * release the mapping (R10: serialized with refresh by refresh_lock).
+ */
+static void deactivate_locked(struct gpc_cache *c)
+{
+	struct gpc_cache_priv *p = c->priv;
+	sigset_t old;
+
+	gpci_block_signals(&old);
+	gpci_cache_write_lock(c);
+	atomic_store(&p->active, 0);
+	gpci_cache_clear_valid(c);
+	gpci_cache_write_unlock(c);
+	gpci_restore_signals(&old);
+	gpci_hook(c->vm, GPC_HOOK_DEACTIVATE, c);
+	quiesce(c);
+	index_drop(c);
+	release_mapping(c);
+	if (p->usage == GPC_USAGE_GUEST)
+		gpci_vcpu_del_cache(p->vcpu, c);
+	atomic_fetch_sub(&c->vm->st_active, 1);
+}
+
+int gpc_cache_deactivate(struct gpc_cache *c)
+{
+	struct gpc_cache_priv *p;
+
+	if (!cache_ok(c))
+		return -EINVAL;
+	if (gpc_srcu_read_held(c->srcu))
+		return -EDEADLK;
+	p = c->priv;
+	pthread_mutex_lock(&p->refresh_lock);
+	if (atomic_load(&p->active))
+		deactivate_locked(c);
+	pthread_mutex_unlock(&p->refresh_lock);
+	return 0;
+}
+
+/* ---- init / destroy --------------------------------------------------- */
+
+static int init_check(struct gpc_vm *vm, enum gpc_usage usage,
+		      struct gpc_vcpu *vcpu, unsigned int flags)
+{
+	if (!vm || (flags & ~GPC_CACHE_FLAGS_ALL))
+		return -EINVAL;
+	if (usage == GPC_USAGE_HOST)
+		return vcpu ? -EINVAL : 0;
+	if (usage != GPC_USAGE_GUEST || !vcpu || vcpu->vm != vm ||
+	    atomic_load(&vcpu->dead))
+		return -EINVAL;
+	return 0;
+}
+
+static void link_cache(struct gpc_vm *vm, struct gpc_cache_priv *p)
+{
+	pthread_mutex_lock(&vm->objs_lock);
+	p->vm_next = vm->caches;
+	if (vm->caches)
+		vm->caches->vm_prev = p;
+	vm->caches = p;
+	vm->ncaches++;
+	pthread_mutex_unlock(&vm->objs_lock);
+}
+
+static void unlink_cache(struct gpc_vm *vm, struct gpc_cache_priv *p)
+{
+	pthread_mutex_lock(&vm->objs_lock);
+	if (p->vm_prev)
+		p->vm_prev->vm_next = p->vm_next;
+	else
+		vm->caches = p->vm_next;
+	if (p->vm_next)
+		p->vm_next->vm_prev = p->vm_prev;
+	vm->ncaches--;
+	atomic_fetch_add(&vm->st_misses_retired, atomic_load(&p->c->misses));
+	pthread_mutex_unlock(&vm->objs_lock);
+}
+
+int gpc_cache_init(struct gpc_cache *c, struct gpc_vm *vm, enum gpc_usage usage,
+		   struct gpc_vcpu *vcpu, unsigned int flags)
+{
+	struct gpc_cache_priv *p;
+	int err;
+
+	if (!c)
+		return -EINVAL;
+	err = init_check(vm, usage, vcpu, flags);
+	if (err)
+		return err;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	memset(c, 0, sizeof(*c));
+	p->c = c;
+	p->usage = usage;
+	p->vcpu = vcpu;
+	pthread_mutex_init(&p->refresh_lock, NULL);
+	pthread_mutex_init(&p->wlock, NULL);
+	pthread_rwlock_init(&c->rw, NULL);
+	gpc_seqcount_init(&c->seq);
+	c->srcu = &vm->srcu;
+	c->vm_gen = &vm->slots_gen;
+	c->scheme = vm->scheme;
+	c->flags = flags;
+	c->vm = vm;
+	c->priv = p;
+	link_cache(vm, p);
+	c->magic = CACHE_MAGIC;
+	return 0;
+}
+
+int gpc_cache_destroy(struct gpc_cache *c)
+{
+	struct gpc_cache_priv *p;
+
+	if (!cache_ok(c))
+		return -EINVAL;
+	p = c->priv;
+	gpc_cache_deactivate(c);
+	c->magic = CACHE_DEAD;
+	unlink_cache(c->vm, p);
+	pthread_mutex_destroy(&p->refresh_lock);
+	pthread_mutex_destroy(&p->wlock);
+	pthread_rwlock_destroy(&c->rw);
+	c->priv = NULL;
+	free(p);
+	return 0;
+}
+
+/* ---- checks, accessors, counters -------------------------------------- */
+
+bool gpc_cache_check(struct gpc_cache *c, uint64_t off, uint64_t len)
+{
+	return cache_ok(c) && gpc_cache__snapshot(c, off, len) != NULL;
+}
+
+bool gpc_cache_is_active(struct gpc_cache *c)
+{
+	return cache_ok(c) && atomic_load(&c->priv->active);
+}
+
+static int access_check(struct gpc_cache *c, uint64_t off, size_t len)
+{
+	if (!cache_ok(c) || !len || off + len < off)
+		return -EINVAL;
+	if (!atomic_load(&c->priv->active))
+		return -EINVAL;
+	return 0;
+}
+
+/*
+ * begin -> (miss: refresh) -> use -> end. Bounded: a refresh that succeeds
+ * makes the next begin hit unless an invalidation came in between, and we
+ * give up after many such rounds rather than loop forever.
+ */
+static int copy_through(struct gpc_cache *c, uint64_t off, void *buf, size_t len,
+		  bool write)
+{
+	int err = access_check(c, off, len);
+
+	for (int round = 0; !err && round < 1000; round++) {
+		uint8_t *p = gpc_cache_begin(c, off, len);
+
+		if (p) {
+			if (write)
+				memcpy(p, buf, len);
+			else
+				memcpy(buf, p, len);
+			gpc_cache_end(c);
+			return 0;
+		}
+		if (off + len > c->priv->len)
+			return -EINVAL;
+		err = gpc_cache_refresh(c, 0);
+	}
+	return err ? err : -EAGAIN;
+}
+
+int gpc_cache_read(struct gpc_cache *c, uint64_t off, void *buf, size_t len)
+{
+	if (!buf)
+		return -EINVAL;
+	return copy_through(c, off, buf, len, false);
+}
+
+int gpc_cache_write(struct gpc_cache *c, uint64_t off, const void *buf,
+		    size_t len)
+{
+	if (!buf || !cache_ok(c))
+		return -EINVAL;
+	if (c->flags & GPC_CACHE_READONLY)
+		return -EPERM;
+	return copy_through(c, off, (void *)buf, len, true);
+}
+
+/*
+ * Copy through a bounce buffer in chunks: holding both caches at once would
+ * nest two rwlock read locks, which can deadlock against writers taking
+ * them in the other order.
+ */
+int gpc_cache_copy(struct gpc_cache *dst, uint64_t dst_off,
+		   struct gpc_cache *src, uint64_t src_off, size_t len)
+{
+	uint8_t buf[512];
+
+	if (!cache_ok(dst) || !cache_ok(src) || dst->vm != src->vm)
+		return -EINVAL;
+	if (dst->flags & GPC_CACHE_READONLY)
+		return -EPERM;
+	while (len) {
+		size_t n = len < sizeof(buf) ? len : sizeof(buf);
+		int err = gpc_cache_read(src, src_off, buf, n);
+
+		if (!err)
+			err = gpc_cache_write(dst, dst_off, buf, n);
+		if (err)
+			return err;
+		src_off += n;
+		dst_off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int gpc_cache_get_stats(struct gpc_cache *c, struct gpc_cache_stats *st)
+{
+	struct gpc_cache_priv *p;
+
+	if (!cache_ok(c) || !st)
+		return -EINVAL;
+	p = c->priv;
+	st->hits = atomic_load(&c->hits);
+	st->misses = atomic_load(&c->misses);
+	st->refreshes = atomic_load(&p->st_refreshes);
+	st->refresh_retries = atomic_load(&p->st_retries);
+	st->refresh_waits = atomic_load(&p->st_waits);
+	st->invalidations = atomic_load(&p->st_invals);
+	st->maps = atomic_load(&p->st_maps);
+	st->unmaps = atomic_load(&p->st_unmaps);
+	return 0;
+}
