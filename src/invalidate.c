@@ -119,7 +119,7 @@ static void need_grace(struct inval_walk *w, struct gpc_cache *c)
 	uint64_t ck = atomic_load_explicit(&c->priv->clear_cookie,
 					   memory_order_relaxed);
 
-	if (ck && (!w->need_cookie || (int64_t)(ck - w->need_cookie) > 0))
+	if (ck > w->need_cookie)
 		w->need_cookie = ck;
 }
 

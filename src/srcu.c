@@ -566,10 +566,14 @@ int gpc_srcu_poll_state(struct gpc_srcu *d, uint64_t cookie)
 	if (!srcu_ok(d) || !cookie || (cookie & 1))
 		return -EINVAL;
 	s = atomic_load_explicit(&d->state->gp_seq, memory_order_acquire);
-	/* No cookie issued so far can exceed the current count plus 3. */
-	if ((int64_t)(cookie - s) > 3)
+	/*
+	 * Plain unsigned comparisons: a 64-bit count of grace periods does not
+	 * wrap, so a huge cookie is bogus, not old. No cookie issued so far can
+	 * exceed the current count plus 3.
+	 */
+	if (cookie > s + 3)
 		return -EINVAL;
-	if ((int64_t)(s - cookie) < 0)
+	if (s < cookie)
 		return 0;
 	/* Order the caller's later accesses after the grace period. */
 	atomic_thread_fence(memory_order_seq_cst);
@@ -594,7 +598,7 @@ uint64_t gpc_srcu_start_poll(struct gpc_srcu *d)
 	st = d->state;
 	c = gpc_srcu_get_state(d);
 	r = atomic_load_explicit(&st->gp_req, memory_order_relaxed);
-	while ((int64_t)(c - r) > 0)
+	while (c > r)
 		if (atomic_compare_exchange_weak(&st->gp_req, &r, c)) {
 			wake_worker(st);
 			break;
@@ -670,7 +674,7 @@ static bool gp_wanted(struct gpc_srcu_state *st, bool cbs_pending)
 	uint64_t req = atomic_load_explicit(&st->gp_req, memory_order_relaxed);
 	uint64_t seq = atomic_load_explicit(&st->gp_seq, memory_order_relaxed);
 
-	return cbs_pending || (int64_t)(req - seq) > 0;
+	return cbs_pending || req > seq;
 }
 
 static void worker_sleep(struct gpc_srcu_state *st, int seen)
