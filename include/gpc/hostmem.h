@@ -44,7 +44,8 @@ struct gpc_hostmem_ops {
 	 * if @write). A multi-page range must be contiguous in the backing
 	 * object. *pfn receives the identity of the first page.
 	 * Return: 0; -EFAULT if not mapped or not accessible as asked;
-	 * -EINVAL if the pages are not contiguous in the host; -ENOMEM.
+	 * -EINVAL if the pages are not contiguous in the host, or for a NULL
+	 * @pfn, a zero @len or (alias) a NULL @ctx; -ENOMEM.
 	 * Context: may sleep.
 	 */
 	int (*translate)(void *ctx, uint64_t hva, size_t len, bool write,
@@ -106,7 +107,10 @@ int gpc_hostmem_free(struct gpc_hostmem *hm, void *hva, size_t size);
 /**
  * gpc_hostmem_backing - which memfd and offset back @hva.
  *
- * Return: 0; -EFAULT if @hva is in no region (or was unmapped).
+ * @fd belongs to the manager and stays valid until the backing of @hva
+ * changes.
+ * Return: 0; -EINVAL if an argument is NULL; -EFAULT if @hva is in no
+ * region (or was unmapped).
  * Context: may sleep briefly (takes the manager's lock).
  */
 int gpc_hostmem_backing(struct gpc_hostmem *hm, uint64_t hva, int *fd,
@@ -115,13 +119,19 @@ int gpc_hostmem_backing(struct gpc_hostmem *hm, uint64_t hva, int *fd,
 /*
  * Change helpers. Each one runs range_start(vm, range, blocking), changes
  * the host mapping, then range_end. @vm may be NULL (no notification).
- * All take page-aligned ranges inside regions of @hm.
- * Return: 0; -EINVAL (unaligned, empty, outside @hm's regions); the
- * system call's negative errno; -EAGAIN never (they block).
+ * All take page-aligned ranges that lie within one region of @hm.
+ * Return: 0; -EINVAL (unaligned, empty, outside @hm's regions or across
+ * two); -EFAULT (migrate: a hole in the range); -ENOMEM (protect: a hole in
+ * the range); the system call's negative errno; never -EAGAIN (they block).
  * Context: may sleep.
  */
 
-/* munmap the range; later accesses fault, translate returns -EFAULT. */
+/*
+ * Make the range inaccessible: the mapping is replaced by a PROT_NONE
+ * reservation (so the address space stays the region's and no unrelated
+ * mmap can land in the hole); later accesses fault, translate returns
+ * -EFAULT. gpc_hostmem_remap() brings fresh memory back.
+ */
 int gpc_hostmem_unmap(struct gpc_vm *vm, struct gpc_hostmem *hm, uint64_t hva,
 		      size_t len);
 /* Map fresh zeroed memory (a new memfd) over the range. */

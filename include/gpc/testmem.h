@@ -21,10 +21,12 @@ enum gpc_testmem_step {
 	GPC_TESTMEM_TRANSLATED,    /* after it succeeded */
 	GPC_TESTMEM_MAP,           /* before the inner map() */
 	GPC_TESTMEM_MAPPED,        /* after it succeeded */
-	GPC_TESTMEM_UNMAP,         /* before the inner unmap() */
+	GPC_TESTMEM_UNMAP,         /* before the inner unmap(); the hook's
+				      hva argument is the khva */
 	GPC_TESTMEM_NR_STEPS
 };
 
+/* translates/maps: successful calls; *_fails: failed ones. */
 struct gpc_testmem_counts {
 	uint64_t translates, translate_fails;
 	uint64_t maps, map_fails;
