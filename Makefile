@@ -1,0 +1,73 @@
+# Makefile - thin wrapper over CMake for libgpc.
+#
+#   make / make build   install missing packages (as root), configure and build build/
+#   make run            build, then run the main job ($(RUN_CMD))
+#   make check          whole test suite: plain build + tsan/asan/ubsan builds
+#   make bench          build, then run the read-side benchmark
+#   make install        cmake --install build (PREFIX=..., DESTDIR=... honoured)
+#   make format         clang-format -i every .c/.h we own
+#   make format-check   fail if any file is not formatted
+#   make clean          remove every build directory
+#
+# The real orchestration of "check" lives in tools/check.sh.
+
+MAKEFLAGS    += --no-print-directory
+
+BUILD_DIR    ?= build
+BUILD_TYPE   ?= RelWithDebInfo
+JOBS         ?= 2
+CMAKE        ?= cmake
+CMAKE_ARGS   ?=
+PREFIX       ?= /usr/local
+CLANG_FORMAT ?= clang-format
+
+# The main job. Switch this to the reference VMM when it exists.
+RUN_CMD      ?= $(BUILD_DIR)/bench/bench_read
+RUN_ARGS     ?=
+
+BENCH_CMD    ?= $(BUILD_DIR)/bench/bench_read
+BENCH_ARGS   ?=
+
+FORMAT_DIRS  := include src tests bench tools examples
+FORMAT_FILES  = $(shell find $(FORMAT_DIRS) -type f \( -name '*.c' -o -name '*.h' \) 2>/dev/null | sort)
+
+ALL_BUILD_DIRS := build build-tsan build-asan build-ubsan
+
+.PHONY: all build deps configure run check bench install format format-check clean
+
+all: build
+
+deps:
+	@tools/deps.sh
+
+configure: deps
+	$(CMAKE) -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
+		-DGPC_DEBUG=OFF -DGPC_SANITIZE= $(CMAKE_ARGS)
+
+build: configure
+	$(CMAKE) --build $(BUILD_DIR) -j$(JOBS)
+
+run: build
+	$(RUN_CMD) $(RUN_ARGS)
+
+bench: build
+	$(BENCH_CMD) $(BENCH_ARGS)
+
+# check.sh runs deps.sh itself and builds every stage.
+check:
+	@JOBS=$(JOBS) CMAKE_ARGS='$(CMAKE_ARGS)' tools/check.sh
+
+install: build
+	$(CMAKE) --install $(BUILD_DIR) --prefix $(PREFIX)
+
+format:
+	@files="$(FORMAT_FILES)"; [ -z "$$files" ] || \
+		{ echo "$(CLANG_FORMAT) -i <$$(echo $$files | wc -w) files>"; \
+		  $(CLANG_FORMAT) -i $$files; }
+
+format-check:
+	@files="$(FORMAT_FILES)"; [ -z "$$files" ] || \
+		$(CLANG_FORMAT) --dry-run --Werror $$files
+
+clean:
+	rm -rf $(sort $(BUILD_DIR) $(ALL_BUILD_DIRS))
