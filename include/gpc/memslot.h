@@ -42,7 +42,8 @@ struct gpc_memslot_info {
  * A hook a vm binding (for example to a KVM VM) installs to mirror changes.
  * It is called with the memslot lock held, after validation and before the
  * new table is published; an error aborts the change. @old or @new is NULL
- * for a create or a delete.
+ * for a create or a delete. The hook must not call the gpc_memslot_* writers
+ * (the lock is held); readers are fine and see the old table.
  */
 typedef int gpc_memslot_mirror_fn(void *ctx, const struct gpc_memslot_info *old,
 				  const struct gpc_memslot_info *new_slot);
@@ -55,7 +56,9 @@ typedef int gpc_memslot_mirror_fn(void *ctx, const struct gpc_memslot_info *old,
  *
  * Return: 0; -EINVAL for a NULL vm, an id out of range, unaligned or zero
  * values, address overflow or unknown flags; -EEXIST if @id is in use or the
- * range overlaps another slot; -ENOMEM; the mirror hook's error.
+ * range overlaps another slot; -ENOMEM; the mirror hook's error; -EDEADLK
+ * if called inside a read section of the vm's domain (gpc_vm_srcu()), which
+ * the change would have to wait for.
  * Context: may sleep (waits a grace period of the vm's domain).
  */
 int gpc_memslot_create(struct gpc_vm *vm, uint32_t id, uint64_t gpa,
@@ -64,7 +67,8 @@ int gpc_memslot_create(struct gpc_vm *vm, uint32_t id, uint64_t gpa,
 /**
  * gpc_memslot_delete - remove slot @id.
  *
- * Return: 0; -EINVAL for a NULL vm; -ENOENT if no slot has @id; -ENOMEM.
+ * Return: 0; -EINVAL for a NULL vm; -ENOENT if no slot has @id; -ENOMEM;
+ * -EDEADLK inside a read section of the vm's domain.
  * Context: may sleep.
  */
 int gpc_memslot_delete(struct gpc_vm *vm, uint32_t id);
@@ -73,7 +77,8 @@ int gpc_memslot_delete(struct gpc_vm *vm, uint32_t id);
  * gpc_memslot_move - give slot @id a new guest-physical base (same size, hva).
  *
  * Return: 0; -EINVAL (NULL vm, unaligned gpa, overflow); -ENOENT;
- * -EEXIST if the new range overlaps another slot; -ENOMEM.
+ * -EEXIST if the new range overlaps another slot; -ENOMEM; -EDEADLK inside
+ * a read section of the vm's domain.
  * Context: may sleep.
  */
 int gpc_memslot_move(struct gpc_vm *vm, uint32_t id, uint64_t new_gpa);
@@ -81,7 +86,8 @@ int gpc_memslot_move(struct gpc_vm *vm, uint32_t id, uint64_t new_gpa);
 /**
  * gpc_memslot_set_flags - change the flags of slot @id.
  *
- * Return: 0; -EINVAL (NULL vm or unknown flags); -ENOENT; -ENOMEM.
+ * Return: 0; -EINVAL (NULL vm or unknown flags); -ENOENT; -ENOMEM;
+ * -EDEADLK inside a read section of the vm's domain.
  * Context: may sleep.
  */
 int gpc_memslot_set_flags(struct gpc_vm *vm, uint32_t id, uint32_t flags);
