@@ -12,6 +12,8 @@
 #include "internal.h"
 
 #define CACHE_MAGIC 0x47504343u /* "GPCC" */
+
+const _Atomic uint64_t gpc_cache_hva_gen;
 #define CACHE_DEAD 0x64656164u  /* "dead" */
 
 static bool cache_ok(const struct gpc_cache *c)
@@ -68,9 +70,9 @@ void gpci_cache_write_unlock(struct gpc_cache *c)
  */
 bool gpci_cache_clear_valid(struct gpc_cache *c)
 {
-	if (!atomic_load_explicit(&c->valid, memory_order_relaxed))
+	if (!atomic_load_explicit(&c->khva, memory_order_relaxed))
 		return false;
-	atomic_store_explicit(&c->valid, 0, memory_order_relaxed);
+	atomic_store_explicit(&c->khva, NULL, memory_order_relaxed);
 	atomic_store_explicit(&c->priv->clear_cookie,
 			      gpc_srcu_get_state(c->srcu), memory_order_relaxed);
 	return true;
@@ -291,14 +293,17 @@ static bool try_publish(struct gpc_cache *c, struct xlate *x, uint64_t snap)
 	ok = atomic_load(&p->inval_count) == snap &&
 	     !gpci_inflight_overlaps(c->vm, x->hva, end);
 	if (ok) {
+		atomic_store_explicit(&c->len, p->len, memory_order_relaxed);
+		atomic_store_explicit(&c->gen, x->gen, memory_order_relaxed);
+		atomic_store_explicit(&c->genp,
+				      p->hva_mode ? &gpc_cache_hva_gen
+						  : &c->vm->slots_gen,
+				      memory_order_relaxed);
+		/* Valid last (order within the write section is cosmetic:
+		 * readers discard the snapshot unless the count is unchanged). */
 		atomic_store_explicit(&c->khva,
 				      (uint8_t *)x->base + (x->hva - x->page),
 				      memory_order_relaxed);
-		atomic_store_explicit(&c->len, p->len, memory_order_relaxed);
-		atomic_store_explicit(&c->gen, x->gen, memory_order_relaxed);
-		atomic_store_explicit(&c->hva_mode, p->hva_mode,
-				      memory_order_relaxed);
-		atomic_store_explicit(&c->valid, 1, memory_order_relaxed);
 	}
 	gpci_cache_write_unlock(c);
 	gpci_restore_signals(&old);
@@ -569,7 +574,7 @@ int gpc_cache_init(struct gpc_cache *c, struct gpc_vm *vm, enum gpc_usage usage,
 	pthread_rwlock_init(&c->rw, NULL);
 	gpc_seqcount_init(&c->seq);
 	c->srcu = &vm->srcu;
-	c->vm_gen = &vm->slots_gen;
+	atomic_init(&c->genp, &vm->slots_gen);
 	c->scheme = vm->scheme;
 	c->flags = flags;
 	c->vm = vm;
@@ -595,6 +600,43 @@ int gpc_cache_destroy(struct gpc_cache *c)
 	c->priv = NULL;
 	free(p);
 	return 0;
+}
+
+/* ---- fast-path helpers kept out of line --------------------------------- */
+
+void *gpc_cache__miss(struct gpc_cache *c, struct gpc_guard *g)
+{
+	gpc_srcu_read_unlock_slot(c->srcu, g->slot);
+	atomic_fetch_add_explicit(&c->misses, 1, memory_order_relaxed);
+	return NULL;
+}
+
+/*
+ * The rwlock scheme's begin: the reader lock is held across check and use,
+ * as in KVM. It writes the shared lock word on every access, which is what
+ * the srcu scheme avoids. Hits are counted in the thread's slot of the vm's
+ * domain, as on the srcu scheme.
+ */
+void *gpc_cache__rw_begin(struct gpc_cache *c, uint64_t off, uint64_t len,
+			  struct gpc_guard *g, bool try_only)
+{
+	uint8_t *p;
+	int err = try_only ? pthread_rwlock_tryrdlock(&c->rw)
+			   : pthread_rwlock_rdlock(&c->rw);
+
+	g->slot = NULL;
+	if (err) {
+		atomic_fetch_add_explicit(&c->misses, 1, memory_order_relaxed);
+		return NULL;
+	}
+	p = gpc_cache__snapshot(c, off, len);
+	if (p) {
+		gpc_cache__hit(c, gpc_srcu_slot_of(c->srcu));
+		return p;
+	}
+	pthread_rwlock_unlock(&c->rw);
+	atomic_fetch_add_explicit(&c->misses, 1, memory_order_relaxed);
+	return NULL;
 }
 
 /* ---- checks, accessors, counters -------------------------------------- */
@@ -629,14 +671,15 @@ static int copy_through(struct gpc_cache *c, uint64_t off, void *buf, size_t len
 	int err = access_check(c, off, len);
 
 	for (int round = 0; !err && round < 1000; round++) {
-		uint8_t *p = gpc_cache_begin(c, off, len);
+		struct gpc_guard g;
+		uint8_t *p = gpc_cache_begin(c, off, len, &g);
 
 		if (p) {
 			if (write)
 				memcpy(p, buf, len);
 			else
 				memcpy(buf, p, len);
-			gpc_cache_end(c);
+			gpc_cache_end(c, &g);
 			return 0;
 		}
 		if (off + len > c->priv->len)

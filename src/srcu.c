@@ -34,9 +34,9 @@
 /* Upper bound of one futex sleep; a safety net, wakeups come from readers. */
 #define SLEEP_MAX_NS 1000000000ull
 
-__thread struct gpc_srcu_slot *gpc_srcu_tls_slot[GPC_SRCU_TLS_ENTRIES]
+__thread struct gpc_srcu_tls gpc_srcu_tls[GPC_SRCU_TLS_ENTRIES + 1]
 	__attribute__((tls_model("initial-exec")));
-__thread int gpc_srcu_tls_tid __attribute__((tls_model("initial-exec")));
+static __thread int gpc_srcu_tls_tid __attribute__((tls_model("initial-exec")));
 int gpc_srcu_reader_fence;
 
 struct gpc_srcu_state {
@@ -259,6 +259,31 @@ static void arm_exit_hook(void)
 	pthread_setspecific(exit_key, (void *)1);
 }
 
+/*
+ * A thread must own at most one slot per domain: read_unlock() without a
+ * token finds the slot again by owner, and must find the one the section
+ * is on. A signal handler that interrupted us before our CAS may have
+ * claimed a slot of its own meanwhile (handlers run to completion before we
+ * resume); after our CAS, look again, and if it did, give ours back.
+ */
+static struct gpc_srcu_slot *dedup_claim(struct gpc_srcu_state *st,
+					 struct gpc_srcu_slot *mine, int tid)
+{
+	struct gpc_srcu_slot *s;
+	unsigned int i, n;
+	size_t j;
+
+	for_each_slot(st, s, i, j, n) {
+		if (s != mine &&
+		    atomic_load_explicit(&s->owner, memory_order_relaxed) == tid) {
+			atomic_store_explicit(&mine->owner, 0,
+					      memory_order_release);
+			return s;
+		}
+	}
+	return mine;
+}
+
 static struct gpc_srcu_slot *claim_slot(struct gpc_srcu *d, int tid)
 {
 	struct gpc_srcu_state *st = d->state;
@@ -269,8 +294,10 @@ static struct gpc_srcu_slot *claim_slot(struct gpc_srcu *d, int tid)
 						      memory_order_acquire);
 
 		s = claim_free(st, tid);
-		if (s || grow(d, n))
-			return s;
+		if (s)
+			return dedup_claim(st, s, tid);
+		if (grow(d, n))
+			return NULL;
 	}
 }
 
@@ -292,7 +319,16 @@ struct gpc_srcu_slot *gpc_srcu_slot_slow(struct gpc_srcu *d)
 		abort();
 	}
 	arm_exit_hook();
-	gpc_srcu_tls_slot[d->id & (GPC_SRCU_TLS_ENTRIES - 1)] = s;
+	if (d->tls_index < GPC_SRCU_TLS_ENTRIES) {
+		struct gpc_srcu_tls *e = &gpc_srcu_tls[d->tls_index];
+
+		/* Slot first, serial last: see gpc_srcu_slot_of(). */
+		e->serial = 0;
+		gpc_barrier();
+		e->slot = s;
+		gpc_barrier();
+		e->serial = d->serial;
+	}
 	return s;
 }
 
@@ -357,7 +393,7 @@ static void thread_exit_hook(void *arg)
 	for (struct gpc_srcu_state *st = domains; st; st = st->next)
 		release_slots_of(st, tid);
 	pthread_mutex_unlock(&domains_lock);
-	memset(gpc_srcu_tls_slot, 0, sizeof(gpc_srcu_tls_slot));
+	memset(gpc_srcu_tls, 0, sizeof(gpc_srcu_tls));
 }
 
 /* ---- grace periods ---------------------------------------------------- */
@@ -818,6 +854,7 @@ int gpc_srcu_init(struct gpc_srcu *d, const struct gpc_srcu_attr *attr)
 
 	pthread_mutex_lock(&domains_lock);
 	d->id = alloc_id();
+	d->tls_index = d->id < GPC_SRCU_TLS_ENTRIES ? d->id : GPC_SRCU_TLS_ENTRIES;
 	err = start_worker(d);
 	if (!err) {
 		st->next = domains;

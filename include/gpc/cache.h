@@ -7,6 +7,13 @@
  * gpc_cache_refresh() and try again) -> gpc_cache_deactivate() ->
  * gpc_cache_destroy().
  *
+ *	struct gpc_guard g;
+ *	uint64_t *p = gpc_cache_begin(c, off, sizeof(*p), &g);
+ *	if (!p)
+ *		return defer_or_refresh(c);    // miss: nothing held
+ *	*p = value;
+ *	gpc_cache_end(c, &g);
+ *
  * Invariants (docs/design.md maps each to the code and the test):
  *  - valid implies active: an inactive cache fails check and refresh;
  *  - a check succeeds only if the cache is valid, its generation equals the
@@ -60,6 +67,11 @@ enum gpc_usage {
 					  the vm counts hits per thread anyway) */
 #define GPC_CACHE_FLAGS_ALL (GPC_CACHE_READONLY | GPC_CACHE_COUNT_HITS)
 
+/* Read-side state from gpc_cache_begin() to gpc_cache_end(); opaque. */
+struct gpc_guard {
+	struct gpc_srcu_slot *slot;
+};
+
 struct gpc_cache_stats {
 	uint64_t hits; /* only with GPC_CACHE_COUNT_HITS */
 	uint64_t misses, refreshes, refresh_retries, refresh_waits;
@@ -73,15 +85,22 @@ struct gpc_cache_stats {
 struct gpc_cache {
 	/* Read by the fast path; written only under the write side. */
 	struct gpc_srcu *srcu;
-	const _Atomic uint64_t *vm_gen; /* the vm's memslot generation */
 	int scheme;
 	unsigned int flags;
 	struct gpc_seqcount seq;
-	_Atomic int valid;
-	_Atomic int hva_mode;
-	_Atomic uint64_t gen;
-	_Atomic(uint8_t *) khva; /* accessor pointer to the cache's byte 0 */
+	/*
+	 * The accessor pointer to the cache's byte 0; NULL when the cache is
+	 * not valid ("valid" in the docs is khva != NULL: one load, not two).
+	 */
+	_Atomic(uint8_t *) khva;
 	_Atomic uint64_t len;
+	_Atomic uint64_t gen;
+	/*
+	 * What gen must equal: the vm's memslot generation in GPA mode, or a
+	 * constant 0 in HVA mode (which ignores memslot changes), so the check
+	 * has no mode branch.
+	 */
+	_Atomic(const _Atomic uint64_t *) genp;
 	unsigned int magic;
 	/* rwlock scheme: readers hold it across check and use. */
 	pthread_rwlock_t rw;
@@ -94,8 +113,11 @@ struct gpc_cache {
 
 /* ---- internal helpers of the inline fast path ------------------------ */
 
+/* The generation HVA-mode caches compare against: always 0. */
+extern const _Atomic uint64_t gpc_cache_hva_gen;
+
 /*
- * Snapshot (valid, generation, pointer, length) and check them. Returns the
+ * Snapshot (pointer, generation, length) and check them. Returns the
  * pointer for [off, off + len) or NULL (invalid, stale generation, out of
  * range, or a writer in progress). Never waits for a writer.
  */
@@ -106,19 +128,16 @@ static inline uint8_t *gpc_cache__snapshot(struct gpc_cache *c, uint64_t off,
 	unsigned int seq;
 
 	while (gpc_seqcount_read_bounded_begin(&c->seq, &seq, &tries)) {
-		int valid = atomic_load_explicit(&c->valid, memory_order_relaxed);
-		int hva_mode = atomic_load_explicit(&c->hva_mode,
-						    memory_order_relaxed);
-		uint64_t gen = atomic_load_explicit(&c->gen, memory_order_relaxed);
 		uint8_t *k = atomic_load_explicit(&c->khva, memory_order_relaxed);
+		uint64_t gen = atomic_load_explicit(&c->gen, memory_order_relaxed);
+		const _Atomic uint64_t *genp =
+			atomic_load_explicit(&c->genp, memory_order_relaxed);
 		uint64_t clen = atomic_load_explicit(&c->len, memory_order_relaxed);
 
 		if (gpc_seqcount_read_retry(&c->seq, seq))
 			continue;
-		if (!valid ||
-		    (!hva_mode &&
-		     gen != atomic_load_explicit(c->vm_gen,
-						 memory_order_relaxed)) ||
+		if (!k ||
+		    gen != atomic_load_explicit(genp, memory_order_relaxed) ||
 		    off > clen || len > clen - off)
 			return NULL;
 		return k + off;
@@ -133,41 +152,18 @@ static inline void gpc_cache__hit(struct gpc_cache *c, struct gpc_srcu_slot *s)
 		atomic_fetch_add_explicit(&c->hits, 1, memory_order_relaxed);
 }
 
-static inline void gpc_cache__miss(struct gpc_cache *c)
-{
-	atomic_fetch_add_explicit(&c->misses, 1, memory_order_relaxed);
-}
-
-/*
- * The rwlock scheme's begin: the reader lock is held across check and use,
- * as in KVM. It writes the shared lock word on every access, which is what
- * the srcu scheme avoids.
- */
-static inline void *gpc_cache_rw_begin(struct gpc_cache *c, uint64_t off,
-				       uint64_t len, bool try_only)
-{
-	uint8_t *p;
-	int err = try_only ? pthread_rwlock_tryrdlock(&c->rw)
-			   : pthread_rwlock_rdlock(&c->rw);
-
-	if (gpc_unlikely(err)) {
-		gpc_cache__miss(c);
-		return NULL;
-	}
-	p = gpc_cache__snapshot(c, off, len);
-	if (gpc_likely(p != NULL)) {
-		gpc_cache__hit(c, gpc_srcu_slot_of(c->srcu));
-		return p;
-	}
-	pthread_rwlock_unlock(&c->rw);
-	gpc_cache__miss(c);
-	return NULL;
-}
+/* Out of line, to keep the inlined fast path small. */
+void *gpc_cache__miss(struct gpc_cache *c, struct gpc_guard *g);
+void *gpc_cache__rw_begin(struct gpc_cache *c, uint64_t off, uint64_t len,
+			  struct gpc_guard *g, bool try_only);
 
 /* ---- fast path -------------------------------------------------------- */
 
 /**
  * gpc_cache_begin - start an access to [@off, @off + @len) of the cache.
+ * @g: caller storage that carries the read-side state to gpc_cache_end()
+ *     (like the index of the kernel's srcu_read_lock, or the flags of
+ *     read_lock_irqsave); keeping it saves a lookup on the fast path.
  *
  * Return: a pointer to byte @off of the cached area, usable until
  * gpc_cache_end(); or NULL on a miss (the cache is invalid, stale or too
@@ -178,23 +174,18 @@ static inline void *gpc_cache_rw_begin(struct gpc_cache *c, uint64_t off,
  * rwlock scheme: may block behind a writer (use gpc_cache_try_begin()).
  */
 static inline void *gpc_cache_begin(struct gpc_cache *c, uint64_t off,
-				    uint64_t len)
+				    uint64_t len, struct gpc_guard *g)
 {
-	struct gpc_srcu_slot *s;
 	uint8_t *p;
 
 	if (gpc_unlikely(c->scheme != GPC_SCHEME_SRCU))
-		return gpc_cache_rw_begin(c, off, len, false);
-	s = gpc_srcu_slot_of(c->srcu);
-	gpc_srcu_read_lock_slot(c->srcu, s);
+		return gpc_cache__rw_begin(c, off, len, g, false);
+	g->slot = gpc_srcu_read_lock(c->srcu);
 	p = gpc_cache__snapshot(c, off, len);
-	if (gpc_likely(p != NULL)) {
-		gpc_cache__hit(c, s);
-		return p;
-	}
-	gpc_srcu_read_unlock(c->srcu);
-	gpc_cache__miss(c);
-	return NULL;
+	if (gpc_unlikely(!p))
+		return gpc_cache__miss(c, g);
+	gpc_cache__hit(c, g->slot);
+	return p;
 }
 
 /**
@@ -205,25 +196,26 @@ static inline void *gpc_cache_begin(struct gpc_cache *c, uint64_t off,
  * Context: any context, async-signal-safe, never blocks.
  */
 static inline void *gpc_cache_try_begin(struct gpc_cache *c, uint64_t off,
-					uint64_t len)
+					uint64_t len, struct gpc_guard *g)
 {
 	if (gpc_unlikely(c->scheme != GPC_SCHEME_SRCU))
-		return gpc_cache_rw_begin(c, off, len, true);
-	return gpc_cache_begin(c, off, len);
+		return gpc_cache__rw_begin(c, off, len, g, true);
+	return gpc_cache_begin(c, off, len, g);
 }
 
 /**
  * gpc_cache_end - finish an access that gpc_cache_begin() granted.
+ * @g: the guard that gpc_cache_begin() filled in.
  *
  * Context: any context, async-signal-safe.
  */
-static inline void gpc_cache_end(struct gpc_cache *c)
+static inline void gpc_cache_end(struct gpc_cache *c, struct gpc_guard *g)
 {
 	if (gpc_unlikely(c->scheme != GPC_SCHEME_SRCU)) {
 		pthread_rwlock_unlock(&c->rw);
 		return;
 	}
-	gpc_srcu_read_unlock(c->srcu);
+	gpc_srcu_read_unlock_slot(c->srcu, g->slot);
 }
 
 /**

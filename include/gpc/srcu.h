@@ -46,8 +46,12 @@ extern "C" {
 #define GPC_SRCU_NEST_MASK ((1UL << (sizeof(unsigned long) * 4)) - 1)
 #define GPC_SRCU_PHASE (1UL << (sizeof(unsigned long) * 4))
 
-/* Size of the per-thread lookaside cache of slots, indexed by domain id. */
-#define GPC_SRCU_TLS_ENTRIES 16
+/*
+ * Size of the per-thread lookaside cache of slots, indexed by domain id. The
+ * first GPC_SRCU_TLS_ENTRIES live domains get the fast lookup; later ones
+ * (ids beyond) find their slot by a scan of the domain's slots.
+ */
+#define GPC_SRCU_TLS_ENTRIES 64
 
 #define GPC_SRCU_DEFAULT_STALL_MS 10000
 
@@ -73,7 +77,8 @@ struct gpc_srcu_state;
 struct gpc_srcu {
 	_Atomic unsigned long gp_ctr; /* phase | GPC_SRCU_NEST_ONE */
 	_Atomic int gp_futex;         /* -1 while a grace period sleeps */
-	unsigned int id;              /* index into the per-thread cache */
+	unsigned int id;              /* small, unique among live domains */
+	unsigned int tls_index;       /* id, or GPC_SRCU_TLS_ENTRIES if none */
 	uint64_t serial;              /* unique for the process lifetime */
 	unsigned int magic;
 	struct gpc_srcu_state *state;
@@ -108,9 +113,17 @@ struct gpc_srcu_head {
 
 /* ---- internal, used by the inline read side -------------------------- */
 
-extern __thread struct gpc_srcu_slot *gpc_srcu_tls_slot[GPC_SRCU_TLS_ENTRIES]
+/*
+ * One lookaside entry: the serial of the domain and this thread's slot in it.
+ * Entry GPC_SRCU_TLS_ENTRIES is a sentinel whose serial stays 0.
+ */
+struct gpc_srcu_tls {
+	uint64_t serial;
+	struct gpc_srcu_slot *slot;
+};
+
+extern __thread struct gpc_srcu_tls gpc_srcu_tls[GPC_SRCU_TLS_ENTRIES + 1]
 	__attribute__((tls_model("initial-exec")));
-extern __thread int gpc_srcu_tls_tid __attribute__((tls_model("initial-exec")));
 /* Nonzero when readers must fence themselves (no membarrier). */
 extern int gpc_srcu_reader_fence;
 
@@ -119,22 +132,24 @@ void gpc_srcu_wake_gp(struct gpc_srcu *d);
 void gpc_srcu_report_misuse(struct gpc_srcu *d, const char *what);
 
 /*
- * The slot of the calling thread in @d. The lookaside entry is one pointer,
- * so a signal handler that replaces it between our loads cannot hand us a
- * torn (pointer, tag) pair; the tag lives in the slot itself. Slot memory is
- * never returned to the system, so a stale pointer is safe to load from.
+ * The slot of the calling thread in @d.
+ *
+ * The entry is two words and a signal handler may install an entry between
+ * our two loads, so the order matters: the installer writes the slot, then
+ * the serial; we read the serial, then the slot. An entry only ever changes
+ * from "some other (destroyed) domain" to "this domain", because ids are
+ * unique among live domains, so if we read @d's serial, the slot we read
+ * after it is @d's. Serials are never reused, so a stale entry never
+ * matches.
  */
 static inline struct gpc_srcu_slot *gpc_srcu_slot_of(struct gpc_srcu *d)
 {
-	struct gpc_srcu_slot *s;
+	struct gpc_srcu_tls *e = &gpc_srcu_tls[d->tls_index];
 
-	s = gpc_srcu_tls_slot[d->id & (GPC_SRCU_TLS_ENTRIES - 1)];
-	if (gpc_likely(s &&
-		       atomic_load_explicit(&s->serial, memory_order_relaxed) ==
-			       d->serial &&
-		       atomic_load_explicit(&s->owner, memory_order_relaxed) ==
-			       gpc_srcu_tls_tid))
-		return s;
+	if (gpc_likely(e->serial == d->serial)) {
+		gpc_barrier();
+		return e->slot;
+	}
 	return gpc_srcu_slot_slow(d);
 }
 
@@ -150,12 +165,18 @@ static inline void gpc_srcu_read_lock_slot(struct gpc_srcu *d,
  * matching gpc_srcu_read_unlock(): a grace period of @d that starts after the
  * object was unpublished waits for it. The section may sleep.
  *
+ * Return: the calling thread's slot in @d, which the caller may hand to
+ * gpc_srcu_read_unlock_slot() to save the lookup (the kernel's srcu_read_lock
+ * returns an index for the same reason); ignoring it is fine.
  * Context: any context, async-signal-safe; never blocks. The first call of a
  * thread for a domain claims a slot (lock free; see the header comment).
  */
-static inline void gpc_srcu_read_lock(struct gpc_srcu *d)
+static inline struct gpc_srcu_slot *gpc_srcu_read_lock(struct gpc_srcu *d)
 {
-	gpc_srcu_read_lock_slot(d, gpc_srcu_slot_of(d));
+	struct gpc_srcu_slot *s = gpc_srcu_slot_of(d);
+
+	gpc_srcu_read_lock_slot(d, s);
+	return s;
 }
 
 /**
@@ -218,16 +239,15 @@ static inline void gpc_srcu_read_lock_slot(struct gpc_srcu *d,
 }
 
 /**
- * gpc_srcu_read_unlock - leave the innermost read-side section of @d.
- * @d: the domain passed to the matching gpc_srcu_read_lock().
+ * gpc_srcu_read_unlock_slot - gpc_srcu_read_unlock() with the slot that
+ * gpc_srcu_read_lock() (or gpc_srcu_slot_of()) returned for @d on this
+ * thread.
  *
- * Context: any context, async-signal-safe; never blocks. When a grace period
- * is asleep waiting for this reader, the outermost unlock wakes it with one
- * futex system call.
+ * Context: any context, async-signal-safe; never blocks.
  */
-static inline void gpc_srcu_read_unlock(struct gpc_srcu *d)
+static inline void gpc_srcu_read_unlock_slot(struct gpc_srcu *d,
+					    struct gpc_srcu_slot *s)
 {
-	struct gpc_srcu_slot *s = gpc_srcu_slot_of(d);
 	unsigned long v = atomic_load_explicit(&s->ctr, memory_order_relaxed);
 
 #ifdef GPC_DEBUG
@@ -240,9 +260,9 @@ static inline void gpc_srcu_read_unlock(struct gpc_srcu *d)
 		atomic_thread_fence(memory_order_seq_cst);
 	/*
 	 * Release: our section's accesses happen before a grace period that
-	 * sees this store (with membarrier it is also covered by the barrier
-	 * at the end of the grace period; the release makes the ordering
-	 * visible to ThreadSanitizer and costs nothing on x86).
+	 * sees this store. The grace period ends with an acquire load of it
+	 * and no membarrier, so this is the ordering it relies on (free on
+	 * x86: every store is a release there).
 	 */
 	atomic_store_explicit(&s->ctr, v - GPC_SRCU_NEST_ONE,
 			      memory_order_release);
@@ -262,6 +282,19 @@ static inline void gpc_srcu_read_unlock(struct gpc_srcu *d)
 				 -1))
 			gpc_srcu_wake_gp(d);
 	}
+}
+
+/**
+ * gpc_srcu_read_unlock - leave the innermost read-side section of @d.
+ * @d: the domain passed to the matching gpc_srcu_read_lock().
+ *
+ * Context: any context, async-signal-safe; never blocks. When a grace period
+ * is asleep waiting for this reader, the outermost unlock wakes it with one
+ * futex system call.
+ */
+static inline void gpc_srcu_read_unlock(struct gpc_srcu *d)
+{
+	gpc_srcu_read_unlock_slot(d, gpc_srcu_slot_of(d));
 }
 
 /**
