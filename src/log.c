@@ -3,6 +3,7 @@
  * log.c - the process-wide log handler and the futex helpers.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -24,9 +25,12 @@
 struct log_sink {
 	gpc_log_fn *fn;
 	void *ctx;
+	struct log_sink *older; /* keeps replaced sinks reachable */
 };
 
 static _Atomic(struct log_sink *) log_sink;
+static struct log_sink *all_sinks;
+static pthread_mutex_t sinks_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void gpc_log_set_handler(gpc_log_fn *fn, void *ctx)
 {
@@ -38,6 +42,10 @@ void gpc_log_set_handler(gpc_log_fn *fn, void *ctx)
 			return;
 		s->fn = fn;
 		s->ctx = ctx;
+		pthread_mutex_lock(&sinks_lock);
+		s->older = all_sinks;
+		all_sinks = s;
+		pthread_mutex_unlock(&sinks_lock);
 	}
 	atomic_store_explicit(&log_sink, s, memory_order_release);
 }

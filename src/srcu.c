@@ -62,6 +62,7 @@ struct gpc_srcu_state {
 	pthread_cond_t cb_done_cond;
 	struct gpc_srcu_head *cb_head, **cb_tail;
 	uint64_t cb_queued, cb_done;
+	uint64_t cb_inflight; /* detached by the worker, not yet counted done */
 
 	char name[32];
 	uint64_t stall_ns;
@@ -543,6 +544,23 @@ static void run_gp(struct gpc_srcu *d, bool expedited)
 	atomic_fetch_add_explicit(&st->st_gp, 1, memory_order_relaxed);
 }
 
+/*
+ * Whether the calling thread is inside a section of @d, without claiming a
+ * slot for a thread that has none (an updater need not be a reader).
+ */
+static bool held_by_self(struct gpc_srcu *d)
+{
+	struct gpc_srcu_tls *e = &gpc_srcu_tls[d->tls_index];
+	struct gpc_srcu_slot *s;
+
+	if (e->serial == d->serial)
+		s = e->slot;
+	else
+		s = find_owned(d->state, self_tid());
+	return s && (atomic_load_explicit(&s->ctr, memory_order_relaxed) &
+		     GPC_SRCU_NEST_MASK);
+}
+
 static int synchronize(struct gpc_srcu *d, bool expedited)
 {
 	struct gpc_srcu_state *st;
@@ -550,7 +568,7 @@ static int synchronize(struct gpc_srcu *d, bool expedited)
 
 	if (!srcu_ok(d))
 		return -EINVAL;
-	if (gpc_srcu_read_held(d))
+	if (held_by_self(d))
 		return -EDEADLK;
 	st = d->state;
 	cookie = gpc_srcu_get_state(d);
@@ -680,6 +698,8 @@ static struct gpc_srcu_head *take_ready(struct gpc_srcu *d, bool *more)
 		*pp = NULL; /* ends the detached list */
 		if (!st->cb_head)
 			st->cb_tail = &st->cb_head;
+		for (struct gpc_srcu_head *h = first; h; h = h->next)
+			st->cb_inflight++;
 	}
 	*more = st->cb_head != NULL;
 	pthread_mutex_unlock(&st->cb_lock);
@@ -701,6 +721,7 @@ static void run_callbacks(struct gpc_srcu *d, struct gpc_srcu_head *h)
 	atomic_fetch_add_explicit(&st->st_callbacks, n, memory_order_relaxed);
 	pthread_mutex_lock(&st->cb_lock);
 	st->cb_done += n;
+	st->cb_inflight -= n;
 	pthread_cond_broadcast(&st->cb_done_cond);
 	pthread_mutex_unlock(&st->cb_lock);
 }
@@ -786,6 +807,9 @@ int gpc_srcu_barrier(struct gpc_srcu *d)
 		return -EINVAL;
 	st = d->state;
 	if (st->worker_started && pthread_equal(pthread_self(), st->worker))
+		return -EDEADLK;
+	/* Queued callbacks wait for a grace period, which waits for us. */
+	if (held_by_self(d))
 		return -EDEADLK;
 	pthread_mutex_lock(&st->cb_lock);
 	target = st->cb_queued;
@@ -969,27 +993,34 @@ uint64_t gpc_srcu_events(struct gpc_srcu *d)
 /* ---- fork ------------------------------------------------------------- */
 
 /*
- * Around fork() we hold every domain's locks, so the child inherits no
- * half-done grace period or callback queue. In the child only the forking
- * thread exists: its slots are re-owned under its new thread id, every other
- * thread's slot is released (those threads are gone, and with them their
- * sections), and each worker is started again.
+ * fork(). Around it we hold the domain list lock and every callback lock,
+ * which are only ever held briefly, so the child inherits a consistent list
+ * and queue. We do not take gp_lock: a grace period may wait for a reader
+ * for a long time (even for the forking thread's own section, or for a
+ * thread that is exiting and needs the domain list lock), and fork() must
+ * not wait for it.
+ *
+ * In the child only the forking thread exists: its slots are re-owned under
+ * its new thread id, every other thread's slot is released (those threads,
+ * and their sections, are gone), and each worker is started again. A grace
+ * period that was in progress in the parent had no observable effect yet
+ * (gp_seq was odd, no cookie of it had completed), so the child rolls it
+ * back to "not started"; the phase may have flipped already, which the
+ * two-flip grace period tolerates from any starting phase. Callbacks the
+ * parent's worker was running at the fork are not run in the child; they
+ * count as done there so gpc_srcu_barrier() does not wait for them.
  */
 static void fork_prepare(void)
 {
 	pthread_mutex_lock(&domains_lock);
-	for (struct gpc_srcu_state *st = domains; st; st = st->next) {
-		pthread_mutex_lock(&st->gp_lock);
+	for (struct gpc_srcu_state *st = domains; st; st = st->next)
 		pthread_mutex_lock(&st->cb_lock);
-	}
 }
 
 static void fork_parent(void)
 {
-	for (struct gpc_srcu_state *st = domains; st; st = st->next) {
+	for (struct gpc_srcu_state *st = domains; st; st = st->next)
 		pthread_mutex_unlock(&st->cb_lock);
-		pthread_mutex_unlock(&st->gp_lock);
-	}
 	pthread_mutex_unlock(&domains_lock);
 }
 
@@ -1006,10 +1037,32 @@ static void child_fix_slots(struct gpc_srcu_state *st, int old_tid, int tid)
 		if (owner && owner == old_tid) {
 			atomic_store(&s->owner, tid);
 		} else if (owner) {
+			atomic_fetch_add(&st->retired_events,
+					 atomic_exchange(&s->events, 0));
 			atomic_store(&s->ctr, 0);
 			atomic_store(&s->owner, 0);
 		}
 	}
+}
+
+static void child_fix_domain(struct gpc_srcu_state *st, int old_tid, int tid)
+{
+	uint64_t seq = atomic_load(&st->gp_seq);
+
+	child_fix_slots(st, old_tid, tid);
+	pthread_mutex_init(&st->gp_lock, NULL);
+	if (seq & 1)
+		atomic_store(&st->gp_seq, seq - 1);
+	atomic_store(&st->d->gp_futex, 0);
+	atomic_store(&st->worker_sleeping, 0);
+	st->cb_done += st->cb_inflight;
+	st->cb_inflight = 0;
+	pthread_cond_init(&st->cb_done_cond, NULL);
+	pthread_mutex_unlock(&st->cb_lock);
+	st->worker_started = false;
+	if (start_worker(st->d))
+		gpci_log(GPC_LOG_ERR, "srcu %s: cannot restart the worker after fork",
+			 st->name);
 }
 
 static void fork_child(void)
@@ -1018,19 +1071,8 @@ static void fork_child(void)
 	int tid = (int)gettid();
 
 	gpc_srcu_tls_tid = tid;
-	for (struct gpc_srcu_state *st = domains; st; st = st->next) {
-		child_fix_slots(st, old_tid, tid);
-		atomic_store(&st->d->gp_futex, 0);
-		atomic_store(&st->worker_sleeping, 0);
-		pthread_cond_init(&st->cb_done_cond, NULL);
-		pthread_mutex_unlock(&st->cb_lock);
-		pthread_mutex_unlock(&st->gp_lock);
-		st->worker_started = false;
-		if (start_worker(st->d))
-			gpci_log(GPC_LOG_ERR,
-				 "srcu %s: cannot restart the worker after fork",
-				 st->name);
-	}
+	for (struct gpc_srcu_state *st = domains; st; st = st->next)
+		child_fix_domain(st, old_tid, tid);
 	pthread_mutex_unlock(&domains_lock);
 }
 

@@ -105,7 +105,7 @@ struct gpc_cache {
 	/* rwlock scheme: readers hold it across check and use. */
 	pthread_rwlock_t rw;
 	/* Written on misses (slow path) and, if asked for, on hits. */
-	_Atomic uint64_t hits gpc_cacheline_aligned;
+	_Atomic uint64_t hits;
 	_Atomic uint64_t misses;
 	struct gpc_vm *vm;
 	struct gpc_cache_priv *priv;

@@ -82,7 +82,7 @@ struct gpc_srcu {
 	uint64_t serial;              /* unique for the process lifetime */
 	unsigned int magic;
 	struct gpc_srcu_state *state;
-} gpc_cacheline_aligned;
+};
 
 /*
  * Optional attributes for gpc_srcu_init(); a zeroed structure (or NULL) means
@@ -314,7 +314,8 @@ static inline bool gpc_srcu_read_held(struct gpc_srcu *d)
 
 /**
  * gpc_srcu_init - initialise a domain.
- * @d: storage for the domain (any alignment is accepted, 64 is best).
+ * @d: storage for the domain (natural alignment suffices; 64 bytes keeps
+ *     the readers' line to itself).
  * @attr: attributes, or NULL for the defaults.
  *
  * Starts the domain's worker thread, which drives polled grace periods and
@@ -335,8 +336,8 @@ int gpc_srcu_init(struct gpc_srcu *d, const struct gpc_srcu_attr *attr);
  * left untouched and usable, and reported through the log.
  *
  * Return: 0; -EINVAL if @d is NULL, not initialised or already destroyed;
- * -EBUSY if a thread is inside a read section of @d; -EDEADLK if called from
- * one of @d's callbacks.
+ * -EBUSY if a thread (the caller included) is inside a read section of @d;
+ * -EDEADLK if called from one of @d's callbacks.
  * Context: may sleep.
  */
 int gpc_srcu_destroy(struct gpc_srcu *d);
@@ -433,7 +434,7 @@ int gpc_srcu_call(struct gpc_srcu *d, struct gpc_srcu_head *head,
  * gpc_srcu_barrier - wait until every callback queued before the call ran.
  *
  * Return: 0; -EINVAL for an invalid @d; -EDEADLK if called from a callback
- * of @d.
+ * of @d or inside a read section of @d.
  * Context: may sleep.
  */
 int gpc_srcu_barrier(struct gpc_srcu *d);
