@@ -150,6 +150,7 @@ struct gpc_vm {
 	unsigned int nvcpus_live;
 
 	_Atomic(struct gpci_hook *) hook;
+	struct gpci_hook *old_hooks; /* under objs_lock */
 
 	_Atomic uint64_t st_refreshes, st_retries, st_refresh_waits;
 	_Atomic uint64_t st_invalidations, st_inval_caches, st_eagain;
@@ -160,6 +161,7 @@ struct gpc_vm {
 struct gpci_hook {
 	gpc_hook_fn *fn;
 	void *ctx;
+	struct gpci_hook *older; /* replaced hooks, freed with the vm */
 };
 
 static inline void gpci_hook(struct gpc_vm *vm, enum gpc_hook_point point,

@@ -73,12 +73,16 @@ bool gpci_inflight_overlaps(struct gpc_vm *vm, uint64_t start, uint64_t end)
 	for (int i = 0; i < GPC_INVAL_MAX_INFLIGHT; i++) {
 		struct gpci_inflight *f = &vm->inflight[i];
 
-		/* A half-filled entry (1) counts: its range is not known yet. */
-		int st = atomic_load(&f->state);
-
-		if (st == 1 || (st == 2 && overlaps(start, end,
-						    atomic_load(&f->start),
-						    atomic_load(&f->end))))
+		/*
+		 * A half-filled entry (state 1) is ignored: its invalidation
+		 * has not walked the index yet and will, after it publishes
+		 * state 2, so it finds our (already indexed) cache and clears
+		 * what we publish. Counting it would make refreshes retry and
+		 * sleep for invalidations that may not overlap them at all.
+		 */
+		if (atomic_load(&f->state) == 2 &&
+		    overlaps(start, end, atomic_load(&f->start),
+			     atomic_load(&f->end)))
 			return true;
 	}
 	return false;

@@ -135,6 +135,12 @@ int gpc_vm_destroy(struct gpc_vm *vm)
 	free_vcpus(vm);
 	h = atomic_load(&vm->hook);
 	free(h);
+	for (h = vm->old_hooks; h;) {
+		struct gpci_hook *next = h->older;
+
+		free(h);
+		h = next;
+	}
 	vm_locks_fini(vm);
 	free(vm);
 	return 0;
@@ -179,22 +185,28 @@ struct gpc_srcu *gpc_vm_srcu(struct gpc_vm *vm)
 
 /*
  * Hooks are published as one immutable (fn, ctx) pair; replaced pairs are
- * freed only with the vm, because a thread may be inside the old hook.
+ * kept on a list and freed only with the vm, because a thread may still be
+ * inside the old hook.
  */
 int gpc_vm_set_hook(struct gpc_vm *vm, gpc_hook_fn *fn, void *ctx)
 {
-	struct gpci_hook *h = NULL;
+	struct gpci_hook *h = NULL, *old;
 
 	if (!vm)
 		return -EINVAL;
 	if (fn) {
-		h = malloc(sizeof(*h));
+		h = calloc(1, sizeof(*h));
 		if (!h)
 			return -ENOMEM;
 		h->fn = fn;
 		h->ctx = ctx;
 	}
-	h = atomic_exchange(&vm->hook, h);
-	(void)h; /* leaked on purpose, see above; test-only path */
+	pthread_mutex_lock(&vm->objs_lock);
+	old = atomic_exchange(&vm->hook, h);
+	if (old) {
+		old->older = vm->old_hooks;
+		vm->old_hooks = old;
+	}
+	pthread_mutex_unlock(&vm->objs_lock);
 	return 0;
 }
