@@ -123,11 +123,16 @@ static void index_drop(struct gpc_cache *c)
 	struct gpc_cache_priv *p = c->priv;
 	struct gpc_vm *vm = c->vm;
 
+	sigset_t old;
+
 	if (!p->idx)
 		return;
+	/* Signals blocked: see index_trylock_spin() in invalidate.c. */
+	gpci_block_signals(&old);
 	pthread_mutex_lock(&vm->index_lock);
 	gpci_index_remove(&vm->index, p->idx, p->idx_n);
 	pthread_mutex_unlock(&vm->index_lock);
+	gpci_restore_signals(&old);
 	free(p->idx);
 	p->idx = NULL;
 	p->idx_n = 0;
@@ -146,6 +151,7 @@ static int index_set(struct gpc_cache *c, uint64_t hva, uint64_t len)
 	uint64_t first = hva >> vm->page_shift;
 	size_t n = (size_t)((page_up(vm, hva + len) >> vm->page_shift) - first);
 	struct gpci_index_node *nodes;
+	sigset_t old;
 
 	if (p->idx && p->idx_first == first && p->idx_n == n)
 		return 0;
@@ -157,10 +163,12 @@ static int index_set(struct gpc_cache *c, uint64_t hva, uint64_t len)
 		nodes[i].c = c;
 	}
 	index_drop(c);
+	gpci_block_signals(&old);
 	pthread_mutex_lock(&vm->index_lock);
 	gpci_index_insert(&vm->index, nodes, n);
 	gpci_index_maybe_grow(&vm->index);
 	pthread_mutex_unlock(&vm->index_lock);
+	gpci_restore_signals(&old);
 	p->idx = nodes;
 	p->idx_n = n;
 	p->idx_first = first;

@@ -139,26 +139,47 @@ static void note_vcpu(struct inval_walk *w, struct gpc_vcpu *v)
 		w->ev_all = true;
 }
 
+/*
+ * Non-blocking and the cache's write lock is busy (a reader holds the rwlock,
+ * or a writer is in its short write section): we must not wait, but the
+ * -EAGAIN contract wants the cache invalid and its vCPU kicked, so new
+ * readers stop using the old page and a retry can succeed. Clearing the
+ * pointer without the seqcount is safe for readers: the other fields do not
+ * change, so any snapshot is either the old consistent one or a miss. A
+ * refresh that checked inval_count before our bump and publishes while we
+ * do this may validate the cache again; what it publishes is the mapping as
+ * it still is (the caller changes nothing after -EAGAIN), and the retry will
+ * clear it.
+ */
+static bool clear_unlocked(struct gpc_cache *c)
+{
+	if (!atomic_exchange(&c->khva, NULL))
+		return false;
+	atomic_store(&c->priv->clear_cookie, gpc_srcu_get_state(c->srcu));
+	return true;
+}
+
 static int clear_one(struct gpc_cache *c, void *arg)
 {
 	struct inval_walk *w = arg;
 	struct gpc_cache_priv *p = c->priv;
+	bool was;
 
 	atomic_fetch_add(&p->inval_count, 1);
-	if (w->nonblock) {
-		if (!gpci_cache_write_trylock(c)) {
-			w->busy = true;
-			return 1;
-		}
+	if (w->nonblock && !gpci_cache_write_trylock(c)) {
+		w->busy = true;
+		was = clear_unlocked(c);
 	} else {
-		gpci_cache_write_lock(c);
+		if (!w->nonblock)
+			gpci_cache_write_lock(c);
+		was = gpci_cache_clear_valid(c);
+		gpci_cache_write_unlock(c);
 	}
-	if (gpci_cache_clear_valid(c)) {
+	if (was) {
 		w->cleared++;
 		atomic_fetch_add_explicit(&p->st_invals, 1,
 					  memory_order_relaxed);
 	}
-	gpci_cache_write_unlock(c);
 	if (p->usage == GPC_USAGE_GUEST) {
 		if (gpci_vcpu_evict(p->vcpu))
 			note_vcpu(w, p->vcpu);
@@ -170,6 +191,22 @@ static int clear_one(struct gpc_cache *c, void *arg)
 	return 0;
 }
 
+/*
+ * The index lock is held briefly and always with signals blocked, so its
+ * holder is another thread that is running: a non-blocking invalidation may
+ * spin on it for a bounded time (a few tens of microseconds) before it gives
+ * up with -EAGAIN.
+ */
+static bool index_trylock_spin(struct gpc_vm *vm)
+{
+	for (int i = 0; i < 20000; i++) {
+		if (!pthread_mutex_trylock(&vm->index_lock))
+			return true;
+		gpc_cpu_relax();
+	}
+	return false;
+}
+
 static int walk_range(struct inval_walk *w, uint64_t start, uint64_t end)
 {
 	struct gpc_vm *vm = w->vm;
@@ -178,7 +215,7 @@ static int walk_range(struct inval_walk *w, uint64_t start, uint64_t end)
 
 	gpci_block_signals(&old);
 	if (w->nonblock) {
-		if (pthread_mutex_trylock(&vm->index_lock)) {
+		if (!index_trylock_spin(vm)) {
 			gpci_restore_signals(&old);
 			return -EAGAIN;
 		}
@@ -190,7 +227,7 @@ static int walk_range(struct inval_walk *w, uint64_t start, uint64_t end)
 			    (end - 1) >> vm->page_shift, w->stamp, clear_one, w);
 	pthread_mutex_unlock(&vm->index_lock);
 	gpci_restore_signals(&old);
-	return r ? -EAGAIN : 0;
+	return r;
 }
 
 /* ---- waiting ---------------------------------------------------------- */

@@ -21,7 +21,11 @@
  * either completes as above, or returns -EAGAIN having left the overlapping
  * caches invalid and their vCPUs kicked but everything else as before; the
  * caller must then not change the mapping and not call range_end, and may
- * retry soon (a retry succeeds once the readers and vCPUs are gone).
+ * retry soon (a retry succeeds once the readers and vCPUs are gone). Two
+ * fine points: a refresh that was publishing at that very moment may make
+ * its cache valid again (with the mapping as it still is; the retry clears
+ * it), and if the vm's index lock stays busy for more than a few tens of
+ * microseconds, -EAGAIN comes before any cache was reached.
  */
 #ifndef GPC_INVALIDATE_H
 #define GPC_INVALIDATE_H
