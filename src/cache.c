@@ -368,6 +368,25 @@ static int refresh_prepare(struct gpc_cache *c, struct xlate *x)
 	return index_set(c, x->hva, p->len);
 }
 
+/*
+ * Valid for the address, length and generation it would be refreshed to?
+ * Then leave it: clearing it would make every reader that shares it miss
+ * (threads that missed together would take turns invalidating each other).
+ */
+static bool still_valid(struct gpc_cache *c)
+{
+	struct gpc_cache_priv *p = c->priv;
+	uint64_t hva, gen;
+
+	if (!atomic_load_explicit(&c->khva, memory_order_relaxed) ||
+	    atomic_load_explicit(&c->len, memory_order_relaxed) != p->len ||
+	    stage1(c, &hva, &gen))
+		return false;
+	return hva == p->pub_hva &&
+	       gen == atomic_load_explicit(&c->gen, memory_order_relaxed) &&
+	       gpc_cache_check(c, 0, p->len);
+}
+
 static int refresh_locked(struct gpc_cache *c)
 {
 	struct gpc_cache_priv *p = c->priv;
@@ -376,6 +395,8 @@ static int refresh_locked(struct gpc_cache *c)
 	uint64_t snap;
 	int err;
 
+	if (still_valid(c))
+		return 0;
 	for (;;) {
 		memset(&x, 0, sizeof(x));
 		err = refresh_prepare(c, &x);
@@ -389,6 +410,7 @@ static int refresh_locked(struct gpc_cache *c)
 			return err;
 		gpci_hook(vm, GPC_HOOK_REFRESH_PUBLISH, c);
 		if (try_publish(c, &x, snap)) {
+			p->pub_hva = x.hva;
 			adopt(c, &x);
 			atomic_fetch_add(&p->st_refreshes, 1);
 			atomic_fetch_add(&vm->st_refreshes, 1);
@@ -414,19 +436,25 @@ int gpc_cache_refresh(struct gpc_cache *c, uint64_t len)
 
 	if (!cache_ok(c))
 		return -EINVAL;
-	if (gpc_srcu_read_held(c->srcu))
+	if (gpci_section_held(c->vm))
 		return -EDEADLK;
 	p = c->priv;
 	pthread_mutex_lock(&p->refresh_lock);
 	/* Never make an inactive cache valid (R5, R14). */
 	if (!atomic_load(&p->active))
 		goto out;
-	if (len) {
+	if (len && len != p->len) {
 		uint64_t base = p->hva_mode ? p->uhva : p->gpa;
+		uint64_t old = p->len, hva, gen;
 
 		if (base + len < base)
 			goto out;
+		/* A length past the memslot is refused before anything moves. */
 		p->len = len;
+		if (stage1(c, &hva, &gen) == -EINVAL) {
+			p->len = old;
+			goto out;
+		}
 	}
 	err = refresh_locked(c);
 out:
@@ -444,7 +472,7 @@ static int activate(struct gpc_cache *c, uint64_t addr, uint64_t len,
 
 	if (!cache_ok(c) || !len || addr + len < addr)
 		return -EINVAL;
-	if (gpc_srcu_read_held(c->srcu))
+	if (gpci_section_held(c->vm))
 		return -EDEADLK;
 	p = c->priv;
 	pthread_mutex_lock(&p->refresh_lock);
@@ -509,7 +537,7 @@ int gpc_cache_deactivate(struct gpc_cache *c)
 
 	if (!cache_ok(c))
 		return -EINVAL;
-	if (gpc_srcu_read_held(c->srcu))
+	if (gpci_section_held(c->vm))
 		return -EDEADLK;
 	p = c->priv;
 	pthread_mutex_lock(&p->refresh_lock);
@@ -587,6 +615,8 @@ int gpc_cache_init(struct gpc_cache *c, struct gpc_vm *vm, enum gpc_usage usage,
 	c->flags = flags;
 	c->vm = vm;
 	c->priv = p;
+	if (vcpu)
+		atomic_fetch_add(&vcpu->nref, 1);
 	link_cache(vm, p);
 	c->magic = CACHE_MAGIC;
 	return 0;
@@ -599,7 +629,10 @@ int gpc_cache_destroy(struct gpc_cache *c)
 	if (!cache_ok(c))
 		return -EINVAL;
 	p = c->priv;
-	gpc_cache_deactivate(c);
+	if (gpc_cache_deactivate(c))
+		return -EDEADLK;
+	if (p->usage == GPC_USAGE_GUEST)
+		atomic_fetch_sub(&p->vcpu->nref, 1);
 	c->magic = CACHE_DEAD;
 	unlink_cache(c->vm, p);
 	pthread_mutex_destroy(&p->refresh_lock);
@@ -639,12 +672,30 @@ void *gpc_cache__rw_begin(struct gpc_cache *c, uint64_t off, uint64_t len,
 	}
 	p = gpc_cache__snapshot(c, off, len);
 	if (p) {
-		gpc_cache__hit(c, gpc_srcu_slot_of(c->srcu));
+		struct gpc_srcu_slot *s = gpc_srcu_slot_of(c->srcu);
+
+		gpc_cache__hit(c, s);
+		/* Count the section, so slow paths can refuse to deadlock. */
+		atomic_store_explicit(
+			&s->aux,
+			atomic_load_explicit(&s->aux, memory_order_relaxed) + 1,
+			memory_order_relaxed);
+		g->slot = s;
 		return p;
 	}
 	pthread_rwlock_unlock(&c->rw);
 	atomic_fetch_add_explicit(&c->misses, 1, memory_order_relaxed);
 	return NULL;
+}
+
+void gpc_cache__rw_end(struct gpc_cache *c, struct gpc_guard *g)
+{
+	struct gpc_srcu_slot *s = g->slot;
+
+	atomic_store_explicit(
+		&s->aux, atomic_load_explicit(&s->aux, memory_order_relaxed) - 1,
+		memory_order_relaxed);
+	pthread_rwlock_unlock(&c->rw);
 }
 
 /* ---- checks, accessors, counters -------------------------------------- */
@@ -715,32 +766,34 @@ int gpc_cache_write(struct gpc_cache *c, uint64_t off, const void *buf,
 }
 
 /*
- * Copy through a bounce buffer in chunks: holding both caches at once would
- * nest two rwlock read locks, which can deadlock against writers taking
- * them in the other order.
+ * Copy through a bounce buffer: holding both caches at once would nest two
+ * rwlock read locks, which can deadlock against writers taking them in the
+ * other order. The whole source is read before anything is written.
  */
 int gpc_cache_copy(struct gpc_cache *dst, uint64_t dst_off,
 		   struct gpc_cache *src, uint64_t src_off, size_t len)
 {
-	uint8_t buf[512];
+	uint8_t small[256], *buf = small;
+	int err;
 
-	if (!cache_ok(dst) || !cache_ok(src) || dst->vm != src->vm)
+	if (!cache_ok(dst) || !cache_ok(src) || dst->vm != src->vm || !len ||
+	    src_off + len < src_off || dst_off + len < dst_off)
 		return -EINVAL;
 	if (dst->flags & GPC_CACHE_READONLY)
 		return -EPERM;
-	while (len) {
-		size_t n = len < sizeof(buf) ? len : sizeof(buf);
-		int err = gpc_cache_read(src, src_off, buf, n);
-
-		if (!err)
-			err = gpc_cache_write(dst, dst_off, buf, n);
-		if (err)
-			return err;
-		src_off += n;
-		dst_off += n;
-		len -= n;
+	if (src_off + len > src->priv->len || dst_off + len > dst->priv->len)
+		return -EINVAL;
+	if (len > sizeof(small)) {
+		buf = malloc(len);
+		if (!buf)
+			return -ENOMEM;
 	}
-	return 0;
+	err = gpc_cache_read(src, src_off, buf, len);
+	if (!err)
+		err = gpc_cache_write(dst, dst_off, buf, len);
+	if (buf != small)
+		free(buf);
+	return err;
 }
 
 int gpc_cache_get_stats(struct gpc_cache *c, struct gpc_cache_stats *st)

@@ -191,6 +191,21 @@ static inline void gpci_restore_signals(const sigset_t *old)
 	pthread_sigmask(SIG_SETMASK, old, NULL);
 }
 
+/*
+ * Whether the calling thread is inside a cache section of @vm (an SRCU read
+ * section, or an rwlock-scheme begin/end counted in its slot's aux word):
+ * slow paths that wait for readers or take a cache's write lock would then
+ * wait for the caller itself.
+ */
+static inline bool gpci_section_held(struct gpc_vm *vm)
+{
+	struct gpc_srcu_slot *s = gpc_srcu_slot_of(&vm->srcu);
+
+	return (atomic_load_explicit(&s->ctr, memory_order_relaxed) &
+		GPC_SRCU_NEST_MASK) ||
+	       atomic_load_explicit(&s->aux, memory_order_relaxed);
+}
+
 /* ---- caches ------------------------------------------------------------ */
 
 struct gpc_cache_priv {
@@ -213,6 +228,8 @@ struct gpc_cache_priv {
 	uint64_t map_hva; /* page-aligned hva it maps */
 	uint64_t map_len; /* whole pages */
 	uint64_t pfn;
+
+	uint64_t pub_hva; /* hva of the published translation */
 
 	/* Index entries for [idx_first, idx_first + idx_n) pages. */
 	struct gpci_index_node *idx;
@@ -251,6 +268,7 @@ struct gpc_vcpu {
 	void *kick_ctx;
 	_Atomic int exit_waiters;
 	_Atomic int dead;
+	_Atomic unsigned int nref; /* guest-usage caches that name it */
 	pthread_mutex_t lock; /* the guest-usage cache list */
 	struct gpc_cache **caches;
 	unsigned int ncaches, cap;

@@ -309,7 +309,7 @@ int gpc_invalidate_range_start(struct gpc_vm *vm, uint64_t start, uint64_t end,
 	if (!vm || end <= start || (flags & ~GPC_INVAL_NONBLOCK))
 		return -EINVAL;
 	w.nonblock = flags & GPC_INVAL_NONBLOCK;
-	if (!w.nonblock && gpc_srcu_read_held(&vm->srcu))
+	if (!w.nonblock && gpci_section_held(vm))
 		return -EDEADLK;
 	slot = inflight_add(vm, start, end);
 	if (slot < 0)

@@ -55,7 +55,8 @@ int gpc_vcpu_destroy(struct gpc_vcpu *v)
 	if (!vcpu_ok(v))
 		return -EINVAL;
 	pthread_mutex_lock(&v->lock);
-	if (v->ncaches || atomic_load(&v->mode) != GPC_VCPU_OUTSIDE)
+	if (v->ncaches || atomic_load(&v->nref) ||
+	    atomic_load(&v->mode) != GPC_VCPU_OUTSIDE)
 		err = -EBUSY;
 	else
 		atomic_store(&v->dead, 1);

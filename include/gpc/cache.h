@@ -156,6 +156,7 @@ static inline void gpc_cache__hit(struct gpc_cache *c, struct gpc_srcu_slot *s)
 void *gpc_cache__miss(struct gpc_cache *c, struct gpc_guard *g);
 void *gpc_cache__rw_begin(struct gpc_cache *c, uint64_t off, uint64_t len,
 			  struct gpc_guard *g, bool try_only);
+void gpc_cache__rw_end(struct gpc_cache *c, struct gpc_guard *g);
 
 /* ---- fast path -------------------------------------------------------- */
 
@@ -212,7 +213,7 @@ static inline void *gpc_cache_try_begin(struct gpc_cache *c, uint64_t off,
 static inline void gpc_cache_end(struct gpc_cache *c, struct gpc_guard *g)
 {
 	if (gpc_unlikely(c->scheme != GPC_SCHEME_SRCU)) {
-		pthread_rwlock_unlock(&c->rw);
+		gpc_cache__rw_end(c, g);
 		return;
 	}
 	gpc_srcu_read_unlock_slot(c->srcu, g->slot);
@@ -251,7 +252,9 @@ int gpc_cache_init(struct gpc_cache *c, struct gpc_vm *vm, enum gpc_usage usage,
 /**
  * gpc_cache_destroy - deactivate (if needed) and free the cache's state.
  *
- * Return: 0; -EINVAL if @c is NULL, never initialised or destroyed already.
+ * Return: 0; -EINVAL if @c is NULL, never initialised or destroyed already;
+ * -EDEADLK inside a cache section or SRCU read section of the vm (nothing
+ * is changed).
  * Context: may sleep.
  */
 int gpc_cache_destroy(struct gpc_cache *c);
@@ -264,10 +267,11 @@ int gpc_cache_destroy(struct gpc_cache *c);
  * first, then active, then it is refreshed.
  *
  * Return: 0 (active and valid); -EINVAL (NULL, zero @len, overflow, a
- * destroyed cache); -EFAULT if the range is not in one memslot or not
- * backed (the cache stays active and invalid: a later refresh may succeed);
- * -EINVAL if the pages are not contiguous in the host; -ENOMEM; -EDEADLK
- * inside a read section of the vm.
+ * destroyed cache);
+ * -EFAULT if no memslot contains @gpa or the range is not backed (the cache
+ * stays active and invalid: a later refresh may succeed); -EINVAL if the
+ * range runs past the end of its memslot or the pages are not contiguous in
+ * the host; -ENOMEM; -EDEADLK inside a cache section (begin/end) of the vm.
  * Context: may sleep.
  */
 int gpc_cache_activate_gpa(struct gpc_cache *c, uint64_t gpa, uint64_t len);
@@ -285,8 +289,8 @@ int gpc_cache_activate_hva(struct gpc_cache *c, uint64_t hva, uint64_t len);
  *
  * It leaves the invalidation index, and its mapping is released once no
  * reader can hold it. A no-op for an inactive cache.
- * Return: 0; -EINVAL for NULL or a destroyed cache; -EDEADLK inside a read
- * section of the vm.
+ * Return: 0; -EINVAL for NULL or a destroyed cache; -EDEADLK inside a cache
+ * section or SRCU read section of the vm.
  * Context: may sleep.
  */
 int gpc_cache_deactivate(struct gpc_cache *c);
@@ -307,12 +311,15 @@ bool gpc_cache_check(struct gpc_cache *c, uint64_t off, uint64_t len);
  * Serialized with activate, deactivate and other refreshes of the cache.
  * Retries while an overlapping invalidation completes in the meantime and
  * sleeps while one is in progress; unrelated invalidations do not disturb it.
+ * A cache that is valid for its current address and generation is left
+ * alone (as KVM does), so that threads that missed together do not
+ * invalidate each other's fresh translation.
  * Return: 0 (valid); -EINVAL if the cache is not active (never activated,
- * deactivated, destroyed) - with no change of state - or on bad arguments;
- * -EFAULT if the address is not (or no longer) backed; -ENOMEM; -EDEADLK
- * if the caller is inside a read section of the vm (it may have to wait a
- * grace period). On the rwlock scheme the caller must not hold this cache's
- * reader lock.
+ * deactivated, destroyed), if @len would run past the memslot, or on bad
+ * arguments - all with no change of state; -EFAULT if the address is not
+ * (or no longer) backed; -ENOMEM; -EDEADLK if the caller is inside a cache
+ * section (gpc_cache_begin/end, either scheme) or an SRCU read section of
+ * the vm: it may have to wait for itself.
  * Context: may sleep.
  */
 int gpc_cache_refresh(struct gpc_cache *c, uint64_t len);
@@ -338,8 +345,9 @@ int gpc_cache_write(struct gpc_cache *c, uint64_t off, const void *buf,
 /**
  * gpc_cache_copy - copy @len bytes from @src at @src_off to @dst at @dst_off.
  *
- * Both caches must belong to the same vm.
- * Return and context: as gpc_cache_write().
+ * Both caches must belong to the same vm. Nothing is written unless the
+ * whole source range could be read.
+ * Return and context: as gpc_cache_write() (-EINVAL for a zero @len).
  */
 int gpc_cache_copy(struct gpc_cache *dst, uint64_t dst_off,
 		   struct gpc_cache *src, uint64_t src_off, size_t len);

@@ -65,6 +65,12 @@ struct gpc_srcu_slot {
 	_Atomic uint64_t serial;   /* domain this slot belongs to */
 	_Atomic int owner;         /* owner's thread id, 0 when free */
 	_Atomic unsigned long events; /* see gpc_srcu_count_event() */
+	/*
+	 * A second per-thread word for the domain's user, written only by the
+	 * owner thread: libgpc counts the rwlock-scheme cache sections a
+	 * thread holds in it, to refuse slow paths that would deadlock.
+	 */
+	_Atomic unsigned long aux;
 } gpc_cacheline_aligned;
 
 struct gpc_srcu_state;

@@ -67,7 +67,7 @@ int gpc_vcpu_create(struct gpc_vm *vm, gpc_kick_fn *kick, void *ctx,
  * destroyed (an invalidation may still be looking at it).
  *
  * Return: 0; -EINVAL (NULL, or destroyed already); -EBUSY if a guest-usage
- * cache still names it or it is in guest mode.
+ * cache (active or not) still names it, or it is in guest mode.
  * Context: may sleep.
  */
 int gpc_vcpu_destroy(struct gpc_vcpu *vcpu);

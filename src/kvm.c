@@ -1,0 +1,608 @@
+// SPDX-License-Identifier: MIT
+/*
+ * kvm.c - the KVM binding: memslot mirroring and the KVM_RUN helper.
+ *
+ * Mirroring: the library calls our hook under its memslot lock, after it
+ * validated a change and before it publishes the new table. We make the same
+ * change in KVM there, so when a gpc_memslot_* call returns, KVM and the
+ * caches agree; if KVM refuses, the library drops the change.
+ *
+ * Kicking: the library kicks a vCPU it must evict by calling our callback
+ * once it moved the vCPU from IN_GUEST to EXITING. The callback sets
+ * kvm_run->immediate_exit and signals the vCPU's thread. The vCPU clears
+ * immediate_exit before it sets IN_GUEST again, so:
+ *  - a kick of this entry comes after the clear (it needs IN_GUEST), so
+ *    either KVM_RUN has not started (it sees immediate_exit and returns
+ *    EINTR at once) or it is running (the signal interrupts it);
+ *  - a late kick of an earlier entry can only cause one spurious EINTR.
+ * The signal handler does nothing: its only job is to exist, so the signal
+ * interrupts KVM_RUN instead of killing the process.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <gpc/kvm.h>
+
+#include "internal.h"
+
+#ifndef GPC_HAVE_LINUX_KVM_H
+#if defined(__has_include)
+#if __has_include(<linux/kvm.h>)
+#define GPC_HAVE_LINUX_KVM_H 1
+#endif
+#endif
+#endif
+
+#if defined(GPC_HAVE_LINUX_KVM_H) && GPC_HAVE_LINUX_KVM_H
+
+#include <linux/kvm.h>
+
+#define KVM_DEVICE "/dev/kvm"
+
+struct gpc_kvm {
+	struct gpc_vm *vm;
+	int sys_fd;
+	int vm_fd;
+	int sig;
+	size_t run_size;
+	_Atomic unsigned int nvcpus;
+	_Atomic uint64_t mirror_errors;
+};
+
+struct gpc_kvm_vcpu {
+	struct gpc_kvm *kvm;
+	unsigned int id;
+	int fd;
+	struct kvm_run *run;
+	struct gpc_vcpu *gv;
+	struct gpc_kvm_vcpu_ops ops;
+	void *ctx;
+	/* The thread that runs the vCPU; published before it enters. */
+	_Atomic(pthread_t) thread;
+	_Atomic int has_thread;
+	/* When the pending kick was sent (0: none). */
+	_Atomic uint64_t kick_ns;
+	_Atomic uint64_t st_runs, st_exits, st_kicked, st_evictions;
+	_Atomic uint64_t st_bailouts, st_kicks_sent, st_request_exits;
+};
+
+static void set_why(char *why, size_t len, const char *fmt, const char *arg,
+		    int err)
+{
+	if (why && len)
+		snprintf(why, len, fmt, arg, strerror(err));
+}
+
+/* Open the device and check what the binding relies on. */
+static int open_kvm(const char *dev, int *out, char *why, size_t whylen)
+{
+	int fd = open(dev, O_RDWR | O_CLOEXEC), err;
+
+	if (fd < 0) {
+		err = errno;
+		set_why(why, whylen, "cannot open %s: %s", dev, err);
+		return -err;
+	}
+	if (ioctl(fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION ||
+	    ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY) <= 0 ||
+	    ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_IMMEDIATE_EXIT) <= 0) {
+		set_why(why, whylen,
+			"%s: API version 12, user memory or immediate_exit "
+			"missing (%s)",
+			dev, EPROTO);
+		close(fd);
+		return -EPROTO;
+	}
+	*out = fd;
+	return 0;
+}
+
+int gpc_kvm_probe(const char *device, char *why, size_t whylen)
+{
+	const char *dev = device ? device : KVM_DEVICE;
+	int fd, vmfd, err;
+
+	err = open_kvm(dev, &fd, why, whylen);
+	if (err)
+		return err;
+	vmfd = ioctl(fd, KVM_CREATE_VM, 0);
+	if (vmfd < 0) {
+		err = errno;
+		set_why(why, whylen, "%s: KVM_CREATE_VM failed: %s", dev, err);
+		close(fd);
+		return -err;
+	}
+	close(vmfd);
+	close(fd);
+	return 0;
+}
+
+/* ---- memslot mirroring ------------------------------------------------ */
+
+static int set_region(struct gpc_kvm *k, uint32_t id, uint64_t gpa,
+		      uint64_t size, uint64_t hva, uint32_t flags)
+{
+	struct kvm_userspace_memory_region r = {
+		.slot = id,
+		.flags = (flags & GPC_MEMSLOT_READONLY) ? KVM_MEM_READONLY : 0,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = hva,
+	};
+
+	if (ioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) == 0)
+		return 0;
+	return -errno;
+}
+
+/*
+ * Create, delete, move (same id, size and hva, new gpa) and flag changes map
+ * one to one onto KVM_SET_USER_MEMORY_REGION, except that KVM cannot toggle
+ * KVM_MEM_READONLY in place: that is a delete and a create (not atomic in
+ * KVM; the old slot is put back if the create fails).
+ */
+static int mirror(void *ctx, const struct gpc_memslot_info *old,
+		  const struct gpc_memslot_info *new_slot)
+{
+	struct gpc_kvm *k = ctx;
+	int err;
+
+	if (!new_slot)
+		err = set_region(k, old->id, old->gpa, 0, old->hva, 0);
+	else if (old && ((old->flags ^ new_slot->flags) & GPC_MEMSLOT_READONLY)) {
+		err = set_region(k, old->id, old->gpa, 0, old->hva, 0);
+		if (!err) {
+			err = set_region(k, new_slot->id, new_slot->gpa,
+					 new_slot->size, new_slot->hva,
+					 new_slot->flags);
+			if (err)
+				set_region(k, old->id, old->gpa, old->size,
+					   old->hva, old->flags);
+		}
+	} else {
+		err = set_region(k, new_slot->id, new_slot->gpa, new_slot->size,
+				 new_slot->hva, new_slot->flags);
+	}
+	if (err) {
+		atomic_fetch_add(&k->mirror_errors, 1);
+		gpci_log(GPC_LOG_WARN, "kvm: memslot %u change refused: %s",
+			 new_slot ? new_slot->id : old->id, strerror(-err));
+	}
+	return err;
+}
+
+/* ---- the kick signal -------------------------------------------------- */
+
+static void kick_handler(int sig)
+{
+	(void)sig;
+}
+
+static pthread_mutex_t sig_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t sig_installed[2]; /* bit per signal number < 128 */
+
+/* A no-op handler unless the application installed one of its own. */
+static int install_handler(int sig)
+{
+	struct sigaction sa, old;
+	int err = 0;
+
+	if (sig <= 0 || sig >= 128 || sig == SIGKILL || sig == SIGSTOP)
+		return -EINVAL;
+	pthread_mutex_lock(&sig_lock);
+	if (sig_installed[sig / 64] & (1ull << (sig % 64)))
+		goto out;
+	if (sigaction(sig, NULL, &old)) {
+		err = -errno;
+		goto out;
+	}
+	if (old.sa_handler == SIG_DFL || old.sa_handler == SIG_IGN) {
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = kick_handler;
+		sa.sa_flags = SA_RESTART;
+		sigemptyset(&sa.sa_mask);
+		if (sigaction(sig, &sa, NULL)) {
+			err = -errno;
+			goto out;
+		}
+	}
+	sig_installed[sig / 64] |= 1ull << (sig % 64);
+out:
+	pthread_mutex_unlock(&sig_lock);
+	return err;
+}
+
+/* ---- the VM ------------------------------------------------------------ */
+
+int gpc_kvm_create(struct gpc_vm *vm, const struct gpc_kvm_config *cfg,
+		   struct gpc_kvm **out)
+{
+	const char *dev = cfg && cfg->device ? cfg->device : KVM_DEVICE;
+	int sig = cfg && cfg->kick_signal ? cfg->kick_signal : SIGUSR1;
+	struct gpc_kvm *k;
+	int err, sz;
+
+	if (!vm || !out)
+		return -EINVAL;
+	if (gpc_memslot_count(vm))
+		return -EBUSY;
+	err = install_handler(sig);
+	if (err)
+		return err;
+	k = calloc(1, sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	k->vm = vm;
+	k->sig = sig;
+	k->vm_fd = -1;
+	err = open_kvm(dev, &k->sys_fd, NULL, 0);
+	if (err)
+		goto fail_free;
+	sz = ioctl(k->sys_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (sz < (int)sizeof(struct kvm_run)) {
+		err = sz < 0 ? -errno : -EPROTO;
+		goto fail_close;
+	}
+	k->run_size = (size_t)sz;
+	k->vm_fd = ioctl(k->sys_fd, KVM_CREATE_VM, 0);
+	if (k->vm_fd < 0) {
+		err = -errno;
+		goto fail_close;
+	}
+	gpc_memslot_set_mirror(vm, mirror, k);
+	/* A slot created concurrently with the bind escaped the mirror. */
+	if (gpc_memslot_count(vm)) {
+		gpc_memslot_set_mirror(vm, NULL, NULL);
+		err = -EBUSY;
+		goto fail_close;
+	}
+	*out = k;
+	return 0;
+fail_close:
+	if (k->vm_fd >= 0)
+		close(k->vm_fd);
+	close(k->sys_fd);
+fail_free:
+	free(k);
+	return err;
+}
+
+int gpc_kvm_destroy(struct gpc_kvm *k)
+{
+	if (!k)
+		return -EINVAL;
+	if (atomic_load(&k->nvcpus))
+		return -EBUSY;
+	gpc_memslot_set_mirror(k->vm, NULL, NULL);
+	close(k->vm_fd);
+	close(k->sys_fd);
+	free(k);
+	return 0;
+}
+
+int gpc_kvm_vm_fd(const struct gpc_kvm *k)
+{
+	return k ? k->vm_fd : -EINVAL;
+}
+
+int gpc_kvm_sys_fd(const struct gpc_kvm *k)
+{
+	return k ? k->sys_fd : -EINVAL;
+}
+
+uint64_t gpc_kvm_mirror_errors(const struct gpc_kvm *k)
+{
+	return k ? atomic_load(&((struct gpc_kvm *)k)->mirror_errors) : 0;
+}
+
+/* ---- vCPUs ------------------------------------------------------------- */
+
+void gpc_kvm_vcpu_kick(struct gpc_kvm_vcpu *v)
+{
+	uint64_t zero = 0;
+
+	if (!v)
+		return;
+	atomic_compare_exchange_strong(&v->kick_ns, &zero, gpci_now_ns());
+	/* Before the signal: closes the window just before KVM_RUN. */
+	__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	if (atomic_load_explicit(&v->has_thread, memory_order_acquire)) {
+		atomic_fetch_add_explicit(&v->st_kicks_sent, 1,
+					  memory_order_relaxed);
+		pthread_kill(atomic_load(&v->thread), v->kvm->sig);
+	}
+}
+
+/* The library's kick callback: async-signal-safe, never blocks. */
+static void kick_cb(struct gpc_vcpu *gv, void *ctx)
+{
+	(void)gv;
+	gpc_kvm_vcpu_kick(ctx);
+}
+
+int gpc_kvm_vcpu_create(struct gpc_kvm *k, unsigned int id,
+			const struct gpc_kvm_vcpu_ops *ops, void *ctx,
+			struct gpc_kvm_vcpu **out)
+{
+	struct gpc_kvm_vcpu *v;
+	void *run;
+	int err;
+
+	if (!k || !out)
+		return -EINVAL;
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	v->kvm = k;
+	v->id = id;
+	if (ops)
+		v->ops = *ops;
+	v->ctx = ctx;
+	v->fd = ioctl(k->vm_fd, KVM_CREATE_VCPU, (unsigned long)id);
+	if (v->fd < 0) {
+		err = -errno;
+		goto fail_free;
+	}
+	run = mmap(NULL, k->run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		   v->fd, 0);
+	if (run == MAP_FAILED) {
+		err = -errno;
+		goto fail_close;
+	}
+	v->run = run;
+	err = gpc_vcpu_create(k->vm, kick_cb, v, &v->gv);
+	if (err)
+		goto fail_unmap;
+	atomic_fetch_add(&k->nvcpus, 1);
+	*out = v;
+	return 0;
+fail_unmap:
+	munmap(run, k->run_size);
+fail_close:
+	close(v->fd);
+fail_free:
+	free(v);
+	return err;
+}
+
+int gpc_kvm_vcpu_destroy(struct gpc_kvm_vcpu *v)
+{
+	int err;
+
+	if (!v)
+		return -EINVAL;
+	err = gpc_vcpu_destroy(v->gv);
+	if (err)
+		return err;
+	munmap(v->run, v->kvm->run_size);
+	close(v->fd);
+	atomic_fetch_sub(&v->kvm->nvcpus, 1);
+	free(v);
+	return 0;
+}
+
+/* Publish the running thread and make sure the kick signal reaches it. */
+static void bind_thread(struct gpc_kvm_vcpu *v)
+{
+	pthread_t self = pthread_self();
+	sigset_t set;
+
+	if (atomic_load(&v->has_thread) &&
+	    pthread_equal(atomic_load(&v->thread), self))
+		return;
+	sigemptyset(&set);
+	sigaddset(&set, v->kvm->sig);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	atomic_store(&v->thread, self);
+	atomic_store_explicit(&v->has_thread, 1, memory_order_release);
+}
+
+/*
+ * Get into guest mode: requests and invalid caches make the library refuse
+ * the entry; handle them (refreshing the caches) and try again. Returns 0
+ * in guest mode, 1 if the caller's requests were consumed, or an error.
+ */
+static int enter(struct gpc_kvm_vcpu *v, struct gpc_kvm_exit *ex)
+{
+	int err, r;
+
+	for (;;) {
+		/* Cleared before IN_GUEST: see the comment at the top. */
+		atomic_store(&v->kick_ns, 0);
+		__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+		err = gpc_vcpu_enter_guest(v->gv);
+		if (err != -EAGAIN)
+			return err;
+		atomic_fetch_add_explicit(&v->st_bailouts, 1,
+					  memory_order_relaxed);
+		r = gpc_vcpu_handle_requests(v->gv);
+		if (r < 0)
+			return r;
+		if (r > 0) {
+			ex->kind = GPC_KVM_REQUEST;
+			ex->requests = (unsigned int)r;
+			atomic_fetch_add_explicit(&v->st_request_exits, 1,
+						  memory_order_relaxed);
+			return 1;
+		}
+	}
+}
+
+int gpc_kvm_vcpu_run(struct gpc_kvm_vcpu *v, struct gpc_kvm_exit *ex)
+{
+	uint64_t kick, t_ret;
+	int err, run_err;
+
+	if (!v || !ex)
+		return -EINVAL;
+	memset(ex, 0, sizeof(*ex));
+	bind_thread(v);
+	err = enter(v, ex);
+	if (err)
+		return err > 0 ? 0 : err;
+	if (v->ops.pre_entry)
+		v->ops.pre_entry(v, v->ctx);
+	atomic_fetch_add_explicit(&v->st_runs, 1, memory_order_relaxed);
+	run_err = ioctl(v->fd, KVM_RUN, 0) < 0 ? -errno : 0;
+	t_ret = gpci_now_ns();
+	if (v->ops.post_exit)
+		v->ops.post_exit(v, run_err, v->ctx);
+	/* Still in guest mode: EXITING means the library kicked us. */
+	ex->evicted = gpc_vcpu_mode(v->gv) == GPC_VCPU_EXITING;
+	kick = atomic_exchange(&v->kick_ns, 0);
+	if (kick)
+		ex->kick_latency_ns = t_ret > kick ? t_ret - kick : 1;
+	/* Counted before leaving: the evictor may look as soon as we do. */
+	if (ex->evicted)
+		atomic_fetch_add_explicit(&v->st_evictions, 1,
+					  memory_order_relaxed);
+	gpc_vcpu_exit_guest(v->gv);
+	if (run_err == -EINTR) {
+		ex->kind = GPC_KVM_KICKED;
+		atomic_fetch_add_explicit(&v->st_kicked, 1,
+					  memory_order_relaxed);
+		return 0;
+	}
+	if (run_err)
+		return run_err;
+	ex->kind = GPC_KVM_EXIT;
+	ex->reason = v->run->exit_reason;
+	atomic_fetch_add_explicit(&v->st_exits, 1, memory_order_relaxed);
+	return 0;
+}
+
+int gpc_kvm_vcpu_fd(const struct gpc_kvm_vcpu *v)
+{
+	return v ? v->fd : -EINVAL;
+}
+
+struct kvm_run *gpc_kvm_vcpu_run_struct(struct gpc_kvm_vcpu *v)
+{
+	return v ? v->run : NULL;
+}
+
+struct gpc_vcpu *gpc_kvm_vcpu_gpc(struct gpc_kvm_vcpu *v)
+{
+	return v ? v->gv : NULL;
+}
+
+unsigned int gpc_kvm_vcpu_id(const struct gpc_kvm_vcpu *v)
+{
+	return v ? v->id : 0;
+}
+
+int gpc_kvm_vcpu_get_stats(struct gpc_kvm_vcpu *v,
+			   struct gpc_kvm_vcpu_stats *st)
+{
+	if (!v || !st)
+		return -EINVAL;
+	st->runs = atomic_load(&v->st_runs);
+	st->exits = atomic_load(&v->st_exits);
+	st->kicked = atomic_load(&v->st_kicked);
+	st->evictions = atomic_load(&v->st_evictions);
+	st->bailouts = atomic_load(&v->st_bailouts);
+	st->kicks_sent = atomic_load(&v->st_kicks_sent);
+	st->request_exits = atomic_load(&v->st_request_exits);
+	return 0;
+}
+
+#else /* no <linux/kvm.h>: every entry point says so */
+
+int gpc_kvm_probe(const char *device, char *why, size_t whylen)
+{
+	(void)device;
+	if (why && whylen)
+		snprintf(why, whylen, "libgpc was built without <linux/kvm.h>");
+	return -ENOSYS;
+}
+
+int gpc_kvm_create(struct gpc_vm *vm, const struct gpc_kvm_config *cfg,
+		   struct gpc_kvm **out)
+{
+	(void)vm, (void)cfg, (void)out;
+	return -ENOSYS;
+}
+
+int gpc_kvm_destroy(struct gpc_kvm *k)
+{
+	return k ? -ENOSYS : -EINVAL;
+}
+
+int gpc_kvm_vm_fd(const struct gpc_kvm *k)
+{
+	return k ? -ENOSYS : -EINVAL;
+}
+
+int gpc_kvm_sys_fd(const struct gpc_kvm *k)
+{
+	return k ? -ENOSYS : -EINVAL;
+}
+
+uint64_t gpc_kvm_mirror_errors(const struct gpc_kvm *k)
+{
+	(void)k;
+	return 0;
+}
+
+int gpc_kvm_vcpu_create(struct gpc_kvm *k, unsigned int id,
+			const struct gpc_kvm_vcpu_ops *ops, void *ctx,
+			struct gpc_kvm_vcpu **out)
+{
+	(void)k, (void)id, (void)ops, (void)ctx, (void)out;
+	return -ENOSYS;
+}
+
+int gpc_kvm_vcpu_destroy(struct gpc_kvm_vcpu *v)
+{
+	return v ? -ENOSYS : -EINVAL;
+}
+
+int gpc_kvm_vcpu_run(struct gpc_kvm_vcpu *v, struct gpc_kvm_exit *ex)
+{
+	return v && ex ? -ENOSYS : -EINVAL;
+}
+
+void gpc_kvm_vcpu_kick(struct gpc_kvm_vcpu *v)
+{
+	(void)v;
+}
+
+int gpc_kvm_vcpu_fd(const struct gpc_kvm_vcpu *v)
+{
+	return v ? -ENOSYS : -EINVAL;
+}
+
+struct kvm_run *gpc_kvm_vcpu_run_struct(struct gpc_kvm_vcpu *v)
+{
+	(void)v;
+	return NULL;
+}
+
+struct gpc_vcpu *gpc_kvm_vcpu_gpc(struct gpc_kvm_vcpu *v)
+{
+	(void)v;
+	return NULL;
+}
+
+unsigned int gpc_kvm_vcpu_id(const struct gpc_kvm_vcpu *v)
+{
+	(void)v;
+	return 0;
+}
+
+int gpc_kvm_vcpu_get_stats(struct gpc_kvm_vcpu *v,
+			   struct gpc_kvm_vcpu_stats *st)
+{
+	return v && st ? -ENOSYS : -EINVAL;
+}
+
+#endif

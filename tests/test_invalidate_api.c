@@ -1,0 +1,562 @@
+// SPDX-License-Identifier: MIT
+/*
+ * tests/test_invalidate_api.c - gpc/invalidate.h: range_start, range_end,
+ * the sequence, and their error paths.
+ *
+ * What must hold:
+ *  - bad arguments (-EINVAL), an end without a matching start (-ENOENT),
+ *    more than GPC_INVAL_MAX_INFLIGHT in progress (-EBUSY), a blocking
+ *    start inside a read section (-EDEADLK) change nothing: no cache is
+ *    cleared, the sequence and the counters stay, no hook point is reached,
+ *    and a range still in progress stays in progress;
+ *  - a range invalidates exactly the caches whose pages it touches (end
+ *    exclusive, unaligned bounds allowed); range_end bumps the sequence for
+ *    every invalidation, with or without a memslot or a cache behind it;
+ *  - the non-blocking form succeeds when nothing can use an old page, and
+ *    otherwise returns -EAGAIN with its registration rolled back (nothing
+ *    to end, the sequence unchanged, a refresh not held up) and the
+ *    overlapping caches left invalid, so that a retry succeeds once the
+ *    reader is gone.
+ *
+ * Every test runs on both schemes, on the direct and the alias stage.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <gpc/gpc.h>
+
+#include "harness.h"
+#include "test_common.h"
+
+struct param {
+	enum gpc_scheme scheme;
+	enum tvm_stage stage;
+};
+
+static const struct param params[] = {
+	{ GPC_SCHEME_SRCU, TVM_DIRECT },
+	{ GPC_SCHEME_SRCU, TVM_ALIAS },
+	{ GPC_SCHEME_RWLOCK, TVM_DIRECT },
+	{ GPC_SCHEME_RWLOCK, TVM_ALIAS },
+};
+
+#define NC 4
+#define G0 TVM_GPA_BASE
+
+struct fx {
+	struct gpc_cache c[NC];
+	struct tvm t;
+	struct gpc_vm *vm;
+	uint64_t ps;
+	uint64_t h0;	     /* hva of G0 */
+	struct gpc_guard rg; /* of reader_enter() */
+};
+
+static int setup(void **state)
+{
+	const struct param *p = *state;
+	struct fx *f =
+		aligned_alloc(64, (sizeof(struct fx) + 63) & ~(size_t)63);
+
+	if (!f)
+		return -1;
+	memset(f, 0, sizeof(*f));
+	if (tvm_setup(&f->t, p->scheme, p->stage))
+		return -1;
+	f->vm = f->t.vm;
+	f->ps = (uint64_t)sysconf(_SC_PAGESIZE);
+	f->h0 = tvm_hva(&f->t, G0);
+	test_log_capture();
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	int err = 0;
+
+	for (int i = 0; i < NC; i++)
+		gpc_cache_destroy(&f->c[i]);
+	/* Nothing here is worth a warning: bad input is an error code. */
+	if (test_log_count(GPC_LOG_ERR) || test_log_count(GPC_LOG_WARN)) {
+		test_log_dump();
+		err = -1;
+	}
+	if (tvm_teardown(&f->t))
+		err = -1;
+	free(f);
+	return err ? -1 : 0;
+}
+
+static bool is_srcu(struct fx *f)
+{
+	return f->t.scheme == GPC_SCHEME_SRCU;
+}
+
+static struct gpc_cache *active_cache(struct fx *f, int i, uint64_t off,
+				      uint64_t len)
+{
+	struct gpc_cache *c = &f->c[i];
+
+	assert_int_equal(gpc_cache_init(c, f->vm, GPC_USAGE_HOST, NULL, 0), 0);
+	assert_int_equal(gpc_cache_activate_gpa(c, G0 + off, len), 0);
+	return c;
+}
+
+static uint64_t invals(struct gpc_cache *c)
+{
+	struct gpc_cache_stats st;
+
+	assert_int_equal(gpc_cache_get_stats(c, &st), 0);
+	return st.invalidations;
+}
+
+/* What a failed invalidation call must leave alone. */
+struct obs {
+	uint64_t seq;
+	struct gpc_vm_stats vs;
+	bool valid[NC];
+	int hooks[GPC_HOOK_NR];
+};
+
+static void obs_take(struct fx *f, struct obs *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->seq = gpc_invalidate_sequence(f->vm);
+	assert_int_equal(gpc_vm_get_stats(f->vm, &o->vs), 0);
+	o->vs.hits = 0; /* hits are not ours to judge here */
+	for (int i = 0; i < NC; i++)
+		o->valid[i] = gpc_cache_check(&f->c[i], 0, 1);
+	for (int i = 0; i < GPC_HOOK_NR; i++)
+		o->hooks[i] = atomic_load(&f->t.hook_calls[i]);
+}
+
+static void obs_same(const struct obs *a, const struct obs *b, const char *what)
+{
+	if (a->seq != b->seq)
+		fail_msg("after %s: sequence moved %llu -> %llu", what,
+			 (unsigned long long)a->seq,
+			 (unsigned long long)b->seq);
+	if (memcmp(&a->vs, &b->vs, sizeof(a->vs)))
+		fail_msg("after %s: vm counters changed", what);
+	for (int i = 0; i < NC; i++)
+		if (a->valid[i] != b->valid[i])
+			fail_msg("after %s: cache %d valid %d -> %d", what, i,
+				 a->valid[i], b->valid[i]);
+	for (int i = 0; i < GPC_HOOK_NR; i++)
+		if (a->hooks[i] != b->hooks[i])
+			fail_msg("after %s: hook point %d reached", what, i);
+}
+
+#define EXPECT_NOCHANGE(f, err, call)            \
+	do {                                     \
+		struct obs b_, a_;               \
+		obs_take((f), &b_);              \
+		assert_int_equal((call), (err)); \
+		obs_take((f), &a_);              \
+		obs_same(&b_, &a_, #call);       \
+	} while (0)
+
+/*
+ * Whether a refresh of @c completes promptly: it must, unless an
+ * overlapping invalidation is (still) registered in progress.
+ */
+static int refresh_fn(void *arg)
+{
+	return gpc_cache_refresh(arg, 0);
+}
+
+/*
+ * Start a refresh of @c in @bg and report whether it finished within @ms.
+ * If it did not, the caller must let it finish (end the range) and then
+ * tbg_join(@bg).
+ */
+static bool refresh_done_within(struct tbg *bg, struct gpc_cache *c, int ms)
+{
+	tbg_start(bg, refresh_fn, c);
+	return tbg_done_within(bg, ms);
+}
+
+/* ---- range_start ------------------------------------------------------------- */
+
+static void range_start_bad_args(void **state)
+{
+	struct fx *f = *state;
+	uint64_t h = f->h0;
+
+	active_cache(f, 0, 0, 8);
+	EXPECT_NOCHANGE(f, -EINVAL,
+			gpc_invalidate_range_start(NULL, h, h + 1, 0));
+	EXPECT_NOCHANGE(f, -EINVAL, gpc_invalidate_range_start(f->vm, h, h, 0));
+	EXPECT_NOCHANGE(f, -EINVAL,
+			gpc_invalidate_range_start(f->vm, h + 1, h, 0));
+	EXPECT_NOCHANGE(f, -EINVAL, gpc_invalidate_range_start(f->vm, 0, 0, 0));
+	EXPECT_NOCHANGE(f, -EINVAL,
+			gpc_invalidate_range_start(f->vm, h, h,
+						   GPC_INVAL_NONBLOCK));
+	/* Unknown flags, alone and next to a known one. */
+	EXPECT_NOCHANGE(f, -EINVAL,
+			gpc_invalidate_range_start(f->vm, h, h + 1, 2));
+	EXPECT_NOCHANGE(f, -EINVAL,
+			gpc_invalidate_range_start(f->vm, h, h + 1,
+						   GPC_INVAL_NONBLOCK | 4));
+	EXPECT_NOCHANGE(f, -EINVAL,
+			gpc_invalidate_range_start(f->vm, h, h + 1, ~0u));
+	/* None of them left anything in progress. */
+	EXPECT_NOCHANGE(f, -ENOENT, gpc_invalidate_range_end(f->vm, h, h + 1));
+	assert_int_equal(gpc_invalidate_sequence(NULL), 0);
+}
+
+/* ---- range_end ---------------------------------------------------------------- */
+
+static void range_end_bad_args(void **state)
+{
+	struct fx *f = *state;
+	struct gpc_cache *c = active_cache(f, 0, 0, 8);
+	uint64_t h = f->h0, seq;
+	struct tbg bg;
+
+	EXPECT_NOCHANGE(f, -EINVAL, gpc_invalidate_range_end(NULL, h, h + 1));
+	EXPECT_NOCHANGE(f, -EINVAL, gpc_invalidate_range_end(f->vm, h, h));
+	EXPECT_NOCHANGE(f, -EINVAL, gpc_invalidate_range_end(f->vm, h + 1, h));
+	/* Nothing started. */
+	EXPECT_NOCHANGE(f, -ENOENT, gpc_invalidate_range_end(f->vm, h, h + 1));
+
+	/* Started: only exactly that range ends it. */
+	assert_int_equal(gpc_invalidate_range_start(f->vm, h, h + 8, 0), 0);
+	seq = gpc_invalidate_sequence(f->vm);
+	EXPECT_NOCHANGE(f, -ENOENT, gpc_invalidate_range_end(f->vm, h, h + 7));
+	EXPECT_NOCHANGE(f, -ENOENT, gpc_invalidate_range_end(f->vm, h, h + 9));
+	EXPECT_NOCHANGE(f, -ENOENT,
+			gpc_invalidate_range_end(f->vm, h + 1, h + 8));
+	/* ...and it is still in progress: a refresh of c waits for it. */
+	test_watchdog_arm(10, "refresh waiting for range_end");
+	assert_false(refresh_done_within(&bg, c, 50));
+	assert_int_equal(gpc_invalidate_range_end(f->vm, h, h + 8), 0);
+	assert_int_equal(tbg_join(&bg), 0);
+	test_watchdog_disarm();
+	assert_int_equal(gpc_invalidate_sequence(f->vm), seq + 1);
+	assert_true(gpc_cache_check(c, 0, 8));
+	/* Ended twice. */
+	EXPECT_NOCHANGE(f, -ENOENT, gpc_invalidate_range_end(f->vm, h, h + 8));
+
+	/* The same range started twice ends twice, and no more. */
+	assert_int_equal(gpc_invalidate_range_start(f->vm, h, h + 8, 0), 0);
+	assert_int_equal(gpc_invalidate_range_start(f->vm, h, h + 8, 0), 0);
+	assert_int_equal(gpc_invalidate_range_end(f->vm, h, h + 8), 0);
+	assert_int_equal(gpc_invalidate_range_end(f->vm, h, h + 8), 0);
+	EXPECT_NOCHANGE(f, -ENOENT, gpc_invalidate_range_end(f->vm, h, h + 8));
+	assert_int_equal(gpc_invalidate_sequence(f->vm), seq + 3);
+}
+
+/* ---- GPC_INVAL_MAX_INFLIGHT ----------------------------------------------------- */
+
+/*
+ * GPC_INVAL_MAX_INFLIGHT ranges in progress; one more is -EBUSY (blocking
+ * or not) before it touches anything - not even the cache it overlaps.
+ * Unrelated caches refresh normally meanwhile. Ending one frees a place.
+ */
+static void inflight_max(void **state)
+{
+	struct fx *f = *state;
+	struct gpc_cache *c = active_cache(f, 0, 0, 8);
+	struct gpc_cache *far = active_cache(f, 1, 100 * f->ps, 8);
+	uint64_t seq = gpc_invalidate_sequence(f->vm);
+	/* Ranges in pages 1..64 (c is on page 0, far on page 100). */
+	uint64_t base = f->h0 + f->ps;
+	struct tbg bg;
+
+	for (int i = 0; i < GPC_INVAL_MAX_INFLIGHT; i++)
+		assert_int_equal(gpc_invalidate_range_start(
+					 f->vm, base + i * f->ps,
+					 base + i * f->ps + 1,
+					 i & 1 ? GPC_INVAL_NONBLOCK : 0),
+				 0);
+	EXPECT_NOCHANGE(f, -EBUSY,
+			gpc_invalidate_range_start(f->vm, f->h0, f->h0 + 8, 0));
+	EXPECT_NOCHANGE(f, -EBUSY,
+			gpc_invalidate_range_start(f->vm, f->h0, f->h0 + 8,
+						   GPC_INVAL_NONBLOCK));
+	assert_true(gpc_cache_check(c, 0, 8));
+	assert_int_equal(invals(c), 0);
+	/* An unrelated cache is not held up by 64 invalidations. */
+	test_watchdog_arm(10, "refresh with 64 unrelated invalidations");
+	assert_true(refresh_done_within(&bg, far, TEST_PROMPT_MS));
+	assert_int_equal(tbg_join(&bg), 0);
+	test_watchdog_disarm();
+	assert_int_equal(gpc_vm_destroy(f->vm), -EBUSY);
+
+	assert_int_equal(gpc_invalidate_range_end(f->vm, base, base + 1), 0);
+	assert_int_equal(gpc_invalidate_range_start(f->vm, f->h0, f->h0 + 8, 0),
+			 0);
+	assert_false(gpc_cache_check(c, 0, 8));
+	assert_int_equal(gpc_invalidate_range_end(f->vm, f->h0, f->h0 + 8), 0);
+	for (int i = 1; i < GPC_INVAL_MAX_INFLIGHT; i++)
+		assert_int_equal(gpc_invalidate_range_end(f->vm,
+							  base + i * f->ps,
+							  base + i * f->ps + 1),
+				 0);
+	assert_int_equal(gpc_invalidate_sequence(f->vm),
+			 seq + GPC_INVAL_MAX_INFLIGHT + 1);
+	assert_int_equal(gpc_cache_refresh(c, 0), 0);
+}
+
+/* ---- which caches a range touches ------------------------------------------------ */
+
+static void range_bounds(void **state)
+{
+	struct fx *f = *state;
+	uint64_t ps = f->ps, h = f->h0;
+	/* c: page 2 only; d: pages 4 and 5 (crosses into 5). */
+	struct gpc_cache *c = active_cache(f, 0, 2 * ps + 16, 32);
+	struct gpc_cache *d = active_cache(f, 1, 5 * ps - 4, 8);
+	struct {
+		uint64_t s, e;
+		int c, d;
+	} cases[] = {
+		{ h + 2 * ps - 100, h + 2 * ps, 0, 0 }, /* ends at c's page */
+		{ h + 3 * ps, h + 4 * ps, 0, 0 },	/* between them */
+		{ h + 6 * ps, h + 6 * ps + 1, 0, 0 },	/* after d */
+		{ h + 2 * ps, h + 2 * ps + 1, 1, 0 },	/* c's first byte */
+		{ h + 3 * ps - 1, h + 3 * ps, 1, 0 }, /* c's page, last byte */
+		{ h + 3 * ps - 1, h + 4 * ps + 1, 1, 1 }, /* straddles both */
+		{ h + 5 * ps + 7, h + 5 * ps + 9, 0, 1 }, /* d's second page */
+		{ h, h + TVM_RAM_SIZE, 1, 1 },		  /* everything */
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t ic = invals(c), id = invals(d);
+		uint64_t seq = gpc_invalidate_sequence(f->vm);
+
+		assert_int_equal(gpc_invalidate_range_start(f->vm, cases[i].s,
+							    cases[i].e, 0),
+				 0);
+		if (gpc_cache_check(c, 0, 32) == cases[i].c ||
+		    gpc_cache_check(d, 0, 8) == cases[i].d)
+			fail_msg("case %zu: valid c=%d d=%d, expected %d %d", i,
+				 gpc_cache_check(c, 0, 32),
+				 gpc_cache_check(d, 0, 8), !cases[i].c,
+				 !cases[i].d);
+		/* In progress: the sequence has not moved yet. */
+		assert_int_equal(gpc_invalidate_sequence(f->vm), seq);
+		assert_int_equal(gpc_invalidate_range_end(f->vm, cases[i].s,
+							  cases[i].e),
+				 0);
+		assert_int_equal(gpc_invalidate_sequence(f->vm), seq + 1);
+		assert_int_equal(invals(c) - ic, cases[i].c);
+		assert_int_equal(invals(d) - id, cases[i].d);
+		assert_int_equal(gpc_cache_refresh(c, 0), 0);
+		assert_int_equal(gpc_cache_refresh(d, 0), 0);
+	}
+}
+
+/*
+ * The sequence moves for every completed invalidation: outside every
+ * memslot, with no cache at all, at the top of the address space.
+ */
+static void sequence_always_bumped(void **state)
+{
+	struct fx *f = *state;
+	uint64_t seq = gpc_invalidate_sequence(f->vm);
+	struct gpc_cache *h = &f->c[0];
+	void *page = aligned_alloc(f->ps, f->ps);
+	uint64_t hp = (uintptr_t)page;
+
+	assert_non_null(page);
+	assert_int_equal(gpc_invalidate_range_start(f->vm, 0x1000, 0x2000, 0),
+			 0);
+	assert_int_equal(gpc_invalidate_range_end(f->vm, 0x1000, 0x2000), 0);
+	assert_int_equal(gpc_invalidate_range_start(f->vm, UINT64_MAX - 1,
+						    UINT64_MAX, 0),
+			 0);
+	assert_int_equal(
+		gpc_invalidate_range_end(f->vm, UINT64_MAX - 1, UINT64_MAX), 0);
+	assert_int_equal(gpc_invalidate_range_start(f->vm, 0, UINT64_MAX,
+						    GPC_INVAL_NONBLOCK),
+			 0);
+	assert_int_equal(gpc_invalidate_range_end(f->vm, 0, UINT64_MAX), 0);
+	assert_int_equal(gpc_invalidate_sequence(f->vm), seq + 3);
+
+	/* An HVA-mode cache outside every memslot is invalidated too. */
+	if (f->t.stage == TVM_DIRECT) {
+		assert_int_equal(
+			gpc_cache_init(h, f->vm, GPC_USAGE_HOST, NULL, 0), 0);
+		assert_int_equal(gpc_cache_activate_hva(h, hp + 8, 8), 0);
+		assert_int_equal(
+			gpc_invalidate_range_start(f->vm, hp, hp + 1, 0), 0);
+		assert_false(gpc_cache_check(h, 0, 8));
+		assert_int_equal(gpc_invalidate_range_end(f->vm, hp, hp + 1),
+				 0);
+		assert_int_equal(gpc_invalidate_sequence(f->vm), seq + 4);
+		assert_int_equal(gpc_cache_destroy(h), 0);
+	}
+	free(page);
+}
+
+/* ---- non-blocking --------------------------------------------------------------- */
+
+static void nonblock_no_reader(void **state)
+{
+	struct fx *f = *state;
+	struct gpc_cache *c = active_cache(f, 0, 0, 8);
+	uint64_t h = f->h0, seq = gpc_invalidate_sequence(f->vm);
+	struct gpc_vm_stats vs;
+
+	/*
+	 * Right after activate nothing has ever seen the cache valid, but
+	 * srcu readers might have; with no reader it must succeed once a
+	 * grace period has passed: retry a bounded number of times.
+	 */
+	for (int i = 0;; i++) {
+		int err = gpc_invalidate_range_start(f->vm, h, h + 8,
+						     GPC_INVAL_NONBLOCK);
+
+		if (!err)
+			break;
+		assert_int_equal(err, -EAGAIN);
+		assert_true(i < 1000);
+		test_sleep_ms(1);
+	}
+	assert_false(gpc_cache_check(c, 0, 8));
+	assert_int_equal(gpc_invalidate_range_end(f->vm, h, h + 8), 0);
+	assert_int_equal(gpc_invalidate_sequence(f->vm), seq + 1);
+	assert_int_equal(gpc_vm_get_stats(f->vm, &vs), 0);
+	assert_int_equal(vs.invalidations, 1);
+}
+
+/* Enter a reader of @c that an invalidation has to wait for. */
+static void reader_enter(struct fx *f, struct gpc_cache *c)
+{
+	assert_non_null(gpc_cache_begin(c, 0, 8, &f->rg));
+}
+
+/*
+ * -EAGAIN with a reader inside: rolled back (nothing to end, sequence
+ * unchanged, a refresh not held up), counted, and a retry after the reader
+ * left succeeds.
+ */
+static void nonblock_eagain_rolls_back(void **state)
+{
+	struct fx *f = *state;
+	struct gpc_cache *c = active_cache(f, 0, 0, 8);
+	uint64_t h = f->h0, seq = gpc_invalidate_sequence(f->vm);
+	struct gpc_vm_stats vs;
+	struct tbg bg;
+	int err, tries = 0;
+
+	reader_enter(f, c);
+	test_watchdog_arm(10, "non-blocking range_start with a reader");
+	assert_int_equal(gpc_invalidate_range_start(f->vm, h, h + 8,
+						    GPC_INVAL_NONBLOCK),
+			 -EAGAIN);
+	test_watchdog_disarm();
+	gpc_cache_end(c, &f->rg);
+	assert_int_equal(gpc_invalidate_range_end(f->vm, h, h + 8), -ENOENT);
+	assert_int_equal(gpc_invalidate_sequence(f->vm), seq);
+	assert_int_equal(gpc_vm_get_stats(f->vm, &vs), 0);
+	assert_int_equal(vs.inval_eagain, 1);
+	assert_int_equal(vs.invalidations, 0);
+
+	/* Nothing registered is left behind: a refresh is not held up. */
+	test_watchdog_arm(10, "refresh after -EAGAIN");
+	assert_true(refresh_done_within(&bg, c, TEST_PROMPT_MS));
+	assert_int_equal(tbg_join(&bg), 0);
+	test_watchdog_disarm();
+	assert_true(gpc_cache_check(c, 0, 8));
+
+	/* With the reader gone, a retry succeeds (soon, on srcu). */
+	while ((err = gpc_invalidate_range_start(
+			f->vm, h, h + 8, GPC_INVAL_NONBLOCK)) == -EAGAIN &&
+	       tries++ < 1000)
+		test_sleep_ms(1);
+	assert_int_equal(err, 0);
+	assert_int_equal(gpc_invalidate_range_end(f->vm, h, h + 8), 0);
+	assert_int_equal(gpc_invalidate_sequence(f->vm), seq + 1);
+}
+
+/*
+ * "-EAGAIN having left the overlapping caches invalid": after the failed
+ * attempt no new reader may get the cache (and every overlapping cache,
+ * not only the one the reader holds, is invalid).
+ */
+static void nonblock_eagain_leaves_caches_invalid(void **state)
+{
+	struct fx *f = *state;
+	struct gpc_cache *c = active_cache(f, 0, 0, 8);
+	struct gpc_cache *d = active_cache(f, 1, 64, 8); /* same page */
+	struct gpc_cache *e = active_cache(f, 2, f->ps, 8);
+	uint64_t h = f->h0;
+	bool cv, dv, ev;
+
+	reader_enter(f, c);
+	assert_int_equal(gpc_invalidate_range_start(f->vm, h, h + 2 * f->ps,
+						    GPC_INVAL_NONBLOCK),
+			 -EAGAIN);
+	gpc_cache_end(c, &f->rg);
+	cv = gpc_cache_check(c, 0, 8);
+	dv = gpc_cache_check(d, 0, 8);
+	ev = gpc_cache_check(e, 0, 8);
+	if (cv || dv || ev)
+		fail_msg("after -EAGAIN (%s reader holds c): still valid: "
+			 "c=%d d=%d e=%d",
+			 is_srcu(f) ? "srcu" : "rwlock", cv, dv, ev);
+}
+
+/* -EDEADLK: a blocking start inside a read section would wait for itself. */
+static void blocking_in_read_section(void **state)
+{
+	struct fx *f = *state;
+	struct gpc_cache *c = active_cache(f, 0, 0, 8);
+	uint64_t h = f->h0;
+
+	if (is_srcu(f)) {
+		reader_enter(f, c);
+		EXPECT_NOCHANGE(f, -EDEADLK,
+				gpc_invalidate_range_start(f->vm, h, h + 8, 0));
+		/* Unrelated ranges too: it is the wait that is refused. */
+		EXPECT_NOCHANGE(f, -EDEADLK,
+				gpc_invalidate_range_start(f->vm, 1, 2, 0));
+		gpc_cache_end(c, &f->rg);
+	}
+	gpc_srcu_read_lock(gpc_vm_srcu(f->vm));
+	EXPECT_NOCHANGE(f, -EDEADLK,
+			gpc_invalidate_range_start(f->vm, h, h + 8, 0));
+	gpc_srcu_read_unlock(gpc_vm_srcu(f->vm));
+	assert_true(gpc_cache_check(c, 0, 8));
+	assert_int_equal(gpc_invalidate_range_start(f->vm, h, h + 8, 0), 0);
+	assert_int_equal(gpc_invalidate_range_end(f->vm, h, h + 8), 0);
+}
+
+/* ---- main ------------------------------------------------------------------------ */
+
+#define TP(fn, i, nm)                                                 \
+	{                                                             \
+		.name = #fn nm, .test_func = fn, .setup_func = setup, \
+		.teardown_func = teardown,                            \
+		.initial_state = (void *)&params[i],                  \
+	}
+#define T4(fn)                                               \
+	TP(fn, 0, "/srcu/direct"), TP(fn, 1, "/srcu/alias"), \
+		TP(fn, 2, "/rwlock/direct"), TP(fn, 3, "/rwlock/alias")
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T4(range_start_bad_args),
+		T4(range_end_bad_args),
+		T4(inflight_max),
+		T4(range_bounds),
+		T4(sequence_always_bumped),
+		T4(nonblock_no_reader),
+		T4(nonblock_eagain_rolls_back),
+		T4(nonblock_eagain_leaves_caches_invalid),
+		T4(blocking_in_read_section),
+	};
+
+	return cmocka_run_group_tests_name("invalidate_api", tests, NULL, NULL);
+}
