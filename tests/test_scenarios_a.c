@@ -158,6 +158,21 @@ static bool stop_reached_within(struct tstop *s, unsigned int ms)
 	return tstop_reached(s);
 }
 
+/*
+ * A refresh of a cache that is valid for its address, length and memslot
+ * generation leaves it alone (no stage runs). A scenario that needs the
+ * refresh to go through its stages first makes the cache stale: bumping
+ * the generation without changing the layout (slot 0 keeps its flags)
+ * keeps the cache's page, so the refresh re-translates the same page.
+ */
+static void bump_generation(struct tvm *t)
+{
+	uint64_t gen = gpc_memslot_generation(t->vm);
+
+	assert_int_equal(gpc_memslot_set_flags(t->vm, 0, 0), 0);
+	assert_true(gpc_memslot_generation(t->vm) > gen);
+}
+
 /* ---- background operations ---------------------------------------------- */
 
 static int refresh_fn(void *arg)
@@ -474,14 +489,18 @@ static void r1_translate_fails(struct tvm *t)
 	struct gpc_cache c;
 
 	host_cache(t, &c, gpa_page(6), CACHE_LEN);
+	/* Stale with the same page, so that the refresh translates. */
+	bump_generation(t);
 	k0 = tvm_counts(t);
 	atomic_store(&t->tm.fail_translate, 1);
 	assert_int_equal(gpc_cache_refresh(&c, 0), -EFAULT);
 	assert_true(misses_now(&c));
+	/* The failed refresh left it invalid: this one translates again. */
 	assert_int_equal(gpc_cache_refresh(&c, 0), 0);
 	assert_false(misses_now(&c));
 	k = tvm_counts(t);
 	assert_int_equal(k.translate_fails, k0.translate_fails + 1);
+	assert_int_equal(k.translates, k0.translates + 1);
 	assert_int_equal(k.maps, k0.maps);
 	assert_int_equal(gpc_cache_destroy(&c), 0);
 	k = tvm_counts(t);
@@ -531,6 +550,49 @@ static void r1_failed_refresh_no_leak(void **state)
 
 /* ==== R2: repeated refreshes of an unchanged page ======================= */
 
+static int refresh_hook_calls(struct tvm *t)
+{
+	int n = 0;
+
+	for (int i = GPC_HOOK_REFRESH_STAGE1; i <= GPC_HOOK_REFRESH_RETRY; i++)
+		n += atomic_load(&t->hook_calls[i]);
+	return n;
+}
+
+/*
+ * A refresh of a cache that is valid for its address, length and
+ * generation does nothing: no stage (so no hook), no translate, no map or
+ * unmap, not counted as a refresh, and the pointer stays what it was.
+ * Also with the length given explicitly when it is the current one.
+ */
+static void r2_valid_refresh_is_noop(struct tvm *t, struct gpc_cache *c,
+				     uint8_t *p0)
+{
+	struct gpc_testmem_counts k0 = tvm_counts(t), k;
+	struct gpc_cache_stats st0 = cstats(c), st;
+	int hooks0 = refresh_hook_calls(t);
+	struct gpc_guard g;
+	uint8_t *p;
+
+	assert_false(misses_now(c));
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(gpc_cache_refresh(c, i & 1 ? CACHE_LEN : 0),
+				 0);
+		p = gpc_cache_begin(c, 0, 8, &g);
+		assert_ptr_equal(p, p0);
+		gpc_cache_end(c, &g);
+	}
+	assert_int_equal(refresh_hook_calls(t), hooks0);
+	k = tvm_counts(t);
+	assert_int_equal(k.translates, k0.translates);
+	assert_int_equal(k.maps, k0.maps);
+	assert_int_equal(k.unmaps, k0.unmaps);
+	st = cstats(c);
+	assert_int_equal(st.refreshes, st0.refreshes);
+	assert_int_equal(st.refresh_retries, st0.refresh_retries);
+	assert_int_equal(st.maps, st0.maps);
+}
+
 static void r2_one(enum gpc_scheme scheme, enum tvm_stage stage)
 {
 	long n = test_iters(400);
@@ -546,28 +608,31 @@ static void r2_one(enum gpc_scheme scheme, enum tvm_stage stage)
 	p0 = gpc_cache_begin(&c, 0, 8, &g);
 	assert_non_null(p0);
 	gpc_cache_end(&c, &g);
+	r2_valid_refresh_is_noop(&t, &c, p0);
+	/*
+	 * Each refresh follows a generation change with the same layout, so
+	 * it goes through all its stages and translates the same page again:
+	 * it must reuse the mapping it has, not map (and leak) another one.
+	 */
 	k0 = tvm_counts(&t);
 	for (long i = 0; i < n; i++) {
+		bump_generation(&t);
+		assert_true(misses_now(&c));
 		assert_int_equal(gpc_cache_refresh(&c, 0), 0);
 		p = gpc_cache_begin(&c, 0, 8, &g);
 		assert_ptr_equal(p, p0);
 		gpc_cache_end(&c, &g);
 	}
-	/* A generation change with the same page: still the same mapping. */
-	assert_int_equal(gpc_memslot_set_flags(t.vm, 0, 0), 0);
-	assert_true(misses_now(&c));
-	assert_int_equal(gpc_cache_refresh(&c, 0), 0);
-	p = gpc_cache_begin(&c, 0, 8, &g);
-	assert_ptr_equal(p, p0);
-	gpc_cache_end(&c, &g);
 	k = tvm_counts(&t);
-	assert_int_equal(k.translates, k0.translates + (uint64_t)n + 1);
+	assert_int_equal(k.translates, k0.translates + (uint64_t)n);
 	assert_int_equal(k.maps, k0.maps);
 	assert_int_equal(k.unmaps, k0.unmaps);
 	assert_int_equal(k.live_maps, 1);
 	st = cstats(&c);
-	assert_int_equal(st.refreshes, (uint64_t)n + 2);
+	assert_int_equal(st.refreshes, (uint64_t)n + 1);
 	assert_int_equal(st.maps, 1);
+	/* Valid again for the new generation: left alone once more. */
+	r2_valid_refresh_is_noop(&t, &c, p0);
 	/* When the length does change, each new mapping replaces the old. */
 	for (int i = 0; i < 16; i++) {
 		assert_int_equal(gpc_cache_refresh(&c, i & 1 ? CACHE_LEN : 2 * pg),
@@ -667,6 +732,8 @@ static void r3a_one(enum gpc_scheme scheme, enum tvm_stage stage,
 	host_cache(&t, &c, gpa_page(4), CACHE_LEN);
 	hva = tvm_hva(&t, gpa_page(4));
 	page = page_of(hva);
+	/* Stale (same page), so that the refresh runs its stages. */
+	bump_generation(&t);
 	if (where == R3A_TESTMEM_TRANSLATED) {
 		k.step = GPC_TESTMEM_TRANSLATED;
 		k.page = page;
@@ -834,6 +901,8 @@ static void r3c_one(enum gpc_scheme scheme, enum tvm_stage stage)
 	assert_int_equal(gpc_hostmem_alloc(t.hm, TVM_RAM_SIZE, (void **)&ram2),
 			 0);
 	host_cache(&t, &c, gpa_page(3), CACHE_LEN);
+	/* Stale (same page): refresh A has work to do. */
+	bump_generation(&t);
 	k0 = tvm_counts(&t);
 	/* Refresh A translates the page of the current generation... */
 	sa = tstop_arm(&t, GPC_HOOK_REFRESH_TRANSLATED, &c);

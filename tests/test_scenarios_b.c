@@ -90,6 +90,22 @@ static void *alloc_region(struct tvm *t, size_t size)
 	return p;
 }
 
+/*
+ * A refresh of a cache that is valid for its address, length and memslot
+ * generation leaves it alone (no stage, no hook). Where a scenario needs
+ * the refresh to run its stages, it first makes the cache stale: a
+ * generation bump with the same layout (slot 0 keeps its flags) keeps the
+ * cache's page and invalidates nothing, so the refresh re-translates the
+ * same page.
+ */
+static void bump_generation(struct tvm *t)
+{
+	uint64_t gen = gpc_memslot_generation(t->vm);
+
+	assert_int_equal(gpc_memslot_set_flags(t->vm, 0, 0), 0);
+	assert_true(gpc_memslot_generation(t->vm) > gen);
+}
+
 static int bg_refresh(void *arg)
 {
 	return gpc_cache_refresh(arg, 0);
@@ -175,6 +191,8 @@ static void r10_deactivate_waits_for_refresh(struct tvm *t, struct gpc_cache *c)
 	struct gpc_guard g;
 	struct tbg rb, db;
 
+	/* stale (same page): the refresh has stages to run */
+	bump_generation(t);
 	s1 = tstop_arm(t, GPC_HOOK_REFRESH_TRANSLATED, c);
 	tbg_start(&rb, bg_refresh, c);
 	assert_true(tstop_wait(s1));
@@ -355,6 +373,10 @@ static void r11_work_under_lock(struct r11 *x, atomic_int *blocked_done)
 	uint64_t hva = tvm_hva(x->t, x->gpa_a) & ~(pg - 1);
 	uint64_t v = 0x1234567, r = 0;
 
+	/* a memslot change that makes a stale: a refresh that re-translates,
+	 * then one that finds a valid and leaves it alone */
+	bump_generation(x->t);
+	assert_int_equal(gpc_cache_refresh(&x->a, 0), 0);
 	assert_int_equal(gpc_cache_refresh(&x->a, 0), 0);
 	assert_int_equal(gpc_cache_write(&x->a, 0, &v, 8), 0);
 	assert_int_equal(gpc_cache_read(&x->a, 0, &r, 8), 0);
@@ -377,8 +399,18 @@ static void r11_work_under_lock(struct r11 *x, atomic_int *blocked_done)
 /* A hook from refresh of b (b's refresh mutex held) waits for L. */
 static void r11_hook_in_refresh(struct r11 *x)
 {
+	uint64_t hva = tvm_hva(x->t, x->gpa_b) & ~(pg - 1);
 	struct tbg rb;
 
+	/*
+	 * b is valid, and a refresh would leave it alone: a (no-op)
+	 * invalidation of its page only makes it invalid, so that its
+	 * refresh runs its stages - and calls the hook. a and g stay valid.
+	 */
+	assert_int_equal(gpc_invalidate_range_start(x->t->vm, hva, hva + pg, 0),
+			 0);
+	assert_int_equal(gpc_invalidate_range_end(x->t->vm, hva, hva + pg), 0);
+	assert_false(gpc_cache_check(&x->b, 0, 8));
 	r11_arm(x, GPC_HOOK_REFRESH_TRANSLATED, &x->b);
 	pthread_mutex_lock(&x->m);
 	tbg_start(&rb, bg_refresh, &x->b);
@@ -569,9 +601,12 @@ static void r12_parked_refresh(struct tvm *t, struct gpc_cache *c,
 			       struct storm *s, enum gpc_hook_point point)
 {
 	uint64_t far = tvm_hva(t, page_gpa(40));
-	struct tstop *st = tstop_arm(t, point, c);
+	struct tstop *st;
 	struct tbg rb;
 
+	/* stale (same page): the refresh reaches @point */
+	bump_generation(t);
+	st = tstop_arm(t, point, c);
 	tbg_start(&rb, bg_refresh, c);
 	assert_true(tstop_wait(st));
 	assert_int_equal(gpc_invalidate_range_start(t->vm, far, far + pg, 0),
@@ -617,8 +652,11 @@ static void r12_refresh_unrelated_storm(void **state)
 	tbg_start(&sb, storm_unrelated_main, &s);
 	assert_true(wait_count(&s.count, 50));
 
-	for (long i = 0; i < R12_REFRESHES; i++)
+	/* each refresh follows a generation bump, so each one translates */
+	for (long i = 0; i < R12_REFRESHES; i++) {
+		bump_generation(&t);
 		assert_int_equal(gpc_cache_refresh(&c, 0), 0);
+	}
 	r12_parked_refresh(&t, &c, &s, GPC_HOOK_REFRESH_UNLOCKED);
 	r12_parked_refresh(&t, &c, &s, GPC_HOOK_REFRESH_TRANSLATED);
 	r12_parked_refresh(&t, &c, &s, GPC_HOOK_REFRESH_PUBLISH);
@@ -637,7 +675,8 @@ static void r12_refresh_unrelated_storm(void **state)
 	assert_int_equal(c1.refresh_retries - c0.refresh_retries, 0);
 	assert_int_equal(c1.refresh_waits - c0.refresh_waits, 0);
 	assert_int_equal(c1.invalidations - c0.invalidations, 0);
-	assert_true(c1.refreshes - c0.refreshes >= (uint64_t)R12_REFRESHES + 3);
+	assert_int_equal(c1.refreshes - c0.refreshes,
+			 (uint64_t)R12_REFRESHES + 3);
 	/* ...but it did invalidate a real cache all along */
 	assert_true(d1.invalidations > 0);
 	assert_true(atomic_load(&s.count) >= 50 + 3 * test_iters(100));
@@ -761,6 +800,8 @@ static void r12_refresh_unrelated_registering(void **state)
 	vm_up(&t, state, TVM_DIRECT);
 	cache_up(&t, &c);
 	assert_int_equal(gpc_cache_activate_gpa(&c, page_gpa(10), pg), 0);
+	/* stale (same page), so that the refresh below runs its stages */
+	bump_generation(&t);
 	far = tvm_hva(&t, page_gpa(40));
 	s.vm = rp.vm = t.vm;
 	s.range[0][0] = far, s.range[0][1] = far + pg;
@@ -797,6 +838,7 @@ static void r12_refresh_unrelated_registering(void **state)
 		(unsigned long)(st1.refresh_retries - st0.refresh_retries),
 		(unsigned long)(st1.refresh_waits - st0.refresh_waits));
 	assert_true(prompt);
+	assert_int_equal(st1.refreshes - st0.refreshes, 1);
 	assert_int_equal(st1.refresh_retries - st0.refresh_retries, 0);
 	assert_int_equal(gpc_cache_destroy(&c), 0);
 	vm_down(&t);
@@ -1218,10 +1260,19 @@ static void r13_inval_waiting(struct tvm *t, struct gpc_cache *a,
 static void r13_refresh_parked(struct tvm *t, struct gpc_cache *a,
 			       struct gpc_cache *b, bool rw)
 {
-	struct tstop *s = tstop_arm(t, GPC_HOOK_REFRESH_UNLOCKED, a);
+	uint64_t hva = tvm_hva(t, page_gpa(4));
+	struct tstop *s;
 	struct tbg rb;
 	int hit = -1;
 
+	/*
+	 * a is valid, and a refresh would leave it alone: an invalidation of
+	 * its page (nothing changes) makes it invalid, b stays valid.
+	 */
+	assert_int_equal(gpc_invalidate_range_start(t->vm, hva, hva + pg, 0),
+			 0);
+	assert_int_equal(gpc_invalidate_range_end(t->vm, hva, hva + pg), 0);
+	s = tstop_arm(t, GPC_HOOK_REFRESH_UNLOCKED, a);
 	tbg_start(&rb, bg_refresh, a);
 	assert_true(tstop_wait(s));
 	/* on the thread that holds a's refresh mutex */
@@ -1459,8 +1510,19 @@ static void r15_one(struct tvm *t, uint8_t *page, enum r15_how how)
 
 	cache_up(t, &c);
 	memcpy(page + 64, &m1, 8);
-	if (how == R15_REFRESH)
+	if (how == R15_REFRESH) {
 		assert_int_equal(gpc_cache_activate_hva(&c, hva + 64, 64), 0);
+		/*
+		 * Valid, so a refresh would leave it alone; an invalidation
+		 * of its page (nothing changes) makes it invalid. A memslot
+		 * generation bump would not: an HVA cache ignores memslots.
+		 */
+		assert_int_equal(gpc_invalidate_range_start(t->vm, hva,
+							    hva + pg, 0), 0);
+		assert_int_equal(gpc_invalidate_range_end(t->vm, hva,
+							  hva + pg), 0);
+		assert_false(gpc_cache_check(&c, 0, 8));
+	}
 	r0 = cstats(&c).refresh_retries;
 	r15_park(t, &c, &aa, how, &b, &s, &ts);
 	assert_false(gpc_cache_check(&c, 0, 8));
