@@ -280,7 +280,8 @@ int gpc_cache_activate_gpa(struct gpc_cache *c, uint64_t gpa, uint64_t len);
  * gpc_cache_activate_hva - like gpc_cache_activate_gpa() for a host virtual
  * range; the cache then ignores memslot changes.
  *
- * Return and context: as gpc_cache_activate_gpa().
+ * Return: as gpc_cache_activate_gpa().
+ * Context: may sleep.
  */
 int gpc_cache_activate_hva(struct gpc_cache *c, uint64_t hva, uint64_t len);
 
@@ -337,7 +338,8 @@ int gpc_cache_read(struct gpc_cache *c, uint64_t off, void *buf, size_t len);
 /**
  * gpc_cache_write - copy @len bytes into the cached area at @off.
  *
- * Return and context: as gpc_cache_read(); -EPERM for a read-only cache.
+ * Return: as gpc_cache_read(); -EPERM for a read-only cache.
+ * Context: may sleep.
  */
 int gpc_cache_write(struct gpc_cache *c, uint64_t off, const void *buf,
 		    size_t len);
@@ -347,7 +349,8 @@ int gpc_cache_write(struct gpc_cache *c, uint64_t off, const void *buf,
  *
  * Both caches must belong to the same vm. Nothing is written unless the
  * whole source range could be read.
- * Return and context: as gpc_cache_write() (-EINVAL for a zero @len).
+ * Return: as gpc_cache_write() (-EINVAL for a zero @len).
+ * Context: may sleep.
  */
 int gpc_cache_copy(struct gpc_cache *dst, uint64_t dst_off,
 		   struct gpc_cache *src, uint64_t src_off, size_t len);

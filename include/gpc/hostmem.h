@@ -127,24 +127,37 @@ int gpc_hostmem_backing(struct gpc_hostmem *hm, uint64_t hva, int *fd,
  */
 
 /*
- * Make the range inaccessible: the mapping is replaced by a PROT_NONE
+ * gpc_hostmem_unmap - make the range inaccessible: the mapping is replaced by a PROT_NONE
  * reservation (so the address space stays the region's and no unrelated
  * mmap can land in the hole); later accesses fault, translate returns
  * -EFAULT. gpc_hostmem_remap() brings fresh memory back.
  */
 int gpc_hostmem_unmap(struct gpc_vm *vm, struct gpc_hostmem *hm, uint64_t hva,
 		      size_t len);
-/* Map fresh zeroed memory (a new memfd) over the range. */
+/*
+ * gpc_hostmem_remap - map fresh zeroed memory (a new memfd) over the range.
+ * Return and errors: see above. Context: may sleep.
+ */
 int gpc_hostmem_remap(struct gpc_vm *vm, struct gpc_hostmem *hm, uint64_t hva,
 		      size_t len);
-/* Give the pages back (FALLOC_FL_PUNCH_HOLE); they read as zero after. */
+/*
+ * gpc_hostmem_discard - give the pages back (FALLOC_FL_PUNCH_HOLE); they
+ * read as zero after. Return and errors: see above. Context: may sleep.
+ */
 int gpc_hostmem_discard(struct gpc_vm *vm, struct gpc_hostmem *hm,
 			uint64_t hva, size_t len);
-/* Copy the range to new backing and map that in place: same content,
- * different pages. */
+/*
+ * gpc_hostmem_migrate - copy the range to new backing and map that in place:
+ * same content, different pages. Return and errors: see above.
+ * Context: may sleep.
+ */
 int gpc_hostmem_migrate(struct gpc_vm *vm, struct gpc_hostmem *hm,
 			uint64_t hva, size_t len);
-/* mprotect the range (PROT_NONE, PROT_READ, PROT_READ|PROT_WRITE). */
+/*
+ * gpc_hostmem_protect - mprotect the range (PROT_NONE, PROT_READ or
+ * PROT_READ|PROT_WRITE; anything else is -EINVAL). Return and errors: see
+ * above. Context: may sleep.
+ */
 int gpc_hostmem_protect(struct gpc_vm *vm, struct gpc_hostmem *hm,
 			uint64_t hva, size_t len, int prot);
 

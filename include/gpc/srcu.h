@@ -133,6 +133,12 @@ extern __thread struct gpc_srcu_tls gpc_srcu_tls[GPC_SRCU_TLS_ENTRIES + 1]
 /* Nonzero when readers must fence themselves (no membarrier). */
 extern int gpc_srcu_reader_fence;
 
+/*
+ * Out-of-line helpers of the inline read side (not for direct use). Context
+ * of all three: any context, async-signal-safe. slot_slow claims the calling
+ * thread's slot lock free (see the header comment); wake_gp is one futex
+ * system call; report_misuse formats into a stack buffer and writes it.
+ */
 struct gpc_srcu_slot *gpc_srcu_slot_slow(struct gpc_srcu *d);
 void gpc_srcu_wake_gp(struct gpc_srcu *d);
 void gpc_srcu_report_misuse(struct gpc_srcu *d, const char *what);
@@ -147,6 +153,8 @@ void gpc_srcu_report_misuse(struct gpc_srcu *d, const char *what);
  * unique among live domains, so if we read @d's serial, the slot we read
  * after it is @d's. Serials are never reused, so a stale entry never
  * matches.
+ *
+ * Context: any context, async-signal-safe.
  */
 static inline struct gpc_srcu_slot *gpc_srcu_slot_of(struct gpc_srcu *d)
 {
@@ -383,7 +391,8 @@ int gpc_srcu_synchronize(struct gpc_srcu *d);
  * Never sleeps on the futex: it polls the readers, yielding the CPU between
  * polls, which trades CPU time for latency.
  *
- * Return and context: as gpc_srcu_synchronize().
+ * Return: as gpc_srcu_synchronize().
+ * Context: may sleep (it yields the CPU rather than blocking on a futex).
  */
 int gpc_srcu_synchronize_expedited(struct gpc_srcu *d);
 
