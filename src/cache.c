@@ -31,6 +31,17 @@ static uint64_t page_up(struct gpc_vm *vm, uint64_t a)
 	return (a + vm->page_size - 1) & ~(vm->page_size - 1);
 }
 
+/*
+ * A nonempty range whose page-rounded end does not wrap around the address
+ * space (the top page of an HVA range cannot be indexed or mapped).
+ */
+static bool range_ok(struct gpc_vm *vm, uint64_t addr, uint64_t len)
+{
+	uint64_t end = addr + len;
+
+	return len && end > addr && end + (vm->page_size - 1) > end;
+}
+
 /* ---- write side ------------------------------------------------------- */
 
 void gpci_cache_write_lock(struct gpc_cache *c)
@@ -447,7 +458,7 @@ int gpc_cache_refresh(struct gpc_cache *c, uint64_t len)
 		uint64_t base = p->hva_mode ? p->uhva : p->gpa;
 		uint64_t old = p->len, hva, gen;
 
-		if (base + len < base)
+		if (!range_ok(c->vm, base, len))
 			goto out;
 		/* A length past the memslot is refused before anything moves. */
 		p->len = len;
@@ -470,7 +481,7 @@ static int activate(struct gpc_cache *c, uint64_t addr, uint64_t len,
 	struct gpc_cache_priv *p;
 	int err;
 
-	if (!cache_ok(c) || !len || addr + len < addr)
+	if (!cache_ok(c) || !range_ok(c->vm, addr, len))
 		return -EINVAL;
 	if (gpci_section_held(c->vm))
 		return -EDEADLK;

@@ -66,10 +66,19 @@ static bool overlaps(uint64_t s1, uint64_t e1, uint64_t s2, uint64_t e2)
 	return s1 < e2 && s2 < e1;
 }
 
+/*
+ * Page granular: host mappings change a page at a time, and the index that
+ * range_start walks is by page, so an invalidation of some bytes of a page
+ * concerns every cache on that page, whatever bytes each caches.
+ */
 bool gpci_inflight_overlaps(struct gpc_vm *vm, uint64_t start, uint64_t end)
 {
+	uint64_t mask = vm->page_size - 1;
+
 	if (!atomic_load(&vm->ninflight))
 		return false;
+	start &= ~mask;
+	end = (end + mask) & ~mask;
 	for (int i = 0; i < GPC_INVAL_MAX_INFLIGHT; i++) {
 		struct gpci_inflight *f = &vm->inflight[i];
 
@@ -81,8 +90,8 @@ bool gpci_inflight_overlaps(struct gpc_vm *vm, uint64_t start, uint64_t end)
 		 * sleep for invalidations that may not overlap them at all.
 		 */
 		if (atomic_load(&f->state) == 2 &&
-		    overlaps(start, end, atomic_load(&f->start),
-			     atomic_load(&f->end)))
+		    overlaps(start, end, atomic_load(&f->start) & ~mask,
+			     (atomic_load(&f->end) + mask) & ~mask))
 			return true;
 	}
 	return false;

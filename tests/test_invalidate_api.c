@@ -355,6 +355,36 @@ static void range_bounds(void **state)
 	}
 }
 
+static int refresh_bg(void *arg)
+{
+	return gpc_cache_refresh(arg, 0);
+}
+
+/*
+ * Overlap is by page, in the publish check as in the index: an invalidation
+ * of bytes of a page that a cache does not cover still concerns the cache
+ * (the host changes the whole page). A refresh during it must wait for
+ * range_end instead of publishing the page about to be replaced (found by
+ * fuzz_api: the check once compared byte ranges).
+ */
+static void refresh_waits_for_same_page_inval(void **state)
+{
+	struct fx *f = *state;
+	struct gpc_cache *c = active_cache(f, 0, 0, 8);
+	uint64_t s = f->h0 + 128, e = f->h0 + 161;
+	struct tbg bg;
+
+	assert_int_equal(gpc_invalidate_range_start(f->vm, s, e, 0), 0);
+	assert_false(gpc_cache_check(c, 0, 8));
+	tbg_start(&bg, refresh_bg, c);
+	/* Give it every chance to publish wrongly; it must still be waiting. */
+	assert_false(tbg_done_within(&bg, 100));
+	assert_false(gpc_cache_check(c, 0, 8));
+	assert_int_equal(gpc_invalidate_range_end(f->vm, s, e), 0);
+	assert_int_equal(tbg_join(&bg), 0);
+	assert_true(gpc_cache_check(c, 0, 8));
+}
+
 /*
  * The sequence moves for every completed invalidation: outside every
  * memslot, with no cache at all, at the top of the address space.
@@ -551,6 +581,7 @@ int main(void)
 		T4(range_end_bad_args),
 		T4(inflight_max),
 		T4(range_bounds),
+		T4(refresh_waits_for_same_page_inval),
 		T4(sequence_always_bumped),
 		T4(nonblock_no_reader),
 		T4(nonblock_eagain_rolls_back),
