@@ -1,0 +1,116 @@
+# Run "bench --quick" (the driver, path in DRIVER; results into RESULTS) and
+# check that it exits 0, prints every ratio line and every target line of
+# bench_read and of bench_cache's suites 1-5, says what it did about suite 6,
+# and drew the plots when gnuplot is installed. Values are not checked: they
+# depend on the machine (docs/performance.md has a full run's).
+
+cmake_minimum_required(VERSION 3.25) # IN_LIST
+
+if(NOT DRIVER OR NOT RESULTS)
+  message(FATAL_ERROR
+    "usage: cmake -DDRIVER=build/bench/bench -DRESULTS=dir -P check_all_quick.cmake")
+endif()
+
+execute_process(COMMAND ${DRIVER} --quick --results ${RESULTS}
+  OUTPUT_VARIABLE out
+  ERROR_VARIABLE err
+  RESULT_VARIABLE rc)
+message("${out}")
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "bench --quick failed (${rc}):\n${err}")
+endif()
+
+# bench_read (the same lists as check_quick.cmake)
+set(ratios
+  srcu_read_vs_urcu_memb
+  srcu_read_vs_urcu_memb_2t
+  srcu_seq_store_vs_raw
+  rwlock_vs_srcu_seq_1t
+  rwlock_vs_srcu_seq_2t
+  ck_vs_srcu_1t
+  spin_rwlock_vs_srcu_seq_2t
+  srcu_sync_idle_vs_urcu_sync_idle
+  srcu_sync_busy_vs_urcu_sync_busy)
+set(targets
+  srcu_read_vs_urcu_memb
+  srcu_seq_store_vs_raw
+  srcu_sync_busy_vs_urcu_sync_busy)
+
+# bench_cache: suite 1 fast path, 2 invalidation, 3 storms, 4 scale, 5 rt
+list(APPEND ratios
+  fast_srcu_vs_raw
+  fast_srcu_vs_urcu
+  fast_rwlock_vs_srcu_1t
+  fast_rwlock_vs_srcu_2t_shared
+  fast_rwlock_vs_srcu_2t_private
+  inval_busy_vs_urcu_sync_busy
+  inval_idle_vs_urcu_sync_idle
+  refresh_unrelated_storm_p99_vs_idle_p99
+  refresh_kvm_policy_unrelated_storm_done_fraction
+  inval_100k_vs_10_caches
+  inval_miss_100k_vs_10_caches
+  lookup_32k_vs_1_slots
+  lookup_32k_vs_1_slots_same_gpa
+  rt_fifo_rwlock_max_vs_srcu_max
+  rt_fifo_rwlock_p99_vs_srcu_p99
+  rt_signal_rwlock_max_vs_srcu_max)
+list(APPEND targets
+  fast_srcu_vs_raw
+  fast_srcu_vs_urcu
+  fast_rwlock_vs_srcu_1t
+  fast_rwlock_vs_srcu_2t_shared
+  inval_busy_vs_urcu_sync_busy
+  refresh_unrelated_storm_p99_vs_idle_p99
+  inval_100k_vs_10_caches
+  lookup_32k_vs_1_slots
+  rt_signal_srcu_max_us)
+# Suite 5's SCHED_FIFO part may be refused (not root, no RT budget): then
+# its ratios say "skipped (...)" and its target line is absent.
+set(may_skip
+  rt_fifo_rwlock_max_vs_srcu_max
+  rt_fifo_rwlock_p99_vs_srcu_p99)
+
+# Suite 6 (end to end, the reference VMM): add its ratio names here when it
+# lands; the driver says whether it ran.
+set(E2E_RATIOS "")
+list(APPEND ratios ${E2E_RATIOS})
+
+set(num "-?[0-9]+\\.[0-9][0-9][0-9]")
+set(missing "")
+foreach(r IN LISTS ratios)
+  if(r IN_LIST may_skip)
+    set(val "(${num}|skipped [^\n]*)")
+  else()
+    set(val "${num}")
+  endif()
+  if(NOT out MATCHES "(^|\n)ratio ${r} ${val}\n")
+    list(APPEND missing "ratio ${r}")
+  endif()
+endforeach()
+foreach(t IN LISTS targets)
+  if(NOT out MATCHES "(^|\n)target ${t} ${num} (<=|>=) [0-9.]+ (met|MISSED)\n")
+    list(APPEND missing "target ${t}")
+  endif()
+endforeach()
+if(out MATCHES "(^|\n)ratio rt_fifo_rwlock_max_vs_srcu_max ${num}\n" AND
+   NOT out MATCHES "(^|\n)target rt_fifo_srcu_max_us ${num} <= [0-9.]+ (met|MISSED)\n")
+  list(APPEND missing "target rt_fifo_srcu_max_us")
+endif()
+if(NOT out MATCHES "(^|\n)suite 6 \\(end to end\\): (running|skipped)")
+  list(APPEND missing "the suite 6 line")
+endif()
+
+# Plots: one PNG per script, unless gnuplot is not installed.
+find_program(GNUPLOT gnuplot)
+if(GNUPLOT)
+  foreach(png fastpath inval refresh scale rt)
+    if(NOT EXISTS ${RESULTS}/${png}.png)
+      list(APPEND missing "plot ${png}.png")
+    endif()
+  endforeach()
+endif()
+
+if(missing)
+  list(JOIN missing ", " missing)
+  message(FATAL_ERROR "bench --quick did not produce: ${missing}")
+endif()
