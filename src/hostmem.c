@@ -91,9 +91,17 @@ struct gpc_hostmem {
 
 static _Atomic uint64_t next_file_id = 1;
 
+/* Cached: sysconf() is a measurable share of a refresh. */
 static uint64_t page_size(void)
 {
-	return (uint64_t)sysconf(_SC_PAGESIZE);
+	static _Atomic uint64_t ps;
+	uint64_t v = atomic_load_explicit(&ps, memory_order_relaxed);
+
+	if (!v) {
+		v = (uint64_t)sysconf(_SC_PAGESIZE);
+		atomic_store_explicit(&ps, v, memory_order_relaxed);
+	}
+	return v;
 }
 
 static unsigned int page_shift(void)

@@ -102,7 +102,7 @@ int gpci_index_walk(struct gpci_index *idx, uint64_t first, uint64_t last,
 /* ---- vm ---------------------------------------------------------------- */
 
 struct gpci_inflight {
-	_Atomic int state; /* 0 free, 1 being filled, 2 in progress */
+	_Atomic int state; /* 0 free, 1 filling, 2 in progress, 3 ending */
 	_Atomic uint64_t start, end;
 };
 
@@ -126,7 +126,8 @@ struct gpc_vm {
 	/*
 	 * Invalidations in progress: a lock-free array, so that a non-blocking
 	 * range_start can register and roll back from any context. An entry
-	 * is claimed by CAS of state 0 -> 1, filled, then published as 2.
+	 * is claimed by CAS of state 0 -> 1, filled, then published as 2;
+	 * range_end claims it by CAS 2 -> 3 and frees it (0) when done.
 	 */
 	pthread_mutex_t inval_lock; /* unused by the hot paths; vm_busy */
 	struct gpci_inflight inflight[GPC_INVAL_MAX_INFLIGHT];

@@ -89,7 +89,9 @@ bool gpci_inflight_overlaps(struct gpc_vm *vm, uint64_t start, uint64_t end)
 		 * what we publish. Counting it would make refreshes retry and
 		 * sleep for invalidations that may not overlap them at all.
 		 */
-		if (atomic_load(&f->state) == 2 &&
+		int st = atomic_load(&f->state);
+
+		if ((st == 2 || st == 3) &&
 		    overlaps(start, end, atomic_load(&f->start) & ~mask,
 			     (atomic_load(&f->end) + mask) & ~mask))
 			return true;
@@ -345,14 +347,22 @@ static int bump_one(struct gpc_cache *c, void *arg)
 	return 0;
 }
 
-static int inflight_find(struct gpc_vm *vm, uint64_t start, uint64_t end)
+/*
+ * Find and claim the entry of [start, end): state 2 -> 3 ("ending") by CAS,
+ * so that two range_end calls for the same range (two invalidations of it
+ * in progress) each claim a different entry, never one entry twice. An
+ * ending entry still counts as in progress until it is freed.
+ */
+static int inflight_claim(struct gpc_vm *vm, uint64_t start, uint64_t end)
 {
 	for (int i = 0; i < GPC_INVAL_MAX_INFLIGHT; i++) {
 		struct gpci_inflight *f = &vm->inflight[i];
+		int two = 2;
 
 		if (atomic_load(&f->state) == 2 &&
 		    atomic_load(&f->start) == start &&
-		    atomic_load(&f->end) == end)
+		    atomic_load(&f->end) == end &&
+		    atomic_compare_exchange_strong(&f->state, &two, 3))
 			return i;
 	}
 	return -ENOENT;
@@ -366,7 +376,7 @@ int gpc_invalidate_range_end(struct gpc_vm *vm, uint64_t start, uint64_t end)
 
 	if (!vm || end <= start)
 		return -EINVAL;
-	slot = inflight_find(vm, start, end);
+	slot = inflight_claim(vm, start, end);
 	if (slot < 0)
 		return slot;
 	gpci_hook(vm, GPC_HOOK_INVAL_END, NULL);

@@ -89,20 +89,26 @@ static int table_find_id(const struct gpci_memslots *t, uint32_t id)
 	return -1;
 }
 
-/* Number of slots whose base is at or below @gpa. */
+/*
+ * Number of slots whose base is at or below @gpa. Branch-free halving (the
+ * comparison becomes a conditional move): a lookup of a random address over
+ * 32k slots is dominated by mispredicted branches otherwise. Invariant: the
+ * answer lies in [base, base + n] (as indices).
+ */
 static unsigned int table_upper(const struct gpci_memslots *t, uint64_t gpa)
 {
-	unsigned int lo = 0, hi = t->n;
+	const struct gpci_memslot *base = t->s;
+	unsigned int n = t->n;
 
-	while (lo < hi) {
-		unsigned int mid = lo + (hi - lo) / 2;
+	if (!n)
+		return 0;
+	while (n > 1) {
+		unsigned int half = n / 2;
 
-		if (t->s[mid].gpa <= gpa)
-			lo = mid + 1;
-		else
-			hi = mid;
+		base = base[half].gpa <= gpa ? base + half : base;
+		n -= half;
 	}
-	return lo;
+	return (unsigned int)(base - t->s) + (base->gpa <= gpa);
 }
 
 static bool slot_contains(const struct gpci_memslot *s, uint64_t gpa)

@@ -385,6 +385,50 @@ static void refresh_waits_for_same_page_inval(void **state)
 	assert_true(gpc_cache_check(c, 0, 8));
 }
 
+struct same_range {
+	struct gpc_vm *vm;
+	uint64_t s, e;
+	int n;
+	_Atomic int errors;
+};
+
+static int same_range_loop(void *arg)
+{
+	struct same_range *r = arg;
+
+	for (int i = 0; i < r->n; i++) {
+		if (gpc_invalidate_range_start(r->vm, r->s, r->e, 0) ||
+		    gpc_invalidate_range_end(r->vm, r->s, r->e))
+			atomic_fetch_add(&r->errors, 1);
+	}
+	return 0;
+}
+
+/*
+ * Two invalidations of the same range in progress at once: each range_end
+ * must end exactly one of them (an entry claimed twice would leave the
+ * other registered forever, and refreshes of the range would sleep for
+ * good). Afterwards nothing is in progress: a refresh completes and the vm
+ * could be destroyed.
+ */
+static void same_range_concurrent_ends(void **state)
+{
+	struct fx *f = *state;
+	struct gpc_cache *c = active_cache(f, 0, 0, 8);
+	struct same_range r = { .vm = f->vm, .s = f->h0, .e = f->h0 + f->ps,
+				.n = (int)test_iters(2000) };
+	struct tbg a, b;
+
+	tbg_start(&a, same_range_loop, &r);
+	tbg_start(&b, same_range_loop, &r);
+	tbg_join(&a);
+	tbg_join(&b);
+	assert_int_equal(atomic_load(&r.errors), 0);
+	assert_int_equal(gpc_invalidate_range_end(f->vm, r.s, r.e), -ENOENT);
+	assert_int_equal(gpc_cache_refresh(c, 0), 0);
+	assert_true(gpc_cache_check(c, 0, 8));
+}
+
 /*
  * The sequence moves for every completed invalidation: outside every
  * memslot, with no cache at all, at the top of the address space.
@@ -582,6 +626,7 @@ int main(void)
 		T4(inflight_max),
 		T4(range_bounds),
 		T4(refresh_waits_for_same_page_inval),
+		T4(same_range_concurrent_ends),
 		T4(sequence_always_bumped),
 		T4(nonblock_no_reader),
 		T4(nonblock_eagain_rolls_back),

@@ -121,7 +121,7 @@ extern const _Atomic uint64_t gpc_cache_hva_gen;
  * pointer for [off, off + len) or NULL (invalid, stale generation, out of
  * range, or a writer in progress). Never waits for a writer.
  */
-static inline uint8_t *gpc_cache__snapshot(struct gpc_cache *c, uint64_t off,
+static gpc_always_inline uint8_t *gpc_cache__snapshot(struct gpc_cache *c, uint64_t off,
 					   uint64_t len)
 {
 	int tries = GPC_SEQCOUNT_TRIES;
@@ -145,7 +145,7 @@ static inline uint8_t *gpc_cache__snapshot(struct gpc_cache *c, uint64_t off,
 	return NULL;
 }
 
-static inline void gpc_cache__hit(struct gpc_cache *c, struct gpc_srcu_slot *s)
+static gpc_always_inline void gpc_cache__hit(struct gpc_cache *c, struct gpc_srcu_slot *s)
 {
 	gpc_srcu_count_event(s);
 	if (gpc_unlikely(c->flags & GPC_CACHE_COUNT_HITS))
@@ -174,7 +174,7 @@ void gpc_cache__rw_end(struct gpc_cache *c, struct gpc_guard *g);
  * Context: srcu scheme: any context, async-signal-safe, never blocks.
  * rwlock scheme: may block behind a writer (use gpc_cache_try_begin()).
  */
-static inline void *gpc_cache_begin(struct gpc_cache *c, uint64_t off,
+static gpc_always_inline void *gpc_cache_begin(struct gpc_cache *c, uint64_t off,
 				    uint64_t len, struct gpc_guard *g)
 {
 	uint8_t *p;
@@ -196,7 +196,7 @@ static inline void *gpc_cache_begin(struct gpc_cache *c, uint64_t off,
  * lock is also a miss.
  * Context: any context, async-signal-safe, never blocks.
  */
-static inline void *gpc_cache_try_begin(struct gpc_cache *c, uint64_t off,
+static gpc_always_inline void *gpc_cache_try_begin(struct gpc_cache *c, uint64_t off,
 					uint64_t len, struct gpc_guard *g)
 {
 	if (gpc_unlikely(c->scheme != GPC_SCHEME_SRCU))
@@ -210,7 +210,7 @@ static inline void *gpc_cache_try_begin(struct gpc_cache *c, uint64_t off,
  *
  * Context: any context, async-signal-safe.
  */
-static inline void gpc_cache_end(struct gpc_cache *c, struct gpc_guard *g)
+static gpc_always_inline void gpc_cache_end(struct gpc_cache *c, struct gpc_guard *g)
 {
 	if (gpc_unlikely(c->scheme != GPC_SCHEME_SRCU)) {
 		gpc_cache__rw_end(c, g);
@@ -228,7 +228,7 @@ static inline void gpc_cache_end(struct gpc_cache *c, struct gpc_guard *g)
  * [@off, @off + @len) does not fit.
  * Context: any context.
  */
-static inline void *gpc_cache_guest_ptr(struct gpc_cache *c, uint64_t off,
+static gpc_always_inline void *gpc_cache_guest_ptr(struct gpc_cache *c, uint64_t off,
 					uint64_t len)
 {
 	return gpc_cache__snapshot(c, off, len);

@@ -70,7 +70,7 @@ static inline void gpc_seqcount_init(struct gpc_seqcount *s)
  * (the caller should treat it as a miss rather than wait).
  * Context: any context, async-signal-safe; never spins.
  */
-static inline bool gpc_seqcount_read_try(const struct gpc_seqcount *s,
+static gpc_always_inline bool gpc_seqcount_read_try(const struct gpc_seqcount *s,
 					 unsigned int *start)
 {
 	/* Acquire: our field loads happen after this count load. */
@@ -106,7 +106,7 @@ static inline unsigned int gpc_seqcount_read_begin(const struct gpc_seqcount *s)
  * inconsistent and must be discarded.
  * Context: any context, async-signal-safe.
  */
-static inline bool gpc_seqcount_read_retry(const struct gpc_seqcount *s,
+static gpc_always_inline bool gpc_seqcount_read_retry(const struct gpc_seqcount *s,
 					   unsigned int start)
 {
 	/*
@@ -141,7 +141,7 @@ static inline bool gpc_seqcount_read_retry(const struct gpc_seqcount *s,
  * attempts are used up.
  * Context: any context, async-signal-safe; never spins on a writer.
  */
-static inline bool gpc_seqcount_read_bounded_begin(const struct gpc_seqcount *s,
+static gpc_always_inline bool gpc_seqcount_read_bounded_begin(const struct gpc_seqcount *s,
 						   unsigned int *start,
 						   int *tries)
 {

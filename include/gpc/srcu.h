@@ -156,7 +156,7 @@ void gpc_srcu_report_misuse(struct gpc_srcu *d, const char *what);
  *
  * Context: any context, async-signal-safe.
  */
-static inline struct gpc_srcu_slot *gpc_srcu_slot_of(struct gpc_srcu *d)
+static gpc_always_inline struct gpc_srcu_slot *gpc_srcu_slot_of(struct gpc_srcu *d)
 {
 	struct gpc_srcu_tls *e = &gpc_srcu_tls[d->tls_index];
 
@@ -167,7 +167,7 @@ static inline struct gpc_srcu_slot *gpc_srcu_slot_of(struct gpc_srcu *d)
 	return gpc_srcu_slot_slow(d);
 }
 
-static inline void gpc_srcu_read_lock_slot(struct gpc_srcu *d,
+static gpc_always_inline void gpc_srcu_read_lock_slot(struct gpc_srcu *d,
 					   struct gpc_srcu_slot *s);
 
 /**
@@ -185,7 +185,7 @@ static inline void gpc_srcu_read_lock_slot(struct gpc_srcu *d,
  * Context: any context, async-signal-safe; never blocks. The first call of a
  * thread for a domain claims a slot (lock free; see the header comment).
  */
-static inline struct gpc_srcu_slot *gpc_srcu_read_lock(struct gpc_srcu *d)
+static gpc_always_inline struct gpc_srcu_slot *gpc_srcu_read_lock(struct gpc_srcu *d)
 {
 	struct gpc_srcu_slot *s = gpc_srcu_slot_of(d);
 
@@ -203,7 +203,7 @@ static inline struct gpc_srcu_slot *gpc_srcu_read_lock(struct gpc_srcu *d)
  *
  * Context: any context, async-signal-safe.
  */
-static inline void gpc_srcu_count_event(struct gpc_srcu_slot *s)
+static gpc_always_inline void gpc_srcu_count_event(struct gpc_srcu_slot *s)
 {
 	atomic_store_explicit(&s->events,
 			      atomic_load_explicit(&s->events,
@@ -218,7 +218,7 @@ static inline void gpc_srcu_count_event(struct gpc_srcu_slot *s)
  *
  * Context: any context, async-signal-safe; never blocks.
  */
-static inline void gpc_srcu_read_lock_slot(struct gpc_srcu *d,
+static gpc_always_inline void gpc_srcu_read_lock_slot(struct gpc_srcu *d,
 					   struct gpc_srcu_slot *s)
 {
 	unsigned long v = atomic_load_explicit(&s->ctr, memory_order_relaxed);
@@ -259,7 +259,7 @@ static inline void gpc_srcu_read_lock_slot(struct gpc_srcu *d,
  *
  * Context: any context, async-signal-safe; never blocks.
  */
-static inline void gpc_srcu_read_unlock_slot(struct gpc_srcu *d,
+static gpc_always_inline void gpc_srcu_read_unlock_slot(struct gpc_srcu *d,
 					    struct gpc_srcu_slot *s)
 {
 	unsigned long v = atomic_load_explicit(&s->ctr, memory_order_relaxed);
@@ -306,7 +306,7 @@ static inline void gpc_srcu_read_unlock_slot(struct gpc_srcu *d,
  * is asleep waiting for this reader, the outermost unlock wakes it with one
  * futex system call.
  */
-static inline void gpc_srcu_read_unlock(struct gpc_srcu *d)
+static gpc_always_inline void gpc_srcu_read_unlock(struct gpc_srcu *d)
 {
 	gpc_srcu_read_unlock_slot(d, gpc_srcu_slot_of(d));
 }
