@@ -656,9 +656,9 @@ int gpc_cache_destroy(struct gpc_cache *c)
 
 /* ---- fast-path helpers kept out of line --------------------------------- */
 
-void *gpc_cache__miss(struct gpc_cache *c, struct gpc_guard *g)
+void *gpc_cache__miss(struct gpc_cache *c, struct gpc_srcu_slot *s)
 {
-	gpc_srcu_read_unlock_slot(c->srcu, g->slot);
+	gpc_srcu_read_unlock_slot(c->srcu, s);
 	atomic_fetch_add_explicit(&c->misses, 1, memory_order_relaxed);
 	return NULL;
 }
@@ -670,13 +670,12 @@ void *gpc_cache__miss(struct gpc_cache *c, struct gpc_guard *g)
  * domain, as on the srcu scheme.
  */
 void *gpc_cache__rw_begin(struct gpc_cache *c, uint64_t off, uint64_t len,
-			  struct gpc_guard *g, bool try_only)
+			  bool try_only)
 {
 	uint8_t *p;
 	int err = try_only ? pthread_rwlock_tryrdlock(&c->rw)
 			   : pthread_rwlock_rdlock(&c->rw);
 
-	g->slot = NULL;
 	if (err) {
 		atomic_fetch_add_explicit(&c->misses, 1, memory_order_relaxed);
 		return NULL;
@@ -691,7 +690,6 @@ void *gpc_cache__rw_begin(struct gpc_cache *c, uint64_t off, uint64_t len,
 			&s->aux,
 			atomic_load_explicit(&s->aux, memory_order_relaxed) + 1,
 			memory_order_relaxed);
-		g->slot = s;
 		return p;
 	}
 	pthread_rwlock_unlock(&c->rw);
@@ -699,9 +697,9 @@ void *gpc_cache__rw_begin(struct gpc_cache *c, uint64_t off, uint64_t len,
 	return NULL;
 }
 
-void gpc_cache__rw_end(struct gpc_cache *c, struct gpc_guard *g)
+void gpc_cache__rw_end(struct gpc_cache *c)
 {
-	struct gpc_srcu_slot *s = g->slot;
+	struct gpc_srcu_slot *s = gpc_srcu_slot_of(c->srcu);
 
 	atomic_store_explicit(
 		&s->aux, atomic_load_explicit(&s->aux, memory_order_relaxed) - 1,

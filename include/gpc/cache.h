@@ -153,10 +153,11 @@ static gpc_always_inline void gpc_cache__hit(struct gpc_cache *c, struct gpc_src
 }
 
 /* Out of line, to keep the inlined fast path small. */
-void *gpc_cache__miss(struct gpc_cache *c, struct gpc_guard *g);
+/* (None takes the guard's address: it then stays in a register.) */
+void *gpc_cache__miss(struct gpc_cache *c, struct gpc_srcu_slot *s);
 void *gpc_cache__rw_begin(struct gpc_cache *c, uint64_t off, uint64_t len,
-			  struct gpc_guard *g, bool try_only);
-void gpc_cache__rw_end(struct gpc_cache *c, struct gpc_guard *g);
+			  bool try_only);
+void gpc_cache__rw_end(struct gpc_cache *c);
 
 /* ---- fast path -------------------------------------------------------- */
 
@@ -180,11 +181,11 @@ static gpc_always_inline void *gpc_cache_begin(struct gpc_cache *c, uint64_t off
 	uint8_t *p;
 
 	if (gpc_unlikely(c->scheme != GPC_SCHEME_SRCU))
-		return gpc_cache__rw_begin(c, off, len, g, false);
+		return gpc_cache__rw_begin(c, off, len, false);
 	g->slot = gpc_srcu_read_lock(c->srcu);
 	p = gpc_cache__snapshot(c, off, len);
 	if (gpc_unlikely(!p))
-		return gpc_cache__miss(c, g);
+		return gpc_cache__miss(c, g->slot);
 	gpc_cache__hit(c, g->slot);
 	return p;
 }
@@ -200,7 +201,7 @@ static gpc_always_inline void *gpc_cache_try_begin(struct gpc_cache *c, uint64_t
 					uint64_t len, struct gpc_guard *g)
 {
 	if (gpc_unlikely(c->scheme != GPC_SCHEME_SRCU))
-		return gpc_cache__rw_begin(c, off, len, g, true);
+		return gpc_cache__rw_begin(c, off, len, true);
 	return gpc_cache_begin(c, off, len, g);
 }
 
@@ -213,7 +214,7 @@ static gpc_always_inline void *gpc_cache_try_begin(struct gpc_cache *c, uint64_t
 static gpc_always_inline void gpc_cache_end(struct gpc_cache *c, struct gpc_guard *g)
 {
 	if (gpc_unlikely(c->scheme != GPC_SCHEME_SRCU)) {
-		gpc_cache__rw_end(c, g);
+		gpc_cache__rw_end(c);
 		return;
 	}
 	gpc_srcu_read_unlock_slot(c->srcu, g->slot);
