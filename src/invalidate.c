@@ -66,6 +66,14 @@ static bool overlaps(uint64_t s1, uint64_t e1, uint64_t s2, uint64_t e2)
 	return s1 < e2 && s2 < e1;
 }
 
+/* @end rounded up to a page boundary, saturating in the top page. */
+static uint64_t page_end(uint64_t end, uint64_t mask)
+{
+	uint64_t r = (end + mask) & ~mask;
+
+	return r < end ? UINT64_MAX : r;
+}
+
 /*
  * Page granular: host mappings change a page at a time, and the index that
  * range_start walks is by page, so an invalidation of some bytes of a page
@@ -78,7 +86,7 @@ bool gpci_inflight_overlaps(struct gpc_vm *vm, uint64_t start, uint64_t end)
 	if (!atomic_load(&vm->ninflight))
 		return false;
 	start &= ~mask;
-	end = (end + mask) & ~mask;
+	end = page_end(end, mask);
 	for (int i = 0; i < GPC_INVAL_MAX_INFLIGHT; i++) {
 		struct gpci_inflight *f = &vm->inflight[i];
 
@@ -93,7 +101,7 @@ bool gpci_inflight_overlaps(struct gpc_vm *vm, uint64_t start, uint64_t end)
 
 		if ((st == 2 || st == 3) &&
 		    overlaps(start, end, atomic_load(&f->start) & ~mask,
-			     (atomic_load(&f->end) + mask) & ~mask))
+			     page_end(atomic_load(&f->end), mask)))
 			return true;
 	}
 	return false;

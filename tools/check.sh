@@ -6,6 +6,7 @@
 #   tsan   build-tsan/   clang, -fsanitize=thread,    GPC_DEBUG, tests labelled "concurrency"
 #   asan   build-asan/   gcc,   -fsanitize=address,   GPC_DEBUG, tests labelled "concurrency"
 #   ubsan  build-ubsan/  gcc,   -fsanitize=undefined, no GPC_DEBUG, tests labelled "concurrency"
+#   fuzz   build-fuzz/   clang, fuzz/fuzz_api (libFuzzer+ASan+UBSan), 45 s, tests labelled "fuzz"
 #
 # Each stage's pass/fail counts come from ctest's summary line
 # ("NN% tests passed, N tests failed out of M"). A stage that fails to
@@ -25,7 +26,7 @@ cd "$(dirname "$0")/.." || exit 1
 
 JOBS=${JOBS:-2}
 CMAKE_ARGS=${CMAKE_ARGS:-}
-STAGES=${STAGES:-plain tsan asan ubsan}
+STAGES=${STAGES:-plain tsan asan ubsan fuzz}
 
 # Sanitizer defaults; anything already set in the environment wins.
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
@@ -115,6 +116,12 @@ for stage in $STAGES; do
 		run_stage ubsan build-ubsan "--output-on-failure -L concurrency" -- \
 			-DCMAKE_C_COMPILER=gcc \
 			-DGPC_SANITIZE=undefined -DGPC_DEBUG=OFF
+		;;
+	fuzz)
+		run_stage fuzz build-fuzz "--output-on-failure -L fuzz" -- \
+			-DCMAKE_C_COMPILER=clang \
+			-DGPC_SANITIZE= -DGPC_DEBUG=OFF \
+			-DGPC_BUILD_FUZZ=ON -DGPC_BUILD_BENCH=OFF
 		;;
 	*)
 		echo "check.sh: unknown stage '$stage'" >&2
