@@ -309,8 +309,15 @@ static bool try_publish(struct gpc_cache *c, struct xlate *x, uint64_t snap)
 
 	gpci_block_signals(&old);
 	gpci_cache_write_lock(c);
-	ok = atomic_load(&p->inval_count) == snap &&
-	     !gpci_inflight_overlaps(c->vm, x->hva, end);
+	/*
+	 * Registry first, then the counter: range_end bumps the counter and
+	 * then unregisters, so reading them in the opposite order guarantees
+	 * we see at least one of the two (the Spin model's
+	 * MUTANT_CODE_PUBLISH_ORDER shows the other order publishing a page
+	 * retired by an invalidation that completed in between).
+	 */
+	ok = !gpci_inflight_overlaps(c->vm, x->hva, end) &&
+	     atomic_load(&p->inval_count) == snap;
 	if (ok) {
 		atomic_store_explicit(&c->len, p->len, memory_order_relaxed);
 		atomic_store_explicit(&c->gen, x->gen, memory_order_relaxed);
@@ -722,6 +729,9 @@ bool gpc_cache_is_active(struct gpc_cache *c)
 static int access_check(struct gpc_cache *c, uint64_t off, size_t len)
 {
 	if (!cache_ok(c) || !len || off + len < off)
+		return -EINVAL;
+	/* Invalidation waits for a guest cache's vCPU, not for readers. */
+	if (c->priv->usage != GPC_USAGE_HOST)
 		return -EINVAL;
 	if (!atomic_load(&c->priv->active))
 		return -EINVAL;

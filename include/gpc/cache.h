@@ -26,7 +26,10 @@
  * Usage:
  *  - host usage: every access between gpc_cache_begin() and gpc_cache_end();
  *  - guest usage: one vCPU uses the pointer from gpc_cache_guest_ptr() while
- *    it is in guest mode (gpc/vcpu.h); invalidation evicts the vCPU.
+ *    it is in guest mode (gpc/vcpu.h); invalidation evicts the vCPU. An
+ *    invalidation waits for that vCPU, not for readers, so a guest-usage
+ *    cache must not be accessed any other way (begin/end, read/write/copy
+ *    refuse it or are unsafe on it).
  *
  * Fast path by scheme:
  *  - srcu: begin enters the vm's SRCU read section and takes a seqcount
@@ -162,7 +165,8 @@ void gpc_cache__rw_end(struct gpc_cache *c);
 /* ---- fast path -------------------------------------------------------- */
 
 /**
- * gpc_cache_begin - start an access to [@off, @off + @len) of the cache.
+ * gpc_cache_begin - start an access to [@off, @off + @len) of a host-usage
+ * cache.
  * @g: caller storage that carries the read-side state to gpc_cache_end()
  *     (like the index of the kernel's srcu_read_lock, or the flags of
  *     read_lock_irqsave); keeping it saves a lookup on the fast path.
@@ -330,8 +334,9 @@ int gpc_cache_refresh(struct gpc_cache *c, uint64_t len);
  * gpc_cache_read - copy @len bytes at @off out of the cached area.
  *
  * Loops begin -> (miss: refresh) -> copy -> end.
- * Return: 0; -EINVAL (bad arguments, inactive cache, @off + @len beyond the
- * cached length); -EFAULT if it cannot be made valid; -ENOMEM.
+ * Return: 0; -EINVAL (bad arguments, inactive or guest-usage cache, @off +
+ * @len beyond the cached length); -EFAULT if it cannot be made valid;
+ * -ENOMEM.
  * Context: may sleep.
  */
 int gpc_cache_read(struct gpc_cache *c, uint64_t off, void *buf, size_t len);
