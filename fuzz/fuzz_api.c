@@ -1623,7 +1623,9 @@ static int m_access(int ci, uint64_t off, uint64_t len, bool write)
 
 	if (write && mc->state == CS_LIVE && (mc->flags & GPC_CACHE_READONLY))
 		return -EPERM;
-	if (mc->state != CS_LIVE || !len || off + len < off || !mc->active)
+	/* Guest-usage caches are for their vCPU only (gpc_cache_guest_ptr). */
+	if (mc->state != CS_LIVE || !len || off + len < off || !mc->active ||
+	    mc->usage != GPC_USAGE_HOST)
 		return -EINVAL;
 	for (int round = 0; round < 3; round++) {
 		int err;
