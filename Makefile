@@ -3,7 +3,8 @@
 #   make / make build   install missing packages (as root), configure and build build/
 #   make run            build, then run the main job ($(RUN_CMD))
 #   make check          whole test suite: plain build + tsan/asan/ubsan builds
-#   make bench          build, then run the read-side benchmark
+#   make bench          build, then run every benchmark suite (build/bench/bench;
+#                       BENCH_ARGS=--quick for the short run), results in results/
 #   make install        cmake --install build (PREFIX=..., DESTDIR=... honoured)
 #   make format         clang-format -i every .c/.h we own
 #   make format-check   fail if any file is not formatted
@@ -22,10 +23,10 @@ PREFIX       ?= /usr/local
 CLANG_FORMAT ?= clang-format
 
 # The main job. Switch this to the reference VMM when it exists.
-RUN_CMD      ?= $(BUILD_DIR)/bench/bench_read
-RUN_ARGS     ?=
+RUN_CMD      ?= $(BUILD_DIR)/tools/gpcvm/gpcvm
+RUN_ARGS     ?= --duration 10
 
-BENCH_CMD    ?= $(BUILD_DIR)/bench/bench_read
+BENCH_CMD    ?= $(BUILD_DIR)/bench/bench
 BENCH_ARGS   ?=
 
 FORMAT_DIRS  := include src tests bench tools examples

@@ -288,6 +288,9 @@ bool gpci_vcpu_evict(struct gpc_vcpu *v);
 void gpci_vcpu_wait_outside(struct gpc_vcpu *v);
 /* Whether an invalidation in progress overlaps [start, end). Any context. */
 bool gpci_inflight_overlaps(struct gpc_vm *vm, uint64_t start, uint64_t end);
+/* After a memslot change, wait for users of the old slot's host range that
+ * are not SRCU readers (rwlock readers, vCPUs). May sleep. */
+void gpci_invalidate_layout(struct gpc_vm *vm, uint64_t start, uint64_t end);
 /* Sleep until no invalidation in progress overlaps [start, end). */
 void gpci_inflight_wait(struct gpc_vm *vm, uint64_t start, uint64_t end);
 

@@ -85,19 +85,26 @@ static void set_why(char *why, size_t len, const char *fmt, const char *arg,
 /* Open the device and check what the binding relies on. */
 static int open_kvm(const char *dev, int *out, char *why, size_t whylen)
 {
-	int fd = open(dev, O_RDWR | O_CLOEXEC), err;
+	int fd = open(dev, O_RDWR | O_CLOEXEC), err, v;
 
 	if (fd < 0) {
 		err = errno;
 		set_why(why, whylen, "cannot open %s: %s", dev, err);
 		return -err;
 	}
-	if (ioctl(fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION ||
+	v = ioctl(fd, KVM_GET_API_VERSION, 0);
+	if (v < 0) {
+		err = errno;
+		set_why(why, whylen, "%s is not a KVM device: %s", dev, err);
+		close(fd);
+		return -EPROTO;
+	}
+	if (v != KVM_API_VERSION ||
 	    ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY) <= 0 ||
 	    ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_IMMEDIATE_EXIT) <= 0) {
 		set_why(why, whylen,
-			"%s: API version 12, user memory or immediate_exit "
-			"missing (%s)",
+			"%s: KVM API 12 with user memory and immediate_exit "
+			"needed (%s)",
 			dev, EPROTO);
 		close(fd);
 		return -EPROTO;
@@ -158,7 +165,8 @@ static int mirror(void *ctx, const struct gpc_memslot_info *old,
 
 	if (!new_slot)
 		err = set_region(k, old->id, old->gpa, 0, old->hva, 0);
-	else if (old && ((old->flags ^ new_slot->flags) & GPC_MEMSLOT_READONLY)) {
+	else if (old &&
+		 ((old->flags ^ new_slot->flags) & GPC_MEMSLOT_READONLY)) {
 		err = set_region(k, old->id, old->gpa, 0, old->hva, 0);
 		if (!err) {
 			err = set_region(k, new_slot->id, new_slot->gpa,
@@ -352,8 +360,8 @@ int gpc_kvm_vcpu_create(struct gpc_kvm *k, unsigned int id,
 		err = -errno;
 		goto fail_free;
 	}
-	run = mmap(NULL, k->run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-		   v->fd, 0);
+	run = mmap(NULL, k->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd,
+		   0);
 	if (run == MAP_FAILED) {
 		err = -errno;
 		goto fail_close;

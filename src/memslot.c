@@ -292,6 +292,7 @@ static int memslots_commit(struct gpc_vm *vm, struct gpci_memslots *old,
 	memslots_publish(vm, t);
 	pthread_mutex_unlock(&vm->slots_lock);
 	memslots_retire(vm, old);
+
 	return 0;
 }
 

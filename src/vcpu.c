@@ -122,6 +122,11 @@ bool gpci_vcpu_evict(struct gpc_vcpu *v)
 	mode = atomic_load(&v->mode);
 	if (mode == GPC_VCPU_IN_GUEST)
 		kick(v);
+	else if (mode == GPC_VCPU_EXITING && v->kick)
+		/* Kicked before and still not out: the kick may have been
+		 * lost (a non-blocking caller has no other way to re-send it;
+		 * a blocking one re-kicks in gpci_vcpu_wait_outside). */
+		v->kick(v, v->kick_ctx);
 	return mode != GPC_VCPU_OUTSIDE;
 }
 
@@ -227,7 +232,12 @@ int gpc_vcpu_handle_requests(struct gpc_vcpu *v)
 			err = e;
 	}
 	free(list);
-	return err ? err : (int)(reqs & ~(GPC_REQ_USER - 1));
+	if (err) {
+		/* Keep the caller's bits for the next call: only ours went. */
+		atomic_fetch_or(&v->requests, reqs & ~(GPC_REQ_USER - 1));
+		return err;
+	}
+	return (int)(reqs & ~(GPC_REQ_USER - 1));
 }
 
 int gpc_vcpu_request(struct gpc_vcpu *v, unsigned int req)

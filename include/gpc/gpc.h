@@ -8,6 +8,7 @@
 #include <gpc/cache.h>
 #include <gpc/hostmem.h>
 #include <gpc/invalidate.h>
+#include <gpc/kvm.h>
 #include <gpc/log.h>
 #include <gpc/memslot.h>
 #include <gpc/seqcount.h>

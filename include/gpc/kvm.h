@@ -79,12 +79,12 @@ struct gpc_kvm_exit {
 };
 
 struct gpc_kvm_vcpu_stats {
-	uint64_t runs;          /* KVM_RUN calls */
-	uint64_t exits;         /* KVM_RUN returned 0 */
-	uint64_t kicked;        /* KVM_RUN returned EINTR */
-	uint64_t evictions;     /* exits that acknowledged a library kick */
-	uint64_t bailouts;      /* entries refused (requests, invalid caches) */
-	uint64_t kicks_sent;    /* signals sent to the vCPU thread */
+	uint64_t runs;		/* KVM_RUN calls */
+	uint64_t exits;		/* KVM_RUN returned 0 */
+	uint64_t kicked;	/* KVM_RUN returned EINTR */
+	uint64_t evictions;	/* exits that acknowledged a library kick */
+	uint64_t bailouts;	/* entries refused (requests, invalid caches) */
+	uint64_t kicks_sent;	/* signals sent to the vCPU thread */
 	uint64_t request_exits; /* returns with GPC_KVM_REQUEST */
 };
 
@@ -93,8 +93,12 @@ struct gpc_kvm_vcpu_stats {
  * were checked and just before KVM_RUN; post_exit right after KVM_RUN
  * returned (@run_err is 0 or the negative errno of KVM_RUN), before the
  * vCPU leaves guest mode. Guest-usage caches of the vCPU may be used here
- * through gpc_cache_guest_ptr() without any read-side section (a NULL
- * from it means an invalidation is evicting the vCPU: skip the access).
+ * through gpc_cache_guest_ptr() without any read-side section. A NULL
+ * from it means an invalidation is evicting the vCPU, or a memslot change
+ * made the cache stale (which kicks nobody): post_exit can skip the access;
+ * a pre_entry that must not let the guest run without it sets
+ * kvm_run->immediate_exit (or calls gpc_kvm_vcpu_kick()), so that KVM_RUN
+ * returns at once and the next gpc_kvm_vcpu_run() refreshes the cache.
  * Both must not sleep for long: an invalidation may be waiting.
  */
 struct gpc_kvm_vcpu_ops {

@@ -7,7 +7,11 @@
  * immutable sorted array published through the vm's SRCU domain: readers
  * find a slot by binary search (with a last-hit shortcut) without locks;
  * writers build a new table, publish it, bump the generation and wait a grace
- * period so that when a change returns, no reader still uses the old layout.
+ * period so that when a change returns, no SRCU reader still uses the old
+ * layout. rwlock-scheme readers and vCPUs in guest mode are not waited for
+ * (docs/design.md, "Memslot changes"): a VMM that needs that brackets the
+ * change with an invalidation of the slot's host range, which waits for
+ * both.
  *
  * Every change bumps the table's generation, which caches in GPA mode
  * compare against on every check.

@@ -97,7 +97,8 @@ void gpc_vcpu_exit_guest(struct gpc_vcpu *vcpu);
  *
  * Return: the caller's request bits (>= GPC_REQ_USER) that were pending, now
  * consumed, or a negative errno: -EINVAL, or the first refresh error (the
- * cache stays invalid and the request is consumed; the caller decides).
+ * cache stays invalid, the library's request is consumed and the caller's
+ * bits stay pending for the next call; the caller decides).
  * Context: may sleep; call it outside guest mode from the vCPU's thread.
  */
 int gpc_vcpu_handle_requests(struct gpc_vcpu *vcpu);

@@ -1,0 +1,266 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tools/gpcvm/vmm.h - the reference VMM's state, shared by its parts:
+ *
+ *   main.c         options, the run from start to report
+ *   vmm.c          memory layout, hypercalls, shared info, runstate, pause
+ *   events.c       event senders, the timer "interrupt", the deferral queue
+ *   churn.c        remap, hot-unplug/replug and reclaim threads
+ *   backend_kvm.c  vCPUs on KVM (gpc/kvm.h)
+ *   backend_sim.c  vCPUs played by threads running the same guest code
+ *   report.c       latency histograms, live status, the final report
+ */
+#ifndef GPCVM_VMM_H
+#define GPCVM_VMM_H
+
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <gpc/gpc.h>
+#include <gpc/kvm.h>
+
+#include "layout.h"
+#include "proto.h"
+
+#define VMM_NR_SENDERS 2
+#define VMM_POOL_PAGES 4 /* shared-info pages the VMM rotates through */
+#define VMM_REQ_PAUSE  GPC_REQ_USER
+#define VMM_QUEUE_SIZE 4096 /* deferred events from the timer handler */
+
+enum vmm_backend { VMM_BACKEND_AUTO, VMM_BACKEND_KVM, VMM_BACKEND_SIM };
+
+struct vmm_opts {
+	double duration; /* seconds */
+	unsigned int vcpus;
+	enum gpc_scheme scheme;
+	unsigned int scenarios;
+	uint64_t seed;
+	enum vmm_backend backend;
+	bool status; /* live status line (default: if stderr is a tty) */
+	bool verbose;
+	unsigned int shinfo_period_us;
+};
+
+/* A latency histogram: about 6 % resolution, lock-free, any context. */
+#define HIST_BUCKETS 1024
+struct hist {
+	_Atomic uint64_t b[HIST_BUCKETS];
+	_Atomic uint64_t n;
+};
+
+void hist_add(struct hist *h, uint64_t ns);
+uint64_t hist_pct(struct hist *h, double pct);
+
+/* Kinds of violations; any of them makes gpcvm exit non-zero. */
+enum vmm_violation {
+	V_STALE = 0, /* a write landed on an old location */
+	V_LOST,	     /* events lost */
+	V_GUEST,     /* the guest reported a failed check */
+	V_MMIO,	     /* the guest touched unbacked memory */
+	V_VMM,	     /* the VMM's own checks or operations failed */
+	V_HANG,	     /* the guest did not finish */
+	V_NR
+};
+
+struct vmm;
+
+struct vmm_vcpu {
+	struct vmm *m;
+	unsigned int id;
+	struct gpc_vcpu *gv;
+	struct gpc_kvm_vcpu *kv; /* KVM backend */
+	pthread_t thread;
+	bool started;
+
+	/* Runstate: the VMM's own copy (Xen's v->runstate) and the cache
+	 * through which this vCPU's thread writes the guest's area. */
+	struct gpc_cache rs_cache;
+	bool rs_cache_init;
+	uint64_t rs_gpa;	  /* under m->rs_lock */
+	struct gpcvm_runstate rs; /* this vCPU's thread only */
+	uint64_t rs_writes, rs_skipped;
+
+	/* HC_BLOCK */
+	_Atomic int blocked;
+	_Atomic int wake; /* futex */
+
+	/* Simulated backend */
+	_Atomic int sim_kick;
+	_Atomic uint64_t sim_kick_ns;
+	uint64_t sim_relax;
+	jmp_buf sim_abort;
+
+	_Atomic int done;
+	_Atomic int in_gate;
+	struct gpcvm_report report; /* latest from the guest */
+	bool final_report;
+	char line[128]; /* console line being assembled */
+	unsigned int line_len;
+
+	_Atomic uint64_t evictions, exits, kicked_exits;
+	_Atomic uint64_t hypercalls, blocks;
+};
+
+struct vmm_stats {
+	_Atomic uint64_t sent, fast, slow, irq, irq_fast, irq_queued, drained;
+	_Atomic uint64_t slow_refreshes, slow_waits;
+	_Atomic uint64_t raised, coalesced, masked, selected;
+	_Atomic uint64_t hb_writes, hb_misses;
+	_Atomic uint64_t inval_blocking, inval_nonblock, inval_eagain;
+	_Atomic uint64_t shinfo_moves, remaps, hot_cycles, reclaims;
+	_Atomic uint64_t memslot_ops;
+	_Atomic uint64_t canary_checks;
+	_Atomic uint64_t violations[V_NR];
+};
+
+struct vmm {
+	struct vmm_opts opt;
+	enum vmm_backend backend; /* the one that runs */
+	char backend_why[256];	  /* why not KVM, if sim */
+
+	struct gpc_hostmem *hm;
+	struct gpc_vm *vm;
+	struct gpc_kvm *kvm;
+
+	/* Host addresses of guest memory. */
+	uint8_t *low, *rswin, *zone, *pool, *hot[GPCVM_NR_HOT];
+	struct gpcvm_boot *boot;
+
+	/* Shared info: one host page of the pool overlays the guest's GPA. */
+	pthread_mutex_t shinfo_lock; /* placement and moves */
+	struct gpc_cache shinfo;     /* host usage: senders, timer */
+	_Atomic uint64_t shinfo_gpa; /* 0: not placed */
+	_Atomic int shinfo_epoch;    /* futex: bumped when placed/moved */
+	int pool_cur;		     /* -1: none */
+	bool pool_retired[VMM_POOL_PAGES];
+	struct gpcvm_range zone_slots[2]; /* size 0: absent */
+
+	/* Runstate registrations. */
+	pthread_mutex_t rs_lock;
+
+	/* Heartbeat caches, one per hot slot (host usage). */
+	struct gpc_cache hb[GPCVM_NR_HOT];
+
+	/* The pause gate (vCPUs between entry and exit count as running). */
+	pthread_mutex_t pause_lock;
+	_Atomic int pause_req;
+	_Atomic int nrunning;
+
+	struct vmm_vcpu vcpus[GPCVM_MAX_VCPUS];
+
+	/* Events. */
+	_Atomic uint64_t port_sent[GPCVM_NR_PORTS];
+	_Atomic int events_on; /* senders may send */
+	_Atomic int irq_on;    /* the timer handler may send */
+	_Atomic int stop_events;
+	_Atomic int drainer_stop;
+	_Atomic int stop_churn;
+	_Atomic int abort;
+	pthread_t senders[VMM_NR_SENDERS];
+	_Atomic int sender_tid0;
+	pthread_t drainer;
+	int evfd;
+	_Atomic uint32_t q_head, q_tail;
+	uint16_t queue[VMM_QUEUE_SIZE];
+	_Atomic uint64_t q_overflow[GPCVM_NR_PORTS];
+	bool events_started;
+	void *timer; /* timer_t */
+	bool timer_armed;
+
+	/* Churn. */
+	pthread_t churn[3];
+	unsigned int nchurn;
+	uint8_t *rs_snap; /* remap canaries: page copies at retire */
+	bool rs_snap_valid[GPCVM_RSWIN_SIZE / GPCVM_PAGE];
+
+	pthread_t clock;
+	_Atomic int clock_stop;
+
+	struct vmm_stats st;
+	struct hist inval_lat, kick_lat, memslot_lat, move_lat;
+	uint64_t t_start, t_end;
+	pthread_mutex_t log_lock;
+	unsigned int logged;
+};
+
+/* ---- vmm.c ---------------------------------------------------------------- */
+
+uint64_t vmm_now_ns(void);
+void vmm_sleep_us(uint64_t us);
+int vmm_futex_wait(_Atomic int *addr, int val, uint64_t timeout_ns);
+void vmm_futex_wake(_Atomic int *addr);
+void vmm_violation(struct vmm *m, enum vmm_violation kind, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void vmm_log(struct vmm *m, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+int vmm_setup(struct vmm *m);
+int vmm_setup_caches(struct vmm *m);
+void vmm_teardown(struct vmm *m);
+void vmm_load_guest(struct vmm *m);
+
+/* Runstate, on the vCPU's thread in guest mode. */
+bool vmm_vcpu_entering(struct vmm_vcpu *v);
+void vmm_vcpu_exited(struct vmm_vcpu *v, bool blocked);
+
+/* The pause gate, around each entry into the guest. */
+void vmm_gate_enter(struct vmm_vcpu *v);
+void vmm_gate_leave(struct vmm_vcpu *v);
+
+/* Hypercalls and blocking, on the vCPU's thread outside guest mode. */
+int64_t vmm_hypercall(struct vmm_vcpu *v, uint64_t nr, uint64_t a, uint64_t b,
+		      uint64_t c);
+void vmm_block(struct vmm_vcpu *v, uint64_t us);
+void vmm_console(struct vmm_vcpu *v, char c);
+/* A refresh of the vCPU's guest-usage caches failed (err < 0). */
+void vmm_cache_error(struct vmm_vcpu *v, int err);
+
+void vmm_layout_view(struct vmm *m, struct gpcvm_layout_view *lv);
+
+/* Memslot changes, timed and counted; failures are violations. */
+int vmm_slot_create(struct vmm *m, uint32_t id, uint64_t gpa, uint64_t size,
+		    void *hva);
+int vmm_slot_delete(struct vmm *m, uint32_t id);
+
+/* Fill / check a canary pattern (offset of the first bad word, or -1). */
+void vmm_canary_fill(uint8_t *p, uint64_t len, uint64_t tag);
+int64_t vmm_canary_check(const uint8_t *p, uint64_t len, uint64_t tag);
+/* Check the retired shared-info pages (at the end). */
+void vmm_pool_final_check(struct vmm *m);
+
+/* ---- events.c -------------------------------------------------------------- */
+
+void vmm_notify_vcpu(struct vmm *m, unsigned int port);
+int vmm_events_start(struct vmm *m);
+void vmm_events_stop(struct vmm *m);
+
+/* ---- churn.c --------------------------------------------------------------- */
+
+int vmm_churn_start(struct vmm *m);
+void vmm_churn_stop(struct vmm *m);
+void vmm_churn_final_check(struct vmm *m);
+
+/* ---- backends ----------------------------------------------------------------- */
+
+int kvm_backend_create_vcpus(struct vmm *m);
+void *kvm_backend_vcpu_thread(void *arg);
+void kvm_backend_destroy_vcpus(struct vmm *m);
+
+int sim_backend_create_vcpus(struct vmm *m);
+void *sim_backend_vcpu_thread(void *arg);
+void sim_backend_destroy_vcpus(struct vmm *m);
+
+/* ---- report.c ------------------------------------------------------------------ */
+
+void vmm_status_line(struct vmm *m, double t);
+void vmm_status_clear(struct vmm *m);
+int vmm_report(struct vmm *m);
+
+/* The guest image (generated). */
+extern const unsigned char gpcvm_guest_image[];
+extern const size_t gpcvm_guest_image_size;
+
+#endif /* GPCVM_VMM_H */
