@@ -2,7 +2,7 @@
 #
 #   make / make build   install missing packages (as root), configure and build build/
 #   make run            build, then run the main job ($(RUN_CMD))
-#   make check          whole test suite: plain build + tsan/asan/ubsan builds
+#   make check          whole test suite: plain build + tsan/asan/ubsan builds + fuzz
 #   make bench          build, then run every benchmark suite (build/bench/bench;
 #                       BENCH_ARGS=--quick for the short run), results in results/
 #   make install        cmake --install build (PREFIX=..., DESTDIR=... honoured)
@@ -22,17 +22,17 @@ CMAKE_ARGS   ?=
 PREFIX       ?= /usr/local
 CLANG_FORMAT ?= clang-format
 
-# The main job. Switch this to the reference VMM when it exists.
+# The main job: the reference VMM for about 10 s, every scenario.
 RUN_CMD      ?= $(BUILD_DIR)/tools/gpcvm/gpcvm
 RUN_ARGS     ?= --duration 10
 
 BENCH_CMD    ?= $(BUILD_DIR)/bench/bench
 BENCH_ARGS   ?=
 
-FORMAT_DIRS  := include src tests bench tools examples
+FORMAT_DIRS  := include src tests bench tools examples fuzz
 FORMAT_FILES  = $(shell find $(FORMAT_DIRS) -type f \( -name '*.c' -o -name '*.h' \) 2>/dev/null | sort)
 
-ALL_BUILD_DIRS := build build-tsan build-asan build-ubsan
+ALL_BUILD_DIRS := build build-tsan build-asan build-ubsan build-fuzz
 
 .PHONY: all build deps configure run check bench install format format-check clean
 

@@ -418,13 +418,7 @@ static void spin_until(_Atomic uint64_t *w, uint64_t v)
 
 /* ---- the second thread -------------------------------------------------- */
 
-enum cmd {
-	CMD_HELLO,
-	CMD_LOOP,
-	CMD_BUSY_SRCU,
-	CMD_BUSY_URCU,
-	CMD_EXIT
-};
+enum cmd { CMD_HELLO, CMD_LOOP, CMD_BUSY_SRCU, CMD_BUSY_URCU, CMD_EXIT };
 
 /*
  * Commands reach the helper through a condition variable, so it sleeps (and

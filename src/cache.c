@@ -14,7 +14,7 @@
 #define CACHE_MAGIC 0x47504343u /* "GPCC" */
 
 const _Atomic uint64_t gpc_cache_hva_gen;
-#define CACHE_DEAD 0x64656164u  /* "dead" */
+#define CACHE_DEAD 0x64656164u /* "dead" */
 
 static bool cache_ok(const struct gpc_cache *c)
 {
@@ -55,9 +55,9 @@ void gpci_cache_write_lock(struct gpc_cache *c)
 
 bool gpci_cache_write_trylock(struct gpc_cache *c)
 {
-	int err = c->scheme == GPC_SCHEME_RWLOCK
-			  ? pthread_rwlock_trywrlock(&c->rw)
-			  : pthread_mutex_trylock(&c->priv->wlock);
+	int err = c->scheme == GPC_SCHEME_RWLOCK ?
+			  pthread_rwlock_trywrlock(&c->rw) :
+			  pthread_mutex_trylock(&c->priv->wlock);
 
 	if (err)
 		return false;
@@ -85,7 +85,8 @@ bool gpci_cache_clear_valid(struct gpc_cache *c)
 		return false;
 	atomic_store_explicit(&c->khva, NULL, memory_order_relaxed);
 	atomic_store_explicit(&c->priv->clear_cookie,
-			      gpc_srcu_get_state(c->srcu), memory_order_relaxed);
+			      gpc_srcu_get_state(c->srcu),
+			      memory_order_relaxed);
 	return true;
 }
 
@@ -322,8 +323,8 @@ static bool try_publish(struct gpc_cache *c, struct xlate *x, uint64_t snap)
 		atomic_store_explicit(&c->len, p->len, memory_order_relaxed);
 		atomic_store_explicit(&c->gen, x->gen, memory_order_relaxed);
 		atomic_store_explicit(&c->genp,
-				      p->hva_mode ? &gpc_cache_hva_gen
-						  : &c->vm->slots_gen,
+				      p->hva_mode ? &gpc_cache_hva_gen :
+						    &c->vm->slots_gen,
 				      memory_order_relaxed);
 		/* Valid last (order within the write section is cosmetic:
 		 * readers discard the snapshot unless the count is unchanged). */
@@ -381,7 +382,8 @@ static int refresh_prepare(struct gpc_cache *c, struct xlate *x)
 	first = x->hva >> vm->page_shift;
 	if (p->idx && (p->idx_first != first ||
 		       p->idx_n != (page_up(vm, x->hva + p->len) -
-				    page_down(vm, x->hva)) >> vm->page_shift))
+				    page_down(vm, x->hva)) >>
+					   vm->page_shift))
 		quiesce(c);
 	return index_set(c, x->hva, p->len);
 }
@@ -680,8 +682,8 @@ void *gpc_cache__rw_begin(struct gpc_cache *c, uint64_t off, uint64_t len,
 			  bool try_only)
 {
 	uint8_t *p;
-	int err = try_only ? pthread_rwlock_tryrdlock(&c->rw)
-			   : pthread_rwlock_rdlock(&c->rw);
+	int err = try_only ? pthread_rwlock_tryrdlock(&c->rw) :
+			     pthread_rwlock_rdlock(&c->rw);
 
 	if (err) {
 		atomic_fetch_add_explicit(&c->misses, 1, memory_order_relaxed);
@@ -709,7 +711,8 @@ void gpc_cache__rw_end(struct gpc_cache *c)
 	struct gpc_srcu_slot *s = gpc_srcu_slot_of(c->srcu);
 
 	atomic_store_explicit(
-		&s->aux, atomic_load_explicit(&s->aux, memory_order_relaxed) - 1,
+		&s->aux,
+		atomic_load_explicit(&s->aux, memory_order_relaxed) - 1,
 		memory_order_relaxed);
 	pthread_rwlock_unlock(&c->rw);
 }
@@ -743,8 +746,8 @@ static int access_check(struct gpc_cache *c, uint64_t off, size_t len)
  * makes the next begin hit unless an invalidation came in between, and we
  * give up after many such rounds rather than loop forever.
  */
-static int copy_through(struct gpc_cache *c, uint64_t off, void *buf, size_t len,
-		  bool write)
+static int copy_through(struct gpc_cache *c, uint64_t off, void *buf,
+			size_t len, bool write)
 {
 	int err = access_check(c, off, len);
 

@@ -132,10 +132,10 @@ struct gpc_vm {
 	pthread_mutex_t inval_lock; /* unused by the hot paths; vm_busy */
 	struct gpci_inflight inflight[GPC_INVAL_MAX_INFLIGHT];
 	_Atomic unsigned int ninflight;
-	_Atomic int inval_wake;        /* futex: bumped when one ends */
-	_Atomic int inval_sleepers;    /* refreshes waiting on it */
-	_Atomic uint64_t inval_seq;    /* bumped by every range_end */
-	_Atomic uint64_t inval_stamp;  /* unique id per index walk */
+	_Atomic int inval_wake;	      /* futex: bumped when one ends */
+	_Atomic int inval_sleepers;   /* refreshes waiting on it */
+	_Atomic uint64_t inval_seq;   /* bumped by every range_end */
+	_Atomic uint64_t inval_stamp; /* unique id per index walk */
 
 	/* active caches by host page */
 	pthread_mutex_t index_lock;
@@ -168,8 +168,8 @@ struct gpci_hook {
 static inline void gpci_hook(struct gpc_vm *vm, enum gpc_hook_point point,
 			     struct gpc_cache *c)
 {
-	struct gpci_hook *h = atomic_load_explicit(&vm->hook,
-						   memory_order_acquire);
+	struct gpci_hook *h =
+		atomic_load_explicit(&vm->hook, memory_order_acquire);
 
 	if (gpc_unlikely(h != NULL))
 		h->fn(vm, point, c, h->ctx);
@@ -225,7 +225,7 @@ struct gpc_cache_priv {
 
 	/* The current mapping; under refresh_lock. */
 	bool mapped;
-	void *map_base;   /* what map() returned, page aligned */
+	void *map_base;	  /* what map() returned, page aligned */
 	uint64_t map_hva; /* page-aligned hva it maps */
 	uint64_t map_len; /* whole pages */
 	uint64_t pfn;
@@ -270,7 +270,7 @@ struct gpc_vcpu {
 	_Atomic int exit_waiters;
 	_Atomic int dead;
 	_Atomic unsigned int nref; /* guest-usage caches that name it */
-	pthread_mutex_t lock; /* the guest-usage cache list */
+	pthread_mutex_t lock;	   /* the guest-usage cache list */
 	struct gpc_cache **caches;
 	unsigned int ncaches, cap;
 	struct gpc_vcpu *next;

@@ -126,13 +126,13 @@ void gpci_inflight_wait(struct gpc_vm *vm, uint64_t start, uint64_t end)
 struct inval_walk {
 	struct gpc_vm *vm;
 	bool nonblock;
-	bool busy;            /* a try-lock failed */
-	bool vcpus;           /* some vCPU was in guest mode */
+	bool busy;  /* a try-lock failed */
+	bool vcpus; /* some vCPU was in guest mode */
 	/* The vCPUs to wait for; if more, wait for every vCPU of the vm. */
 	struct gpc_vcpu *ev[16];
 	unsigned int nev;
 	bool ev_all;
-	bool layout;          /* memslot change: GPA-mode caches only */
+	bool layout; /* memslot change: GPA-mode caches only */
 	uint64_t stamp;
 	uint64_t need_cookie; /* grace period the readers need */
 	uint64_t cleared;
@@ -246,7 +246,8 @@ static int walk_range(struct inval_walk *w, uint64_t start, uint64_t end)
 	}
 	w->stamp = atomic_fetch_add(&vm->inval_stamp, 1) + 1;
 	r = gpci_index_walk(&vm->index, start >> vm->page_shift,
-			    (end - 1) >> vm->page_shift, w->stamp, clear_one, w);
+			    (end - 1) >> vm->page_shift, w->stamp, clear_one,
+			    w);
 	pthread_mutex_unlock(&vm->index_lock);
 	gpci_restore_signals(&old);
 	return r;

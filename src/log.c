@@ -59,7 +59,8 @@ static const char *const level_names[] = { "error", "warning", "info" };
  */
 void gpci_log(enum gpc_log_level level, const char *fmt, ...)
 {
-	struct log_sink *s = atomic_load_explicit(&log_sink, memory_order_acquire);
+	struct log_sink *s =
+		atomic_load_explicit(&log_sink, memory_order_acquire);
 	char buf[512];
 	va_list ap;
 	int n;
@@ -79,8 +80,8 @@ void gpci_log(enum gpc_log_level level, const char *fmt, ...)
 		     buf);
 	if (n > 0) {
 		ssize_t r = write(STDERR_FILENO, line,
-				  (size_t)n < sizeof(line) ? (size_t)n
-							   : sizeof(line) - 1);
+				  (size_t)n < sizeof(line) ? (size_t)n :
+							     sizeof(line) - 1);
 		(void)r;
 	}
 }

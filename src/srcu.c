@@ -22,15 +22,15 @@
 #include "internal.h"
 
 #define SRCU_MAGIC 0x53524355u /* "SRCU" */
-#define SRCU_DEAD 0x44454144u  /* "DEAD" */
+#define SRCU_DEAD  0x44454144u /* "DEAD" */
 
 /* A chunk of slots is one page; chunks are never unmapped (see slot_of). */
-#define CHUNK_BYTES 4096
+#define CHUNK_BYTES	4096
 #define SLOTS_PER_CHUNK (CHUNK_BYTES / sizeof(struct gpc_srcu_slot))
-#define MAX_CHUNKS 1024
+#define MAX_CHUNKS	1024
 
 /* Scans of the slots before a grace period goes to sleep on the futex. */
-#define SPIN_SCANS 100
+#define SPIN_SCANS   100
 /* Upper bound of one futex sleep; a safety net, wakeups come from readers. */
 #define SLEEP_MAX_NS 1000000000ull
 
@@ -195,12 +195,12 @@ static void chunk_prepare(struct gpc_srcu_slot *c, uint64_t serial)
 	}
 }
 
-#define for_each_slot(st, s, i, j, n)                                        \
-	for (i = 0, n = atomic_load_explicit(&(st)->nchunks,                 \
-					     memory_order_acquire);          \
-	     i < n; i++)                                                     \
-		for (j = 0, s = atomic_load_explicit(&(st)->chunks[i],       \
-						     memory_order_acquire);  \
+#define for_each_slot(st, s, i, j, n)                                       \
+	for (i = 0,                                                         \
+	    n = atomic_load_explicit(&(st)->nchunks, memory_order_acquire); \
+	     i < n; i++)                                                    \
+		for (j = 0, s = atomic_load_explicit(&(st)->chunks[i],      \
+						     memory_order_acquire); \
 		     j < SLOTS_PER_CHUNK; j++, s++)
 
 static struct gpc_srcu_slot *find_owned(struct gpc_srcu_state *st, int tid)
@@ -210,7 +210,8 @@ static struct gpc_srcu_slot *find_owned(struct gpc_srcu_state *st, int tid)
 	size_t j;
 
 	for_each_slot(st, s, i, j, n)
-		if (atomic_load_explicit(&s->owner, memory_order_relaxed) == tid)
+		if (atomic_load_explicit(&s->owner, memory_order_relaxed) ==
+		    tid)
 			return s;
 	return NULL;
 }
@@ -277,7 +278,8 @@ static struct gpc_srcu_slot *dedup_claim(struct gpc_srcu_state *st,
 
 	for_each_slot(st, s, i, j, n) {
 		if (s != mine &&
-		    atomic_load_explicit(&s->owner, memory_order_relaxed) == tid) {
+		    atomic_load_explicit(&s->owner, memory_order_relaxed) ==
+			    tid) {
 			atomic_store_explicit(&mine->owner, 0,
 					      memory_order_release);
 			return s;
@@ -309,7 +311,8 @@ struct gpc_srcu_slot *gpc_srcu_slot_slow(struct gpc_srcu *d)
 	struct gpc_srcu_slot *s;
 
 	if (gpc_unlikely(!srcu_ok(d))) {
-		gpci_log(GPC_LOG_ERR, "srcu: read side used on an invalid domain");
+		gpci_log(GPC_LOG_ERR,
+			 "srcu: read side used on an invalid domain");
 		abort();
 	}
 	s = find_owned(d->state, tid);
@@ -367,13 +370,15 @@ static void release_slots_of(struct gpc_srcu_state *st, int tid)
 	size_t j;
 
 	for_each_slot(st, s, i, j, n) {
-		if (atomic_load_explicit(&s->owner, memory_order_relaxed) != tid)
+		if (atomic_load_explicit(&s->owner, memory_order_relaxed) !=
+		    tid)
 			continue;
 		if (atomic_load_explicit(&s->ctr, memory_order_relaxed) &
 		    GPC_SRCU_NEST_MASK)
-			gpci_log(GPC_LOG_ERR,
-				 "srcu %s: thread %d exited inside a read section; section ended",
-				 st->name, tid);
+			gpci_log(
+				GPC_LOG_ERR,
+				"srcu %s: thread %d exited inside a read section; section ended",
+				st->name, tid);
 		atomic_fetch_add_explicit(&st->retired_events,
 					  atomic_exchange(&s->events, 0),
 					  memory_order_relaxed);
@@ -417,15 +422,15 @@ static bool slot_blocks(unsigned long v, unsigned long now)
  */
 static int scan_blocker(struct gpc_srcu *d)
 {
-	unsigned long now = atomic_load_explicit(&d->gp_ctr,
-						 memory_order_relaxed);
+	unsigned long now =
+		atomic_load_explicit(&d->gp_ctr, memory_order_relaxed);
 	struct gpc_srcu_slot *s;
 	unsigned int i, n;
 	size_t j;
 
 	for_each_slot(d->state, s, i, j, n) {
-		unsigned long v = atomic_load_explicit(&s->ctr,
-						       memory_order_acquire);
+		unsigned long v =
+			atomic_load_explicit(&s->ctr, memory_order_acquire);
 
 		if (slot_blocks(v, now)) {
 			int owner = atomic_load_explicit(&s->owner,
@@ -441,12 +446,12 @@ static void report_stall(struct gpc_srcu *d, int tid, uint64_t waited_ns)
 	struct gpc_srcu_state *st = d->state;
 
 	atomic_fetch_add_explicit(&st->st_stalls, 1, memory_order_relaxed);
-	gpci_log(GPC_LOG_WARN,
-		 "srcu %s: grace period %llu stalled for %llu ms: thread %d has been inside a read section for at least %llu ms",
-		 st->name,
-		 (unsigned long long)atomic_load(&st->gp_seq) / 2 + 1,
-		 (unsigned long long)(waited_ns / 1000000), tid,
-		 (unsigned long long)(waited_ns / 1000000));
+	gpci_log(
+		GPC_LOG_WARN,
+		"srcu %s: grace period %llu stalled for %llu ms: thread %d has been inside a read section for at least %llu ms",
+		st->name, (unsigned long long)atomic_load(&st->gp_seq) / 2 + 1,
+		(unsigned long long)(waited_ns / 1000000), tid,
+		(unsigned long long)(waited_ns / 1000000));
 }
 
 /*
@@ -868,8 +873,8 @@ int gpc_srcu_init(struct gpc_srcu *d, const struct gpc_srcu_attr *attr)
 	st->cb_tail = &st->cb_head;
 	snprintf(st->name, sizeof(st->name), "%s",
 		 attr && attr->name ? attr->name : "srcu");
-	stall_ms = attr && attr->stall_ms ? attr->stall_ms
-					  : GPC_SRCU_DEFAULT_STALL_MS;
+	stall_ms = attr && attr->stall_ms ? attr->stall_ms :
+					    GPC_SRCU_DEFAULT_STALL_MS;
 	st->stall_ns = stall_ms * 1000000ull;
 
 	atomic_init(&d->gp_ctr, GPC_SRCU_NEST_ONE);
@@ -880,7 +885,8 @@ int gpc_srcu_init(struct gpc_srcu *d, const struct gpc_srcu_attr *attr)
 
 	pthread_mutex_lock(&domains_lock);
 	d->id = alloc_id();
-	d->tls_index = d->id < GPC_SRCU_TLS_ENTRIES ? d->id : GPC_SRCU_TLS_ENTRIES;
+	d->tls_index = d->id < GPC_SRCU_TLS_ENTRIES ? d->id :
+						      GPC_SRCU_TLS_ENTRIES;
 	err = start_worker(d);
 	if (!err) {
 		st->next = domains;
@@ -963,13 +969,18 @@ int gpc_srcu_get_stats(struct gpc_srcu *d, struct gpc_srcu_stats *out)
 		return -EINVAL;
 	st = d->state;
 	memset(out, 0, sizeof(*out));
-	out->gp_completed = atomic_load_explicit(&st->st_gp, memory_order_relaxed);
-	out->gp_shared = atomic_load_explicit(&st->st_shared, memory_order_relaxed);
-	out->membarriers = atomic_load_explicit(&st->st_mb, memory_order_relaxed);
-	out->sleeps = atomic_load_explicit(&st->st_sleeps, memory_order_relaxed);
-	out->stalls = atomic_load_explicit(&st->st_stalls, memory_order_relaxed);
-	out->callbacks = atomic_load_explicit(&st->st_callbacks,
-					      memory_order_relaxed);
+	out->gp_completed =
+		atomic_load_explicit(&st->st_gp, memory_order_relaxed);
+	out->gp_shared =
+		atomic_load_explicit(&st->st_shared, memory_order_relaxed);
+	out->membarriers =
+		atomic_load_explicit(&st->st_mb, memory_order_relaxed);
+	out->sleeps =
+		atomic_load_explicit(&st->st_sleeps, memory_order_relaxed);
+	out->stalls =
+		atomic_load_explicit(&st->st_stalls, memory_order_relaxed);
+	out->callbacks =
+		atomic_load_explicit(&st->st_callbacks, memory_order_relaxed);
 	for_each_slot(st, s, i, j, n)
 		if (atomic_load_explicit(&s->owner, memory_order_relaxed))
 			out->slots++;
@@ -1033,8 +1044,8 @@ static void child_fix_slots(struct gpc_srcu_state *st, int old_tid, int tid)
 	size_t j;
 
 	for_each_slot(st, s, i, j, n) {
-		int owner = atomic_load_explicit(&s->owner,
-						 memory_order_relaxed);
+		int owner =
+			atomic_load_explicit(&s->owner, memory_order_relaxed);
 
 		if (owner && owner == old_tid) {
 			atomic_store(&s->owner, tid);
@@ -1064,7 +1075,8 @@ static void child_fix_domain(struct gpc_srcu_state *st, int old_tid, int tid)
 	pthread_mutex_unlock(&st->cb_lock);
 	st->worker_started = false;
 	if (start_worker(st->d))
-		gpci_log(GPC_LOG_ERR, "srcu %s: cannot restart the worker after fork",
+		gpci_log(GPC_LOG_ERR,
+			 "srcu %s: cannot restart the worker after fork",
 			 st->name);
 }
 

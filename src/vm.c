@@ -36,11 +36,11 @@ static int vm_config(struct gpc_vm *vm, const struct gpc_vm_config *cfg)
 	if (cfg && cfg->max_memslots > GPC_MEMSLOTS_MAX)
 		return -EINVAL;
 	vm->scheme = cfg ? cfg->scheme : GPC_SCHEME_SRCU;
-	vm->hm_ops = cfg && cfg->hostmem ? cfg->hostmem
-					 : &gpc_hostmem_direct_ops;
+	vm->hm_ops = cfg && cfg->hostmem ? cfg->hostmem :
+					   &gpc_hostmem_direct_ops;
 	vm->hm_ctx = cfg ? cfg->hostmem_ctx : NULL;
-	vm->max_memslots = cfg && cfg->max_memslots ? cfg->max_memslots
-						    : GPC_MEMSLOTS_MAX;
+	vm->max_memslots = cfg && cfg->max_memslots ? cfg->max_memslots :
+						      GPC_MEMSLOTS_MAX;
 	vm->page_size = ps > 0 ? (uint64_t)ps : 4096;
 	vm->page_shift = (unsigned int)__builtin_ctzll(vm->page_size);
 	snprintf(vm->name, sizeof(vm->name), "%s",
@@ -56,8 +56,8 @@ int gpc_vm_create(const struct gpc_vm_config *cfg, struct gpc_vm **out)
 
 	if (!out)
 		return -EINVAL;
-	vm = aligned_alloc(GPC_CACHELINE,
-			   (sizeof(*vm) + GPC_CACHELINE - 1) & ~(size_t)(GPC_CACHELINE - 1));
+	vm = aligned_alloc(GPC_CACHELINE, (sizeof(*vm) + GPC_CACHELINE - 1) &
+						  ~(size_t)(GPC_CACHELINE - 1));
 	if (!vm)
 		return -ENOMEM;
 	memset(vm, 0, sizeof(*vm));

@@ -33,8 +33,8 @@
 
 #include <gpc/gpc.h>
 
-#define TVM_RAM_SIZE (1u << 20)
-#define TVM_GPA_BASE 0x100000ull
+#define TVM_RAM_SIZE  (1u << 20)
+#define TVM_GPA_BASE  0x100000ull
 #define TVM_MAX_STOPS 4
 
 enum tvm_stage { TVM_DIRECT = 0, TVM_ALIAS = 1 };
@@ -45,9 +45,9 @@ struct tstop {
 	_Atomic int armed;
 	enum gpc_hook_point point;
 	struct gpc_cache *cache; /* NULL: any cache (or none) */
-	int reached;             /* a thread is parked here */
+	int reached;		 /* a thread is parked here */
 	int released;
-	int hits;                /* times the point passed after release */
+	int hits; /* times the point passed after release */
 };
 
 struct tvm {
@@ -56,7 +56,7 @@ struct tvm {
 	struct gpc_hostmem *hm;
 	struct gpc_testmem tm;
 	struct gpc_vm *vm;
-	uint8_t *ram;       /* TVM_RAM_SIZE bytes, slot 0 at TVM_GPA_BASE */
+	uint8_t *ram; /* TVM_RAM_SIZE bytes, slot 0 at TVM_GPA_BASE */
 	struct tstop stops[TVM_MAX_STOPS];
 	_Atomic int hook_calls[GPC_HOOK_NR];
 };
@@ -65,7 +65,7 @@ static const char *const tvm_scheme_names[] = { "srcu", "rwlock" };
 
 /* Parks the calling thread if an armed stop matches; one-shot per stop. */
 static inline void tvm_hook(struct gpc_vm *vm, enum gpc_hook_point point,
-		     struct gpc_cache *c, void *ctx)
+			    struct gpc_cache *c, void *ctx)
 {
 	struct tvm *t = ctx;
 
@@ -95,7 +95,7 @@ static inline void tvm_hook(struct gpc_vm *vm, enum gpc_hook_point point,
  * installed. Returns 0 or a negative errno.
  */
 static inline int tvm_setup(struct tvm *t, enum gpc_scheme scheme,
-		     enum tvm_stage stage)
+			    enum tvm_stage stage)
 {
 	struct gpc_vm_config cfg = { 0 };
 	void *ram;
@@ -112,8 +112,8 @@ static inline int tvm_setup(struct tvm *t, enum gpc_scheme scheme,
 	if (err)
 		return err;
 	err = gpc_testmem_init(&t->tm,
-			       stage == TVM_ALIAS ? &gpc_hostmem_alias_ops
-						  : &gpc_hostmem_direct_ops,
+			       stage == TVM_ALIAS ? &gpc_hostmem_alias_ops :
+						    &gpc_hostmem_direct_ops,
 			       t->hm);
 	if (err)
 		return err;
@@ -178,7 +178,7 @@ static inline int tvm_teardown(struct tvm *t)
 
 /* Arm a free stop for @point (and @cache, or any if NULL). */
 static inline struct tstop *tstop_arm(struct tvm *t, enum gpc_hook_point point,
-			       struct gpc_cache *cache)
+				      struct gpc_cache *cache)
 {
 	for (int i = 0; i < TVM_MAX_STOPS; i++) {
 		struct tstop *s = &t->stops[i];

@@ -415,7 +415,9 @@ static void same_range_concurrent_ends(void **state)
 {
 	struct fx *f = *state;
 	struct gpc_cache *c = active_cache(f, 0, 0, 8);
-	struct same_range r = { .vm = f->vm, .s = f->h0, .e = f->h0 + f->ps,
+	struct same_range r = { .vm = f->vm,
+				.s = f->h0,
+				.e = f->h0 + f->ps,
 				.n = (int)test_iters(2000) };
 	struct tbg a, b;
 

@@ -31,7 +31,7 @@
 
 #define CACHE_OFF 0x40u /* byte offset of a cache inside its page */
 #define CACHE_LEN 64u
-#define SHORT_MS 50     /* "the chance to do something wrong" */
+#define SHORT_MS  50 /* "the chance to do something wrong" */
 
 static uint64_t pg; /* host page size */
 
@@ -284,10 +284,9 @@ static void probe_handler(int sig)
 		}
 		atomic_store(&pr->hit, p != NULL);
 	} else {
-		atomic_store(&pr->ret,
-			     gpc_invalidate_range_start(pr->vm, pr->start,
-							pr->end,
-							GPC_INVAL_NONBLOCK));
+		atomic_store(&pr->ret, gpc_invalidate_range_start(
+					       pr->vm, pr->start, pr->end,
+					       GPC_INVAL_NONBLOCK));
 	}
 	atomic_store(&pr->done, 1);
 	errno = saved;
@@ -635,8 +634,8 @@ static void r2_one(enum gpc_scheme scheme, enum tvm_stage stage)
 	r2_valid_refresh_is_noop(&t, &c, p0);
 	/* When the length does change, each new mapping replaces the old. */
 	for (int i = 0; i < 16; i++) {
-		assert_int_equal(gpc_cache_refresh(&c, i & 1 ? CACHE_LEN : 2 * pg),
-				 0);
+		assert_int_equal(
+			gpc_cache_refresh(&c, i & 1 ? CACHE_LEN : 2 * pg), 0);
 		k = tvm_counts(&t);
 		assert_int_equal(k.live_maps, 1);
 	}
@@ -741,23 +740,25 @@ static void r3a_one(enum gpc_scheme scheme, enum tvm_stage stage,
 		t.tm.hook_ctx = &k;
 		t.tm.hook = tmpark_hook;
 	} else {
-		s = tstop_arm(&t, where == R3A_TRANSLATED
-					  ? GPC_HOOK_REFRESH_TRANSLATED
-					  : GPC_HOOK_REFRESH_PUBLISH,
+		s = tstop_arm(&t,
+			      where == R3A_TRANSLATED ?
+				      GPC_HOOK_REFRESH_TRANSLATED :
+				      GPC_HOOK_REFRESH_PUBLISH,
 			      &c);
 	}
 	/* The refresh translates the current page and stops before publish. */
 	tbg_start(&bg, refresh_fn, &c);
 	assert_true(s ? tstop_wait(s) : tmpark_wait(&k));
 	/* An invalidation starts, clears the cache, and the page is replaced. */
-	assert_int_equal(gpc_invalidate_range_start(t.vm, page, page + pg, 0), 0);
+	assert_int_equal(gpc_invalidate_range_start(t.vm, page, page + pg, 0),
+			 0);
 	assert_true(misses_now(&c));
 	assert_int_equal(gpc_hostmem_remap(NULL, t.hm, page, pg), 0);
 	old = gpc_hostmem_retired_page(t.hm, page);
 	assert_non_null(old);
 	if (complete)
-		assert_int_equal(gpc_invalidate_range_end(t.vm, page,
-							  page + pg), 0);
+		assert_int_equal(
+			gpc_invalidate_range_end(t.vm, page, page + pg), 0);
 	if (s)
 		tstop_release(s);
 	else
@@ -767,8 +768,8 @@ static void r3a_one(enum gpc_scheme scheme, enum tvm_stage stage,
 		 * waits while the invalidation is in progress. */
 		assert_false(tbg_done_within(&bg, SHORT_MS));
 		assert_true(misses_now(&c));
-		assert_int_equal(gpc_invalidate_range_end(t.vm, page,
-							  page + pg), 0);
+		assert_int_equal(
+			gpc_invalidate_range_end(t.vm, page, page + pg), 0);
 	}
 	assert_int_equal(tbg_join(&bg), 0);
 	t.tm.hook = NULL;
@@ -821,8 +822,10 @@ static int activate_fn(void *arg)
 static void r3b_one(enum gpc_scheme scheme, enum tvm_stage stage, int variant)
 {
 	static const enum gpc_hook_point pts[] = {
-		GPC_HOOK_REFRESH_STAGE1, GPC_HOOK_REFRESH_UNLOCKED,
-		GPC_HOOK_REFRESH_TRANSLATED, GPC_HOOK_REFRESH_PUBLISH,
+		GPC_HOOK_REFRESH_STAGE1,
+		GPC_HOOK_REFRESH_UNLOCKED,
+		GPC_HOOK_REFRESH_TRANSLATED,
+		GPC_HOOK_REFRESH_PUBLISH,
 	};
 	struct tstop *s[4];
 	struct gpc_guard g;
@@ -840,12 +843,13 @@ static void r3b_one(enum gpc_scheme scheme, enum tvm_stage stage, int variant)
 	want = hva_ptr(&t, gpa_page(9));
 	if (variant) {
 		assert_int_equal(gpc_hostmem_alloc(t.hm, TVM_RAM_SIZE,
-						   (void **)&ram2), 0);
+						   (void **)&ram2),
+				 0);
 		assert_int_equal(gpc_memslot_delete(t.vm, 0), 0);
-		assert_int_equal(gpc_memslot_create(t.vm, 0, TVM_GPA_BASE,
-						    TVM_RAM_SIZE,
-						    (uint64_t)(uintptr_t)ram2,
-						    0), 0);
+		assert_int_equal(
+			gpc_memslot_create(t.vm, 0, TVM_GPA_BASE, TVM_RAM_SIZE,
+					   (uint64_t)(uintptr_t)ram2, 0),
+			0);
 		want = ram2 + (gpa_page(2) - TVM_GPA_BASE);
 	}
 	gen = gpc_memslot_generation(t.vm);
@@ -911,7 +915,8 @@ static void r3c_one(enum gpc_scheme scheme, enum tvm_stage stage)
 	/* ...then the memslot moves to other host memory: A is stale. */
 	assert_int_equal(gpc_memslot_delete(t.vm, 0), 0);
 	assert_int_equal(gpc_memslot_create(t.vm, 0, TVM_GPA_BASE, TVM_RAM_SIZE,
-					    (uint64_t)(uintptr_t)ram2, 0), 0);
+					    (uint64_t)(uintptr_t)ram2, 0),
+			 0);
 	/* Refresh B cannot even start stage 1 while A is inside. */
 	sb = tstop_arm(&t, GPC_HOOK_REFRESH_STAGE1, &c);
 	tbg_start(&b, refresh_fn, &c);
@@ -1015,8 +1020,8 @@ static int r4_reader_fn(void *arg)
 
 /* What the cached word and a far word of the page hold after the change,
  * as long as nobody wrote since range_start returned. */
-static void r4_check_page(enum r4_op op, uint8_t *cur, uint8_t *old,
-			  uint64_t a, uint64_t far)
+static void r4_check_page(enum r4_op op, uint8_t *cur, uint8_t *old, uint64_t a,
+			  uint64_t far)
 {
 	bool gone = op == R4_DISCARD || op == R4_REMAP;
 
@@ -1039,7 +1044,8 @@ static void r4_helper_notifies(struct tvm *t, struct gpc_cache *c,
 	if (op == R4_PROTECT_RO) {
 		assert_int_equal(gpc_cache_refresh(c, 0), -EFAULT);
 		assert_int_equal(gpc_hostmem_protect(t->vm, t->hm, page, pg,
-						     PROT_READ | PROT_WRITE), 0);
+						     PROT_READ | PROT_WRITE),
+				 0);
 	}
 	assert_int_equal(gpc_cache_read(c, 0, &x, sizeof(x)), 0);
 	assert_int_equal(x, op == R4_MIGRATE || op == R4_PROTECT_RO ? v : 0);
@@ -1103,7 +1109,8 @@ static void r4_one(enum gpc_scheme scheme, enum tvm_stage stage, enum r4_op op)
 	if (op == R4_PROTECT_RO) {
 		r4_check_page(op, cur, old, r.a, far);
 		assert_int_equal(gpc_hostmem_protect(t.vm, t.hm, page, pg,
-						     PROT_READ | PROT_WRITE), 0);
+						     PROT_READ | PROT_WRITE),
+				 0);
 	} else {
 		/* The next refresh found the new page. */
 		assert_int_equal(atomic_load(&r.refresh_ret), 0);
@@ -1243,8 +1250,8 @@ static void r5_reader_one(enum gpc_scheme scheme, enum tvm_stage stage,
 		{ GPC_HOOK_DEACTIVATE, GPC_HOOK_ACTIVATE,
 		  GPC_HOOK_REFRESH_STAGE1, GPC_HOOK_REFRESH_PUBLISH },
 	};
-	int block = deact ? (scheme == GPC_SCHEME_SRCU ? 1 : 0)
-			  : (scheme == GPC_SCHEME_SRCU ? 2 : 1);
+	int block = deact ? (scheme == GPC_SCHEME_SRCU ? 1 : 0) :
+			    (scheme == GPC_SCHEME_SRCU ? 2 : 1);
 	struct holder h = { .val = 0x5b5b5b5b5b5b5b5bull };
 	struct react_arg a;
 	struct tstop *s[4];
@@ -1479,8 +1486,8 @@ static void r7_signal_reader_never_blocks(void **state)
  * is owed, the sequence did not move, and (re)activating @other on the
  * range does not wait for an invalidation in progress.
  */
-static void r8_rolled_back(struct tvm *t, struct act_arg *other,
-			   uint64_t page, uint64_t seq, uint64_t invals)
+static void r8_rolled_back(struct tvm *t, struct act_arg *other, uint64_t page,
+			   uint64_t seq, uint64_t invals)
 {
 	struct tbg bg;
 
@@ -1683,7 +1690,8 @@ static void r8_eagain_contract_one(enum gpc_scheme scheme)
 	assert_int_equal(r, -EAGAIN);
 	if (hc_valid || gc_valid || !kicked)
 		print_error("%s: after -EAGAIN: held host cache %s, guest "
-			    "cache %s, vCPU %s\n", tvm_scheme_names[scheme],
+			    "cache %s, vCPU %s\n",
+			    tvm_scheme_names[scheme],
 			    hc_valid ? "still VALID" : "invalid",
 			    gc_valid ? "still VALID" : "invalid",
 			    kicked ? "kicked" : "NOT kicked");
@@ -1712,10 +1720,10 @@ struct r9_ranges {
 static void r9_ranges_init(struct r9_ranges *r, struct tvm *t, uint64_t page)
 {
 	uint64_t ram = (uint64_t)(uintptr_t)t->ram;
-	uint64_t s[] = { page - pg, page + pg, page - 100, page + pg,
-			 ram + 64 * pg, 1ull << 40 };
-	uint64_t e[] = { page, page + 2 * pg, page, page + pg + 1,
-			 ram + 80 * pg, (1ull << 40) + pg };
+	uint64_t s[] = { page - pg, page + pg,	   page - 100,
+			 page + pg, ram + 64 * pg, 1ull << 40 };
+	uint64_t e[] = { page,		page + 2 * pg, page,
+			 page + pg + 1, ram + 80 * pg, (1ull << 40) + pg };
 
 	r->n = (int)(sizeof(s) / sizeof(s[0]));
 	for (int i = 0; i < r->n; i++) {
@@ -1848,9 +1856,11 @@ static void r9_unrelated_inval_no_lock_no_miss(void **state)
 /* ---- main ----------------------------------------------------------------- */
 
 /* One cmocka test per scheme, named <scenario>_<scheme>. */
-#define BOTH_SCHEMES(f)                                                    \
-	{ #f "_srcu", f, NULL, NULL, &scheme_srcu },                       \
-	{ #f "_rwlock", f, NULL, NULL, &scheme_rwlock }
+#define BOTH_SCHEMES(f)                                     \
+	{ #f "_srcu", f, NULL, NULL, &scheme_srcu },        \
+	{                                                   \
+#f "_rwlock", f, NULL, NULL, &scheme_rwlock \
+	}
 
 int main(void)
 {

@@ -1517,10 +1517,10 @@ static void r15_one(struct tvm *t, uint8_t *page, enum r15_how how)
 		 * of its page (nothing changes) makes it invalid. A memslot
 		 * generation bump would not: an HVA cache ignores memslots.
 		 */
-		assert_int_equal(gpc_invalidate_range_start(t->vm, hva,
-							    hva + pg, 0), 0);
-		assert_int_equal(gpc_invalidate_range_end(t->vm, hva,
-							  hva + pg), 0);
+		assert_int_equal(
+			gpc_invalidate_range_start(t->vm, hva, hva + pg, 0), 0);
+		assert_int_equal(gpc_invalidate_range_end(t->vm, hva, hva + pg),
+				 0);
 		assert_false(gpc_cache_check(&c, 0, 8));
 	}
 	r0 = cstats(&c).refresh_retries;

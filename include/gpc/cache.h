@@ -64,8 +64,9 @@ enum gpc_usage {
 };
 
 /* Cache flags (gpc_cache_init). */
-#define GPC_CACHE_READONLY (1u << 0)   /* never written through: map read-only */
-#define GPC_CACHE_COUNT_HITS (1u << 1) /* count hits per cache (a shared
+#define GPC_CACHE_READONLY (1u << 0) /* never written through: map read-only */
+#define GPC_CACHE_COUNT_HITS \
+	(1u << 1) /* count hits per cache (a shared
 					  store on every hit; off by default;
 					  the vm counts hits per thread anyway) */
 #define GPC_CACHE_FLAGS_ALL (GPC_CACHE_READONLY | GPC_CACHE_COUNT_HITS)
@@ -124,18 +125,21 @@ extern const _Atomic uint64_t gpc_cache_hva_gen;
  * pointer for [off, off + len) or NULL (invalid, stale generation, out of
  * range, or a writer in progress). Never waits for a writer.
  */
-static gpc_always_inline uint8_t *gpc_cache__snapshot(struct gpc_cache *c, uint64_t off,
-					   uint64_t len)
+static gpc_always_inline uint8_t *
+gpc_cache__snapshot(struct gpc_cache *c, uint64_t off, uint64_t len)
 {
 	int tries = GPC_SEQCOUNT_TRIES;
 	unsigned int seq;
 
 	while (gpc_seqcount_read_bounded_begin(&c->seq, &seq, &tries)) {
-		uint8_t *k = atomic_load_explicit(&c->khva, memory_order_relaxed);
-		uint64_t gen = atomic_load_explicit(&c->gen, memory_order_relaxed);
+		uint8_t *k =
+			atomic_load_explicit(&c->khva, memory_order_relaxed);
+		uint64_t gen =
+			atomic_load_explicit(&c->gen, memory_order_relaxed);
 		const _Atomic uint64_t *genp =
 			atomic_load_explicit(&c->genp, memory_order_relaxed);
-		uint64_t clen = atomic_load_explicit(&c->len, memory_order_relaxed);
+		uint64_t clen =
+			atomic_load_explicit(&c->len, memory_order_relaxed);
 
 		if (gpc_seqcount_read_retry(&c->seq, seq))
 			continue;
@@ -148,7 +152,8 @@ static gpc_always_inline uint8_t *gpc_cache__snapshot(struct gpc_cache *c, uint6
 	return NULL;
 }
 
-static gpc_always_inline void gpc_cache__hit(struct gpc_cache *c, struct gpc_srcu_slot *s)
+static gpc_always_inline void gpc_cache__hit(struct gpc_cache *c,
+					     struct gpc_srcu_slot *s)
 {
 	gpc_srcu_count_event(s);
 	if (gpc_unlikely(c->flags & GPC_CACHE_COUNT_HITS))
@@ -179,8 +184,9 @@ void gpc_cache__rw_end(struct gpc_cache *c);
  * Context: srcu scheme: any context, async-signal-safe, never blocks.
  * rwlock scheme: may block behind a writer (use gpc_cache_try_begin()).
  */
-static gpc_always_inline void *gpc_cache_begin(struct gpc_cache *c, uint64_t off,
-				    uint64_t len, struct gpc_guard *g)
+static gpc_always_inline void *gpc_cache_begin(struct gpc_cache *c,
+					       uint64_t off, uint64_t len,
+					       struct gpc_guard *g)
 {
 	uint8_t *p;
 
@@ -201,8 +207,9 @@ static gpc_always_inline void *gpc_cache_begin(struct gpc_cache *c, uint64_t off
  * lock is also a miss.
  * Context: any context, async-signal-safe, never blocks.
  */
-static gpc_always_inline void *gpc_cache_try_begin(struct gpc_cache *c, uint64_t off,
-					uint64_t len, struct gpc_guard *g)
+static gpc_always_inline void *gpc_cache_try_begin(struct gpc_cache *c,
+						   uint64_t off, uint64_t len,
+						   struct gpc_guard *g)
 {
 	if (gpc_unlikely(c->scheme != GPC_SCHEME_SRCU))
 		return gpc_cache__rw_begin(c, off, len, true);
@@ -215,7 +222,8 @@ static gpc_always_inline void *gpc_cache_try_begin(struct gpc_cache *c, uint64_t
  *
  * Context: any context, async-signal-safe.
  */
-static gpc_always_inline void gpc_cache_end(struct gpc_cache *c, struct gpc_guard *g)
+static gpc_always_inline void gpc_cache_end(struct gpc_cache *c,
+					    struct gpc_guard *g)
 {
 	if (gpc_unlikely(c->scheme != GPC_SCHEME_SRCU)) {
 		gpc_cache__rw_end(c);
@@ -233,8 +241,8 @@ static gpc_always_inline void gpc_cache_end(struct gpc_cache *c, struct gpc_guar
  * [@off, @off + @len) does not fit.
  * Context: any context.
  */
-static gpc_always_inline void *gpc_cache_guest_ptr(struct gpc_cache *c, uint64_t off,
-					uint64_t len)
+static gpc_always_inline void *gpc_cache_guest_ptr(struct gpc_cache *c,
+						   uint64_t off, uint64_t len)
 {
 	return gpc_cache__snapshot(c, off, len);
 }

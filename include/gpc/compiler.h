@@ -18,11 +18,11 @@
  */
 #define gpc_always_inline inline __attribute__((always_inline))
 
-#define gpc_likely(x) __builtin_expect(!!(x), 1)
+#define gpc_likely(x)	__builtin_expect(!!(x), 1)
 #define gpc_unlikely(x) __builtin_expect(!!(x), 0)
 
 /* Size used to keep independently written words on separate cache lines. */
-#define GPC_CACHELINE 64
+#define GPC_CACHELINE	      64
 #define gpc_cacheline_aligned __attribute__((aligned(GPC_CACHELINE)))
 
 /*

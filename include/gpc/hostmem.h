@@ -144,22 +144,22 @@ int gpc_hostmem_remap(struct gpc_vm *vm, struct gpc_hostmem *hm, uint64_t hva,
  * gpc_hostmem_discard - give the pages back (FALLOC_FL_PUNCH_HOLE); they
  * read as zero after. Return and errors: see above. Context: may sleep.
  */
-int gpc_hostmem_discard(struct gpc_vm *vm, struct gpc_hostmem *hm,
-			uint64_t hva, size_t len);
+int gpc_hostmem_discard(struct gpc_vm *vm, struct gpc_hostmem *hm, uint64_t hva,
+			size_t len);
 /*
  * gpc_hostmem_migrate - copy the range to new backing and map that in place:
  * same content, different pages. Return and errors: see above.
  * Context: may sleep.
  */
-int gpc_hostmem_migrate(struct gpc_vm *vm, struct gpc_hostmem *hm,
-			uint64_t hva, size_t len);
+int gpc_hostmem_migrate(struct gpc_vm *vm, struct gpc_hostmem *hm, uint64_t hva,
+			size_t len);
 /*
  * gpc_hostmem_protect - mprotect the range (PROT_NONE, PROT_READ or
  * PROT_READ|PROT_WRITE; anything else is -EINVAL). Return and errors: see
  * above. Context: may sleep.
  */
-int gpc_hostmem_protect(struct gpc_vm *vm, struct gpc_hostmem *hm,
-			uint64_t hva, size_t len, int prot);
+int gpc_hostmem_protect(struct gpc_vm *vm, struct gpc_hostmem *hm, uint64_t hva,
+			size_t len, int prot);
 
 /**
  * gpc_hostmem_retired_page - for tests: after remap/migrate, the old pages

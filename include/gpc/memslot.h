@@ -30,7 +30,7 @@ struct gpc_vm;
 #define GPC_MEMSLOTS_MAX 32764
 
 /* The slot may only be read through; writable caches on it fail refresh. */
-#define GPC_MEMSLOT_READONLY (1u << 0)
+#define GPC_MEMSLOT_READONLY  (1u << 0)
 #define GPC_MEMSLOT_FLAGS_ALL GPC_MEMSLOT_READONLY
 
 struct gpc_memslot_info {

@@ -46,7 +46,10 @@ struct gpc_seqcount {
 	_Atomic unsigned int seq;
 };
 
-#define GPC_SEQCOUNT_INIT { 0 }
+#define GPC_SEQCOUNT_INIT \
+	{                 \
+		0         \
+	}
 
 /* Default number of attempts of the bounded reader. */
 #define GPC_SEQCOUNT_TRIES 4
@@ -70,12 +73,12 @@ static inline void gpc_seqcount_init(struct gpc_seqcount *s)
  * (the caller should treat it as a miss rather than wait).
  * Context: any context, async-signal-safe; never spins.
  */
-static gpc_always_inline bool gpc_seqcount_read_try(const struct gpc_seqcount *s,
-					 unsigned int *start)
+static gpc_always_inline bool
+gpc_seqcount_read_try(const struct gpc_seqcount *s, unsigned int *start)
 {
 	/* Acquire: our field loads happen after this count load. */
-	unsigned int v = atomic_load_explicit(
-		(_Atomic unsigned int *)&s->seq, memory_order_acquire);
+	unsigned int v = atomic_load_explicit((_Atomic unsigned int *)&s->seq,
+					      memory_order_acquire);
 
 	*start = v;
 	return !(v & 1);
@@ -106,8 +109,8 @@ static inline unsigned int gpc_seqcount_read_begin(const struct gpc_seqcount *s)
  * inconsistent and must be discarded.
  * Context: any context, async-signal-safe.
  */
-static gpc_always_inline bool gpc_seqcount_read_retry(const struct gpc_seqcount *s,
-					   unsigned int start)
+static gpc_always_inline bool
+gpc_seqcount_read_retry(const struct gpc_seqcount *s, unsigned int start)
 {
 	/*
 	 * Acquire fence: the field loads above are ordered before the count
@@ -141,9 +144,9 @@ static gpc_always_inline bool gpc_seqcount_read_retry(const struct gpc_seqcount 
  * attempts are used up.
  * Context: any context, async-signal-safe; never spins on a writer.
  */
-static gpc_always_inline bool gpc_seqcount_read_bounded_begin(const struct gpc_seqcount *s,
-						   unsigned int *start,
-						   int *tries)
+static gpc_always_inline bool
+gpc_seqcount_read_bounded_begin(const struct gpc_seqcount *s,
+				unsigned int *start, int *tries)
 {
 	if (*tries <= 0)
 		return false;

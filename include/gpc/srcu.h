@@ -42,9 +42,9 @@ extern "C" {
 #endif
 
 /* Nesting count in the low half of a slot word, phase in the bit above it. */
-#define GPC_SRCU_NEST_ONE 1UL
+#define GPC_SRCU_NEST_ONE  1UL
 #define GPC_SRCU_NEST_MASK ((1UL << (sizeof(unsigned long) * 4)) - 1)
-#define GPC_SRCU_PHASE (1UL << (sizeof(unsigned long) * 4))
+#define GPC_SRCU_PHASE	   (1UL << (sizeof(unsigned long) * 4))
 
 /*
  * Size of the per-thread lookaside cache of slots, indexed by domain id. The
@@ -61,9 +61,9 @@ extern "C" {
  * line of its own so that readers on different CPUs never share one.
  */
 struct gpc_srcu_slot {
-	_Atomic unsigned long ctr; /* phase | nesting, 0 when outside */
-	_Atomic uint64_t serial;   /* domain this slot belongs to */
-	_Atomic int owner;         /* owner's thread id, 0 when free */
+	_Atomic unsigned long ctr;    /* phase | nesting, 0 when outside */
+	_Atomic uint64_t serial;      /* domain this slot belongs to */
+	_Atomic int owner;	      /* owner's thread id, 0 when free */
 	_Atomic unsigned long events; /* see gpc_srcu_count_event() */
 	/*
 	 * A second per-thread word for the domain's user, written only by the
@@ -82,10 +82,10 @@ struct gpc_srcu_state;
  */
 struct gpc_srcu {
 	_Atomic unsigned long gp_ctr; /* phase | GPC_SRCU_NEST_ONE */
-	_Atomic int gp_futex;         /* -1 while a grace period sleeps */
-	unsigned int id;              /* small, unique among live domains */
-	unsigned int tls_index;       /* id, or GPC_SRCU_TLS_ENTRIES if none */
-	uint64_t serial;              /* unique for the process lifetime */
+	_Atomic int gp_futex;	      /* -1 while a grace period sleeps */
+	unsigned int id;	      /* small, unique among live domains */
+	unsigned int tls_index;	      /* id, or GPC_SRCU_TLS_ENTRIES if none */
+	uint64_t serial;	      /* unique for the process lifetime */
 	unsigned int magic;
 	struct gpc_srcu_state *state;
 };
@@ -95,19 +95,19 @@ struct gpc_srcu {
  * the defaults.
  */
 struct gpc_srcu_attr {
-	const char *name;          /* for messages; copied */
-	unsigned int stall_ms;     /* stall report threshold, 0 = 10 s */
+	const char *name;      /* for messages; copied */
+	unsigned int stall_ms; /* stall report threshold, 0 = 10 s */
 };
 
 /* Counters of one domain, readable at any time with gpc_srcu_get_stats(). */
 struct gpc_srcu_stats {
-	uint64_t gp_completed;     /* grace periods run by this domain */
-	uint64_t gp_shared;        /* synchronize calls satisfied by another's */
-	uint64_t membarriers;      /* membarrier() system calls issued */
-	uint64_t sleeps;           /* futex sleeps while waiting for readers */
-	uint64_t stalls;           /* stall reports */
-	uint64_t callbacks;        /* callbacks invoked */
-	uint64_t slots;            /* reader slots in use */
+	uint64_t gp_completed; /* grace periods run by this domain */
+	uint64_t gp_shared;    /* synchronize calls satisfied by another's */
+	uint64_t membarriers;  /* membarrier() system calls issued */
+	uint64_t sleeps;       /* futex sleeps while waiting for readers */
+	uint64_t stalls;       /* stall reports */
+	uint64_t callbacks;    /* callbacks invoked */
+	uint64_t slots;	       /* reader slots in use */
 };
 
 /* Callback head for gpc_srcu_call(); embed it in the object to be freed. */
@@ -156,7 +156,8 @@ void gpc_srcu_report_misuse(struct gpc_srcu *d, const char *what);
  *
  * Context: any context, async-signal-safe.
  */
-static gpc_always_inline struct gpc_srcu_slot *gpc_srcu_slot_of(struct gpc_srcu *d)
+static gpc_always_inline struct gpc_srcu_slot *
+gpc_srcu_slot_of(struct gpc_srcu *d)
 {
 	struct gpc_srcu_tls *e = &gpc_srcu_tls[d->tls_index];
 
@@ -168,7 +169,7 @@ static gpc_always_inline struct gpc_srcu_slot *gpc_srcu_slot_of(struct gpc_srcu 
 }
 
 static gpc_always_inline void gpc_srcu_read_lock_slot(struct gpc_srcu *d,
-					   struct gpc_srcu_slot *s);
+						      struct gpc_srcu_slot *s);
 
 /**
  * gpc_srcu_read_lock - enter a read-side section of @d.
@@ -185,7 +186,8 @@ static gpc_always_inline void gpc_srcu_read_lock_slot(struct gpc_srcu *d,
  * Context: any context, async-signal-safe; never blocks. The first call of a
  * thread for a domain claims a slot (lock free; see the header comment).
  */
-static gpc_always_inline struct gpc_srcu_slot *gpc_srcu_read_lock(struct gpc_srcu *d)
+static gpc_always_inline struct gpc_srcu_slot *
+gpc_srcu_read_lock(struct gpc_srcu *d)
 {
 	struct gpc_srcu_slot *s = gpc_srcu_slot_of(d);
 
@@ -205,11 +207,10 @@ static gpc_always_inline struct gpc_srcu_slot *gpc_srcu_read_lock(struct gpc_src
  */
 static gpc_always_inline void gpc_srcu_count_event(struct gpc_srcu_slot *s)
 {
-	atomic_store_explicit(&s->events,
-			      atomic_load_explicit(&s->events,
-						   memory_order_relaxed) +
-				      1,
-			      memory_order_relaxed);
+	atomic_store_explicit(
+		&s->events,
+		atomic_load_explicit(&s->events, memory_order_relaxed) + 1,
+		memory_order_relaxed);
 }
 
 /**
@@ -219,7 +220,7 @@ static gpc_always_inline void gpc_srcu_count_event(struct gpc_srcu_slot *s)
  * Context: any context, async-signal-safe; never blocks.
  */
 static gpc_always_inline void gpc_srcu_read_lock_slot(struct gpc_srcu *d,
-					   struct gpc_srcu_slot *s)
+						      struct gpc_srcu_slot *s)
 {
 	unsigned long v = atomic_load_explicit(&s->ctr, memory_order_relaxed);
 
@@ -260,7 +261,7 @@ static gpc_always_inline void gpc_srcu_read_lock_slot(struct gpc_srcu *d,
  * Context: any context, async-signal-safe; never blocks.
  */
 static gpc_always_inline void gpc_srcu_read_unlock_slot(struct gpc_srcu *d,
-					    struct gpc_srcu_slot *s)
+							struct gpc_srcu_slot *s)
 {
 	unsigned long v = atomic_load_explicit(&s->ctr, memory_order_relaxed);
 

@@ -18,10 +18,10 @@ extern "C" {
 
 enum gpc_testmem_step {
 	GPC_TESTMEM_TRANSLATE = 0, /* before the inner translate() */
-	GPC_TESTMEM_TRANSLATED,    /* after it succeeded */
-	GPC_TESTMEM_MAP,           /* before the inner map() */
-	GPC_TESTMEM_MAPPED,        /* after it succeeded */
-	GPC_TESTMEM_UNMAP,         /* before the inner unmap(); the hook's
+	GPC_TESTMEM_TRANSLATED,	   /* after it succeeded */
+	GPC_TESTMEM_MAP,	   /* before the inner map() */
+	GPC_TESTMEM_MAPPED,	   /* after it succeeded */
+	GPC_TESTMEM_UNMAP,	   /* before the inner unmap(); the hook's
 				      hva argument is the khva */
 	GPC_TESTMEM_NR_STEPS
 };

@@ -38,7 +38,7 @@ enum gpc_vcpu_mode {
 
 /* Library-owned request bits; bits from GPC_REQ_USER up are the caller's. */
 #define GPC_REQ_CACHE_INVALID (1u << 0)
-#define GPC_REQ_USER (1u << 8)
+#define GPC_REQ_USER	      (1u << 8)
 
 /*
  * Makes the vCPU leave guest mode soon (for KVM: a signal to its thread, so

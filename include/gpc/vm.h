@@ -42,17 +42,17 @@ enum gpc_scheme {
  * stop one thread at an exact step and let another run.
  */
 enum gpc_hook_point {
-	GPC_HOOK_REFRESH_STAGE1 = 0,   /* refresh: stage 1 done, valid cleared */
-	GPC_HOOK_REFRESH_UNLOCKED,     /* refresh: lock dropped, before stage 2 */
-	GPC_HOOK_REFRESH_TRANSLATED,   /* refresh: stage 2 done, lock not retaken */
-	GPC_HOOK_REFRESH_PUBLISH,      /* refresh: about to publish valid */
-	GPC_HOOK_REFRESH_RETRY,        /* refresh: going round again */
-	GPC_HOOK_INVAL_START,          /* range_start: counted in progress */
-	GPC_HOOK_INVAL_CLEARED,        /* range_start: caches cleared, before wait */
-	GPC_HOOK_INVAL_END,            /* range_end: before the sequence bump */
-	GPC_HOOK_DEACTIVATE,           /* deactivate: marked inactive, before unmap */
-	GPC_HOOK_ACTIVATE,             /* activate: indexed and active, before refresh */
-	GPC_HOOK_VCPU_ENTER,           /* vcpu_enter: mode set, before checks */
+	GPC_HOOK_REFRESH_STAGE1 = 0, /* refresh: stage 1 done, valid cleared */
+	GPC_HOOK_REFRESH_UNLOCKED,   /* refresh: lock dropped, before stage 2 */
+	GPC_HOOK_REFRESH_TRANSLATED, /* refresh: stage 2 done, lock not retaken */
+	GPC_HOOK_REFRESH_PUBLISH,    /* refresh: about to publish valid */
+	GPC_HOOK_REFRESH_RETRY,	     /* refresh: going round again */
+	GPC_HOOK_INVAL_START,	     /* range_start: counted in progress */
+	GPC_HOOK_INVAL_CLEARED, /* range_start: caches cleared, before wait */
+	GPC_HOOK_INVAL_END,	/* range_end: before the sequence bump */
+	GPC_HOOK_DEACTIVATE,	/* deactivate: marked inactive, before unmap */
+	GPC_HOOK_ACTIVATE,   /* activate: indexed and active, before refresh */
+	GPC_HOOK_VCPU_ENTER, /* vcpu_enter: mode set, before checks */
 	GPC_HOOK_NR
 };
 
@@ -78,16 +78,16 @@ struct gpc_vm_config {
 
 /* Per-vm counters (sums over its caches plus vm-wide events). */
 struct gpc_vm_stats {
-	uint64_t hits, misses;          /* fast-path begins */
-	uint64_t refreshes;             /* refresh calls that published */
-	uint64_t refresh_retries;       /* refresh loops repeated */
-	uint64_t refresh_waits;         /* refresh sleeps on an invalidation */
-	uint64_t invalidations;         /* range_start calls that completed */
-	uint64_t inval_caches;          /* caches cleared by invalidations */
-	uint64_t inval_eagain;          /* non-blocking range_start -EAGAIN */
-	uint64_t kicks;                 /* vCPU kicks sent */
-	uint64_t reader_wait_ns;        /* range_start time in grace periods */
-	uint64_t vcpu_wait_ns;          /* range_start time waiting for vCPUs */
+	uint64_t hits, misses;	  /* fast-path begins */
+	uint64_t refreshes;	  /* refresh calls that published */
+	uint64_t refresh_retries; /* refresh loops repeated */
+	uint64_t refresh_waits;	  /* refresh sleeps on an invalidation */
+	uint64_t invalidations;	  /* range_start calls that completed */
+	uint64_t inval_caches;	  /* caches cleared by invalidations */
+	uint64_t inval_eagain;	  /* non-blocking range_start -EAGAIN */
+	uint64_t kicks;		  /* vCPU kicks sent */
+	uint64_t reader_wait_ns;  /* range_start time in grace periods */
+	uint64_t vcpu_wait_ns;	  /* range_start time waiting for vCPUs */
 	uint64_t memslot_changes;
 	uint64_t active_caches;
 };
