@@ -879,6 +879,7 @@ int gpc_srcu_init(struct gpc_srcu *d, const struct gpc_srcu_attr *attr)
 
 	atomic_init(&d->gp_ctr, GPC_SRCU_NEST_ONE);
 	atomic_init(&d->gp_futex, 0);
+	d->reader_fence = gpc_srcu_reader_fence;
 	d->serial = atomic_fetch_add(&next_serial, 1);
 	d->state = st;
 	d->magic = SRCU_MAGIC;

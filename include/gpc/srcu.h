@@ -83,9 +83,10 @@ struct gpc_srcu_state;
 struct gpc_srcu {
 	_Atomic unsigned long gp_ctr; /* phase | GPC_SRCU_NEST_ONE */
 	_Atomic int gp_futex;	      /* -1 while a grace period sleeps */
-	unsigned int id;	      /* small, unique among live domains */
-	unsigned int tls_index;	      /* id, or GPC_SRCU_TLS_ENTRIES if none */
-	uint64_t serial;	      /* unique for the process lifetime */
+	int reader_fence; /* gpc_srcu_reader_fence, on the line readers load */
+	unsigned int id;  /* small, unique among live domains */
+	unsigned int tls_index; /* id, or GPC_SRCU_TLS_ENTRIES if none */
+	uint64_t serial;	/* unique for the process lifetime */
 	unsigned int magic;
 	struct gpc_srcu_state *state;
 };
@@ -247,7 +248,7 @@ static gpc_always_inline void gpc_srcu_read_lock_slot(struct gpc_srcu *d,
 	 * run_gp(), srcu.c), which makes this compiler barrier act as a full
 	 * barrier whenever it matters.
 	 */
-	if (gpc_unlikely(gpc_srcu_reader_fence))
+	if (gpc_unlikely(d->reader_fence))
 		atomic_thread_fence(memory_order_seq_cst);
 	else
 		gpc_barrier();
@@ -264,6 +265,7 @@ static gpc_always_inline void gpc_srcu_read_unlock_slot(struct gpc_srcu *d,
 							struct gpc_srcu_slot *s)
 {
 	unsigned long v = atomic_load_explicit(&s->ctr, memory_order_relaxed);
+	int fence = d->reader_fence;
 
 #ifdef GPC_DEBUG
 	if (!(v & GPC_SRCU_NEST_MASK)) {
@@ -271,7 +273,7 @@ static gpc_always_inline void gpc_srcu_read_unlock_slot(struct gpc_srcu *d,
 		return;
 	}
 #endif
-	if (gpc_unlikely(gpc_srcu_reader_fence))
+	if (gpc_unlikely(fence))
 		atomic_thread_fence(memory_order_seq_cst);
 	/*
 	 * Release: our section's accesses happen before a grace period that
@@ -288,7 +290,7 @@ static gpc_always_inline void gpc_srcu_read_unlock_slot(struct gpc_srcu *d,
 		 * issues membarrier() (or a fence) between its store and its
 		 * re-scan of the slots.
 		 */
-		if (gpc_unlikely(gpc_srcu_reader_fence))
+		if (gpc_unlikely(fence))
 			atomic_thread_fence(memory_order_seq_cst);
 		else
 			gpc_barrier();
