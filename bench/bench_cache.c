@@ -964,7 +964,8 @@ static void fp_probe_here(struct fp_state *s, struct hot *h)
 
 			if (gpc_cache_begin(c, 0, 8, &g)) {
 				gpc_cache_end(c, &g);
-				hot_add(h, g.slot, GPC_CACHELINE);
+				if (g.slot) /* srcu scheme only */
+					hot_add(h, g.slot, GPC_CACHELINE);
 			}
 			hot_add(h, &gpc_srcu_tls[c->srcu->tls_index],
 				sizeof(gpc_srcu_tls[0]));

@@ -190,8 +190,10 @@ static gpc_always_inline void *gpc_cache_begin(struct gpc_cache *c,
 {
 	uint8_t *p;
 
-	if (gpc_unlikely(c->scheme != GPC_SCHEME_SRCU))
+	if (gpc_unlikely(c->scheme != GPC_SCHEME_SRCU)) {
+		g->slot = NULL; /* the rwlock scheme needs no token */
 		return gpc_cache__rw_begin(c, off, len, false);
+	}
 	g->slot = gpc_srcu_read_lock(c->srcu);
 	p = gpc_cache__snapshot(c, off, len);
 	if (gpc_unlikely(!p))
@@ -211,8 +213,10 @@ static gpc_always_inline void *gpc_cache_try_begin(struct gpc_cache *c,
 						   uint64_t off, uint64_t len,
 						   struct gpc_guard *g)
 {
-	if (gpc_unlikely(c->scheme != GPC_SCHEME_SRCU))
+	if (gpc_unlikely(c->scheme != GPC_SCHEME_SRCU)) {
+		g->slot = NULL;
 		return gpc_cache__rw_begin(c, off, len, true);
+	}
 	return gpc_cache_begin(c, off, len, g);
 }
 
