@@ -218,20 +218,29 @@ static size_t ext_index(const struct hm_region *r, uint64_t hva)
 	return lo;
 }
 
-static int ext_reserve(struct hm_region *r, size_t extra)
+/*
+ * Make room for @need elements of @size bytes in the array *@arr of
+ * capacity *@cap (doubling, so appends stay amortized O(1)).
+ */
+static int array_reserve(void **arr, size_t *cap, size_t need, size_t size)
 {
-	struct hm_extent *n;
-	size_t cap;
+	size_t ncap = need * 2;
+	void *n;
 
-	if (r->next + extra <= r->cap)
+	if (need <= *cap)
 		return 0;
-	cap = (r->next + extra) * 2;
-	n = realloc(r->ext, cap * sizeof(*n));
+	n = realloc(*arr, ncap * size);
 	if (!n)
 		return -ENOMEM;
-	r->ext = n;
-	r->cap = cap;
+	*arr = n;
+	*cap = ncap;
 	return 0;
+}
+
+static int ext_reserve(struct hm_region *r, size_t extra)
+{
+	return array_reserve((void **)&r->ext, &r->cap, r->next + extra,
+			     sizeof(*r->ext));
 }
 
 /* Make @at an extent boundary. Needs room for one more extent. */
@@ -352,18 +361,8 @@ static int hm_lookup(struct gpc_hostmem *hm, uint64_t start, uint64_t end,
 
 static int retired_reserve(struct gpc_hostmem *hm, size_t extra)
 {
-	struct hm_retired *n;
-	size_t cap;
-
-	if (hm->nretired + extra <= hm->tcap)
-		return 0;
-	cap = (hm->nretired + extra) * 2;
-	n = realloc(hm->retired, cap * sizeof(*n));
-	if (!n)
-		return -ENOMEM;
-	hm->retired = n;
-	hm->tcap = cap;
-	return 0;
+	return array_reserve((void **)&hm->retired, &hm->tcap,
+			     hm->nretired + extra, sizeof(*hm->retired));
 }
 
 static void retired_remove(struct gpc_hostmem *hm, size_t i)
