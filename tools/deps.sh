@@ -19,6 +19,8 @@ PACKAGES="
 	spin
 	libclang-rt-14-dev
 	valgrind
+	binutils
+	linux-libc-dev
 "
 
 set -eu
