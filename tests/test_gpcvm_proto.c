@@ -516,6 +516,25 @@ static void runstate_registration_rules(void **state)
 				 &lv, 0,
 				 GPCVM_RSWIN_GPA + GPCVM_RSWIN_SIZE - sz, sz),
 			 0);
+	/* Anywhere in low RAM too: on a page with other data, across a page,
+	 * at its first and last bytes. */
+	assert_int_equal(gpcvm_check_runstate(&lv, 0, GPCVM_BOOT_GPA + 1, sz),
+			 0);
+	assert_int_equal(gpcvm_check_runstate(
+				 &lv, 0, GPCVM_GSTATE_GPA + GPCVM_PAGE - 3, sz),
+			 0);
+	assert_int_equal(gpcvm_check_runstate(&lv, 0, GPCVM_LOW_GPA + 1, sz),
+			 0);
+	assert_int_equal(
+		gpcvm_check_runstate(&lv, 0,
+				     GPCVM_LOW_GPA + GPCVM_LOW_SIZE - sz, sz),
+		0);
+	/* Not across low RAM and the window (two memslots), nor in the
+	 * overlay zone (its slots change under shared-info moves). */
+	assert_int_equal(gpcvm_check_runstate(&lv, 0, GPCVM_RSWIN_GPA - 24, sz),
+			 -EFAULT);
+	assert_int_equal(gpcvm_check_runstate(&lv, 0, GPCVM_ZONE_GPA + 64, sz),
+			 -EFAULT);
 	/* No such vCPU, oversized, short. */
 	assert_int_equal(gpcvm_check_runstate(&lv, 2, GPCVM_RSWIN_GPA, sz),
 			 -ENOENT);

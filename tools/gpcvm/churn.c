@@ -8,7 +8,13 @@
  *   after range_start returns, a copy of each page is kept; the page the
  *   migration retires must still equal that copy when it is next looked at
  *   (the next remap of the page, or the end): anything else is a write that
- *   landed after the invalidation returned.
+ *   landed after the invalidation returned. Pages of the runstate window
+ *   hold nothing but runstate areas; a runstate area in low RAM shares its
+ *   pages with whatever the guest keeps there, which it may write at any
+ *   time, so those are migrated with every vCPU paused (the copy then
+ *   cannot miss a guest write, and no guest write can reach the retired
+ *   page). The boot page, which the VMM itself writes at any time, is never
+ *   migrated.
  *
  * hotplug: pick a hot slot the guest is not using (cmpxchg FREE -> OFFLINE
  *   on its state word in the boot page), delete its memslot (KVM too), fill
@@ -55,17 +61,19 @@ static uint64_t rnd(uint64_t *s)
 
 /* ---- remap ------------------------------------------------------------------------ */
 
-static void remap_check_page(struct vmm *m, unsigned int pg, uint64_t hva)
+static void remap_check_page(struct vmm *m, unsigned int pg)
 {
 	const uint8_t *old, *snap = m->rs_snap + (size_t)pg * GPCVM_PAGE;
+	uint64_t gpa = (uint64_t)pg * GPCVM_PAGE;
 
 	if (!m->rs_snap_valid[pg])
 		return;
 	atomic_fetch_add(&m->st.canary_checks, 1);
-	old = gpc_hostmem_retired_page(m->hm, hva);
+	old = gpc_hostmem_retired_page(m->hm, vmm_rs_ram_hva(m, gpa));
 	if (!old) {
-		vmm_violation(m, V_VMM, "no retired copy of runstate page %u",
-			      pg);
+		vmm_violation(m, V_VMM,
+			      "no retired copy of runstate page %#" PRIx64,
+			      gpa);
 		return;
 	}
 	for (unsigned int off = 0; off < GPCVM_PAGE; off += 8) {
@@ -76,11 +84,10 @@ static void remap_check_page(struct vmm *m, unsigned int pg, uint64_t hva)
 		memcpy(&was, snap + off, 8);
 		memcpy(&now, old + off, 8);
 		vmm_violation(m, V_STALE,
-			      "runstate page %u (gpa %#" PRIx64
-			      ") written at +%#x after its invalidation "
+			      "runstate page %#" PRIx64
+			      " written at +%#x after its invalidation "
 			      "returned (%#" PRIx64 " became %#" PRIx64 ")",
-			      pg, (uint64_t)(GPCVM_RSWIN_GPA + pg * GPCVM_PAGE),
-			      off, was, now);
+			      gpa, off, was, now);
 		return;
 	}
 }
@@ -90,6 +97,7 @@ static void remap_once(struct vmm *m, uint64_t *rng)
 	struct gpcvm_range cl[GPCVM_MAX_VCPUS], r;
 	struct gpcvm_layout_view lv;
 	uint64_t hva, t0;
+	bool pause;
 	int n, err;
 
 	vmm_layout_view(m, &lv);
@@ -97,22 +105,36 @@ static void remap_once(struct vmm *m, uint64_t *rng)
 	if (!n)
 		return;
 	r = cl[rnd(rng) % (uint64_t)n];
-	hva = (uint64_t)(m->rswin + (r.gpa - GPCVM_RSWIN_GPA));
+	/* The registration rules keep each area, hence each cluster, inside
+	 * low RAM or inside the window. */
+	if (r.gpa + r.size > VMM_RS_RAM_END ||
+	    (r.gpa < GPCVM_LOW_SIZE && r.gpa + r.size > GPCVM_LOW_SIZE)) {
+		vmm_violation(m, V_VMM,
+			      "remap: cluster %#" PRIx64 "+%#" PRIx64
+			      " outside runstate RAM",
+			      r.gpa, r.size);
+		return;
+	}
+	if (r.gpa < GPCVM_BOOT_GPA + GPCVM_PAGE &&
+	    GPCVM_BOOT_GPA < r.gpa + r.size)
+		return;
+	pause = r.gpa < GPCVM_RSWIN_GPA;
+	hva = vmm_rs_ram_hva(m, r.gpa);
+	if (pause)
+		vmm_pause_all(m);
 	t0 = vmm_now_ns();
 	err = gpc_invalidate_range_start(m->vm, hva, hva + r.size, 0);
 	hist_add(&m->inval_lat, vmm_now_ns() - t0);
 	if (err) {
 		vmm_violation(m, V_VMM, "remap: range_start: %s",
 			      strerror(-err));
-		return;
+		goto out;
 	}
 	atomic_fetch_add(&m->st.inval_blocking, 1);
 	for (uint64_t off = 0; off < r.size; off += GPCVM_PAGE) {
-		unsigned int pg =
-			(unsigned int)((r.gpa - GPCVM_RSWIN_GPA + off) /
-				       GPCVM_PAGE);
+		unsigned int pg = (unsigned int)((r.gpa + off) / GPCVM_PAGE);
 
-		remap_check_page(m, pg, hva + off);
+		remap_check_page(m, pg);
 		memcpy(m->rs_snap + (size_t)pg * GPCVM_PAGE,
 		       (void *)(hva + off), GPCVM_PAGE);
 		m->rs_snap_valid[pg] = true;
@@ -123,6 +145,9 @@ static void remap_once(struct vmm *m, uint64_t *rng)
 		vmm_violation(m, V_VMM, "remap: migrate: %s", strerror(-err));
 	gpc_invalidate_range_end(m->vm, hva, hva + r.size);
 	atomic_fetch_add(&m->st.remaps, 1);
+out:
+	if (pause)
+		vmm_resume_all(m);
 }
 
 /* ---- hot-unplug and replug ------------------------------------------------------ */
@@ -304,8 +329,7 @@ void vmm_churn_stop(struct vmm *m)
 /* After the vCPUs stopped: every old location must still hold its canary. */
 void vmm_churn_final_check(struct vmm *m)
 {
-	for (unsigned int pg = 0; pg < GPCVM_RSWIN_SIZE / GPCVM_PAGE; pg++)
-		remap_check_page(
-			m, pg, (uint64_t)(m->rswin + (size_t)pg * GPCVM_PAGE));
+	for (unsigned int pg = 0; pg < VMM_RS_RAM_END / GPCVM_PAGE; pg++)
+		remap_check_page(m, pg);
 	vmm_pool_final_check(m);
 }

@@ -30,6 +30,7 @@
 #define BURST		32
 #define SENDER_PAUSE_US 100
 #define TIMER_PERIOD_NS 500000
+#define SEND_SAMPLE	4 /* time one sender delivery in SEND_SAMPLE */
 
 static struct vmm *irq_vmm;
 static uint64_t irq_rng = 0x243f6a8885a308d3ull;
@@ -314,7 +315,14 @@ static void *sender_thread(void *arg)
 				(unsigned int)(xorshift(&rng) % GPCVM_NR_PORTS);
 
 			count_sent(m, port);
-			deliver(m, port);
+			if (k % SEND_SAMPLE) {
+				deliver(m, port);
+			} else {
+				uint64_t t0 = vmm_now_ns();
+
+				deliver(m, port);
+				hist_add(&m->send_lat, vmm_now_ns() - t0);
+			}
 		}
 		heartbeat(m);
 		vmm_sleep_us(SENDER_PAUSE_US);
@@ -339,6 +347,7 @@ int vmm_events_start(struct vmm *m)
 	sigemptyset(&set);
 	sigaddset(&set, irq_signal());
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	m->t_events = vmm_now_ns();
 	for (unsigned int i = 0; i < VMM_NR_SENDERS; i++) {
 		sender_args[i].m = m;
 		sender_args[i].index = i;
@@ -360,6 +369,7 @@ void vmm_events_stop(struct vmm *m)
 {
 	uint64_t one = 1;
 
+	m->t_events_end = vmm_now_ns();
 	atomic_store(&m->irq_on, 0);
 	if (m->timer_armed) {
 		timer_delete((timer_t)m->timer);

@@ -45,8 +45,11 @@ int gpcvm_check_runstate(const struct gpcvm_layout_view *lv, unsigned int vcpu,
 		return -ENOENT;
 	if (size != sizeof(struct gpcvm_runstate))
 		return -EINVAL;
+	/* Any byte address of low RAM or the runstate window, but not across
+	 * the boundary between them (two memslots). */
 	if (gpa + size < gpa ||
-	    !inside(gpa, size, GPCVM_RSWIN_GPA, GPCVM_RSWIN_SIZE))
+	    (!inside(gpa, size, GPCVM_LOW_GPA, GPCVM_LOW_SIZE) &&
+	     !inside(gpa, size, GPCVM_RSWIN_GPA, GPCVM_RSWIN_SIZE)))
 		return -EFAULT;
 	if (lv->shinfo_gpa && overlaps(gpa, size, lv->shinfo_gpa, GPCVM_PAGE))
 		return -EBUSY;

@@ -35,8 +35,9 @@ int gpcvm_check_shinfo(const struct gpcvm_layout_view *lv, uint64_t gpa,
  * May @vcpu's runstate area go to [@gpa, @gpa + @size)? (gpa 0 and size 0,
  * "unregister", is the caller's case.) Return: 0; -ENOENT (no such vCPU);
  * -EINVAL (size is not sizeof(struct gpcvm_runstate)); -EFAULT (wraps, or
- * not entirely inside the runstate window); -EBUSY (overlaps the shared-info
- * page or another vCPU's area).
+ * not entirely inside one of the always-present RAM regions: low RAM or the
+ * runstate window, never across the boundary between them); -EBUSY (overlaps the shared-info
+ * page or another vCPU's area). Any byte address, page-crossing or not.
  */
 int gpcvm_check_runstate(const struct gpcvm_layout_view *lv, unsigned int vcpu,
 			 uint64_t gpa, uint64_t size);

@@ -27,6 +27,10 @@
 
 static struct vmm vmm;
 
+/* --bench */
+static bool bench, bench_quick, duration_set;
+static const char *csv_dir;
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -63,6 +67,13 @@ static void usage(FILE *f)
 		"  -q, --quiet             no live status line\n"
 		"      --status            live status line even if stderr is no terminal\n"
 		"  -v, --verbose           log guest console output and VMM steps\n"
+		"      --bench             benchmark (suite 6 of bench/bench): a normal\n"
+		"                          run with srcu, then one with rwlock, for ~10 s\n"
+		"                          each (or -d), then a table of events/s and\n"
+		"                          sender-side delivery latency p50/p99 and\n"
+		"                          \"ratio\" lines; exit status as above\n"
+		"      --quick             with --bench: ~2 s per scheme\n"
+		"      --csv-dir DIR       with --bench: write DIR/e2e.csv\n"
 		"  -h, --help              this text\n"
 		"\n"
 		"Exit status: 0 no violation, 1 violations, 2 bad usage or setup failure,\n"
@@ -123,6 +134,9 @@ static int parse_args(int argc, char **argv, struct vmm_opts *o)
 		{ "status", no_argument, NULL, 'S' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "bench", no_argument, NULL, 'B' },
+		{ "quick", no_argument, NULL, 'Q' },
+		{ "csv-dir", required_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char *end;
@@ -143,6 +157,16 @@ static int parse_args(int argc, char **argv, struct vmm_opts *o)
 			o->duration = strtod(optarg, &end);
 			if (*end || o->duration <= 0 || o->duration > 86400)
 				goto bad;
+			duration_set = true;
+			break;
+		case 'B':
+			bench = true;
+			break;
+		case 'Q':
+			bench_quick = true;
+			break;
+		case 'C':
+			csv_dir = optarg;
 			break;
 		case 'n':
 			o->vcpus = (unsigned int)strtoul(optarg, &end, 0);
@@ -199,6 +223,13 @@ static int parse_args(int argc, char **argv, struct vmm_opts *o)
 			return -EINVAL;
 		}
 	}
+	if ((bench_quick || csv_dir) && !bench) {
+		fprintf(stderr,
+			"gpcvm: --quick and --csv-dir go with --bench\n");
+		return -EINVAL;
+	}
+	if (bench && !duration_set)
+		o->duration = bench_quick ? 2 : 10;
 	if (optind < argc) {
 		fprintf(stderr, "gpcvm: unexpected argument '%s'\n",
 			argv[optind]);
@@ -396,14 +427,11 @@ static void stop(struct vmm *m)
 	pthread_join(m->clock, NULL);
 }
 
-int main(int argc, char **argv)
+/* One run from setup to report, as asked in m->opt; the exit status. */
+static int run_vmm(struct vmm *m)
 {
-	struct vmm *m = &vmm;
 	int err, bad;
 
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (parse_args(argc, argv, &m->opt))
-		return EXIT_USAGE;
 	err = choose_backend(m);
 	if (err == EXIT_SKIP)
 		return EXIT_SKIP;
@@ -440,4 +468,41 @@ int main(int argc, char **argv)
 	bad = vmm_report(m);
 	vmm_teardown(m);
 	return bad ? EXIT_VIOLATION : 0;
+}
+
+/* --bench: the normal run with each scheme in turn, then the table. */
+static int run_bench(struct vmm *m)
+{
+	static const enum gpc_scheme schemes[] = { GPC_SCHEME_SRCU,
+						   GPC_SCHEME_RWLOCK };
+	struct vmm_bench_row rows[2];
+	struct vmm_opts opt = m->opt;
+	int rc = 0;
+
+	for (unsigned int i = 0; i < 2; i++) {
+		int r;
+
+		memset(m, 0, sizeof(*m));
+		m->opt = opt;
+		m->opt.scheme = schemes[i];
+		r = run_vmm(m);
+		if (r == EXIT_SKIP || r == EXIT_USAGE)
+			return r;
+		vmm_bench_row(m, &rows[i]);
+		if (r)
+			rc = r;
+	}
+	if (vmm_bench_report(rows, 2, csv_dir, bench_quick))
+		return EXIT_USAGE;
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct vmm *m = &vmm;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (parse_args(argc, argv, &m->opt))
+		return EXIT_USAGE;
+	return bench ? run_bench(m) : run_vmm(m);
 }

@@ -13,8 +13,9 @@
  *  - a shared-info page (struct gpcvm_shared_info, Xen's shared_info with
  *    the 2-level event channel ABI) at a GPA the guest picks and may move;
  *  - a runstate area per vCPU (struct gpcvm_runstate, Xen's
- *    vcpu_runstate_info) at any byte address of the runstate window, kept up
- *    to date by the VMM with Xen's XEN_RUNSTATE_UPDATE flag protocol;
+ *    vcpu_runstate_info) at any byte address of guest RAM that is always
+ *    present (low RAM, the runstate window), kept up to date by the VMM
+ *    with Xen's XEN_RUNSTATE_UPDATE flag protocol;
  *  - a boot page the VMM fills before the guest starts (struct gpcvm_boot).
  */
 #ifndef GPCVM_PROTO_H
@@ -41,7 +42,8 @@
 /* Low RAM: page tables, boot page, image, stacks. Memslot 0. */
 #define GPCVM_LOW_GPA	    0x0ull
 #define GPCVM_LOW_SIZE	    0x400000ull
-/* The runstate window: RAM where runstate areas may be registered. Slot 1. */
+/* The runstate window: RAM the guest keeps for runstate areas (which may
+ * also go anywhere in low RAM). Slot 1. */
 #define GPCVM_RSWIN_GPA	    0x400000ull
 #define GPCVM_RSWIN_SIZE    0x10000ull
 /* The overlay zone: RAM whose pages the shared-info page may cover. The
@@ -81,8 +83,9 @@ enum gpcvm_hypercall {
 	 * if already placed (content kept). */
 	GPCVM_HC_SHINFO = 1,
 	/* (vcpu, gpa, size): runstate area of @vcpu at any byte address of
-	 * the runstate window; size sizeof(struct gpcvm_runstate); gpa 0 and
-	 * size 0 unregister. */
+	 * always-present RAM (low RAM or the runstate window, not across the
+	 * two; pages may cross); size sizeof(struct gpcvm_runstate); gpa 0
+	 * and size 0 unregister. */
 	GPCVM_HC_RUNSTATE = 2,
 	/* (gpa, size, final): read a struct gpcvm_report from the guest. */
 	GPCVM_HC_REPORT = 3,

@@ -2,6 +2,7 @@
 /*
  * report.c - latency histograms, the live status line and the final report.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -97,6 +98,8 @@ void vmm_status_line(struct vmm *m, double t)
 void vmm_status_clear(struct vmm *m)
 {
 	(void)m;
+	last_sent = last_inval = 0; /* --bench runs again */
+	last_t = 0;
 	fprintf(stderr, "\r\033[K");
 	fflush(stderr);
 }
@@ -288,4 +291,107 @@ int vmm_report(struct vmm *m)
 	printf("result           %s\n", bad ? "FAIL" : "PASS");
 	fflush(stdout);
 	return (int)(bad > 0);
+}
+
+/* ---- --bench -------------------------------------------------------------------------- */
+
+/* After vmm_report(): what the bench table needs from this run. */
+void vmm_bench_row(struct vmm *m, struct vmm_bench_row *r)
+{
+	r->scheme = m->opt.scheme;
+	r->backend = m->backend;
+	snprintf(r->backend_why, sizeof(r->backend_why), "%s",
+		 m->backend == VMM_BACKEND_SIM ? m->backend_why : "");
+	r->secs = m->t_events_end > m->t_events ?
+			  (double)(m->t_events_end - m->t_events) / 1e9 :
+			  0;
+	r->delivered = 0;
+	for (unsigned int i = 0; i < m->opt.vcpus; i++)
+		r->delivered += m->vcpus[i].report.events;
+	r->p50 = hist_pct(&m->send_lat, 50);
+	r->p99 = hist_pct(&m->send_lat, 99);
+	r->samples = atomic_load(&m->send_lat.n);
+	r->violations = 0;
+	for (int k = 0; k < V_NR; k++)
+		r->violations += atomic_load(&m->st.violations[k]);
+}
+
+static const char *scheme_name(enum gpc_scheme s)
+{
+	return s == GPC_SCHEME_SRCU ? "srcu" : "rwlock";
+}
+
+static double rate(const struct vmm_bench_row *r)
+{
+	return r->secs > 0 ? (double)r->delivered / r->secs : 0;
+}
+
+/* The table, the ratio lines (rows[0] srcu, rows[1] rwlock), e2e.csv. */
+int vmm_bench_report(const struct vmm_bench_row *rows, unsigned int n,
+		     const char *csv_dir, bool quick)
+{
+	const struct vmm_bench_row *srcu = NULL, *rw = NULL;
+	FILE *f = NULL;
+
+	printf("\nsuite 6: end to end, gpcvm event delivery (%s, backend %s%s%s%s)\n",
+	       quick ? "quick" : "full",
+	       rows[0].backend == VMM_BACKEND_KVM ? "kvm" : "sim",
+	       rows[0].backend_why[0] ? " (" : "", rows[0].backend_why,
+	       rows[0].backend_why[0] ? ")" : "");
+	printf("  %-7s %8s %12s %14s %12s %12s %10s %s\n", "scheme", "secs",
+	       "delivered", "events/s", "send p50 us", "send p99 us", "samples",
+	       "result");
+	for (unsigned int i = 0; i < n; i++) {
+		const struct vmm_bench_row *r = &rows[i];
+
+		printf("  %-7s %8.2f %12" PRIu64
+		       " %14.0f %12.3f %12.3f %10" PRIu64 " %s\n",
+		       scheme_name(r->scheme), r->secs, r->delivered, rate(r),
+		       us(r->p50), us(r->p99), r->samples,
+		       r->violations ? "FAIL" : "PASS");
+		if (r->scheme == GPC_SCHEME_SRCU)
+			srcu = r;
+		else
+			rw = r;
+	}
+	printf("  (events/s: the guest's count of events over the time the "
+	       "senders ran, churn on;\n"
+	       "   send: one delivery by a sender thread, fast path plus the "
+	       "slow path on a miss,\n"
+	       "   every 4th delivery timed)\n");
+	if (srcu && rw) {
+		double a = rate(srcu), b = rate(rw);
+
+		printf("ratio e2e_srcu_vs_rwlock_events_per_s %.3f\n",
+		       b > 0 ? a / b : 0);
+		printf("ratio e2e_rwlock_vs_srcu_delivery_p99 %.3f\n",
+		       srcu->p99 ? (double)rw->p99 / (double)srcu->p99 : 0);
+	}
+	if (!csv_dir)
+		return 0;
+	{
+		char path[4096];
+
+		snprintf(path, sizeof(path), "%s/e2e.csv", csv_dir);
+		f = fopen(path, "w");
+		if (!f) {
+			fprintf(stderr, "gpcvm: cannot write %s: %s\n", path,
+				strerror(errno));
+			return -1;
+		}
+	}
+	fprintf(f, "scheme,backend,secs,delivered,events_per_s,send_p50_ns,"
+		   "send_p99_ns,samples,violations\n");
+	for (unsigned int i = 0; i < n; i++) {
+		const struct vmm_bench_row *r = &rows[i];
+
+		fprintf(f,
+			"%s,%s,%.3f,%" PRIu64 ",%.0f,%" PRIu64 ",%" PRIu64
+			",%" PRIu64 ",%" PRIu64 "\n",
+			scheme_name(r->scheme),
+			r->backend == VMM_BACKEND_KVM ? "kvm" : "sim", r->secs,
+			r->delivered, rate(r), r->p50, r->p99, r->samples,
+			r->violations);
+	}
+	return fclose(f) ? -1 : 0;
 }

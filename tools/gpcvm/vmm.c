@@ -228,7 +228,7 @@ int vmm_setup(struct vmm *m)
 	for (int i = 0; i < GPCVM_NR_HOT; i++)
 		if ((err = alloc(m, GPCVM_HOT_SIZE, &m->hot[i])))
 			return err;
-	m->rs_snap = calloc(1, GPCVM_RSWIN_SIZE);
+	m->rs_snap = calloc(1, VMM_RS_RAM_END);
 	if (!m->rs_snap)
 		return -ENOMEM;
 	m->boot = (struct gpcvm_boot *)(m->low + GPCVM_BOOT_GPA);
@@ -370,7 +370,27 @@ static void resume_all(struct vmm *m)
 	pthread_mutex_unlock(&m->pause_lock);
 }
 
+void vmm_pause_all(struct vmm *m)
+{
+	pause_all(m);
+}
+
+void vmm_resume_all(struct vmm *m)
+{
+	resume_all(m);
+}
+
 /* ---- runstate ------------------------------------------------------------------ */
+
+uint64_t vmm_rs_ram_hva(struct vmm *m, uint64_t gpa)
+{
+	if (gpa - GPCVM_LOW_GPA < GPCVM_LOW_SIZE)
+		return (uint64_t)(uintptr_t)(m->low + (gpa - GPCVM_LOW_GPA));
+	if (gpa - GPCVM_RSWIN_GPA < GPCVM_RSWIN_SIZE)
+		return (uint64_t)(uintptr_t)(m->rswin +
+					     (gpa - GPCVM_RSWIN_GPA));
+	return 0;
+}
 
 static void rs_change(struct vmm_vcpu *v, int state)
 {

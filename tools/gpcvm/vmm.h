@@ -27,6 +27,12 @@
 
 #define VMM_NR_SENDERS 2
 #define VMM_POOL_PAGES 4 /* shared-info pages the VMM rotates through */
+/* Runstate areas may be anywhere in [0, VMM_RS_RAM_END): low RAM and the
+ * runstate window, adjacent in guest-physical space. */
+#define VMM_RS_RAM_END (GPCVM_RSWIN_GPA + GPCVM_RSWIN_SIZE)
+_Static_assert(GPCVM_LOW_GPA == 0 &&
+		       GPCVM_LOW_GPA + GPCVM_LOW_SIZE == GPCVM_RSWIN_GPA,
+	       "low RAM and the runstate window are adjacent");
 #define VMM_REQ_PAUSE  GPC_REQ_USER
 #define VMM_QUEUE_SIZE 4096 /* deferred events from the timer handler */
 
@@ -173,15 +179,19 @@ struct vmm {
 	/* Churn. */
 	pthread_t churn[3];
 	unsigned int nchurn;
-	uint8_t *rs_snap; /* remap canaries: page copies at retire */
-	bool rs_snap_valid[GPCVM_RSWIN_SIZE / GPCVM_PAGE];
+	/* Remap canaries: page copies at retire, indexed by GPA page over
+	 * the RAM where runstate areas may be (low RAM, runstate window). */
+	uint8_t *rs_snap;
+	bool rs_snap_valid[VMM_RS_RAM_END / GPCVM_PAGE];
 
 	pthread_t clock;
 	_Atomic int clock_stop;
 
 	struct vmm_stats st;
 	struct hist inval_lat, kick_lat, memslot_lat, move_lat;
+	struct hist send_lat; /* sender threads: one deliver(), sampled */
 	uint64_t t_start, t_end;
+	uint64_t t_events, t_events_end; /* senders started / told to stop */
 	pthread_mutex_t log_lock;
 	unsigned int logged;
 };
@@ -205,6 +215,13 @@ void vmm_load_guest(struct vmm *m);
 /* Runstate, on the vCPU's thread in guest mode. */
 bool vmm_vcpu_entering(struct vmm_vcpu *v);
 void vmm_vcpu_exited(struct vmm_vcpu *v, bool blocked);
+
+/* Every vCPU out of the guest (the caller must be outside the gate), and
+ * back; pauses are serialized. */
+void vmm_pause_all(struct vmm *m);
+void vmm_resume_all(struct vmm *m);
+/* Host address of a GPA of low RAM or the runstate window (0: neither). */
+uint64_t vmm_rs_ram_hva(struct vmm *m, uint64_t gpa);
 
 /* The pause gate, around each entry into the guest. */
 void vmm_gate_enter(struct vmm_vcpu *v);
@@ -258,6 +275,21 @@ void sim_backend_destroy_vcpus(struct vmm *m);
 void vmm_status_line(struct vmm *m, double t);
 void vmm_status_clear(struct vmm *m);
 int vmm_report(struct vmm *m);
+
+/* --bench: one row per scheme, from a normal run's state. */
+struct vmm_bench_row {
+	enum gpc_scheme scheme;
+	enum vmm_backend backend;
+	char backend_why[256];
+	double secs;		    /* senders running */
+	uint64_t delivered;	    /* the guest's count */
+	uint64_t p50, p99, samples; /* sender-side delivery latency, ns */
+	uint64_t violations;
+};
+
+void vmm_bench_row(struct vmm *m, struct vmm_bench_row *r);
+int vmm_bench_report(const struct vmm_bench_row *rows, unsigned int n,
+		     const char *csv_dir, bool quick);
 
 /* The guest image (generated). */
 extern const unsigned char gpcvm_guest_image[];

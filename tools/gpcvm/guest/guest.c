@@ -29,9 +29,17 @@
 #define REPORT_PERIOD_US 100000
 #define IDLE_BLOCK	 256
 #define BLOCK_US	 500
+#define RS_SPOT		 128 /* bytes of gstate per vCPU for a runstate area */
+/* Free low RAM (after the largest stacks), a slice per vCPU. */
+#define RS_FREE_GPA	 (GPCVM_STACK_GPA + GPCVM_MAX_VCPUS * GPCVM_STACK_SIZE)
+#define RS_FREE_SLICE	 ((GPCVM_LOW_SIZE - RS_FREE_GPA) / GPCVM_MAX_VCPUS)
 
 struct vstate {
 	struct gpcvm_evt_track evt;
+	/* Room for a runstate area amid the vCPU's busiest data: the VMM
+	 * must migrate these pages without losing what the guest writes on
+	 * them (pick_runstate_gpa()). */
+	uint8_t rs_spot[RS_SPOT];
 	struct gpcvm_rs_track rs[GPCVM_MAX_VCPUS];
 	struct gpcvm_report rep;
 	uint64_t rng;
@@ -252,11 +260,32 @@ static void check_other_runstate(unsigned int me, unsigned int n,
 	}
 }
 
-/* Most areas cross a page boundary; all are 8-byte aligned. */
+/*
+ * Anywhere in RAM, chosen per seed: in the runstate window (a pair of pages
+ * per vCPU), in free low RAM (a slice per vCPU), or inside the guest state
+ * next to data every vCPU keeps writing. Most areas cross a page boundary;
+ * all are 8-byte aligned.
+ */
 static uint64_t pick_runstate_gpa(unsigned int me, struct vstate *s)
 {
 	uint64_t pair = GPCVM_RSWIN_GPA + 2 * me * GPCVM_PAGE;
+	uint64_t rsz = sizeof(struct gpcvm_runstate);
 
+	switch (rnd(s) % 3) {
+	case 1: {
+		uint64_t pages = RS_FREE_SLICE / GPCVM_PAGE;
+
+		pair = RS_FREE_GPA + me * RS_FREE_SLICE +
+		       (rnd(s) % (pages - 1)) * GPCVM_PAGE;
+		break;
+	}
+	case 2:
+		return GPCVM_GSTATE_GPA +
+		       (uint64_t)(s->rs_spot - (uint8_t *)gstate()) +
+		       8 * (rnd(s) % ((RS_SPOT - rsz) / 8 + 1));
+	default:
+		break;
+	}
 	if (rnd(s) % 4)
 		return pair + GPCVM_PAGE - 8 * (1 + rnd(s) % 5);
 	return pair + 8 * (rnd(s) % 500);
@@ -360,9 +389,12 @@ static void bad_input(unsigned int n, struct vstate *s)
 		{ GPCVM_HC_RUNSTATE, 0, rs0, rsz - 1, -GPCVM_EINVAL },
 		{ GPCVM_HC_RUNSTATE, 99, GPCVM_RSWIN_GPA + 4000, rsz,
 		  -GPCVM_ENOENT },
-		/* garbage places: a hole, off the window's end, wrapping,
-		 * hot-pluggable RAM, the shared-info page */
+		/* garbage places: a hole, across low RAM and the window,
+		 * off the window's end, wrapping, hot-pluggable RAM, the
+		 * shared-info page */
 		{ GPCVM_HC_RUNSTATE, 0, GPCVM_HOLE_GPA + 64, rsz,
+		  -GPCVM_EFAULT },
+		{ GPCVM_HC_RUNSTATE, 0, GPCVM_RSWIN_GPA - 24, rsz,
 		  -GPCVM_EFAULT },
 		{ GPCVM_HC_RUNSTATE, 0, GPCVM_RSWIN_GPA + GPCVM_RSWIN_SIZE - 24,
 		  rsz, -GPCVM_EFAULT },
