@@ -232,6 +232,40 @@ static inline void tstop_release(struct tstop *s)
 	atomic_store(&s->armed, 0);
 }
 
+/* ---- test matrix -------------------------------------------------------- */
+
+/*
+ * The (scheme, stage) combinations that every API test runs on, and cmocka
+ * entries for them. A test program defines setup() and teardown() taking
+ * the struct tvm_param * as the initial state.
+ */
+struct tvm_param {
+	enum gpc_scheme scheme;
+	enum tvm_stage stage;
+};
+
+static const struct tvm_param tvm_params[] = {
+	{ GPC_SCHEME_SRCU, TVM_DIRECT },
+	{ GPC_SCHEME_SRCU, TVM_ALIAS },
+	{ GPC_SCHEME_RWLOCK, TVM_DIRECT },
+	{ GPC_SCHEME_RWLOCK, TVM_ALIAS },
+};
+
+#define TVM_SRCU_DIRECT	  0
+#define TVM_SRCU_ALIAS	  1
+#define TVM_RWLOCK_DIRECT 2
+#define TVM_RWLOCK_ALIAS  3
+
+#define TP(fn, i, nm)                                                 \
+	{                                                             \
+		.name = #fn nm, .test_func = fn, .setup_func = setup, \
+		.teardown_func = teardown,                            \
+		.initial_state = (void *)&tvm_params[i],              \
+	}
+#define T4(fn)                                               \
+	TP(fn, 0, "/srcu/direct"), TP(fn, 1, "/srcu/alias"), \
+		TP(fn, 2, "/rwlock/direct"), TP(fn, 3, "/rwlock/alias")
+
 /* ---- background threads ------------------------------------------------ */
 
 struct tbg {

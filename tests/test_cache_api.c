@@ -36,18 +36,6 @@
 
 /* ---- fixture ------------------------------------------------------------ */
 
-struct param {
-	enum gpc_scheme scheme;
-	enum tvm_stage stage;
-};
-
-static const struct param params[] = {
-	{ GPC_SCHEME_SRCU, TVM_DIRECT },
-	{ GPC_SCHEME_SRCU, TVM_ALIAS },
-	{ GPC_SCHEME_RWLOCK, TVM_DIRECT },
-	{ GPC_SCHEME_RWLOCK, TVM_ALIAS },
-};
-
 #define NC	6 /* caches per test */
 #define G0	TVM_GPA_BASE
 #define G1	(TVM_GPA_BASE + TVM_RAM_SIZE) /* slot 1, adjacent to slot 0 */
@@ -64,7 +52,7 @@ struct fx {
 
 static int setup(void **state)
 {
-	const struct param *p = *state;
+	const struct tvm_param *p = *state;
 	size_t sz = (sizeof(struct fx) + 63) & ~(size_t)63;
 	struct fx *f = aligned_alloc(64, sz);
 
@@ -90,10 +78,8 @@ static int teardown(void **state)
 		gpc_cache_destroy(&f->c[i]);
 	gpc_memslot_delete(f->vm, 1);
 	/* Nothing here is worth a warning: bad input is an error code. */
-	if (test_log_count(GPC_LOG_ERR) || test_log_count(GPC_LOG_WARN)) {
-		test_log_dump();
+	if (test_log_clean())
 		err = -1;
-	}
 	if (tvm_teardown(&f->t))
 		err = -1;
 	free(f);
@@ -1247,16 +1233,6 @@ static void edeadlk_in_read_section(void **state)
 }
 
 /* ---- main ----------------------------------------------------------------- */
-
-#define TP(fn, i, nm)                                                 \
-	{                                                             \
-		.name = #fn nm, .test_func = fn, .setup_func = setup, \
-		.teardown_func = teardown,                            \
-		.initial_state = (void *)&params[i],                  \
-	}
-#define T4(fn)                                               \
-	TP(fn, 0, "/srcu/direct"), TP(fn, 1, "/srcu/alias"), \
-		TP(fn, 2, "/rwlock/direct"), TP(fn, 3, "/rwlock/alias")
 
 int main(void)
 {

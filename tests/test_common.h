@@ -224,6 +224,19 @@ static inline void test_log_dump(void)
 	pthread_mutex_unlock(&test_log.lock);
 }
 
+/*
+ * 0 if nothing at warning level or above was logged, else dump the log and
+ * return -1. For teardowns of tests where bad input is an error code and
+ * nothing is worth a warning.
+ */
+static inline int test_log_clean(void)
+{
+	if (!test_log_count(GPC_LOG_ERR) && !test_log_count(GPC_LOG_WARN))
+		return 0;
+	test_log_dump();
+	return -1;
+}
+
 /* ---- watchdog --------------------------------------------------------- */
 
 /*

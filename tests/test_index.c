@@ -34,18 +34,6 @@
 #define NCACHES	  10000
 #define SLOT1_GPA 0x100000000ull
 
-struct param {
-	enum gpc_scheme scheme;
-	enum tvm_stage stage;
-};
-
-static const struct param params[] = {
-	{ GPC_SCHEME_SRCU, TVM_DIRECT },
-	{ GPC_SCHEME_SRCU, TVM_ALIAS },
-	{ GPC_SCHEME_RWLOCK, TVM_DIRECT },
-	{ GPC_SCHEME_RWLOCK, TVM_ALIAS },
-};
-
 struct fx {
 	struct tvm t;
 	struct gpc_cache *c; /* NCACHES */
@@ -57,7 +45,7 @@ struct fx {
 
 static int setup(void **state)
 {
-	const struct param *p = *state;
+	const struct tvm_param *p = *state;
 	struct fx *f = calloc(1, sizeof(*f));
 	void *ram;
 
@@ -96,10 +84,8 @@ static int teardown(void **state)
 		gpc_cache_destroy(&f->c[i]);
 	gpc_memslot_delete(f->t.vm, 1);
 	/* Nothing here is worth a warning: bad input is an error code. */
-	if (test_log_count(GPC_LOG_ERR) || test_log_count(GPC_LOG_WARN)) {
-		test_log_dump();
+	if (test_log_clean())
 		err = -1;
-	}
 	if (tvm_teardown(&f->t))
 		err = -1;
 	free(f->c);
@@ -206,13 +192,6 @@ static void index_10000_caches(void **state)
 		     NCACHES - 1, "the whole slot");
 	test_watchdog_disarm();
 }
-
-#define TP(fn, i, nm)                                                 \
-	{                                                             \
-		.name = #fn nm, .test_func = fn, .setup_func = setup, \
-		.teardown_func = teardown,                            \
-		.initial_state = (void *)&params[i],                  \
-	}
 
 int main(void)
 {

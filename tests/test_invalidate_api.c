@@ -32,18 +32,6 @@
 #include "harness.h"
 #include "test_common.h"
 
-struct param {
-	enum gpc_scheme scheme;
-	enum tvm_stage stage;
-};
-
-static const struct param params[] = {
-	{ GPC_SCHEME_SRCU, TVM_DIRECT },
-	{ GPC_SCHEME_SRCU, TVM_ALIAS },
-	{ GPC_SCHEME_RWLOCK, TVM_DIRECT },
-	{ GPC_SCHEME_RWLOCK, TVM_ALIAS },
-};
-
 #define NC 4
 #define G0 TVM_GPA_BASE
 
@@ -58,7 +46,7 @@ struct fx {
 
 static int setup(void **state)
 {
-	const struct param *p = *state;
+	const struct tvm_param *p = *state;
 	struct fx *f =
 		aligned_alloc(64, (sizeof(struct fx) + 63) & ~(size_t)63);
 
@@ -83,10 +71,8 @@ static int teardown(void **state)
 	for (int i = 0; i < NC; i++)
 		gpc_cache_destroy(&f->c[i]);
 	/* Nothing here is worth a warning: bad input is an error code. */
-	if (test_log_count(GPC_LOG_ERR) || test_log_count(GPC_LOG_WARN)) {
-		test_log_dump();
+	if (test_log_clean())
 		err = -1;
-	}
 	if (tvm_teardown(&f->t))
 		err = -1;
 	free(f);
@@ -609,16 +595,6 @@ static void blocking_in_read_section(void **state)
 }
 
 /* ---- main ------------------------------------------------------------------------ */
-
-#define TP(fn, i, nm)                                                 \
-	{                                                             \
-		.name = #fn nm, .test_func = fn, .setup_func = setup, \
-		.teardown_func = teardown,                            \
-		.initial_state = (void *)&params[i],                  \
-	}
-#define T4(fn)                                               \
-	TP(fn, 0, "/srcu/direct"), TP(fn, 1, "/srcu/alias"), \
-		TP(fn, 2, "/rwlock/direct"), TP(fn, 3, "/rwlock/alias")
 
 int main(void)
 {

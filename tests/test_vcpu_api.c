@@ -28,18 +28,6 @@
 #include "harness.h"
 #include "test_common.h"
 
-struct param {
-	enum gpc_scheme scheme;
-	enum tvm_stage stage;
-};
-
-static const struct param params[] = {
-	{ GPC_SCHEME_SRCU, TVM_DIRECT },
-	{ GPC_SCHEME_SRCU, TVM_ALIAS },
-	{ GPC_SCHEME_RWLOCK, TVM_DIRECT },
-	{ GPC_SCHEME_RWLOCK, TVM_ALIAS },
-};
-
 #define NC 3
 #define G0 TVM_GPA_BASE
 
@@ -65,7 +53,7 @@ static void count_kick(struct gpc_vcpu *v, void *ctx)
 
 static int setup(void **state)
 {
-	const struct param *p = *state;
+	const struct tvm_param *p = *state;
 	struct fx *f =
 		aligned_alloc(64, (sizeof(struct fx) + 63) & ~(size_t)63);
 
@@ -93,10 +81,8 @@ static int teardown(void **state)
 	gpc_vcpu_exit_guest(f->v);
 	gpc_vcpu_destroy(f->v);
 	/* Nothing here is worth a warning: bad input is an error code. */
-	if (test_log_count(GPC_LOG_ERR) || test_log_count(GPC_LOG_WARN)) {
-		test_log_dump();
+	if (test_log_clean())
 		err = -1;
-	}
 	if (tvm_teardown(&f->t))
 		err = -1;
 	if (atomic_load(&f->bad_kicks))
@@ -484,16 +470,6 @@ static void guest_cache_multipage(void **state)
 }
 
 /* ---- main -------------------------------------------------------------------------- */
-
-#define TP(fn, i, nm)                                                 \
-	{                                                             \
-		.name = #fn nm, .test_func = fn, .setup_func = setup, \
-		.teardown_func = teardown,                            \
-		.initial_state = (void *)&params[i],                  \
-	}
-#define T4(fn)                                               \
-	TP(fn, 0, "/srcu/direct"), TP(fn, 1, "/srcu/alias"), \
-		TP(fn, 2, "/rwlock/direct"), TP(fn, 3, "/rwlock/alias")
 
 int main(void)
 {
