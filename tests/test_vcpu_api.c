@@ -369,6 +369,27 @@ static void guest_cache_invalid_bails_out(void **state)
  * the error, the request is consumed, the cache stays invalid (so entry
  * keeps bailing out until the caller fixes things).
  */
+/*
+ * A guest-usage cache is for its vCPU only: an invalidation waits for the
+ * vCPU, not for readers, so read/write/copy refuse it (and change nothing),
+ * while the vCPU's own pointer keeps working.
+ */
+static void guest_cache_refuses_host_access(void **state)
+{
+	struct fx *f = *state;
+	struct gpc_cache *g = guest_cache(f, 0, 0, 8);
+	uint8_t buf[8] = { 0 };
+
+	assert_true(gpc_cache_check(g, 0, 8));
+	assert_int_equal(gpc_cache_read(g, 0, buf, 8), -EINVAL);
+	assert_int_equal(gpc_cache_write(g, 0, buf, 8), -EINVAL);
+	assert_int_equal(gpc_cache_copy(g, 0, g, 0, 8), -EINVAL);
+	assert_true(gpc_cache_check(g, 0, 8));
+	assert_int_equal(gpc_vcpu_enter_guest(f->v), 0);
+	assert_non_null(gpc_cache_guest_ptr(g, 0, 8));
+	gpc_vcpu_exit_guest(f->v);
+}
+
 static void handle_requests_refresh_error(void **state)
 {
 	struct fx *f = *state;
@@ -482,6 +503,7 @@ int main(void)
 		T4(requests_bail_out_and_consume),
 		T4(request_kicks_once),
 		T4(guest_cache_invalid_bails_out),
+		T4(guest_cache_refuses_host_access),
 		T4(handle_requests_refresh_error),
 		T4(nonblock_inval_vcpu_in_guest),
 		T4(guest_cache_multipage),
