@@ -763,8 +763,8 @@ static inline void fp_op_raw(struct fp_reader *r, uint64_t i)
 }
 
 /* The documented fast path; both schemes run this very code. */
-static inline void fp_op_cache(struct fp_reader *r, struct gpc_cache *c,
-			       uint64_t i)
+static gpc_always_inline void fp_op_cache(struct fp_reader *r,
+					  struct gpc_cache *c, uint64_t i)
 {
 	struct gpc_guard g;
 	uint8_t *p = gpc_cache_begin(c, r->off, sizeof(uint64_t), &g);

@@ -633,6 +633,12 @@ int gpc_cache_init(struct gpc_cache *c, struct gpc_vm *vm, enum gpc_usage usage,
 	atomic_init(&c->genp, &vm->slots_gen);
 	c->scheme = vm->scheme;
 	c->flags = flags;
+	/* Key index GPC_SRCU_TLS_ENTRIES: the sentinel, which never matches. */
+	if (vm->scheme != GPC_SCHEME_SRCU || (flags & GPC_CACHE_COUNT_HITS) ||
+	    vm->srcu.reader_fence)
+		c->fast_key = GPC_SRCU_TLS_ENTRIES;
+	else
+		c->fast_key = vm->srcu.key;
 	c->vm = vm;
 	c->priv = p;
 	if (vcpu)
@@ -665,21 +671,39 @@ int gpc_cache_destroy(struct gpc_cache *c)
 
 /* ---- fast-path helpers kept out of line --------------------------------- */
 
-void *gpc_cache__miss(struct gpc_cache *c, struct gpc_srcu_slot *s)
+/*
+ * The srcu fast path's single attempt failed: try the bounded snapshot (a
+ * writer that finished meanwhile is not a miss); on a real miss leave the
+ * section. Still inside it on success: the guard is filled in already.
+ */
+void *gpc_cache__miss(struct gpc_cache *c, struct gpc_srcu_slot *s,
+		      uint64_t off, uint64_t len)
 {
+	uint8_t *p = gpc_cache__snapshot(c, off, len);
+
+	if (p)
+		return p;
 	gpc_srcu_read_unlock_slot(c->srcu, s);
 	atomic_fetch_add_explicit(&c->misses, 1, memory_order_relaxed);
 	return NULL;
 }
 
+/* A hit of the srcu scheme or the rwlock scheme (out of line only). */
+static void count_hit(struct gpc_cache *c, struct gpc_srcu_slot *s)
+{
+	if (!(c->flags & GPC_CACHE_COUNT_HITS))
+		return;
+	gpc_srcu_count_event(s);
+	atomic_fetch_add_explicit(&c->hits, 1, memory_order_relaxed);
+}
+
 /*
  * The rwlock scheme's begin: the reader lock is held across check and use,
  * as in KVM. It writes the shared lock word on every access, which is what
- * the srcu scheme avoids. Hits are counted in the thread's slot of the vm's
- * domain, as on the srcu scheme.
+ * the srcu scheme avoids.
  */
-void *gpc_cache__rw_begin(struct gpc_cache *c, uint64_t off, uint64_t len,
-			  bool try_only)
+static void *rw_begin(struct gpc_cache *c, uint64_t off, uint64_t len,
+		      bool try_only)
 {
 	uint8_t *p;
 	int err = try_only ? pthread_rwlock_tryrdlock(&c->rw) :
@@ -693,7 +717,7 @@ void *gpc_cache__rw_begin(struct gpc_cache *c, uint64_t off, uint64_t len,
 	if (p) {
 		struct gpc_srcu_slot *s = gpc_srcu_slot_of(c->srcu);
 
-		gpc_cache__hit(c, s);
+		count_hit(c, s);
 		/* Count the section, so slow paths can refuse to deadlock. */
 		atomic_store_explicit(
 			&s->aux,
@@ -704,6 +728,36 @@ void *gpc_cache__rw_begin(struct gpc_cache *c, uint64_t off, uint64_t len,
 	pthread_rwlock_unlock(&c->rw);
 	atomic_fetch_add_explicit(&c->misses, 1, memory_order_relaxed);
 	return NULL;
+}
+
+/*
+ * begin off the inline path: the rwlock scheme (slot NULL: it needs no
+ * token), counted hits, readers that fence themselves, and a thread's first
+ * section in the vm (which claims its slot).
+ */
+struct gpc_cache__begun gpc_cache__begin_slow(struct gpc_cache *c, uint64_t off,
+					      uint64_t len, bool try_only)
+{
+	struct gpc_cache__begun b = { NULL, NULL, 0, 0 };
+	struct gpc_srcu *d = c->srcu;
+	struct gpc_srcu_slot *s;
+
+	if (c->scheme != GPC_SCHEME_SRCU) {
+		b.p = rw_begin(c, off, len, try_only);
+		return b;
+	}
+	s = gpc_srcu_slot_of(d);
+	b.fence = d->reader_fence;
+	b.ctr = gpc_srcu__lock(d, s, b.fence);
+	b.p = gpc_cache__snapshot(c, off, len);
+	if (!b.p) {
+		gpc_srcu__unlock(d, s, b.ctr, b.fence);
+		atomic_fetch_add_explicit(&c->misses, 1, memory_order_relaxed);
+		return b;
+	}
+	b.slot = s;
+	count_hit(c, s);
+	return b;
 }
 
 void gpc_cache__rw_end(struct gpc_cache *c)

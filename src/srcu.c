@@ -327,12 +327,12 @@ struct gpc_srcu_slot *gpc_srcu_slot_slow(struct gpc_srcu *d)
 	if (d->tls_index < GPC_SRCU_TLS_ENTRIES) {
 		struct gpc_srcu_tls *e = &gpc_srcu_tls[d->tls_index];
 
-		/* Slot first, serial last: see gpc_srcu_slot_of(). */
-		e->serial = 0;
+		/* Slot first, key last: see gpc_srcu__slot_by_key(). */
+		e->key = 0;
 		gpc_barrier();
 		e->slot = s;
 		gpc_barrier();
-		e->serial = d->serial;
+		e->key = d->key;
 	}
 	return s;
 }
@@ -560,7 +560,7 @@ static bool held_by_self(struct gpc_srcu *d)
 	struct gpc_srcu_tls *e = &gpc_srcu_tls[d->tls_index];
 	struct gpc_srcu_slot *s;
 
-	if (e->serial == d->serial)
+	if (e->key == d->key)
 		s = e->slot;
 	else
 		s = find_owned(d->state, self_tid());
@@ -888,6 +888,7 @@ int gpc_srcu_init(struct gpc_srcu *d, const struct gpc_srcu_attr *attr)
 	d->id = alloc_id();
 	d->tls_index = d->id < GPC_SRCU_TLS_ENTRIES ? d->id :
 						      GPC_SRCU_TLS_ENTRIES;
+	d->key = d->serial << GPC_SRCU_KEY_SHIFT | d->tls_index;
 	err = start_worker(d);
 	if (!err) {
 		st->next = domains;

@@ -1146,7 +1146,8 @@ static void cache_counters(void **state)
 	assert_int_equal(gpc_vm_get_stats(f->vm, &v1), 0);
 	assert_int_equal(sp.hits, 0); /* not asked for */
 	assert_int_equal(sc.hits, 60);
-	assert_int_equal(v1.hits - v0.hits, 70);
+	/* the vm counts the hits of counting caches only */
+	assert_int_equal(v1.hits - v0.hits, 60);
 	assert_int_equal(sp.misses, 1);
 	assert_int_equal(sc.misses, 1);
 	assert_int_equal(v1.misses - v0.misses, 2);

@@ -397,30 +397,41 @@ static void vm_stats_basic(void **state)
 {
 	struct fx *f = *state;
 	struct gpc_guard g;
-	struct gpc_cache *a = active_cache(f, 0, 0, 8, 0);
-	struct gpc_cache *b = active_cache(f, 1, 3 * f->ps, 8, 0);
-	struct hit_thread ht[2] = { { .c = a, .n = 300 },
-				    { .c = b, .n = 200 } };
+	struct gpc_cache *a = active_cache(f, 0, 0, 8, GPC_CACHE_COUNT_HITS);
+	struct gpc_cache *b =
+		active_cache(f, 1, 3 * f->ps, 8, GPC_CACHE_COUNT_HITS);
+	struct gpc_cache *u = active_cache(f, 2, 5 * f->ps, 8, 0);
+	struct hit_thread ht[3] = { { .c = a, .n = 300 },
+				    { .c = b, .n = 200 },
+				    { .c = u, .n = 50 } };
 	struct gpc_vm_stats s0, s1;
-	struct tbg bg[2];
+	struct tbg bg[3];
 	uint64_t h = tvm_hva(&f->t, G0);
 
 	stats(f, &s0);
-	assert_int_equal(s0.active_caches, 2);
-	assert_int_equal(s0.refreshes, 2);
+	assert_int_equal(s0.active_caches, 3);
+	assert_int_equal(s0.refreshes, 3);
 	assert_int_equal(s0.hits, 0);
 	assert_int_equal(s0.misses, 0);
-	/* 100 hits here, 500 in two threads that then exit. */
+	/*
+	 * 100 counted hits here, 500 in two threads that then exit; the 10
+	 * here and 50 in a third thread on u, which does not count hits (the
+	 * srcu fast path stays free of the counter), are not counted.
+	 */
 	for (int i = 0; i < 100; i++) {
 		assert_non_null(gpc_cache_begin(a, 0, 8, &g));
 		gpc_cache_end(a, &g);
 	}
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < 10; i++) {
+		assert_non_null(gpc_cache_begin(u, 0, 8, &g));
+		gpc_cache_end(u, &g);
+	}
+	for (int i = 0; i < 3; i++)
 		tbg_start(&bg[i], hit_thread_fn, &ht[i]);
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < 3; i++)
 		tbg_join(&bg[i]);
 	stats(f, &s1);
-	assert_int_equal(ht[0].hits + ht[1].hits, 500);
+	assert_int_equal(ht[0].hits + ht[1].hits + ht[2].hits, 550);
 	assert_int_equal(s1.hits, 600);
 
 	/* An invalidation of a's page: one invalidation, one cache cleared. */
@@ -437,7 +448,7 @@ static void vm_stats_basic(void **state)
 	assert_int_equal(s1.misses, 3);
 	assert_int_equal(s1.invalidations, 2);
 	assert_int_equal(s1.inval_caches, 1);
-	assert_int_equal(s1.refreshes, 3);
+	assert_int_equal(s1.refreshes, 4);
 	assert_int_equal(s1.refresh_retries, 0);
 	assert_int_equal(s1.refresh_waits, 0);
 	assert_int_equal(s1.inval_eagain, 0);
@@ -448,8 +459,9 @@ static void vm_stats_basic(void **state)
 	assert_int_equal(gpc_cache_destroy(a), 0);
 	stats(f, &s1);
 	assert_int_equal(s1.misses, 3);
-	assert_int_equal(s1.active_caches, 1);
+	assert_int_equal(s1.active_caches, 2);
 	assert_int_equal(gpc_cache_deactivate(b), 0);
+	assert_int_equal(gpc_cache_deactivate(u), 0);
 	stats(f, &s1);
 	assert_int_equal(s1.active_caches, 0);
 	assert_int_equal(s1.hits, 600);

@@ -64,16 +64,26 @@ enum gpc_usage {
 };
 
 /* Cache flags (gpc_cache_init). */
-#define GPC_CACHE_READONLY (1u << 0) /* never written through: map read-only */
-#define GPC_CACHE_COUNT_HITS \
-	(1u << 1) /* count hits per cache (a shared
-					  store on every hit; off by default;
-					  the vm counts hits per thread anyway) */
-#define GPC_CACHE_FLAGS_ALL (GPC_CACHE_READONLY | GPC_CACHE_COUNT_HITS)
+#define GPC_CACHE_READONLY   (1u << 0) /* never written through: map read-only */
+/*
+ * Count hits: per cache (a shared store on every hit) and per thread for the
+ * vm's stats. Off by default, which keeps the srcu fast path free of it;
+ * hits of caches without it are not counted anywhere.
+ */
+#define GPC_CACHE_COUNT_HITS (1u << 1)
+#define GPC_CACHE_FLAGS_ALL  (GPC_CACHE_READONLY | GPC_CACHE_COUNT_HITS)
 
-/* Read-side state from gpc_cache_begin() to gpc_cache_end(); opaque. */
+/*
+ * Read-side state from gpc_cache_begin() to gpc_cache_end(); opaque. It
+ * carries what end needs (the thread's slot, the domain, its fence mode) so
+ * that end loads nothing from the cache: begin and end inline, it lives in
+ * registers.
+ */
 struct gpc_guard {
-	struct gpc_srcu_slot *slot;
+	struct gpc_srcu_slot *slot; /* NULL: rwlock scheme */
+	struct gpc_srcu *srcu;
+	unsigned long ctr; /* what begin stored in the slot */
+	int fence;
 };
 
 struct gpc_cache_stats {
@@ -87,10 +97,19 @@ struct gpc_cache_stats {
  * reachable by inline code); treat every field as private.
  */
 struct gpc_cache {
-	/* Read by the fast path; written only under the write side. */
+	/* Read by the fast path; set at init. */
 	struct gpc_srcu *srcu;
+	/*
+	 * srcu->key when begin may take the inline path, else a key no
+	 * thread's lookaside entry holds (rwlock scheme, hit counting, readers
+	 * that must fence themselves). One load and one compare both find the
+	 * thread's slot and rule out every slow case: a thread's first section
+	 * in the vm misses the entry and takes the out-of-line path too.
+	 */
+	uint64_t fast_key;
 	int scheme;
 	unsigned int flags;
+	/* Read by the fast path; written only under the write side. */
 	struct gpc_seqcount seq;
 	/*
 	 * The accessor pointer to the cache's byte 0; NULL when the cache is
@@ -121,9 +140,48 @@ struct gpc_cache {
 extern const _Atomic uint64_t gpc_cache_hva_gen;
 
 /*
- * Snapshot (pointer, generation, length) and check them. Returns the
- * pointer for [off, off + len) or NULL (invalid, stale generation, out of
- * range, or a writer in progress). Never waits for a writer.
+ * Check a snapshot of (pointer, generation, length); the pointer for
+ * [off, off + len), or NULL (invalid, stale generation, out of range).
+ */
+static gpc_always_inline uint8_t *
+gpc_cache__check_snap(uint8_t *k, uint64_t gen, const _Atomic uint64_t *genp,
+		      uint64_t clen, uint64_t off, uint64_t len)
+{
+	if (!k || gen != atomic_load_explicit(genp, memory_order_relaxed) ||
+	    off > clen || len > clen - off)
+		return NULL;
+	return k + off;
+}
+
+/*
+ * One attempt: snapshot the fields under the seqcount and check them.
+ * NULL also when a writer is inside or ran meanwhile; the fast path leaves
+ * the retries to its out-of-line miss path, so that the inline code is a
+ * straight line.
+ */
+static gpc_always_inline uint8_t *
+gpc_cache__snapshot_once(struct gpc_cache *c, uint64_t off, uint64_t len)
+{
+	unsigned int seq;
+	uint8_t *k;
+	uint64_t gen, clen;
+	const _Atomic uint64_t *genp;
+
+	if (!gpc_seqcount_read_try(&c->seq, &seq))
+		return NULL;
+	k = atomic_load_explicit(&c->khva, memory_order_relaxed);
+	gen = atomic_load_explicit(&c->gen, memory_order_relaxed);
+	genp = atomic_load_explicit(&c->genp, memory_order_relaxed);
+	clen = atomic_load_explicit(&c->len, memory_order_relaxed);
+	if (gpc_seqcount_read_retry(&c->seq, seq))
+		return NULL;
+	return gpc_cache__check_snap(k, gen, genp, clen, off, len);
+}
+
+/*
+ * As gpc_cache__snapshot_once() with GPC_SEQCOUNT_TRIES attempts: a writer
+ * that finished between our two reads of the count costs a retry, not a
+ * miss. Never waits for a writer that is inside.
  */
 static gpc_always_inline uint8_t *
 gpc_cache__snapshot(struct gpc_cache *c, uint64_t off, uint64_t len)
@@ -143,29 +201,70 @@ gpc_cache__snapshot(struct gpc_cache *c, uint64_t off, uint64_t len)
 
 		if (gpc_seqcount_read_retry(&c->seq, seq))
 			continue;
-		if (!k ||
-		    gen != atomic_load_explicit(genp, memory_order_relaxed) ||
-		    off > clen || len > clen - off)
-			return NULL;
-		return k + off;
+		return gpc_cache__check_snap(k, gen, genp, clen, off, len);
 	}
 	return NULL;
 }
 
-static gpc_always_inline void gpc_cache__hit(struct gpc_cache *c,
-					     struct gpc_srcu_slot *s)
+/*
+ * Out of line, to keep the inlined fast path small. None takes the guard's
+ * address, which would keep it in memory: begin_slow returns its words.
+ */
+struct gpc_cache__begun {
+	void *p;
+	struct gpc_srcu_slot *slot;
+	unsigned long ctr;
+	int fence;
+};
+
+void *gpc_cache__miss(struct gpc_cache *c, struct gpc_srcu_slot *s,
+		      uint64_t off, uint64_t len);
+struct gpc_cache__begun gpc_cache__begin_slow(struct gpc_cache *c, uint64_t off,
+					      uint64_t len, bool try_only);
+void gpc_cache__rw_end(struct gpc_cache *c);
+
+static gpc_always_inline void *gpc_cache__slow(struct gpc_cache *c,
+					       uint64_t off, uint64_t len,
+					       struct gpc_guard *g,
+					       bool try_only)
 {
-	gpc_srcu_count_event(s);
-	if (gpc_unlikely(c->flags & GPC_CACHE_COUNT_HITS))
-		atomic_fetch_add_explicit(&c->hits, 1, memory_order_relaxed);
+	struct gpc_cache__begun b =
+		gpc_cache__begin_slow(c, off, len, try_only);
+
+	g->slot = b.slot;
+	g->srcu = c->srcu;
+	g->ctr = b.ctr;
+	g->fence = b.fence;
+	return b.p;
 }
 
-/* Out of line, to keep the inlined fast path small. */
-/* (None takes the guard's address: it then stays in a register.) */
-void *gpc_cache__miss(struct gpc_cache *c, struct gpc_srcu_slot *s);
-void *gpc_cache__rw_begin(struct gpc_cache *c, uint64_t off, uint64_t len,
-			  bool try_only);
-void gpc_cache__rw_end(struct gpc_cache *c);
+/*
+ * begin: on the srcu scheme, the inline path (the thread's slot from its
+ * lookaside entry, no fence of its own); everything else out of line.
+ */
+static gpc_always_inline void *gpc_cache__begin(struct gpc_cache *c,
+						uint64_t off, uint64_t len,
+						struct gpc_guard *g,
+						bool try_only)
+{
+	uint64_t key = c->fast_key;
+	struct gpc_srcu_tls *e = &gpc_srcu_tls[key & GPC_SRCU_KEY_INDEX];
+	struct gpc_srcu_slot *s;
+	uint8_t *p;
+
+	if (gpc_unlikely(e->key != key))
+		return gpc_cache__slow(c, off, len, g, try_only);
+	gpc_barrier(); /* key, then slot: see gpc_srcu__slot_by_key() */
+	s = e->slot;
+	g->slot = s;
+	g->srcu = c->srcu;
+	g->fence = 0;
+	g->ctr = gpc_srcu__lock(g->srcu, s, 0);
+	p = gpc_cache__snapshot_once(c, off, len);
+	if (gpc_unlikely(!p))
+		return gpc_cache__miss(c, s, off, len);
+	return p;
+}
 
 /* ---- fast path -------------------------------------------------------- */
 
@@ -188,18 +287,7 @@ static gpc_always_inline void *gpc_cache_begin(struct gpc_cache *c,
 					       uint64_t off, uint64_t len,
 					       struct gpc_guard *g)
 {
-	uint8_t *p;
-
-	if (gpc_unlikely(c->scheme != GPC_SCHEME_SRCU)) {
-		g->slot = NULL; /* the rwlock scheme needs no token */
-		return gpc_cache__rw_begin(c, off, len, false);
-	}
-	g->slot = gpc_srcu_read_lock(c->srcu);
-	p = gpc_cache__snapshot(c, off, len);
-	if (gpc_unlikely(!p))
-		return gpc_cache__miss(c, g->slot);
-	gpc_cache__hit(c, g->slot);
-	return p;
+	return gpc_cache__begin(c, off, len, g, false);
 }
 
 /**
@@ -213,11 +301,7 @@ static gpc_always_inline void *gpc_cache_try_begin(struct gpc_cache *c,
 						   uint64_t off, uint64_t len,
 						   struct gpc_guard *g)
 {
-	if (gpc_unlikely(c->scheme != GPC_SCHEME_SRCU)) {
-		g->slot = NULL;
-		return gpc_cache__rw_begin(c, off, len, true);
-	}
-	return gpc_cache_begin(c, off, len, g);
+	return gpc_cache__begin(c, off, len, g, true);
 }
 
 /**
@@ -229,11 +313,11 @@ static gpc_always_inline void *gpc_cache_try_begin(struct gpc_cache *c,
 static gpc_always_inline void gpc_cache_end(struct gpc_cache *c,
 					    struct gpc_guard *g)
 {
-	if (gpc_unlikely(c->scheme != GPC_SCHEME_SRCU)) {
+	if (gpc_unlikely(!g->slot)) {
 		gpc_cache__rw_end(c);
 		return;
 	}
-	gpc_srcu_read_unlock_slot(c->srcu, g->slot);
+	gpc_srcu__unlock(g->srcu, g->slot, g->ctr, g->fence);
 }
 
 /**

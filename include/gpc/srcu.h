@@ -87,6 +87,13 @@ struct gpc_srcu {
 	unsigned int id;  /* small, unique among live domains */
 	unsigned int tls_index; /* id, or GPC_SRCU_TLS_ENTRIES if none */
 	uint64_t serial;	/* unique for the process lifetime */
+	/*
+	 * serial << GPC_SRCU_KEY_SHIFT | tls_index: what this thread's
+	 * lookaside entry holds when it is this domain's. One word names both
+	 * the entry and the domain, so the lookup is one load and one compare
+	 * (a copy of it lets a user skip even the load of the domain).
+	 */
+	uint64_t key;
 	unsigned int magic;
 	struct gpc_srcu_state *state;
 };
@@ -121,13 +128,19 @@ struct gpc_srcu_head {
 /* ---- internal, used by the inline read side -------------------------- */
 
 /*
- * One lookaside entry: the serial of the domain and this thread's slot in it.
- * Entry GPC_SRCU_TLS_ENTRIES is a sentinel whose serial stays 0.
+ * One lookaside entry: the key of the domain and this thread's slot in it.
+ * Entry GPC_SRCU_TLS_ENTRIES is a sentinel whose key stays 0 (no domain has
+ * key 0: serials start at 1).
  */
 struct gpc_srcu_tls {
-	uint64_t serial;
+	uint64_t key;
 	struct gpc_srcu_slot *slot;
 };
+
+#define GPC_SRCU_KEY_SHIFT 8
+#define GPC_SRCU_KEY_INDEX ((1u << GPC_SRCU_KEY_SHIFT) - 1)
+_Static_assert(GPC_SRCU_TLS_ENTRIES <= GPC_SRCU_KEY_INDEX,
+	       "the key's low byte holds the lookaside index");
 
 extern __thread struct gpc_srcu_tls gpc_srcu_tls[GPC_SRCU_TLS_ENTRIES + 1]
 	__attribute__((tls_model("initial-exec")));
@@ -145,32 +158,49 @@ void gpc_srcu_wake_gp(struct gpc_srcu *d);
 void gpc_srcu_report_misuse(struct gpc_srcu *d, const char *what);
 
 /*
- * The slot of the calling thread in @d.
+ * The slot of the calling thread in @d, whose key is @key (@d->key, or a
+ * copy of it the caller keeps next to its other hot data).
  *
  * The entry is two words and a signal handler may install an entry between
  * our two loads, so the order matters: the installer writes the slot, then
- * the serial; we read the serial, then the slot. An entry only ever changes
- * from "some other (destroyed) domain" to "this domain", because ids are
- * unique among live domains, so if we read @d's serial, the slot we read
- * after it is @d's. Serials are never reused, so a stale entry never
+ * the key; we read the key, then the slot. An entry only ever changes from
+ * "some other (destroyed) domain" to "this domain", because ids are unique
+ * among live domains, so if we read @d's key, the slot we read after it is
+ * @d's. Serials, hence keys, are never reused, so a stale entry never
  * matches.
  *
  * Context: any context, async-signal-safe.
  */
 static gpc_always_inline struct gpc_srcu_slot *
-gpc_srcu_slot_of(struct gpc_srcu *d)
+gpc_srcu__slot_by_key(struct gpc_srcu *d, uint64_t key)
 {
-	struct gpc_srcu_tls *e = &gpc_srcu_tls[d->tls_index];
+	struct gpc_srcu_tls *e = &gpc_srcu_tls[key & GPC_SRCU_KEY_INDEX];
 
-	if (gpc_likely(e->serial == d->serial)) {
+	if (gpc_likely(e->key == key)) {
 		gpc_barrier();
 		return e->slot;
 	}
 	return gpc_srcu_slot_slow(d);
 }
 
+/*
+ * gpc_srcu_slot_of - the calling thread's slot in @d (claimed on first use).
+ *
+ * Context: any context, async-signal-safe.
+ */
+static gpc_always_inline struct gpc_srcu_slot *
+gpc_srcu_slot_of(struct gpc_srcu *d)
+{
+	return gpc_srcu__slot_by_key(d, d->key);
+}
+
 static gpc_always_inline void gpc_srcu_read_lock_slot(struct gpc_srcu *d,
 						      struct gpc_srcu_slot *s);
+static gpc_always_inline unsigned long
+gpc_srcu__lock(struct gpc_srcu *d, struct gpc_srcu_slot *s, int fence);
+static gpc_always_inline void gpc_srcu__unlock(struct gpc_srcu *d,
+					       struct gpc_srcu_slot *s,
+					       unsigned long v, int fence);
 
 /**
  * gpc_srcu_read_lock - enter a read-side section of @d.
@@ -223,6 +253,19 @@ static gpc_always_inline void gpc_srcu_count_event(struct gpc_srcu_slot *s)
 static gpc_always_inline void gpc_srcu_read_lock_slot(struct gpc_srcu *d,
 						      struct gpc_srcu_slot *s)
 {
+	(void)gpc_srcu__lock(d, s, d->reader_fence);
+}
+
+/*
+ * The read side proper, with d->reader_fence passed in. Returns the value it
+ * stored in the slot, which is the value the matching unlock finds there
+ * (sections nest properly, and a signal handler leaves the word as it found
+ * it): a caller that keeps it, and the flag, until unlock (a cache guard
+ * does) saves the unlock's loads.
+ */
+static gpc_always_inline unsigned long
+gpc_srcu__lock(struct gpc_srcu *d, struct gpc_srcu_slot *s, int fence)
+{
 	unsigned long v = atomic_load_explicit(&s->ctr, memory_order_relaxed);
 
 	/*
@@ -248,10 +291,11 @@ static gpc_always_inline void gpc_srcu_read_lock_slot(struct gpc_srcu *d,
 	 * run_gp(), srcu.c), which makes this compiler barrier act as a full
 	 * barrier whenever it matters.
 	 */
-	if (gpc_unlikely(d->reader_fence))
+	if (gpc_unlikely(fence))
 		atomic_thread_fence(memory_order_seq_cst);
 	else
 		gpc_barrier();
+	return v;
 }
 
 /**
@@ -264,11 +308,19 @@ static gpc_always_inline void gpc_srcu_read_lock_slot(struct gpc_srcu *d,
 static gpc_always_inline void gpc_srcu_read_unlock_slot(struct gpc_srcu *d,
 							struct gpc_srcu_slot *s)
 {
-	unsigned long v = atomic_load_explicit(&s->ctr, memory_order_relaxed);
-	int fence = d->reader_fence;
+	gpc_srcu__unlock(d, s,
+			 atomic_load_explicit(&s->ctr, memory_order_relaxed),
+			 d->reader_fence);
+}
 
+/* @v: the slot's value, as gpc_srcu__lock() returned it. */
+static gpc_always_inline void gpc_srcu__unlock(struct gpc_srcu *d,
+					       struct gpc_srcu_slot *s,
+					       unsigned long v, int fence)
+{
 #ifdef GPC_DEBUG
-	if (!(v & GPC_SRCU_NEST_MASK)) {
+	if (!(v & GPC_SRCU_NEST_MASK) ||
+	    v != atomic_load_explicit(&s->ctr, memory_order_relaxed)) {
 		gpc_srcu_report_misuse(d, "read_unlock without read_lock");
 		return;
 	}

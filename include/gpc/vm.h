@@ -78,7 +78,8 @@ struct gpc_vm_config {
 
 /* Per-vm counters (sums over its caches plus vm-wide events). */
 struct gpc_vm_stats {
-	uint64_t hits, misses;	  /* fast-path begins */
+	uint64_t hits;		  /* of caches with GPC_CACHE_COUNT_HITS */
+	uint64_t misses;	  /* fast-path begins that missed */
 	uint64_t refreshes;	  /* refresh calls that published */
 	uint64_t refresh_retries; /* refresh loops repeated */
 	uint64_t refresh_waits;	  /* refresh sleeps on an invalidation */
