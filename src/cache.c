@@ -738,7 +738,8 @@ static void *rw_begin(struct gpc_cache *c, uint64_t off, uint64_t len,
 struct gpc_cache__begun gpc_cache__begin_slow(struct gpc_cache *c, uint64_t off,
 					      uint64_t len, bool try_only)
 {
-	struct gpc_cache__begun b = { NULL, NULL, 0, 0 };
+	struct gpc_cache__begun b = { NULL, NULL, 0 };
+	unsigned long v;
 	struct gpc_srcu *d = c->srcu;
 	struct gpc_srcu_slot *s;
 
@@ -748,10 +749,10 @@ struct gpc_cache__begun gpc_cache__begin_slow(struct gpc_cache *c, uint64_t off,
 	}
 	s = gpc_srcu_slot_of(d);
 	b.fence = d->reader_fence;
-	b.ctr = gpc_srcu__lock(d, s, b.fence);
+	v = gpc_srcu__lock(d, s, b.fence);
 	b.p = gpc_cache__snapshot(c, off, len);
 	if (!b.p) {
-		gpc_srcu__unlock(d, s, b.ctr, b.fence);
+		gpc_srcu__unlock(d, s, v, b.fence);
 		atomic_fetch_add_explicit(&c->misses, 1, memory_order_relaxed);
 		return b;
 	}

@@ -1233,6 +1233,61 @@ static void edeadlk_in_read_section(void **state)
 	assert_int_equal(gpc_cache_activate_gpa(&f->c[3], G0, 8), 0);
 }
 
+/* ---- sections ending out of order ------------------------------------------ */
+
+struct inval_job {
+	struct gpc_vm *vm;
+	uint64_t hva;
+	atomic_int done;
+};
+
+static int inval_job_fn(void *arg)
+{
+	struct inval_job *j = arg;
+
+	assert_int_equal(
+		gpc_invalidate_range_start(j->vm, j->hva, j->hva + 1, 0), 0);
+	atomic_store(&j->done, 1);
+	assert_int_equal(gpc_invalidate_range_end(j->vm, j->hva, j->hva + 1),
+			 0);
+	return 0;
+}
+
+/*
+ * Sections of two caches need not end in LIFO order: after a's section
+ * ends, b's (begun later) still holds b's page, so an invalidation of it
+ * waits until b's section ends too (a grace period on the srcu scheme, b's
+ * lock on the rwlock scheme).
+ */
+static void sections_end_in_any_order(void **state)
+{
+	struct fx *f = *state;
+	struct gpc_cache *a = active_cache(f, 0, 0, 8, 0);
+	struct gpc_cache *b = active_cache(f, 1, f->ps, 8, 0);
+	struct inval_job j = { .vm = f->vm, .hva = hva_of(f, G0 + f->ps) };
+	struct gpc_guard ga, gb;
+	struct tbg bg;
+	uint64_t *pb;
+
+	assert_non_null(gpc_cache_begin(a, 0, 8, &ga));
+	pb = gpc_cache_begin(b, 0, 8, &gb);
+	assert_non_null(pb);
+	gpc_cache_end(a, &ga);
+	if (is_srcu(f))
+		assert_true(gpc_srcu_read_held(b->srcu));
+	tbg_start(&bg, inval_job_fn, &j);
+	usleep(50000);
+	/* Still ours: the invalidation has not returned. */
+	assert_int_equal(atomic_load(&j.done), 0);
+	*pb = 1;
+	gpc_cache_end(b, &gb);
+	tbg_join(&bg);
+	assert_int_equal(atomic_load(&j.done), 1);
+	if (is_srcu(f))
+		assert_false(gpc_srcu_read_held(b->srcu));
+	assert_false(gpc_cache_check(b, 0, 8));
+}
+
 /* ---- main ----------------------------------------------------------------- */
 
 int main(void)
@@ -1263,6 +1318,7 @@ int main(void)
 		T4(multipage),
 		T4(cache_counters),
 		T4(edeadlk_in_read_section),
+		T4(sections_end_in_any_order),
 	};
 
 	return cmocka_run_group_tests_name("cache_api", tests, NULL, NULL);
