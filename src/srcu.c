@@ -24,9 +24,20 @@
 #define SRCU_MAGIC 0x53524355u /* "SRCU" */
 #define SRCU_DEAD  0x44454144u /* "DEAD" */
 
-/* A chunk of slots is one page; chunks are never unmapped (see slot_of). */
+/*
+ * A thread's registry record in a domain: whose it is, and where its slot
+ * is (its lookaside entry in its TLS, or @own for a domain without an
+ * entry). Records come in page-sized chunks that a domain adds lock free.
+ * Only the owner writes @own, so a record has a cache line of its own.
+ */
+struct srcu_rec {
+	_Atomic(struct gpc_srcu_slot *) slot;
+	_Atomic int owner; /* thread id, 0 when free */
+	struct gpc_srcu_slot own;
+} gpc_cacheline_aligned;
+
 #define CHUNK_BYTES	4096
-#define SLOTS_PER_CHUNK (CHUNK_BYTES / sizeof(struct gpc_srcu_slot))
+#define SLOTS_PER_CHUNK (CHUNK_BYTES / sizeof(struct srcu_rec))
 #define MAX_CHUNKS	1024
 
 /* Scans of the slots before a grace period goes to sleep on the futex. */
@@ -34,7 +45,7 @@
 /* Upper bound of one futex sleep; a safety net, wakeups come from readers. */
 #define SLEEP_MAX_NS 1000000000ull
 
-__thread struct gpc_srcu_tls gpc_srcu_tls[GPC_SRCU_TLS_ENTRIES + 1]
+__thread struct gpc_srcu_slot gpc_srcu_tls[GPC_SRCU_TLS_ENTRIES + 1]
 	__attribute__((tls_model("initial-exec")));
 static __thread int gpc_srcu_tls_tid __attribute__((tls_model("initial-exec")));
 int gpc_srcu_reader_fence;
@@ -48,8 +59,15 @@ struct gpc_srcu_state {
 	_Atomic uint64_t gp_seq; /* even: idle; odd: a grace period runs */
 	_Atomic uint64_t gp_req; /* highest cookie asked for by start_poll */
 
-	_Atomic(struct gpc_srcu_slot *) chunks[MAX_CHUNKS];
+	_Atomic(struct srcu_rec *) chunks[MAX_CHUNKS];
 	_Atomic unsigned int nchunks;
+	/*
+	 * Held while anyone but the owner dereferences a record's slot
+	 * pointer (grace-period scans, event sums, destroy's check), and by
+	 * thread exit while it points the records of the exiting thread back
+	 * at themselves: a slot in a thread's TLS goes away with the thread.
+	 */
+	pthread_mutex_t scan_lock;
 
 	/* Worker: drives polled grace periods and runs callbacks. */
 	pthread_t worker;
@@ -83,7 +101,7 @@ static _Atomic uint64_t next_serial = 1;
  * fresh mmap.
  */
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct gpc_srcu_slot *pool[MAX_CHUNKS];
+static struct srcu_rec *pool[MAX_CHUNKS];
 static unsigned int pool_len;
 
 static pthread_key_t exit_key;
@@ -148,9 +166,9 @@ bool gpc_srcu_membarrier_available(void)
 
 /* ---- reader slots ----------------------------------------------------- */
 
-static struct gpc_srcu_slot *chunk_get(void)
+static struct srcu_rec *chunk_get(void)
 {
-	struct gpc_srcu_slot *c = NULL;
+	struct srcu_rec *c = NULL;
 	void *p;
 
 	if (!pthread_mutex_trylock(&pool_lock)) {
@@ -165,7 +183,7 @@ static struct gpc_srcu_slot *chunk_get(void)
 	return p == MAP_FAILED ? NULL : p;
 }
 
-static void chunk_put(struct gpc_srcu_slot *c)
+static void chunk_put(struct srcu_rec *c)
 {
 	if (!pthread_mutex_trylock(&pool_lock)) {
 		if (pool_len < MAX_CHUNKS) {
@@ -174,60 +192,75 @@ static void chunk_put(struct gpc_srcu_slot *c)
 		}
 		pthread_mutex_unlock(&pool_lock);
 	}
-	/*
-	 * Not pooled: leak it rather than unmap, because a thread's lookaside
-	 * entry may still point into it (gpc_srcu_slot_of loads through
-	 * stale pointers and relies on the memory staying mapped).
-	 */
-	(void)c;
+	if (c)
+		munmap(c, CHUNK_BYTES);
 }
 
-/* Tag every slot of a chunk for @serial, free and outside. */
-static void chunk_prepare(struct gpc_srcu_slot *c, uint64_t serial)
+static void slot_zero(struct gpc_srcu_slot *s)
+{
+	atomic_store_explicit(&s->ctr, 0, memory_order_relaxed);
+	atomic_store_explicit(&s->events, 0, memory_order_relaxed);
+	atomic_store_explicit(&s->aux, 0, memory_order_relaxed);
+	atomic_store_explicit(&s->key, 0, memory_order_relaxed);
+}
+
+/* Every record of a chunk free, its slot its own and outside. */
+static void chunk_prepare(struct srcu_rec *c)
 {
 	for (size_t i = 0; i < SLOTS_PER_CHUNK; i++) {
-		atomic_store_explicit(&c[i].ctr, 0, memory_order_relaxed);
-		atomic_store_explicit(&c[i].owner, 0, memory_order_relaxed);
-		atomic_store_explicit(&c[i].events, 0, memory_order_relaxed);
-		atomic_store_explicit(&c[i].aux, 0, memory_order_relaxed);
-		atomic_store_explicit(&c[i].serial, serial,
+		slot_zero(&c[i].own);
+		atomic_store_explicit(&c[i].slot, &c[i].own,
 				      memory_order_relaxed);
+		atomic_store_explicit(&c[i].owner, 0, memory_order_relaxed);
 	}
 }
 
-#define for_each_slot(st, s, i, j, n)                                       \
+#define for_each_rec(st, r, i, j, n)                                        \
 	for (i = 0,                                                         \
 	    n = atomic_load_explicit(&(st)->nchunks, memory_order_acquire); \
 	     i < n; i++)                                                    \
-		for (j = 0, s = atomic_load_explicit(&(st)->chunks[i],      \
+		for (j = 0, r = atomic_load_explicit(&(st)->chunks[i],      \
 						     memory_order_acquire); \
-		     j < SLOTS_PER_CHUNK; j++, s++)
+		     j < SLOTS_PER_CHUNK; j++, r++)
 
-static struct gpc_srcu_slot *find_owned(struct gpc_srcu_state *st, int tid)
+static int rec_owner(struct srcu_rec *r)
 {
-	struct gpc_srcu_slot *s;
+	return atomic_load_explicit(&r->owner, memory_order_relaxed);
+}
+
+/*
+ * The slot a record points at. Dereferencing it is safe for its owner
+ * thread, and for anyone else under the domain's scan_lock.
+ */
+static struct gpc_srcu_slot *rec_slot(struct srcu_rec *r)
+{
+	return atomic_load_explicit(&r->slot, memory_order_acquire);
+}
+
+static struct srcu_rec *find_owned(struct gpc_srcu_state *st, int tid)
+{
+	struct srcu_rec *r;
 	unsigned int i, n;
 	size_t j;
 
-	for_each_slot(st, s, i, j, n)
-		if (atomic_load_explicit(&s->owner, memory_order_relaxed) ==
-		    tid)
-			return s;
+	for_each_rec(st, r, i, j, n)
+		if (rec_owner(r) == tid)
+			return r;
 	return NULL;
 }
 
-static struct gpc_srcu_slot *claim_free(struct gpc_srcu_state *st, int tid)
+static struct srcu_rec *claim_free(struct gpc_srcu_state *st, int tid)
 {
-	struct gpc_srcu_slot *s;
+	struct srcu_rec *r;
 	unsigned int i, n;
 	size_t j;
 	int zero;
 
-	for_each_slot(st, s, i, j, n) {
+	for_each_rec(st, r, i, j, n) {
 		zero = 0;
-		if (!atomic_load_explicit(&s->owner, memory_order_relaxed) &&
-		    atomic_compare_exchange_strong(&s->owner, &zero, tid))
-			return s;
+		if (!rec_owner(r) &&
+		    atomic_compare_exchange_strong(&r->owner, &zero, tid))
+			return r;
 	}
 	return NULL;
 }
@@ -235,19 +268,19 @@ static struct gpc_srcu_slot *claim_free(struct gpc_srcu_state *st, int tid)
 /*
  * Add a chunk at index @n. Lock free: whoever installs chunks[n] first wins,
  * and everybody helps advance nchunks past it, so that when any claimer
- * returns, scanners will see the chunk its slot is in.
+ * returns, scanners will see the chunk its record is in.
  */
 static int grow(struct gpc_srcu *d, unsigned int n)
 {
 	struct gpc_srcu_state *st = d->state;
-	struct gpc_srcu_slot *c, *expected = NULL;
+	struct srcu_rec *c, *expected = NULL;
 
 	if (n >= MAX_CHUNKS)
 		return -ENOMEM;
 	c = chunk_get();
 	if (!c)
 		return -ENOMEM;
-	chunk_prepare(c, d->serial);
+	chunk_prepare(c);
 	if (!atomic_compare_exchange_strong(&st->chunks[n], &expected, c))
 		chunk_put(c);
 	atomic_compare_exchange_strong(&st->nchunks, &n, n + 1);
@@ -263,78 +296,94 @@ static void arm_exit_hook(void)
 }
 
 /*
- * A thread must own at most one slot per domain: read_unlock() without a
- * token finds the slot again by owner, and must find the one the section
+ * A thread must own at most one record per domain: read_unlock() without a
+ * token finds the slot again through it, and must find the one the section
  * is on. A signal handler that interrupted us before our CAS may have
- * claimed a slot of its own meanwhile (handlers run to completion before we
- * resume); after our CAS, look again, and if it did, give ours back.
+ * claimed a record of its own meanwhile (handlers run to completion before
+ * we resume); after our CAS, look again, and if it did, give ours back.
  */
-static struct gpc_srcu_slot *dedup_claim(struct gpc_srcu_state *st,
-					 struct gpc_srcu_slot *mine, int tid)
+static struct srcu_rec *dedup_claim(struct gpc_srcu_state *st,
+				    struct srcu_rec *mine, int tid)
 {
-	struct gpc_srcu_slot *s;
+	struct srcu_rec *r;
 	unsigned int i, n;
 	size_t j;
 
-	for_each_slot(st, s, i, j, n) {
-		if (s != mine &&
-		    atomic_load_explicit(&s->owner, memory_order_relaxed) ==
-			    tid) {
+	for_each_rec(st, r, i, j, n) {
+		if (r != mine && rec_owner(r) == tid) {
 			atomic_store_explicit(&mine->owner, 0,
 					      memory_order_release);
-			return s;
+			return r;
 		}
 	}
 	return mine;
 }
 
-static struct gpc_srcu_slot *claim_slot(struct gpc_srcu *d, int tid)
+static struct srcu_rec *claim_rec(struct gpc_srcu *d, int tid)
 {
 	struct gpc_srcu_state *st = d->state;
-	struct gpc_srcu_slot *s;
+	struct srcu_rec *r;
 
 	for (;;) {
 		unsigned int n = atomic_load_explicit(&st->nchunks,
 						      memory_order_acquire);
 
-		s = claim_free(st, tid);
-		if (s)
-			return dedup_claim(st, s, tid);
+		r = claim_free(st, tid);
+		if (r)
+			return dedup_claim(st, r, tid);
 		if (grow(d, n))
 			return NULL;
 	}
 }
 
+/*
+ * Make the thread's lookaside entry @e the slot of record @r in @d. Only
+ * reached while the entry is not @d's (free, or a destroyed domain's, whose
+ * sections all ended), or again from a signal handler that interrupted the
+ * same installation: every step can be repeated. The key goes last, so a
+ * reader never sees the entry as @d's before it is ready, and the record
+ * points at the entry before the thread's first section stores into it,
+ * so a grace period that reads the record finds the section (the membarrier
+ * or fence argument of run_gp's (A) covers the order of the two stores).
+ */
+static void install_entry(struct gpc_srcu *d, struct srcu_rec *r,
+			  struct gpc_srcu_slot *e)
+{
+	atomic_store_explicit(&e->key, 0, memory_order_relaxed);
+	gpc_barrier();
+	if (rec_slot(r) != e) {
+		atomic_store_explicit(&e->ctr, 0, memory_order_relaxed);
+		atomic_store_explicit(&e->events, 0, memory_order_relaxed);
+		atomic_store_explicit(&e->aux, 0, memory_order_relaxed);
+		atomic_store_explicit(&r->slot, e, memory_order_release);
+	}
+	gpc_barrier();
+	atomic_store_explicit(&e->key, d->key, memory_order_relaxed);
+}
+
 struct gpc_srcu_slot *gpc_srcu_slot_slow(struct gpc_srcu *d)
 {
 	int tid = self_tid();
-	struct gpc_srcu_slot *s;
+	struct srcu_rec *r;
 
 	if (gpc_unlikely(!srcu_ok(d))) {
 		gpci_log(GPC_LOG_ERR,
 			 "srcu: read side used on an invalid domain");
 		abort();
 	}
-	s = find_owned(d->state, tid);
-	if (!s)
-		s = claim_slot(d, tid);
-	if (!s) {
+	r = find_owned(d->state, tid);
+	if (!r)
+		r = claim_rec(d, tid);
+	if (!r) {
 		gpci_log(GPC_LOG_ERR, "srcu %s: out of reader slots",
 			 d->state->name);
 		abort();
 	}
 	arm_exit_hook();
-	if (d->tls_index < GPC_SRCU_TLS_ENTRIES) {
-		struct gpc_srcu_tls *e = &gpc_srcu_tls[d->tls_index];
-
-		/* Slot first, key last: see gpc_srcu__slot_by_key(). */
-		e->key = 0;
-		gpc_barrier();
-		e->slot = s;
-		gpc_barrier();
-		e->key = d->key;
-	}
-	return s;
+	if (d->tls_index >= GPC_SRCU_TLS_ENTRIES)
+		return rec_slot(r); /* its own words */
+	install_entry(d, r, &gpc_srcu_tls[d->tls_index]);
+	return &gpc_srcu_tls[d->tls_index];
 }
 
 int gpc_srcu_register_thread(struct gpc_srcu *d)
@@ -359,36 +408,55 @@ void gpc_srcu_report_misuse(struct gpc_srcu *d, const char *what)
 }
 
 /*
- * Thread exit: give back this thread's slots in every live domain. A slot
- * still inside a section is an application bug; the thread can no longer
- * touch anything, so ending its section is safe, and it is reported.
+ * Give back record @r (under scan_lock, or in a forked child): its events
+ * are kept, its slot is its own again, zero, and it is free. A slot still
+ * inside a section belonged to a thread that can no longer touch anything,
+ * so ending its section is safe.
+ */
+static void rec_release(struct gpc_srcu_state *st, struct srcu_rec *r)
+{
+	struct gpc_srcu_slot *s = rec_slot(r);
+
+	atomic_fetch_add_explicit(&st->retired_events,
+				  atomic_exchange(&s->events, 0),
+				  memory_order_relaxed);
+	atomic_store_explicit(&s->aux, 0, memory_order_relaxed);
+	atomic_store_explicit(&s->ctr, 0, memory_order_release);
+	if (s != &r->own) {
+		slot_zero(&r->own);
+		atomic_store_explicit(&r->slot, &r->own, memory_order_release);
+	}
+	atomic_store_explicit(&r->owner, 0, memory_order_release);
+}
+
+/*
+ * Thread exit: give back this thread's records in a live domain, under
+ * scan_lock so that no scanner is reading the thread's TLS, which goes away
+ * with it. A section still open is an application bug, reported.
  */
 static void release_slots_of(struct gpc_srcu_state *st, int tid)
 {
-	struct gpc_srcu_slot *s;
+	struct srcu_rec *r;
 	unsigned int i, n;
 	size_t j;
 
-	for_each_slot(st, s, i, j, n) {
-		if (atomic_load_explicit(&s->owner, memory_order_relaxed) !=
-		    tid)
+	pthread_mutex_lock(&st->scan_lock);
+	for_each_rec(st, r, i, j, n) {
+		if (rec_owner(r) != tid)
 			continue;
-		if (atomic_load_explicit(&s->ctr, memory_order_relaxed) &
+		if (atomic_load_explicit(&rec_slot(r)->ctr,
+					 memory_order_relaxed) &
 		    GPC_SRCU_NEST_MASK)
 			gpci_log(
 				GPC_LOG_ERR,
 				"srcu %s: thread %d exited inside a read section; section ended",
 				st->name, tid);
-		atomic_fetch_add_explicit(&st->retired_events,
-					  atomic_exchange(&s->events, 0),
-					  memory_order_relaxed);
-		atomic_store_explicit(&s->aux, 0, memory_order_relaxed);
-		atomic_store_explicit(&s->ctr, 0, memory_order_release);
-		atomic_store_explicit(&s->owner, 0, memory_order_release);
+		rec_release(st, r);
 		if (atomic_load_explicit(&st->d->gp_futex,
 					 memory_order_seq_cst) == -1)
 			gpc_srcu_wake_gp(st->d);
 	}
+	pthread_mutex_unlock(&st->scan_lock);
 }
 
 static void thread_exit_hook(void *arg)
@@ -424,21 +492,26 @@ static int scan_blocker(struct gpc_srcu *d)
 {
 	unsigned long now =
 		atomic_load_explicit(&d->gp_ctr, memory_order_relaxed);
-	struct gpc_srcu_slot *s;
+	struct gpc_srcu_state *st = d->state;
+	struct srcu_rec *r;
 	unsigned int i, n;
 	size_t j;
+	int tid = 0;
 
-	for_each_slot(d->state, s, i, j, n) {
-		unsigned long v =
-			atomic_load_explicit(&s->ctr, memory_order_acquire);
+	pthread_mutex_lock(&st->scan_lock);
+	for_each_rec(st, r, i, j, n) {
+		unsigned long v = atomic_load_explicit(&rec_slot(r)->ctr,
+						       memory_order_acquire);
 
 		if (slot_blocks(v, now)) {
-			int owner = atomic_load_explicit(&s->owner,
-							 memory_order_relaxed);
-			return owner ? owner : -1;
+			tid = rec_owner(r);
+			if (!tid)
+				tid = -1;
+			break;
 		}
 	}
-	return 0;
+	pthread_mutex_unlock(&st->scan_lock);
+	return tid;
 }
 
 static void report_stall(struct gpc_srcu *d, int tid, uint64_t waited_ns)
@@ -557,13 +630,17 @@ static void run_gp(struct gpc_srcu *d, bool expedited)
  */
 static bool held_by_self(struct gpc_srcu *d)
 {
-	struct gpc_srcu_tls *e = &gpc_srcu_tls[d->tls_index];
-	struct gpc_srcu_slot *s;
+	struct gpc_srcu_slot *e = &gpc_srcu_tls[d->tls_index];
+	struct gpc_srcu_slot *s = NULL;
+	struct srcu_rec *r;
 
-	if (e->key == d->key)
-		s = e->slot;
-	else
-		s = find_owned(d->state, self_tid());
+	if (atomic_load_explicit(&e->key, memory_order_relaxed) == d->key) {
+		s = e;
+	} else {
+		r = find_owned(d->state, self_tid());
+		if (r)
+			s = rec_slot(r); /* ours: no lock needed */
+	}
 	return s && (atomic_load_explicit(&s->ctr, memory_order_relaxed) &
 		     GPC_SRCU_NEST_MASK);
 }
@@ -849,6 +926,7 @@ static void state_free(struct gpc_srcu_state *st)
 	for (unsigned int i = 0; i < n; i++)
 		chunk_put(atomic_load(&st->chunks[i]));
 	pthread_mutex_destroy(&st->gp_lock);
+	pthread_mutex_destroy(&st->scan_lock);
 	pthread_mutex_destroy(&st->cb_lock);
 	pthread_cond_destroy(&st->cb_done_cond);
 	free(st);
@@ -868,6 +946,7 @@ int gpc_srcu_init(struct gpc_srcu *d, const struct gpc_srcu_attr *attr)
 	memset(d, 0, sizeof(*d));
 	st->d = d;
 	pthread_mutex_init(&st->gp_lock, NULL);
+	pthread_mutex_init(&st->scan_lock, NULL);
 	pthread_mutex_init(&st->cb_lock, NULL);
 	pthread_cond_init(&st->cb_done_cond, NULL);
 	st->cb_tail = &st->cb_head;
@@ -906,15 +985,22 @@ int gpc_srcu_init(struct gpc_srcu *d, const struct gpc_srcu_attr *attr)
 /* Whether any thread is inside a read section of @d. */
 static bool any_reader(struct gpc_srcu *d)
 {
-	struct gpc_srcu_slot *s;
+	struct gpc_srcu_state *st = d->state;
+	struct srcu_rec *r;
 	unsigned int i, n;
 	size_t j;
+	bool found = false;
 
-	for_each_slot(d->state, s, i, j, n)
-		if (atomic_load_explicit(&s->ctr, memory_order_acquire) &
-		    GPC_SRCU_NEST_MASK)
-			return true;
-	return false;
+	pthread_mutex_lock(&st->scan_lock);
+	for_each_rec(st, r, i, j, n)
+		if (atomic_load_explicit(&rec_slot(r)->ctr,
+					 memory_order_acquire) &
+		    GPC_SRCU_NEST_MASK) {
+			found = true;
+			break;
+		}
+	pthread_mutex_unlock(&st->scan_lock);
+	return found;
 }
 
 static void unlink_domain(struct gpc_srcu_state *st)
@@ -963,7 +1049,7 @@ busy:
 int gpc_srcu_get_stats(struct gpc_srcu *d, struct gpc_srcu_stats *out)
 {
 	struct gpc_srcu_state *st;
-	struct gpc_srcu_slot *s;
+	struct srcu_rec *r;
 	unsigned int i, n;
 	size_t j;
 
@@ -983,25 +1069,29 @@ int gpc_srcu_get_stats(struct gpc_srcu *d, struct gpc_srcu_stats *out)
 		atomic_load_explicit(&st->st_stalls, memory_order_relaxed);
 	out->callbacks =
 		atomic_load_explicit(&st->st_callbacks, memory_order_relaxed);
-	for_each_slot(st, s, i, j, n)
-		if (atomic_load_explicit(&s->owner, memory_order_relaxed))
+	for_each_rec(st, r, i, j, n)
+		if (rec_owner(r))
 			out->slots++;
 	return 0;
 }
 
 uint64_t gpc_srcu_events(struct gpc_srcu *d)
 {
-	struct gpc_srcu_slot *s;
+	struct gpc_srcu_state *st;
+	struct srcu_rec *r;
 	unsigned int i, n;
 	size_t j;
 	uint64_t sum;
 
 	if (!srcu_ok(d))
 		return 0;
-	sum = atomic_load_explicit(&d->state->retired_events,
-				   memory_order_relaxed);
-	for_each_slot(d->state, s, i, j, n)
-		sum += atomic_load_explicit(&s->events, memory_order_relaxed);
+	st = d->state;
+	pthread_mutex_lock(&st->scan_lock);
+	sum = atomic_load_explicit(&st->retired_events, memory_order_relaxed);
+	for_each_rec(st, r, i, j, n)
+		sum += atomic_load_explicit(&rec_slot(r)->events,
+					    memory_order_relaxed);
+	pthread_mutex_unlock(&st->scan_lock);
 	return sum;
 }
 
@@ -1039,25 +1129,24 @@ static void fork_parent(void)
 	pthread_mutex_unlock(&domains_lock);
 }
 
+/*
+ * The other threads' TLS is still mapped in the child (a copy of theirs),
+ * so their records may be read and released without scan_lock, whose state
+ * the fork may have caught mid-operation: it is initialised afresh after.
+ */
 static void child_fix_slots(struct gpc_srcu_state *st, int old_tid, int tid)
 {
-	struct gpc_srcu_slot *s;
+	struct srcu_rec *r;
 	unsigned int i, n;
 	size_t j;
 
-	for_each_slot(st, s, i, j, n) {
-		int owner =
-			atomic_load_explicit(&s->owner, memory_order_relaxed);
+	for_each_rec(st, r, i, j, n) {
+		int owner = rec_owner(r);
 
-		if (owner && owner == old_tid) {
-			atomic_store(&s->owner, tid);
-		} else if (owner) {
-			atomic_fetch_add(&st->retired_events,
-					 atomic_exchange(&s->events, 0));
-			atomic_store(&s->ctr, 0);
-			atomic_store(&s->aux, 0);
-			atomic_store(&s->owner, 0);
-		}
+		if (owner && owner == old_tid)
+			atomic_store(&r->owner, tid);
+		else if (owner)
+			rec_release(st, r);
 	}
 }
 
@@ -1067,6 +1156,7 @@ static void child_fix_domain(struct gpc_srcu_state *st, int old_tid, int tid)
 
 	child_fix_slots(st, old_tid, tid);
 	pthread_mutex_init(&st->gp_lock, NULL);
+	pthread_mutex_init(&st->scan_lock, NULL);
 	if (seq & 1)
 		atomic_store(&st->gp_seq, seq - 1);
 	atomic_store(&st->d->gp_futex, 0);

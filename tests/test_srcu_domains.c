@@ -153,7 +153,10 @@ static void test_reader_delays_only_its_domain(void **state)
 static void test_many_domains(void **state)
 {
 	enum { N = GPC_SRCU_TLS_ENTRIES + 4 };
-	struct gpc_srcu *d = aligned_alloc(GPC_CACHELINE, N * sizeof(*d));
+	/* aligned_alloc wants a multiple of the alignment. */
+	struct gpc_srcu *d = aligned_alloc(GPC_CACHELINE,
+					   (N * sizeof(*d) + GPC_CACHELINE -
+					    1) & ~(size_t)(GPC_CACHELINE - 1));
 	struct holder h;
 	uint64_t held_cookie;
 	int i, k = 3;

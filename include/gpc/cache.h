@@ -245,14 +245,13 @@ static gpc_always_inline void *gpc_cache__begin(struct gpc_cache *c,
 						bool try_only)
 {
 	uint64_t key = c->fast_key;
-	struct gpc_srcu_tls *e = &gpc_srcu_tls[key & GPC_SRCU_KEY_INDEX];
-	struct gpc_srcu_slot *s;
+	struct gpc_srcu_slot *s = &gpc_srcu_tls[key & GPC_SRCU_KEY_INDEX];
 	uint8_t *p;
 
-	if (gpc_unlikely(e->key != key))
+	/* See gpc_srcu__slot_by_key(): the entry is the thread's slot. */
+	if (gpc_unlikely(atomic_load_explicit(&s->key, memory_order_relaxed) !=
+			 key))
 		return gpc_cache__slow(c, off, len, g, try_only);
-	gpc_barrier(); /* key, then slot: see gpc_srcu__slot_by_key() */
-	s = e->slot;
 	g->slot = s;
 	g->srcu = c->srcu;
 	g->fence = 0;

@@ -47,31 +47,43 @@ extern "C" {
 #define GPC_SRCU_PHASE	   (1UL << (sizeof(unsigned long) * 4))
 
 /*
- * Size of the per-thread lookaside cache of slots, indexed by domain id. The
- * first GPC_SRCU_TLS_ENTRIES live domains get the fast lookup; later ones
- * (ids beyond) find their slot by a scan of the domain's slots.
+ * Size of the per-thread lookaside table, indexed by domain id: each entry
+ * is the thread's slot in one domain. The first GPC_SRCU_TLS_ENTRIES live
+ * domains get the fast lookup; later ones (ids beyond) find their slot by a
+ * scan of the domain's registry. The table is initial-exec TLS (signal
+ * handlers must not reach __tls_get_addr), and 33 entries of 32 bytes keep
+ * it within what glibc reserves for a library loaded with dlopen() (64 do
+ * not; tests/test_dlopen.c checks).
  */
-#define GPC_SRCU_TLS_ENTRIES 64
+#define GPC_SRCU_TLS_ENTRIES 32
 
 #define GPC_SRCU_DEFAULT_STALL_MS 10000
 
 /*
- * One reader slot: written only by its owner thread (and, at that thread's
- * exit or in a forked child, by the library on its behalf). It has a cache
- * line of its own so that readers on different CPUs never share one.
+ * The words one thread writes for one domain (its "slot"). For the first
+ * GPC_SRCU_TLS_ENTRIES live domains they are the thread's own lookaside
+ * entry in thread-local storage, so a reader finds them by address
+ * arithmetic, with no pointer to load; for later domains they live in the
+ * library's registry record of the thread. Grace periods read them through
+ * that record. Written only by the owner thread (and, at its exit or in a
+ * forked child, by the library on its behalf).
  */
 struct gpc_srcu_slot {
 	_Atomic unsigned long ctr;    /* phase | nesting, 0 when outside */
-	_Atomic uint64_t serial;      /* domain this slot belongs to */
-	_Atomic int owner;	      /* owner's thread id, 0 when free */
 	_Atomic unsigned long events; /* see gpc_srcu_count_event() */
 	/*
-	 * A second per-thread word for the domain's user, written only by the
-	 * owner thread: libgpc counts the rwlock-scheme cache sections a
-	 * thread holds in it, to refuse slow paths that would deadlock.
+	 * A second per-thread word for the domain's user: libgpc counts the
+	 * rwlock-scheme cache sections a thread holds in it, to refuse slow
+	 * paths that would deadlock.
 	 */
 	_Atomic unsigned long aux;
-} gpc_cacheline_aligned;
+	/*
+	 * Lookaside entries: the key of the domain whose slot this entry is,
+	 * 0 when none (no domain has key 0: serials start at 1). Unused in
+	 * registry records.
+	 */
+	_Atomic uint64_t key;
+};
 
 struct gpc_srcu_state;
 
@@ -127,22 +139,17 @@ struct gpc_srcu_head {
 
 /* ---- internal, used by the inline read side -------------------------- */
 
-/*
- * One lookaside entry: the key of the domain and this thread's slot in it.
- * Entry GPC_SRCU_TLS_ENTRIES is a sentinel whose key stays 0 (no domain has
- * key 0: serials start at 1).
- */
-struct gpc_srcu_tls {
-	uint64_t key;
-	struct gpc_srcu_slot *slot;
-};
-
 #define GPC_SRCU_KEY_SHIFT 8
 #define GPC_SRCU_KEY_INDEX ((1u << GPC_SRCU_KEY_SHIFT) - 1)
 _Static_assert(GPC_SRCU_TLS_ENTRIES <= GPC_SRCU_KEY_INDEX,
 	       "the key's low byte holds the lookaside index");
 
-extern __thread struct gpc_srcu_tls gpc_srcu_tls[GPC_SRCU_TLS_ENTRIES + 1]
+/*
+ * The calling thread's lookaside entries, indexed by the domains' tls_index.
+ * Entry GPC_SRCU_TLS_ENTRIES is a sentinel whose key stays 0, so that a
+ * domain without an entry of its own never matches.
+ */
+extern __thread struct gpc_srcu_slot gpc_srcu_tls[GPC_SRCU_TLS_ENTRIES + 1]
 	__attribute__((tls_model("initial-exec")));
 /* Nonzero when readers must fence themselves (no membarrier). */
 extern int gpc_srcu_reader_fence;
@@ -161,25 +168,24 @@ void gpc_srcu_report_misuse(struct gpc_srcu *d, const char *what);
  * The slot of the calling thread in @d, whose key is @key (@d->key, or a
  * copy of it the caller keeps next to its other hot data).
  *
- * The entry is two words and a signal handler may install an entry between
- * our two loads, so the order matters: the installer writes the slot, then
- * the key; we read the key, then the slot. An entry only ever changes from
- * "some other (destroyed) domain" to "this domain", because ids are unique
- * among live domains, so if we read @d's key, the slot we read after it is
- * @d's. Serials, hence keys, are never reused, so a stale entry never
- * matches.
+ * The entry's address depends only on the key, so nothing is loaded but the
+ * entry's key. An entry only ever changes from "free, or some destroyed
+ * domain's" to "this domain's" (ids are unique among live domains), and
+ * keys are never reused, so an entry whose key matches is @d's for as long
+ * as @d lives. The installer resets the other words before it writes the
+ * key, and a signal handler that installs the entry while we look at it
+ * runs to completion first.
  *
  * Context: any context, async-signal-safe.
  */
 static gpc_always_inline struct gpc_srcu_slot *
 gpc_srcu__slot_by_key(struct gpc_srcu *d, uint64_t key)
 {
-	struct gpc_srcu_tls *e = &gpc_srcu_tls[key & GPC_SRCU_KEY_INDEX];
+	struct gpc_srcu_slot *e = &gpc_srcu_tls[key & GPC_SRCU_KEY_INDEX];
 
-	if (gpc_likely(e->key == key)) {
-		gpc_barrier();
-		return e->slot;
-	}
+	if (gpc_likely(atomic_load_explicit(&e->key, memory_order_relaxed) ==
+		       key))
+		return e;
 	return gpc_srcu_slot_slow(d);
 }
 
@@ -531,7 +537,9 @@ bool gpc_srcu_membarrier_available(void);
  * gpc_srcu_events - sum of every thread's gpc_srcu_count_event() counts,
  * including threads that have exited.
  *
- * Context: any context (relaxed loads; not a snapshot).
+ * Context: may block briefly (takes the domain's scan lock, which keeps
+ * exiting threads' slots alive while it reads them); relaxed loads, not a
+ * snapshot. Not async-signal-safe.
  */
 uint64_t gpc_srcu_events(struct gpc_srcu *d);
 
