@@ -6,8 +6,10 @@
  *
  * Built freestanding for KVM and hosted for the simulated backend (see
  * plat.h). Its state lives in guest RAM at GPCVM_GSTATE_GPA, so that both
- * builds report through the same hypercall; low RAM never moves, so
- * pointers into it (the boot page, that state) may be kept.
+ * builds report through the same hypercall; low RAM never moves (its slot
+ * is split around the shared-info page at times, but that never covers the
+ * boot page, which the VMM refuses, or this state, which we keep it off),
+ * so pointers into it (the boot page, that state) may be kept.
  *
  * What it checks (docs/gpcvm.md):
  *  - events: every notification is consumed once (test-and-clear of the
@@ -368,6 +370,14 @@ static void bad_input(unsigned int n, struct vstate *s)
 	uint64_t rs1 = n > 1 ? ld64(&boot()->runstate_gpa[1]) : 0;
 	uint64_t rsz = sizeof(struct gpcvm_runstate);
 	uint64_t rep = GPCVM_GSTATE_GPA;
+	uint64_t my_rep = GPCVM_GSTATE_GPA +
+			  (uint64_t)((uint8_t *)&s->rep - (uint8_t *)gstate());
+	uint64_t pg = ~(GPCVM_PAGE - 1);
+	/* Where the shared-info page is decides what covers it: a runstate
+	 * area or a report there is refused as busy, but in the overlay zone
+	 * or the hole neither may be anyway. */
+	int si_in_low = si < GPCVM_LOW_GPA + GPCVM_LOW_SIZE;
+	int si_in_rs_ram = si < GPCVM_RSWIN_GPA + GPCVM_RSWIN_SIZE;
 	const struct bad t[] = {
 		/* shared info: unaligned, oversized, empty */
 		{ GPCVM_HC_SHINFO, GPCVM_ZONE_GPA + 8, GPCVM_PAGE, 0,
@@ -375,15 +385,28 @@ static void bad_input(unsigned int n, struct vstate *s)
 		{ GPCVM_HC_SHINFO, GPCVM_ZONE_GPA, 2 * GPCVM_PAGE, 0,
 		  -GPCVM_EINVAL },
 		{ GPCVM_HC_SHINFO, GPCVM_ZONE_GPA, 0, 0, -GPCVM_EINVAL },
-		/* garbage, over the guest's own RAM, wrapping, wrong window */
+		/* garbage, wrapping, hot-pluggable RAM, nothing there
+		 * outside the hole window */
 		{ GPCVM_HC_SHINFO, 0xdead0000000ull, GPCVM_PAGE, 0,
-		  -GPCVM_EFAULT },
-		{ GPCVM_HC_SHINFO, GPCVM_BOOT_GPA, GPCVM_PAGE, 0,
 		  -GPCVM_EFAULT },
 		{ GPCVM_HC_SHINFO, ~(GPCVM_PAGE - 1), GPCVM_PAGE, 0,
 		  -GPCVM_EFAULT },
-		{ GPCVM_HC_SHINFO, GPCVM_RSWIN_GPA, GPCVM_PAGE, 0,
-		  -GPCVM_EFAULT },
+		{ GPCVM_HC_SHINFO, GPCVM_HOT_GPA + GPCVM_HOT_SIZE, GPCVM_PAGE,
+		  0, -GPCVM_EFAULT },
+		{ GPCVM_HC_SHINFO, GPCVM_HOLE_GPA + GPCVM_HOLE_SIZE, GPCVM_PAGE,
+		  0, -GPCVM_EFAULT },
+		/* the VMM's pages: GDT, page tables, boot page, image */
+		{ GPCVM_HC_SHINFO, 0, GPCVM_PAGE, 0, -GPCVM_EPERM },
+		{ GPCVM_HC_SHINFO, GPCVM_PML4_GPA + 2 * GPCVM_PAGE, GPCVM_PAGE,
+		  0, -GPCVM_EPERM },
+		{ GPCVM_HC_SHINFO, GPCVM_BOOT_GPA, GPCVM_PAGE, 0,
+		  -GPCVM_EPERM },
+		{ GPCVM_HC_SHINFO, GPCVM_IMAGE_GPA + GPCVM_PAGE, GPCVM_PAGE, 0,
+		  -GPCVM_EPERM },
+		/* over our runstate area, over our last report */
+		{ GPCVM_HC_SHINFO, rs0 & pg, GPCVM_PAGE, 0,
+		  rs0 ? -GPCVM_EBUSY : -GPCVM_EPERM },
+		{ GPCVM_HC_SHINFO, my_rep & pg, GPCVM_PAGE, 0, -GPCVM_EBUSY },
 		/* runstate: oversized, short, no such vCPU */
 		{ GPCVM_HC_RUNSTATE, 0, rs0, GPCVM_PAGE, -GPCVM_EINVAL },
 		{ GPCVM_HC_RUNSTATE, 0, rs0, rsz - 1, -GPCVM_EINVAL },
@@ -400,7 +423,8 @@ static void bad_input(unsigned int n, struct vstate *s)
 		  rsz, -GPCVM_EFAULT },
 		{ GPCVM_HC_RUNSTATE, 0, ~0ull - 8, rsz, -GPCVM_EFAULT },
 		{ GPCVM_HC_RUNSTATE, 0, GPCVM_HOT_GPA, rsz, -GPCVM_EFAULT },
-		{ GPCVM_HC_RUNSTATE, 0, si + 64, rsz, -GPCVM_EFAULT },
+		{ GPCVM_HC_RUNSTATE, 0, si + 64, rsz,
+		  si_in_rs_ram ? -GPCVM_EBUSY : -GPCVM_EFAULT },
 		/* overlapping another vCPU's area (needs two vCPUs) */
 		{ rs1 ? GPCVM_HC_RUNSTATE : 12345, 0, rs1 + 8, rsz,
 		  rs1 ? -GPCVM_EBUSY : -GPCVM_ENOSYS },
@@ -408,9 +432,14 @@ static void bad_input(unsigned int n, struct vstate *s)
 		{ GPCVM_HC_REPORT, 0xdead0000000ull,
 		  sizeof(struct gpcvm_report), 0, -GPCVM_EFAULT },
 		{ GPCVM_HC_REPORT, rep, 7, 0, -GPCVM_EINVAL },
+		/* a report under the shared-info page */
+		{ GPCVM_HC_REPORT, si + 128, sizeof(struct gpcvm_report), 0,
+		  si_in_low ? -GPCVM_EBUSY : -GPCVM_EFAULT },
 		{ 12345, 1, 2, 3, -GPCVM_ENOSYS },
 	};
 
+	/* A report first, so that there is one the page may not cover. */
+	report(0, s, 0);
 	for (unsigned int i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		int64_t r = hc(t[i].nr, t[i].a, t[i].b, t[i].c);
 
