@@ -20,8 +20,14 @@
  *    address that crosses a cache line), and the checks catch times that do
  *    not add up, time going back and bad states;
  *  - registrations: garbage, unaligned, oversized and overlapping requests
- *    get the documented error codes; the zone is split around the overlay;
- *    runstate pages that share a page are remapped together.
+ *    get the documented error codes; the shared-info page may go on any
+ *    page of always-present RAM or the hole window but not on the VMM's
+ *    pages, a runstate area or a report; runstate pages that share a page
+ *    are remapped together;
+ *  - overlays: any RAM region is split around the overlay page into at
+ *    most two slots, and the RAM under the page is hidden, not lost: with
+ *    the library's memslots split, overlaid, and rebuilt as gpcvm does it,
+ *    the page reads back as it was.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -30,6 +36,8 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+
+#include <gpc/gpc.h>
 
 #include "layout.h"
 #include "proto.h"
@@ -450,6 +458,7 @@ static struct gpcvm_layout_view view(void)
 	lv.shinfo_gpa = GPCVM_ZONE_GPA + 3 * GPCVM_PAGE;
 	lv.rs_gpa[0] = GPCVM_RSWIN_GPA + GPCVM_PAGE - 16;
 	lv.rs_gpa[1] = GPCVM_RSWIN_GPA + 3 * GPCVM_PAGE - 8;
+	lv.report_gpa[0] = GPCVM_GSTATE_GPA + 0x2000 - 64;
 	return lv;
 }
 
@@ -479,12 +488,11 @@ static void shinfo_registration_rules(void **state)
 					    2 * GPCVM_PAGE),
 			 -EINVAL);
 	assert_int_equal(gpcvm_check_shinfo(&lv, GPCVM_ZONE_GPA, 0), -EINVAL);
-	/* Garbage, wrapping, guest RAM, just past the zone and the hole. */
+	/* Garbage, wrapping, just past the zone and the hole (nothing
+	 * there), hot-pluggable RAM (first, last page), past it. */
 	assert_int_equal(gpcvm_check_shinfo(&lv, 0xdead0000000ull, GPCVM_PAGE),
 			 -EFAULT);
 	assert_int_equal(gpcvm_check_shinfo(&lv, ~(GPCVM_PAGE - 1), GPCVM_PAGE),
-			 -EFAULT);
-	assert_int_equal(gpcvm_check_shinfo(&lv, GPCVM_BOOT_GPA, GPCVM_PAGE),
 			 -EFAULT);
 	assert_int_equal(gpcvm_check_shinfo(&lv,
 					    GPCVM_ZONE_GPA + GPCVM_ZONE_SIZE,
@@ -494,8 +502,99 @@ static void shinfo_registration_rules(void **state)
 					    GPCVM_HOLE_GPA + GPCVM_HOLE_SIZE,
 					    GPCVM_PAGE),
 			 -EFAULT);
-	assert_int_equal(gpcvm_check_shinfo(&lv, GPCVM_RSWIN_GPA, GPCVM_PAGE),
+	assert_int_equal(gpcvm_check_shinfo(&lv, GPCVM_HOT_GPA, GPCVM_PAGE),
 			 -EFAULT);
+	assert_int_equal(gpcvm_check_shinfo(
+				 &lv,
+				 GPCVM_HOT_GPA + GPCVM_NR_HOT * GPCVM_HOT_SIZE -
+					 GPCVM_PAGE,
+				 GPCVM_PAGE),
+			 -EFAULT);
+	assert_int_equal(gpcvm_check_shinfo(
+				 &lv,
+				 GPCVM_HOT_GPA + GPCVM_NR_HOT * GPCVM_HOT_SIZE,
+				 GPCVM_PAGE),
+			 -EFAULT);
+	assert_int_equal(gpcvm_check_shinfo(&lv, GPCVM_PHYS_LIMIT, GPCVM_PAGE),
+			 -EFAULT);
+	/* Any other page of low RAM and the runstate window: free RAM, the
+	 * guest's state and stacks (its business), the last pages. */
+	assert_int_equal(gpcvm_check_shinfo(&lv, 0x280000, GPCVM_PAGE), 0);
+	assert_int_equal(gpcvm_check_shinfo(&lv, GPCVM_STACK_GPA, GPCVM_PAGE),
+			 0);
+	assert_int_equal(gpcvm_check_shinfo(&lv, GPCVM_TABLES_END, GPCVM_PAGE),
+			 0);
+	assert_int_equal(
+		gpcvm_check_shinfo(&lv,
+				   GPCVM_LOW_GPA + GPCVM_LOW_SIZE - GPCVM_PAGE,
+				   GPCVM_PAGE),
+		0);
+	assert_int_equal(gpcvm_check_shinfo(&lv,
+					    GPCVM_RSWIN_GPA + 4 * GPCVM_PAGE,
+					    GPCVM_PAGE),
+			 0);
+	assert_int_equal(gpcvm_check_shinfo(&lv,
+					    GPCVM_RSWIN_GPA + GPCVM_RSWIN_SIZE -
+						    GPCVM_PAGE,
+					    GPCVM_PAGE),
+			 0);
+	/* The VMM's pages: GDT, each page table, boot page, image (both
+	 * ends); a page table page is refused even at an odd size. */
+	assert_int_equal(gpcvm_check_shinfo(&lv, 0, GPCVM_PAGE), -EPERM);
+	for (uint64_t g = GPCVM_PML4_GPA; g < GPCVM_TABLES_END; g += GPCVM_PAGE)
+		assert_int_equal(gpcvm_check_shinfo(&lv, g, GPCVM_PAGE),
+				 -EPERM);
+	assert_int_equal(gpcvm_check_shinfo(&lv, GPCVM_BOOT_GPA, GPCVM_PAGE),
+			 -EPERM);
+	assert_int_equal(gpcvm_check_shinfo(&lv, GPCVM_IMAGE_GPA, GPCVM_PAGE),
+			 -EPERM);
+	assert_int_equal(gpcvm_check_shinfo(&lv,
+					    GPCVM_IMAGE_GPA + GPCVM_IMAGE_MAX -
+						    GPCVM_PAGE,
+					    GPCVM_PAGE),
+			 -EPERM);
+	assert_int_equal(gpcvm_check_shinfo(&lv,
+					    GPCVM_IMAGE_GPA + GPCVM_IMAGE_MAX,
+					    GPCVM_PAGE),
+			 0);
+	assert_int_equal(gpcvm_check_shinfo(&lv, GPCVM_BOOT_GPA,
+					    2 * GPCVM_PAGE),
+			 -EINVAL);
+	/* Busy: the pages under either runstate area (vCPU 0's crosses from
+	 * page 0 into page 1 of the window) and under the last report
+	 * (which also crosses a page). */
+	assert_int_equal(gpcvm_check_shinfo(&lv, GPCVM_RSWIN_GPA, GPCVM_PAGE),
+			 -EBUSY);
+	assert_int_equal(gpcvm_check_shinfo(&lv, GPCVM_RSWIN_GPA + GPCVM_PAGE,
+					    GPCVM_PAGE),
+			 -EBUSY);
+	assert_int_equal(gpcvm_check_shinfo(&lv,
+					    GPCVM_RSWIN_GPA + 2 * GPCVM_PAGE,
+					    GPCVM_PAGE),
+			 -EBUSY);
+	assert_int_equal(gpcvm_check_shinfo(&lv, GPCVM_GSTATE_GPA + GPCVM_PAGE,
+					    GPCVM_PAGE),
+			 -EBUSY);
+	assert_int_equal(gpcvm_check_shinfo(&lv,
+					    GPCVM_GSTATE_GPA + 2 * GPCVM_PAGE,
+					    GPCVM_PAGE),
+			 -EBUSY);
+	assert_int_equal(gpcvm_check_shinfo(&lv, GPCVM_GSTATE_GPA, GPCVM_PAGE),
+			 0);
+	/* A runstate area in low RAM keeps the page off it too. */
+	lv.rs_gpa[1] = 0x300000 - 8;
+	assert_int_equal(gpcvm_check_shinfo(&lv, 0x2ff000, GPCVM_PAGE), -EBUSY);
+	assert_int_equal(gpcvm_check_shinfo(&lv, 0x300000, GPCVM_PAGE), -EBUSY);
+	assert_int_equal(gpcvm_check_shinfo(&lv, 0x301000, GPCVM_PAGE), 0);
+	/* Regions as the VMM sees them. */
+	assert_int_equal(gpcvm_region_of(0x280000), GPCVM_REGION_LOW);
+	assert_int_equal(gpcvm_region_of(GPCVM_RSWIN_GPA), GPCVM_REGION_RSWIN);
+	assert_int_equal(gpcvm_region_of(GPCVM_ZONE_GPA + GPCVM_ZONE_SIZE - 1),
+			 GPCVM_REGION_ZONE);
+	assert_int_equal(gpcvm_region_of(GPCVM_HOLE_GPA), GPCVM_REGION_HOLE);
+	assert_int_equal(gpcvm_region_of(GPCVM_HOT_GPA + 5), GPCVM_REGION_HOT);
+	assert_int_equal(gpcvm_region_of(GPCVM_ZONE_GPA + GPCVM_ZONE_SIZE),
+			 GPCVM_REGION_NONE);
 }
 
 static void runstate_registration_rules(void **state)
@@ -567,23 +666,49 @@ static void runstate_registration_rules(void **state)
 			 -EBUSY);
 	assert_int_equal(gpcvm_check_runstate(&lv, 0, lv.rs_gpa[1] + sz, sz),
 			 0);
-	/* The shared-info page inside the window would be refused too. */
+	/* The shared-info page inside the window, or in low RAM, keeps
+	 * runstate areas off it, by one byte on either side. */
 	lv.shinfo_gpa = GPCVM_RSWIN_GPA + 10 * GPCVM_PAGE;
 	assert_int_equal(gpcvm_check_runstate(&lv, 0, lv.shinfo_gpa + 100, sz),
 			 -EBUSY);
 	assert_int_equal(gpcvm_check_shinfo(&lv, GPCVM_ZONE_GPA, GPCVM_PAGE),
 			 0);
-	/* Reports. */
-	assert_int_equal(gpcvm_check_report(GPCVM_GSTATE_GPA,
+	lv.shinfo_gpa = 0x300000;
+	assert_int_equal(gpcvm_check_runstate(&lv, 0, 0x300000 - sz + 1, sz),
+			 -EBUSY);
+	assert_int_equal(gpcvm_check_runstate(&lv, 0, 0x301000 - 1, sz),
+			 -EBUSY);
+	assert_int_equal(gpcvm_check_runstate(&lv, 0, 0x300000 - sz, sz), 0);
+	assert_int_equal(gpcvm_check_runstate(&lv, 0, 0x301000, sz), 0);
+	/* Reports: in low RAM, not under the shared-info page. */
+	assert_int_equal(gpcvm_check_report(&lv, GPCVM_GSTATE_GPA,
 					    sizeof(struct gpcvm_report)),
 			 0);
-	assert_int_equal(gpcvm_check_report(GPCVM_GSTATE_GPA, 7), -EINVAL);
-	assert_int_equal(gpcvm_check_report(0xdead0000000ull,
+	assert_int_equal(gpcvm_check_report(&lv, GPCVM_GSTATE_GPA, 7), -EINVAL);
+	assert_int_equal(gpcvm_check_report(&lv, 0xdead0000000ull,
 					    sizeof(struct gpcvm_report)),
 			 -EFAULT);
-	assert_int_equal(gpcvm_check_report(GPCVM_LOW_SIZE - 8,
+	assert_int_equal(gpcvm_check_report(&lv, GPCVM_LOW_SIZE - 8,
 					    sizeof(struct gpcvm_report)),
 			 -EFAULT);
+	assert_int_equal(gpcvm_check_report(&lv, 0x300000 + 512,
+					    sizeof(struct gpcvm_report)),
+			 -EBUSY);
+	assert_int_equal(gpcvm_check_report(&lv, 0x300000 - 8,
+					    sizeof(struct gpcvm_report)),
+			 -EBUSY);
+	assert_int_equal(gpcvm_check_report(&lv, 0x301000,
+					    sizeof(struct gpcvm_report)),
+			 0);
+	lv.shinfo_gpa = GPCVM_HOLE_GPA;
+	assert_int_equal(gpcvm_check_report(&lv, 0x300000 + 512,
+					    sizeof(struct gpcvm_report)),
+			 0);
+}
+
+static int zone_split(uint64_t page, struct gpcvm_range r[2])
+{
+	return gpcvm_split_around(GPCVM_ZONE_GPA, GPCVM_ZONE_SIZE, page, r);
 }
 
 static void zone_is_split_around_the_overlay(void **state)
@@ -591,22 +716,228 @@ static void zone_is_split_around_the_overlay(void **state)
 	struct gpcvm_range r[2];
 
 	(void)state;
-	assert_int_equal(gpcvm_zone_split(0, r), 1);
+	assert_int_equal(zone_split(0, r), 1);
 	assert_true(r[0].gpa == GPCVM_ZONE_GPA && r[0].size == GPCVM_ZONE_SIZE);
-	assert_int_equal(gpcvm_zone_split(GPCVM_HOLE_GPA, r), 1);
-	assert_int_equal(gpcvm_zone_split(GPCVM_ZONE_GPA, r), 1);
+	assert_int_equal(zone_split(GPCVM_HOLE_GPA, r), 1);
+	assert_true(r[0].gpa == GPCVM_ZONE_GPA && r[0].size == GPCVM_ZONE_SIZE);
+	assert_int_equal(zone_split(GPCVM_ZONE_GPA, r), 1);
 	assert_true(r[0].gpa == GPCVM_ZONE_GPA + GPCVM_PAGE);
 	assert_true(r[0].size == GPCVM_ZONE_SIZE - GPCVM_PAGE);
-	assert_int_equal(gpcvm_zone_split(GPCVM_ZONE_GPA + 2 * GPCVM_PAGE, r),
-			 2);
+	assert_int_equal(zone_split(GPCVM_ZONE_GPA + 2 * GPCVM_PAGE, r), 2);
 	assert_true(r[0].gpa == GPCVM_ZONE_GPA && r[0].size == 2 * GPCVM_PAGE);
 	assert_true(r[1].gpa == GPCVM_ZONE_GPA + 3 * GPCVM_PAGE);
 	assert_true(r[1].gpa + r[1].size == GPCVM_ZONE_GPA + GPCVM_ZONE_SIZE);
 	assert_int_equal(
-		gpcvm_zone_split(GPCVM_ZONE_GPA + GPCVM_ZONE_SIZE - GPCVM_PAGE,
-				 r),
+		zone_split(GPCVM_ZONE_GPA + GPCVM_ZONE_SIZE - GPCVM_PAGE, r),
 		1);
 	assert_true(r[0].size == GPCVM_ZONE_SIZE - GPCVM_PAGE);
+}
+
+/* The pieces cover the region minus the page, in order, without gaps. */
+static void assert_pieces(uint64_t base, uint64_t size, uint64_t page,
+			  const struct gpcvm_range *r, int n)
+{
+	uint64_t at = base, covered = 0;
+
+	for (int i = 0; i < n; i++) {
+		assert_true(r[i].size > 0);
+		assert_true(r[i].gpa % GPCVM_PAGE == 0);
+		assert_true(r[i].size % GPCVM_PAGE == 0);
+		if (r[i].gpa != at) {
+			/* The only gap is the overlay page. */
+			assert_true(at == page);
+			assert_true(r[i].gpa == page + GPCVM_PAGE);
+		}
+		at = r[i].gpa + r[i].size;
+		covered += r[i].size;
+	}
+	assert_true(covered == size - GPCVM_PAGE);
+	assert_true(at == base + size || at == page);
+}
+
+static void any_region_is_split_around_the_overlay(void **state)
+{
+	const uint64_t p = GPCVM_PAGE;
+	struct gpcvm_range r[2];
+	uint64_t low = GPCVM_LOW_GPA, lsz = GPCVM_LOW_SIZE;
+
+	(void)state;
+	/* Low RAM, page at the start: one piece above it. */
+	assert_int_equal(gpcvm_split_around(low, lsz, low, r), 1);
+	assert_true(r[0].gpa == low + p && r[0].size == lsz - p);
+	/* In the middle: below and above. */
+	assert_int_equal(gpcvm_split_around(low, lsz, 0x280000, r), 2);
+	assert_true(r[0].gpa == low && r[0].size == 0x280000);
+	assert_true(r[1].gpa == 0x281000 && r[1].gpa + r[1].size == lsz);
+	assert_pieces(low, lsz, 0x280000, r, 2);
+	/* At the end: one piece below it. */
+	assert_int_equal(gpcvm_split_around(low, lsz, lsz - p, r), 1);
+	assert_true(r[0].gpa == low && r[0].size == lsz - p);
+	/* The second page and the second-to-last: two pieces, one a page. */
+	assert_int_equal(gpcvm_split_around(low, lsz, p, r), 2);
+	assert_true(r[0].gpa == low && r[0].size == p);
+	assert_pieces(low, lsz, p, r, 2);
+	assert_int_equal(gpcvm_split_around(low, lsz, lsz - 2 * p, r), 2);
+	assert_true(r[1].gpa == lsz - p && r[1].size == p);
+	assert_pieces(low, lsz, lsz - 2 * p, r, 2);
+	/* A one-page region under the page: nothing left of it. */
+	assert_int_equal(gpcvm_split_around(0x7000, p, 0x7000, r), 0);
+	/* ...and next to the page: whole. */
+	assert_int_equal(gpcvm_split_around(0x7000, p, 0x8000, r), 1);
+	assert_true(r[0].gpa == 0x7000 && r[0].size == p);
+	assert_int_equal(gpcvm_split_around(0x7000, p, 0x6000, r), 1);
+	assert_true(r[0].gpa == 0x7000 && r[0].size == p);
+	/* The page in the hole (first, some, last page) or in hot RAM:
+	 * every RAM region whole. */
+	for (int g = 0; g < GPCVM_NR_RAM_REGIONS; g++) {
+		const struct gpcvm_ram_region *rg = &gpcvm_ram_regions[g];
+		const uint64_t away[] = { GPCVM_HOLE_GPA,
+					  GPCVM_HOLE_GPA + 5 * p,
+					  GPCVM_HOLE_GPA + GPCVM_HOLE_SIZE - p,
+					  GPCVM_HOT_GPA };
+
+		for (int k = 0; k < 4; k++) {
+			uint64_t page = away[k];
+
+			assert_int_equal(gpcvm_split_around(rg->gpa, rg->size,
+							    page, r),
+					 1);
+			assert_true(r[0].gpa == rg->gpa &&
+				    r[0].size == rg->size);
+		}
+	}
+	/* Every page of every region: the pieces cover the rest. */
+	for (int g = 0; g < GPCVM_NR_RAM_REGIONS; g++) {
+		const struct gpcvm_ram_region *rg = &gpcvm_ram_regions[g];
+
+		for (uint64_t page = rg->gpa; page < rg->gpa + rg->size;
+		     page += p) {
+			int n = gpcvm_split_around(rg->gpa, rg->size, page, r);
+
+			assert_true(n >= 1 && n <= 2);
+			assert_pieces(rg->gpa, rg->size, page, r, n);
+		}
+	}
+	/* The regions' slots: distinct, and none is the overlay's. */
+	for (int g = 0; g < GPCVM_NR_RAM_REGIONS; g++)
+		for (int k = 0; k < 2; k++) {
+			uint32_t id = gpcvm_ram_regions[g].slot[k];
+
+			assert_true(id != GPCVM_SLOT_SHINFO);
+			assert_true(id < GPCVM_SLOT_HOT0);
+			for (int h = 0; h < GPCVM_NR_RAM_REGIONS; h++)
+				for (int j = 0; j < 2; j++)
+					if (h != g || j != k)
+						assert_true(id !=
+							    gpcvm_ram_regions[h]
+								    .slot[j]);
+		}
+}
+
+/*
+ * What gpcvm does on a move, on the library's memslots: split the region
+ * under the page (delete the whole slot, create the pieces), map another
+ * page there; later delete it and rebuild the region whole. KVM and the
+ * library refuse overlapping slots, so each step is checked. The RAM under
+ * the page is hidden, then back with its content, for a page at the start,
+ * in the middle and at the end of the region.
+ */
+static void set_region(struct gpc_vm *vm, const struct gpcvm_ram_region *rg,
+		       uint8_t *ram, uint64_t page)
+{
+	struct gpcvm_range r[2];
+	int n = gpcvm_split_around(rg->gpa, rg->size, page, r);
+
+	for (int i = 0; i < n; i++)
+		assert_int_equal(
+			gpc_memslot_create(vm, rg->slot[i], r[i].gpa, r[i].size,
+					   (uint64_t)(uintptr_t)ram +
+						   (r[i].gpa - rg->gpa),
+					   0),
+			0);
+}
+
+static void clear_region(struct gpc_vm *vm, const struct gpcvm_ram_region *rg)
+{
+	for (int i = 0; i < 2; i++)
+		gpc_memslot_delete(vm, rg->slot[i]);
+}
+
+static void covered_ram_is_hidden_not_lost(void **state)
+{
+	const struct gpcvm_ram_region *rg =
+		&gpcvm_ram_regions[GPCVM_REGION_RSWIN];
+	struct gpc_vm_config cfg = { 0 };
+	struct gpc_memslot_info si;
+	struct gpc_hostmem *hm;
+	struct gpc_vm *vm;
+	uint8_t *ram, *overlay;
+	uint64_t pages = rg->size / GPCVM_PAGE;
+	const uint64_t at[] = { rg->gpa, rg->gpa + 5 * GPCVM_PAGE,
+				rg->gpa + rg->size - GPCVM_PAGE };
+
+	(void)state;
+	assert_int_equal(gpc_hostmem_create(&hm), 0);
+	cfg.scheme = GPC_SCHEME_SRCU;
+	cfg.hostmem = &gpc_hostmem_direct_ops;
+	cfg.hostmem_ctx = hm;
+	cfg.name = "overlay";
+	assert_int_equal(gpc_vm_create(&cfg, &vm), 0);
+	assert_int_equal(gpc_hostmem_alloc(hm, rg->size, (void **)&ram), 0);
+	assert_int_equal(gpc_hostmem_alloc(hm, GPCVM_PAGE, (void **)&overlay),
+			 0);
+	for (uint64_t i = 0; i < rg->size; i++)
+		ram[i] = (uint8_t)(i * 7 + i / GPCVM_PAGE);
+	memset(overlay, 0xee, GPCVM_PAGE);
+	set_region(vm, rg, ram, 0);
+	for (unsigned int k = 0; k < sizeof(at) / sizeof(at[0]); k++) {
+		uint64_t page = at[k];
+
+		/* Move in: the page's RAM is no longer what the GPA maps. */
+		clear_region(vm, rg);
+		set_region(vm, rg, ram, page);
+		assert_int_equal(
+			gpc_memslot_create(vm, GPCVM_SLOT_SHINFO, page,
+					   GPCVM_PAGE,
+					   (uint64_t)(uintptr_t)overlay, 0),
+			0);
+		/* A whole slot over it again would overlap. */
+		assert_int_equal(gpc_memslot_create(vm, 30, rg->gpa, rg->size,
+						    (uint64_t)(uintptr_t)ram,
+						    0),
+				 -EEXIST);
+		for (uint64_t pg = 0; pg < pages; pg++) {
+			uint64_t gpa = rg->gpa + pg * GPCVM_PAGE + 100;
+
+			assert_int_equal(gpc_memslot_lookup(vm, gpa, &si), 0);
+			if (gpa - 100 == page) {
+				assert_true(si.id == GPCVM_SLOT_SHINFO);
+				assert_true(si.hva + (gpa - si.gpa) ==
+					    (uint64_t)(uintptr_t)overlay + 100);
+			} else {
+				assert_true(si.id == rg->slot[0] ||
+					    si.id == rg->slot[1]);
+				assert_true(si.hva + (gpa - si.gpa) ==
+					    (uint64_t)(uintptr_t)ram +
+						    (gpa - rg->gpa));
+			}
+		}
+		/* The guest writes its shared info; the RAM keeps its own. */
+		memset(overlay, (int)k, GPCVM_PAGE);
+		/* Move out: the region whole, the RAM back as it was. */
+		assert_int_equal(gpc_memslot_delete(vm, GPCVM_SLOT_SHINFO), 0);
+		clear_region(vm, rg);
+		set_region(vm, rg, ram, 0);
+		assert_int_equal(gpc_memslot_lookup(vm, page + 100, &si), 0);
+		assert_true(si.id == rg->slot[0] && si.gpa == rg->gpa &&
+			    si.size == rg->size);
+		for (uint64_t i = 0; i < rg->size; i++)
+			assert_true(ram[i] ==
+				    (uint8_t)(i * 7 + i / GPCVM_PAGE));
+	}
+	clear_region(vm, rg);
+	assert_int_equal(gpc_vm_destroy(vm), 0);
+	gpc_hostmem_destroy(hm);
 }
 
 static void runstate_pages_sharing_a_page_move_together(void **state)
@@ -646,6 +977,8 @@ int main(void)
 		cmocka_unit_test(shinfo_registration_rules),
 		cmocka_unit_test(runstate_registration_rules),
 		cmocka_unit_test(zone_is_split_around_the_overlay),
+		cmocka_unit_test(any_region_is_split_around_the_overlay),
+		cmocka_unit_test(covered_ram_is_hidden_not_lost),
 		cmocka_unit_test(runstate_pages_sharing_a_page_move_together),
 	};
 

@@ -14,8 +14,9 @@
  *    spun for a while (a preemption);
  *  - entry and exit go through the same steps as gpc_kvm_vcpu_run():
  *    pause gate, gpc_vcpu_enter_guest() (handling requests and refreshing
- *    the runstate cache when it refuses), runstate "running"; runstate
- *    "runnable"/"blocked", acknowledge an eviction, gpc_vcpu_exit_guest().
+ *    the runstate cache when it refuses, still inside the gate), runstate
+ *    "running"; runstate "runnable"/"blocked", acknowledge an eviction,
+ *    gpc_vcpu_exit_guest().
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -74,7 +75,7 @@ static void sim_enter(struct vmm_vcpu *v)
 	struct vmm *m = v->m;
 
 	for (;;) {
-		int err, r;
+		int err, r = 0;
 
 		if (atomic_load(&m->abort))
 			longjmp(v->sim_abort, 1);
@@ -91,6 +92,16 @@ static void sim_enter(struct vmm_vcpu *v)
 			sim_exit(v, false);
 			continue;
 		}
+		/*
+		 * Refresh the runstate cache inside the gate, as
+		 * gpc_kvm_vcpu_run() does: a shared-info move replaces the
+		 * memslots under it (delete, then create) with every vCPU
+		 * paused, and a refresh that looked the area up in between
+		 * would find no memory there. (vmm_cache_error() takes
+		 * rs_lock, which a move holds while it pauses: outside.)
+		 */
+		if (err == -EAGAIN)
+			r = gpc_vcpu_handle_requests(v->gv);
 		vmm_gate_leave(v);
 		if (err != -EAGAIN) {
 			vmm_violation(m, V_VMM, "vCPU %u: enter_guest: %s",
@@ -98,7 +109,6 @@ static void sim_enter(struct vmm_vcpu *v)
 			atomic_store(&m->abort, 1);
 			continue;
 		}
-		r = gpc_vcpu_handle_requests(v->gv);
 		if (r < 0)
 			vmm_cache_error(v, r);
 	}

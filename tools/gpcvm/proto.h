@@ -11,7 +11,10 @@
  *    number in rax and arguments in rdi, rsi, rcx; the 32-bit result (0 or a
  *    negative Linux errno) comes back in eax;
  *  - a shared-info page (struct gpcvm_shared_info, Xen's shared_info with
- *    the 2-level event channel ABI) at a GPA the guest picks and may move;
+ *    the 2-level event channel ABI) at a GPA the guest picks and may move:
+ *    any page of always-present RAM or of the hole window, where the VMM
+ *    maps its own page as an overlay memslot, splitting the RAM slot under
+ *    it (the RAM there is hidden until the page moves away, not lost);
  *  - a runstate area per vCPU (struct gpcvm_runstate, Xen's
  *    vcpu_runstate_info) at any byte address of guest RAM that is always
  *    present (low RAM, the runstate window), kept up to date by the VMM
@@ -39,15 +42,21 @@
 #define GPCVM_STACK_GPA	  0x200000ull /* vCPU n: [+n*64K, +(n+1)*64K) */
 #define GPCVM_STACK_SIZE  0x10000ull
 
-/* Low RAM: page tables, boot page, image, stacks. Memslot 0. */
+/* Pages the VMM built the machine in (the vCPUs' MMU walks the tables)
+ * or keeps writing itself (the boot page), and the image it loaded: the
+ * shared-info page may not cover them (-EPERM). */
+#define GPCVM_TABLES_END    (GPCVM_PML4_GPA + 3 * GPCVM_PAGE)
+/* Low RAM: page tables, boot page, image, stacks. Memslot 0 (and 5 for the
+ * part above the shared-info page when that is here). */
 #define GPCVM_LOW_GPA	    0x0ull
 #define GPCVM_LOW_SIZE	    0x400000ull
 /* The runstate window: RAM the guest keeps for runstate areas (which may
- * also go anywhere in low RAM). Slot 1. */
+ * also go anywhere in low RAM) and, on pages no area touches, possibly the
+ * shared-info page. Slot 1 (and 6). */
 #define GPCVM_RSWIN_GPA	    0x400000ull
 #define GPCVM_RSWIN_SIZE    0x10000ull
-/* The overlay zone: RAM whose pages the shared-info page may cover. The
- * VMM splits it around the overlay: slots 2 (below) and 3 (above). */
+/* The overlay zone: RAM kept free for the shared-info page (no runstate
+ * areas). Slot 2 (and 3). */
 #define GPCVM_ZONE_GPA	    0x800000ull
 #define GPCVM_ZONE_SIZE	    0x10000ull
 /* The hole window: no RAM; the shared-info page may go on any page. */
@@ -63,13 +72,16 @@
 /* Identity-mapped by the boot page tables (2 MiB pages). */
 #define GPCVM_PHYS_LIMIT    0x40000000ull
 
-/* Memslot ids. */
-#define GPCVM_SLOT_LOW	   0
-#define GPCVM_SLOT_RSWIN   1
-#define GPCVM_SLOT_ZONE_LO 2
-#define GPCVM_SLOT_ZONE_HI 3
-#define GPCVM_SLOT_SHINFO  4
-#define GPCVM_SLOT_HOT0	   8
+/* Memslot ids. A RAM region the shared-info page covers is split into the
+ * part below it (the region's own id) and the part above (its _HI id). */
+#define GPCVM_SLOT_LOW	    0
+#define GPCVM_SLOT_RSWIN    1
+#define GPCVM_SLOT_ZONE_LO  2
+#define GPCVM_SLOT_ZONE_HI  3
+#define GPCVM_SLOT_SHINFO   4
+#define GPCVM_SLOT_LOW_HI   5
+#define GPCVM_SLOT_RSWIN_HI 6
+#define GPCVM_SLOT_HOT0	    8
 
 /* ---- hypercalls ----------------------------------------------------------- */
 
@@ -79,8 +91,11 @@
 
 enum gpcvm_hypercall {
 	/* (gpa, size): place the shared-info page at @gpa (page aligned,
-	 * size GPCVM_PAGE) in the overlay zone or the hole window; moves it
-	 * if already placed (content kept). */
+	 * size GPCVM_PAGE) on any page of low RAM, the runstate window, the
+	 * overlay zone or the hole window, except the VMM's pages
+	 * (GPCVM_TABLES_END, the boot page, the image) and pages under a
+	 * runstate area or a report; moves it if already placed (content
+	 * kept; RAM it covered becomes visible again). */
 	GPCVM_HC_SHINFO = 1,
 	/* (vcpu, gpa, size): runstate area of @vcpu at any byte address of
 	 * always-present RAM (low RAM or the runstate window, not across the
@@ -96,6 +111,7 @@ enum gpcvm_hypercall {
 };
 
 /* Results: 0 or a negative Linux errno (values fixed here for the guest). */
+#define GPCVM_EPERM  1
 #define GPCVM_ENOENT 2
 #define GPCVM_EFAULT 14
 #define GPCVM_EBUSY  16
@@ -110,6 +126,10 @@ enum gpcvm_fail {
 	GPCVM_FAIL_HOTPLUG = 4,	      /* a, b: slot, offset */
 	GPCVM_FAIL_BADINPUT = 5,      /* a, b: test index, result */
 	GPCVM_FAIL_NOT_OURS = 6,      /* a, b: port, vcpu: wrong selector */
+	/* a, b: gpa, offset: RAM the shared-info page covered did not come
+	 * back as the guest left it, or (b = GPCVM_PAGE) the page at its new
+	 * GPA is not the shared-info page. */
+	GPCVM_FAIL_OVERLAY = 7,
 };
 
 /* ---- the boot page ------------------------------------------------------ */
@@ -521,6 +541,7 @@ struct gpcvm_report {
 	uint64_t rs_own, rs_other, rs_flagged, rs_changed, rs_retries;
 	uint64_t rs_errors;
 	uint64_t shinfo_moves;
+	uint64_t hidden_checks; /* covered RAM seen intact after a move */
 	uint64_t hot_uses, hot_busy, hot_errors;
 	uint64_t bad_ok, bad_errors;
 	uint64_t masks, blocks;

@@ -151,6 +151,7 @@ int vmm_report(struct vmm *m)
 		g.rs_retries += r->rs_retries;
 		g.rs_errors += r->rs_errors;
 		g.shinfo_moves += r->shinfo_moves;
+		g.hidden_checks += r->hidden_checks;
 		g.hot_uses += r->hot_uses;
 		g.hot_busy += r->hot_busy;
 		g.bad_ok += r->bad_ok;
@@ -251,6 +252,15 @@ int vmm_report(struct vmm *m)
 	       "; p50 %.1f us, p99 %.1f us with vCPUs paused)\n",
 	       atomic_load(&s->shinfo_moves), g.shinfo_moves,
 	       us(hist_pct(&m->move_lat, 50)), us(hist_pct(&m->move_lat, 99)));
+	printf("  landed in      low RAM %" PRIu64 ", runstate window %" PRIu64
+	       ", overlay zone %" PRIu64 ", hole %" PRIu64 "\n",
+	       atomic_load(&s->shinfo_landed[GPCVM_REGION_LOW]),
+	       atomic_load(&s->shinfo_landed[GPCVM_REGION_RSWIN]),
+	       atomic_load(&s->shinfo_landed[GPCVM_REGION_ZONE]),
+	       atomic_load(&s->shinfo_landed[GPCVM_REGION_HOLE]));
+	printf("  covered RAM    %" PRIu64 " pages checked by the VMM, %" PRIu64
+	       " by the guest (unchanged while hidden)\n",
+	       atomic_load(&s->hidden_checks), g.hidden_checks);
 	printf("  runstate       %" PRIu64 " remaps\n",
 	       atomic_load(&s->remaps));
 	printf("  hot-plug       %" PRIu64 " unplug/replug cycles\n",

@@ -9,13 +9,17 @@
  * through a stale pointer lands on the old page, where the canaries see it.
  *
  * Shared info: the VMM owns VMM_POOL_PAGES host pages. The current one is
- * mapped at the guest's GPA as an overlay memslot, splitting the overlay
- * zone's RAM slot around it (as QEMU's flat view does for a Xen shared-info
- * page). A move takes the next page of the pool: the cache is deactivated
- * (no sender can use the old page once that returns), the content copied,
- * the memslots rearranged (mirrored into KVM within each call), the cache
- * activated at the new GPA, and the old page filled with a canary that must
- * still be intact when the page is reused or at the end.
+ * mapped at the guest's GPA as an overlay memslot. On RAM (low RAM, the
+ * runstate window, the overlay zone) the region's slot is split around it,
+ * as QEMU's flat view does for a Xen shared-info page, since KVM refuses
+ * overlapping slots; the RAM under it is hidden, not lost, and the region
+ * is rebuilt whole when the page leaves. A move takes the next page of the
+ * pool: the cache is deactivated (no sender can use the old page once that
+ * returns), the content copied, the memslots rearranged (mirrored into KVM
+ * within each call) with every vCPU paused, the cache activated at the new
+ * GPA, and the old page filled with a canary that must still be intact
+ * when the page is reused or at the end. The covered RAM is copied when it
+ * is covered and must be unchanged when it is uncovered.
  *
  * The pause gate: while memslots of the guest's own layout change, no vCPU
  * may be inside KVM_RUN (KVM cannot change several slots atomically). A vCPU
@@ -228,22 +232,27 @@ int vmm_setup(struct vmm *m)
 	for (int i = 0; i < GPCVM_NR_HOT; i++)
 		if ((err = alloc(m, GPCVM_HOT_SIZE, &m->hot[i])))
 			return err;
+	m->ram[GPCVM_REGION_LOW] = m->low;
+	m->ram[GPCVM_REGION_RSWIN] = m->rswin;
+	m->ram[GPCVM_REGION_ZONE] = m->zone;
 	m->rs_snap = calloc(1, VMM_RS_RAM_END);
-	if (!m->rs_snap)
+	m->hidden_snap = calloc(1, GPCVM_PAGE);
+	if (!m->rs_snap || !m->hidden_snap)
 		return -ENOMEM;
 	m->boot = (struct gpcvm_boot *)(m->low + GPCVM_BOOT_GPA);
 	build_tables(m);
 	init_boot(m);
 	vmm_load_guest(m);
-	if ((err = vmm_slot_create(m, GPCVM_SLOT_LOW, GPCVM_LOW_GPA,
-				   GPCVM_LOW_SIZE, m->low)) ||
-	    (err = vmm_slot_create(m, GPCVM_SLOT_RSWIN, GPCVM_RSWIN_GPA,
-				   GPCVM_RSWIN_SIZE, m->rswin)) ||
-	    (err = vmm_slot_create(m, GPCVM_SLOT_ZONE_LO, GPCVM_ZONE_GPA,
-				   GPCVM_ZONE_SIZE, m->zone)))
-		return err;
-	m->zone_slots[0].gpa = GPCVM_ZONE_GPA;
-	m->zone_slots[0].size = GPCVM_ZONE_SIZE;
+	/* Each RAM region whole: the guest has not placed its page yet. */
+	for (int r = 0; r < GPCVM_NR_RAM_REGIONS; r++) {
+		const struct gpcvm_ram_region *rg = &gpcvm_ram_regions[r];
+
+		if ((err = vmm_slot_create(m, rg->slot[0], rg->gpa, rg->size,
+					   m->ram[r])))
+			return err;
+		m->ram_slots[r][0].gpa = rg->gpa;
+		m->ram_slots[r][0].size = rg->size;
+	}
 	for (int i = 0; i < GPCVM_NR_HOT; i++)
 		if ((err = vmm_slot_create(m, GPCVM_SLOT_HOT0 + i,
 					   GPCVM_HOT_GPA + i * GPCVM_HOT_SIZE,
@@ -314,6 +323,7 @@ void vmm_teardown(struct vmm *m)
 	m->vm = NULL;
 	gpc_hostmem_destroy(m->hm);
 	free(m->rs_snap);
+	free(m->hidden_snap);
 }
 
 /* ---- the pause gate ------------------------------------------------------------ */
@@ -443,14 +453,22 @@ void vmm_vcpu_exited(struct vmm_vcpu *v, bool blocked)
 	rs_publish(v);
 }
 
-void vmm_layout_view(struct vmm *m, struct gpcvm_layout_view *lv)
+/* With m->rs_lock held. */
+static void layout_view_locked(struct vmm *m, struct gpcvm_layout_view *lv)
 {
 	memset(lv, 0, sizeof(*lv));
 	lv->nvcpus = m->opt.vcpus;
 	lv->shinfo_gpa = atomic_load(&m->shinfo_gpa);
-	pthread_mutex_lock(&m->rs_lock);
-	for (unsigned int i = 0; i < m->opt.vcpus; i++)
+	for (unsigned int i = 0; i < m->opt.vcpus; i++) {
 		lv->rs_gpa[i] = m->vcpus[i].rs_gpa;
+		lv->report_gpa[i] = m->vcpus[i].report_gpa;
+	}
+}
+
+void vmm_layout_view(struct vmm *m, struct gpcvm_layout_view *lv)
+{
+	pthread_mutex_lock(&m->rs_lock);
+	layout_view_locked(m, lv);
 	pthread_mutex_unlock(&m->rs_lock);
 }
 
@@ -471,11 +489,7 @@ static int64_t hc_runstate(struct vmm_vcpu *self, uint64_t vcpu, uint64_t gpa,
 		v->rs_gpa = 0;
 		goto out;
 	}
-	memset(&lv, 0, sizeof(lv));
-	lv.nvcpus = m->opt.vcpus;
-	lv.shinfo_gpa = atomic_load(&m->shinfo_gpa);
-	for (unsigned int i = 0; i < m->opt.vcpus; i++)
-		lv.rs_gpa[i] = m->vcpus[i].rs_gpa;
+	layout_view_locked(m, &lv);
 	err = gpcvm_check_runstate(&lv, (unsigned int)vcpu, gpa, size);
 	if (err)
 		goto out;
@@ -551,33 +565,75 @@ static void pool_check(struct vmm *m, int i)
 	m->pool_retired[i] = false;
 }
 
+/*
+ * The RAM the shared-info page covered must be as it was when it was
+ * covered: nothing may write it while hidden (the guest cannot reach it,
+ * the VMM's own writers keep off it by the registration rules), and its
+ * content must be there again once the page leaves.
+ */
+static void hidden_check(struct vmm *m)
+{
+	uint64_t a, b;
+
+	if (!m->hidden)
+		return;
+	atomic_fetch_add(&m->st.canary_checks, 1);
+	atomic_fetch_add(&m->st.hidden_checks, 1);
+	for (uint64_t off = 0; off < GPCVM_PAGE; off += 8) {
+		memcpy(&a, m->hidden + off, 8);
+		memcpy(&b, m->hidden_snap + off, 8);
+		if (a == b)
+			continue;
+		vmm_violation(
+			m, V_STALE,
+			"RAM at gpa %#" PRIx64
+			" under the shared-info page changed at +%#" PRIx64
+			" while hidden (%#" PRIx64 " became %#" PRIx64 ")",
+			m->hidden_gpa, off, b, a);
+		break;
+	}
+	m->hidden = NULL;
+}
+
 void vmm_pool_final_check(struct vmm *m)
 {
 	for (int i = 0; i < VMM_POOL_PAGES; i++)
 		pool_check(m, i);
+	hidden_check(m);
 }
 
-/* The overlay zone's RAM slots for the shared-info page at @gpa. */
-static int zone_rearrange(struct vmm *m, uint64_t gpa)
+/*
+ * Every RAM region's memslots for the shared-info page at @gpa: the region
+ * it is in split around it, every other one whole (the one it left is
+ * rebuilt). The overlay slot must be absent. KVM cannot replace slots
+ * atomically (a delete, then a create), so every vCPU is paused: one that
+ * ran in between would find no memory under the code, the page tables or
+ * the stack it is using.
+ */
+static int ram_rearrange(struct vmm *m, uint64_t gpa)
 {
-	struct gpcvm_range want[2] = { { 0, 0 }, { 0, 0 } };
-	int n = gpcvm_zone_split(gpa, want), err = 0;
+	for (int r = 0; r < GPCVM_NR_RAM_REGIONS; r++) {
+		const struct gpcvm_ram_region *rg = &gpcvm_ram_regions[r];
+		struct gpcvm_range want[2] = { { 0, 0 }, { 0, 0 } };
+		int err;
 
-	(void)n;
-	if (!memcmp(want, m->zone_slots, sizeof(want)))
-		return 0;
-	for (int i = 0; i < 2; i++)
-		if (m->zone_slots[i].size &&
-		    (err = vmm_slot_delete(m, GPCVM_SLOT_ZONE_LO + i)))
-			return err;
-	for (int i = 0; i < 2; i++) {
-		m->zone_slots[i] = want[i];
-		if (want[i].size &&
-		    (err = vmm_slot_create(
-			     m, GPCVM_SLOT_ZONE_LO + i, want[i].gpa,
-			     want[i].size,
-			     m->zone + (want[i].gpa - GPCVM_ZONE_GPA))))
-			return err;
+		gpcvm_split_around(rg->gpa, rg->size, gpa, want);
+		if (!memcmp(want, m->ram_slots[r], sizeof(want)))
+			continue;
+		for (int i = 0; i < 2; i++) {
+			if (m->ram_slots[r][i].size &&
+			    (err = vmm_slot_delete(m, rg->slot[i])))
+				return err;
+			m->ram_slots[r][i].size = 0;
+		}
+		for (int i = 0; i < 2; i++) {
+			if (want[i].size &&
+			    (err = vmm_slot_create(
+				     m, rg->slot[i], want[i].gpa, want[i].size,
+				     m->ram[r] + (want[i].gpa - rg->gpa))))
+				return err;
+			m->ram_slots[r][i] = want[i];
+		}
 	}
 	return 0;
 }
@@ -588,6 +644,7 @@ static int shinfo_switch(struct vmm *m, uint64_t gpa)
 	uint64_t old = atomic_load(&m->shinfo_gpa);
 	int from = m->pool_cur, to = (from + 1) % VMM_POOL_PAGES;
 	struct gpcvm_shared_info *si = (void *)pool_page(m, to);
+	enum gpcvm_region region;
 	int err;
 
 	/* From here no sender can use the old page (it waits a grace
@@ -604,8 +661,20 @@ static int shinfo_switch(struct vmm *m, uint64_t gpa)
 	si->moves++;
 	if (old && (err = vmm_slot_delete(m, GPCVM_SLOT_SHINFO)))
 		return err;
-	if ((err = zone_rearrange(m, gpa)) ||
-	    (err = vmm_slot_create(m, GPCVM_SLOT_SHINFO, gpa, GPCVM_PAGE, si)))
+	if ((err = ram_rearrange(m, gpa)))
+		return err;
+	/* The RAM left behind is visible again: is it as we hid it? Then
+	 * hide the new one, with every vCPU paused since the guest last
+	 * wrote it. */
+	hidden_check(m);
+	region = gpcvm_region_of(gpa);
+	if (region < GPCVM_NR_RAM_REGIONS) {
+		m->hidden =
+			m->ram[region] + (gpa - gpcvm_ram_regions[region].gpa);
+		m->hidden_gpa = gpa;
+		memcpy(m->hidden_snap, m->hidden, GPCVM_PAGE);
+	}
+	if ((err = vmm_slot_create(m, GPCVM_SLOT_SHINFO, gpa, GPCVM_PAGE, si)))
 		return err;
 	if (from >= 0) {
 		vmm_canary_fill(pool_page(m, from), GPCVM_PAGE,
@@ -620,8 +689,10 @@ static int shinfo_switch(struct vmm *m, uint64_t gpa)
 	atomic_store(&m->shinfo_gpa, gpa);
 	atomic_fetch_add(&m->shinfo_epoch, 1);
 	vmm_futex_wake(&m->shinfo_epoch);
-	if (old)
+	if (old) {
 		atomic_fetch_add(&m->st.shinfo_moves, 1);
+		atomic_fetch_add(&m->st.shinfo_landed[region], 1);
+	}
 	return err;
 }
 
@@ -632,8 +703,13 @@ static int64_t hc_shinfo(struct vmm_vcpu *self, uint64_t gpa, uint64_t size)
 	uint64_t t0;
 	int err;
 
+	/* rs_lock across the check and the move: a runstate area or a
+	 * report checked against the old place could otherwise land under
+	 * the new one. (Lock order: shinfo_lock, rs_lock, pause_lock; no
+	 * vCPU waits for rs_lock inside the pause gate.) */
 	pthread_mutex_lock(&m->shinfo_lock);
-	vmm_layout_view(m, &lv);
+	pthread_mutex_lock(&m->rs_lock);
+	layout_view_locked(m, &lv);
 	err = gpcvm_check_shinfo(&lv, gpa, size);
 	if (err || gpa == lv.shinfo_gpa)
 		goto out;
@@ -645,6 +721,7 @@ static int64_t hc_shinfo(struct vmm_vcpu *self, uint64_t gpa, uint64_t size)
 	if (err)
 		err = -EIO;
 out:
+	pthread_mutex_unlock(&m->rs_lock);
 	pthread_mutex_unlock(&m->shinfo_lock);
 	return err;
 }
@@ -654,18 +731,32 @@ out:
 static int64_t hc_report(struct vmm_vcpu *v, uint64_t gpa, uint64_t size,
 			 uint64_t final)
 {
+	struct vmm *m = v->m;
+	struct gpcvm_layout_view lv;
 	struct gpcvm_report r;
-	int err = gpcvm_check_report(gpa, size);
+	int err;
 
+	/* Held while reading, so the shared-info page cannot come over the
+	 * report meanwhile (the VMM reads low RAM directly, not through the
+	 * memslots, and would read the RAM under the page). */
+	pthread_mutex_lock(&m->rs_lock);
+	layout_view_locked(m, &lv);
+	err = gpcvm_check_report(&lv, gpa, size);
 	if (err)
-		return err;
-	memcpy(&r, v->m->low + (gpa - GPCVM_LOW_GPA), sizeof(r));
-	if (r.magic != GPCVM_REPORT_MAGIC || r.vcpu != v->id)
-		return -EINVAL;
+		goto out;
+	memcpy(&r, m->low + (gpa - GPCVM_LOW_GPA), sizeof(r));
+	if (r.magic != GPCVM_REPORT_MAGIC || r.vcpu != v->id) {
+		err = -EINVAL;
+		goto out;
+	}
 	v->report = r;
+	/* Remembered: the shared-info page may not cover it from now on. */
+	v->report_gpa = gpa;
 	if (final)
 		v->final_report = true;
-	return 0;
+out:
+	pthread_mutex_unlock(&m->rs_lock);
+	return err;
 }
 
 static const char *const fail_names[] = {
@@ -676,6 +767,7 @@ static const char *const fail_names[] = {
 	"hot-plug memory changed",
 	"bad-input test",
 	"foreign port selected",
+	"shared-info overlay",
 };
 
 static const char *const rs_errs[] = {
@@ -698,6 +790,17 @@ static int64_t hc_fail(struct vmm_vcpu *v, uint64_t code, uint64_t a,
 		vmm_violation(v->m, V_GUEST,
 			      "guest vCPU %u: runstate of vCPU %" PRIu64 ": %s",
 			      v->id, a, rs_errs[b]);
+	else if (code == GPCVM_FAIL_OVERLAY && b == GPCVM_PAGE)
+		vmm_violation(v->m, V_GUEST,
+			      "guest vCPU %u: gpa %#" PRIx64
+			      " is not the shared-info page after the move",
+			      v->id, a);
+	else if (code == GPCVM_FAIL_OVERLAY)
+		vmm_violation(v->m, V_GUEST,
+			      "guest vCPU %u: RAM at gpa %#" PRIx64
+			      " changed at +%#" PRIx64
+			      " while the shared-info page covered it",
+			      v->id, a, b);
 	else
 		vmm_violation(v->m, V_GUEST,
 			      "guest vCPU %u: %s (%" PRIu64 ", %" PRId64 ")",

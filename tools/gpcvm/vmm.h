@@ -102,6 +102,7 @@ struct vmm_vcpu {
 	_Atomic int done;
 	_Atomic int in_gate;
 	struct gpcvm_report report; /* latest from the guest */
+	uint64_t report_gpa;	    /* where it was read; under m->rs_lock */
 	bool final_report;
 	char line[128]; /* console line being assembled */
 	unsigned int line_len;
@@ -117,6 +118,9 @@ struct vmm_stats {
 	_Atomic uint64_t hb_writes, hb_misses;
 	_Atomic uint64_t inval_blocking, inval_nonblock, inval_eagain;
 	_Atomic uint64_t shinfo_moves, remaps, hot_cycles, reclaims;
+	/* Moves by where the page landed (enum gpcvm_region). */
+	_Atomic uint64_t shinfo_landed[GPCVM_NR_REGION_KINDS];
+	_Atomic uint64_t hidden_checks;
 	_Atomic uint64_t memslot_ops;
 	_Atomic uint64_t canary_checks;
 	_Atomic uint64_t violations[V_NR];
@@ -131,8 +135,9 @@ struct vmm {
 	struct gpc_vm *vm;
 	struct gpc_kvm *kvm;
 
-	/* Host addresses of guest memory. */
+	/* Host addresses of guest memory; ram[] by enum gpcvm_region. */
 	uint8_t *low, *rswin, *zone, *pool, *hot[GPCVM_NR_HOT];
+	uint8_t *ram[GPCVM_NR_RAM_REGIONS];
 	struct gpcvm_boot *boot;
 
 	/* Shared info: one host page of the pool overlays the guest's GPA. */
@@ -142,9 +147,18 @@ struct vmm {
 	_Atomic int shinfo_epoch;    /* futex: bumped when placed/moved */
 	int pool_cur;		     /* -1: none */
 	bool pool_retired[VMM_POOL_PAGES];
-	struct gpcvm_range zone_slots[2]; /* size 0: absent */
+	/* The memslots of each RAM region now (gpcvm_split_around() of the
+	 * region around the shared-info page; size 0: absent). */
+	struct gpcvm_range ram_slots[GPCVM_NR_RAM_REGIONS][2];
+	/* The RAM the shared-info page covers (NULL: none, it is in the
+	 * hole) and a copy of it taken when it was covered: it must be
+	 * unchanged when the page moves away (hidden, not lost). */
+	uint8_t *hidden;
+	uint64_t hidden_gpa;
+	uint8_t *hidden_snap;
 
-	/* Runstate registrations. */
+	/* Runstate and report registrations, and their checks against the
+	 * shared-info page (hc_shinfo() holds it across a move). */
 	pthread_mutex_t rs_lock;
 
 	/* Heartbeat caches, one per hot slot (host usage). */

@@ -6,8 +6,10 @@
  *
  * Built freestanding for KVM and hosted for the simulated backend (see
  * plat.h). Its state lives in guest RAM at GPCVM_GSTATE_GPA, so that both
- * builds report through the same hypercall; low RAM never moves, so
- * pointers into it (the boot page, that state) may be kept.
+ * builds report through the same hypercall; low RAM never moves (its slot
+ * is split around the shared-info page at times, but that never covers the
+ * boot page, which the VMM refuses, or this state, which we keep it off),
+ * so pointers into it (the boot page, that state) may be kept.
  *
  * What it checks (docs/gpcvm.md):
  *  - events: every notification is consumed once (test-and-clear of the
@@ -19,6 +21,9 @@
  *    be rewriting them: the XEN_RUNSTATE_UPDATE protocol yields consistent
  *    snapshots that pass the same checks;
  *  - hot-pluggable RAM it claimed keeps what it wrote;
+ *  - the shared-info page, wherever it is moved (free low RAM, the runstate
+ *    window, the overlay zone, the hole window), is there at its new GPA,
+ *    and RAM it covered reads back as the guest left it once it moves on;
  *  - bad registrations get the documented error and change nothing.
  */
 #include "plat.h"
@@ -33,6 +38,10 @@
 /* Free low RAM (after the largest stacks), a slice per vCPU. */
 #define RS_FREE_GPA	 (GPCVM_STACK_GPA + GPCVM_MAX_VCPUS * GPCVM_STACK_SIZE)
 #define RS_FREE_SLICE	 ((GPCVM_LOW_SIZE - RS_FREE_GPA) / GPCVM_MAX_VCPUS)
+/* The shared-info page may go on any free low RAM page (the same pages, but
+ * never under a runstate area). */
+#define SI_LOW_PAGES	 ((GPCVM_LOW_SIZE - RS_FREE_GPA) / GPCVM_PAGE)
+#define SI_PATTERN_WORDS 8
 
 struct vstate {
 	struct gpcvm_evt_track evt;
@@ -46,6 +55,9 @@ struct vstate {
 	uint64_t iter, idle;
 	int masked_port;
 	uint64_t last_report_us;
+	/* RAM under the shared-info page (vCPU 0): its GPA (0: the page is
+	 * in the hole) and the pattern written there before covering it. */
+	uint64_t hidden_gpa, hidden_tag;
 	/* Periodic work runs every N iterations or T microseconds, whichever
 	 * comes first (on KVM here the guest may run slowly). */
 	uint64_t next_own, next_other, next_hot, next_mask;
@@ -327,31 +339,126 @@ static void use_hotplug(unsigned int me, struct vstate *s)
 
 /* ---- the shared-info page ----------------------------------------------------- */
 
-/* A page of the overlay zone (RAM it hides) or of the hole window. */
-static uint64_t pick_shinfo_gpa(struct vstate *s)
+/*
+ * Would the page at @pg cover a runstate area? One not registered yet may
+ * still come anywhere, so then every page of low RAM and the window is
+ * taken (the areas never move once registered).
+ */
+static int under_runstate(uint64_t pg, unsigned int n)
 {
-	if (rnd(s) % 3 == 0)
-		return GPCVM_HOLE_GPA + (rnd(s) % 64) * GPCVM_PAGE;
-	return GPCVM_ZONE_GPA +
-	       (rnd(s) % (GPCVM_ZONE_SIZE / GPCVM_PAGE)) * GPCVM_PAGE;
+	for (unsigned int i = 0; i < n; i++) {
+		uint64_t g = ld64(&boot()->runstate_gpa[i]);
+
+		if (!g || (g < pg + GPCVM_PAGE &&
+			   pg < g + sizeof(struct gpcvm_runstate)))
+			return 1;
+	}
+	return 0;
 }
 
-static int64_t place_shinfo(struct vstate *s)
+/*
+ * Where the shared-info page goes next, chosen per seed among: a free page
+ * of low RAM (above the stacks; the guest keeps nothing else there but
+ * runstate areas), a page of the runstate window, a page of the overlay
+ * zone (all RAM it hides), a page of the hole window (no RAM). Never a page
+ * under a runstate area, nor one the guest uses otherwise.
+ */
+static uint64_t pick_shinfo_gpa(unsigned int n, struct vstate *s)
 {
-	uint64_t cur = ld64(&boot()->shinfo_gpa), to;
+	for (int tries = 0; tries < 8; tries++) {
+		uint64_t pg;
+
+		switch (rnd(s) % 4) {
+		case 0:
+			pg = RS_FREE_GPA + (rnd(s) % SI_LOW_PAGES) * GPCVM_PAGE;
+			break;
+		case 1:
+			pg = GPCVM_RSWIN_GPA +
+			     (rnd(s) % (GPCVM_RSWIN_SIZE / GPCVM_PAGE)) *
+				     GPCVM_PAGE;
+			break;
+		case 2:
+			return GPCVM_ZONE_GPA +
+			       (rnd(s) % (GPCVM_ZONE_SIZE / GPCVM_PAGE)) *
+				       GPCVM_PAGE;
+		default:
+			return GPCVM_HOLE_GPA +
+			       (rnd(s) % (GPCVM_HOLE_SIZE / GPCVM_PAGE)) *
+				       GPCVM_PAGE;
+		}
+		if (!under_runstate(pg, n))
+			return pg;
+	}
+	return GPCVM_ZONE_GPA;
+}
+
+static int is_hole(uint64_t gpa)
+{
+	return gpa >= GPCVM_HOLE_GPA && gpa - GPCVM_HOLE_GPA < GPCVM_HOLE_SIZE;
+}
+
+static uint64_t *pattern_word(uint64_t gpa, int k)
+{
+	return gp(gpa + (uint64_t)k * (GPCVM_PAGE / SI_PATTERN_WORDS) +
+		  8 * (uint64_t)k);
+}
+
+static uint64_t pattern(uint64_t tag, int k)
+{
+	return tag ^ ((uint64_t)k * 0x0101010101010101ull);
+}
+
+/* RAM the page covered is RAM again: as we left it? */
+static void check_uncovered(struct vstate *s)
+{
+	for (int k = 0; k < SI_PATTERN_WORDS; k++) {
+		if (__atomic_load_n(pattern_word(s->hidden_gpa, k),
+				    __ATOMIC_RELAXED) !=
+		    pattern(s->hidden_tag, k)) {
+			fail(GPCVM_FAIL_OVERLAY, s->hidden_gpa,
+			     (uint64_t)k * (GPCVM_PAGE / SI_PATTERN_WORDS) +
+				     8 * (uint64_t)k);
+			return;
+		}
+	}
+	s->rep.hidden_checks++;
+}
+
+static int64_t place_shinfo(unsigned int n, struct vstate *s)
+{
+	uint64_t cur = ld64(&boot()->shinfo_gpa), to, tag;
+	const struct gpcvm_shared_info *si;
 	int64_t r;
 
 	do
-		to = pick_shinfo_gpa(s);
+		to = pick_shinfo_gpa(n, s);
 	while (to == cur);
+	/* Mark the RAM about to be covered: it must come back like this. */
+	tag = rnd(s) | 1;
+	if (!is_hole(to))
+		for (int k = 0; k < SI_PATTERN_WORDS; k++)
+			__atomic_store_n(pattern_word(to, k), pattern(tag, k),
+					 __ATOMIC_RELAXED);
 	si_write_lock();
 	r = hc(GPCVM_HC_SHINFO, to, GPCVM_PAGE, 0);
-	if (!r)
+	if (!r) {
 		__atomic_store_n(&boot()->shinfo_gpa, to, __ATOMIC_RELEASE);
+		/* The VMM's page is what we now see there, not the RAM. */
+		si = gp(to);
+		if (__atomic_load_n(&si->magic, __ATOMIC_ACQUIRE) !=
+		    GPCVM_SHINFO_MAGIC)
+			fail(GPCVM_FAIL_OVERLAY, to, GPCVM_PAGE);
+	}
 	si_write_unlock();
-	if (!r && cur)
+	if (r)
+		return r;
+	if (cur)
 		s->rep.shinfo_moves++;
-	return r;
+	if (s->hidden_gpa)
+		check_uncovered(s);
+	s->hidden_gpa = is_hole(to) ? 0 : to;
+	s->hidden_tag = tag;
+	return 0;
 }
 
 /* ---- bad input ------------------------------------------------------------------ */
@@ -368,6 +475,14 @@ static void bad_input(unsigned int n, struct vstate *s)
 	uint64_t rs1 = n > 1 ? ld64(&boot()->runstate_gpa[1]) : 0;
 	uint64_t rsz = sizeof(struct gpcvm_runstate);
 	uint64_t rep = GPCVM_GSTATE_GPA;
+	uint64_t my_rep = GPCVM_GSTATE_GPA +
+			  (uint64_t)((uint8_t *)&s->rep - (uint8_t *)gstate());
+	uint64_t pg = ~(GPCVM_PAGE - 1);
+	/* Where the shared-info page is decides what covers it: a runstate
+	 * area or a report there is refused as busy, but in the overlay zone
+	 * or the hole neither may be anyway. */
+	int si_in_low = si < GPCVM_LOW_GPA + GPCVM_LOW_SIZE;
+	int si_in_rs_ram = si < GPCVM_RSWIN_GPA + GPCVM_RSWIN_SIZE;
 	const struct bad t[] = {
 		/* shared info: unaligned, oversized, empty */
 		{ GPCVM_HC_SHINFO, GPCVM_ZONE_GPA + 8, GPCVM_PAGE, 0,
@@ -375,15 +490,28 @@ static void bad_input(unsigned int n, struct vstate *s)
 		{ GPCVM_HC_SHINFO, GPCVM_ZONE_GPA, 2 * GPCVM_PAGE, 0,
 		  -GPCVM_EINVAL },
 		{ GPCVM_HC_SHINFO, GPCVM_ZONE_GPA, 0, 0, -GPCVM_EINVAL },
-		/* garbage, over the guest's own RAM, wrapping, wrong window */
+		/* garbage, wrapping, hot-pluggable RAM, nothing there
+		 * outside the hole window */
 		{ GPCVM_HC_SHINFO, 0xdead0000000ull, GPCVM_PAGE, 0,
-		  -GPCVM_EFAULT },
-		{ GPCVM_HC_SHINFO, GPCVM_BOOT_GPA, GPCVM_PAGE, 0,
 		  -GPCVM_EFAULT },
 		{ GPCVM_HC_SHINFO, ~(GPCVM_PAGE - 1), GPCVM_PAGE, 0,
 		  -GPCVM_EFAULT },
-		{ GPCVM_HC_SHINFO, GPCVM_RSWIN_GPA, GPCVM_PAGE, 0,
-		  -GPCVM_EFAULT },
+		{ GPCVM_HC_SHINFO, GPCVM_HOT_GPA + GPCVM_HOT_SIZE, GPCVM_PAGE,
+		  0, -GPCVM_EFAULT },
+		{ GPCVM_HC_SHINFO, GPCVM_HOLE_GPA + GPCVM_HOLE_SIZE, GPCVM_PAGE,
+		  0, -GPCVM_EFAULT },
+		/* the VMM's pages: GDT, page tables, boot page, image */
+		{ GPCVM_HC_SHINFO, 0, GPCVM_PAGE, 0, -GPCVM_EPERM },
+		{ GPCVM_HC_SHINFO, GPCVM_PML4_GPA + 2 * GPCVM_PAGE, GPCVM_PAGE,
+		  0, -GPCVM_EPERM },
+		{ GPCVM_HC_SHINFO, GPCVM_BOOT_GPA, GPCVM_PAGE, 0,
+		  -GPCVM_EPERM },
+		{ GPCVM_HC_SHINFO, GPCVM_IMAGE_GPA + GPCVM_PAGE, GPCVM_PAGE, 0,
+		  -GPCVM_EPERM },
+		/* over our runstate area, over our last report */
+		{ GPCVM_HC_SHINFO, rs0 & pg, GPCVM_PAGE, 0,
+		  rs0 ? -GPCVM_EBUSY : -GPCVM_EPERM },
+		{ GPCVM_HC_SHINFO, my_rep & pg, GPCVM_PAGE, 0, -GPCVM_EBUSY },
 		/* runstate: oversized, short, no such vCPU */
 		{ GPCVM_HC_RUNSTATE, 0, rs0, GPCVM_PAGE, -GPCVM_EINVAL },
 		{ GPCVM_HC_RUNSTATE, 0, rs0, rsz - 1, -GPCVM_EINVAL },
@@ -400,7 +528,8 @@ static void bad_input(unsigned int n, struct vstate *s)
 		  rsz, -GPCVM_EFAULT },
 		{ GPCVM_HC_RUNSTATE, 0, ~0ull - 8, rsz, -GPCVM_EFAULT },
 		{ GPCVM_HC_RUNSTATE, 0, GPCVM_HOT_GPA, rsz, -GPCVM_EFAULT },
-		{ GPCVM_HC_RUNSTATE, 0, si + 64, rsz, -GPCVM_EFAULT },
+		{ GPCVM_HC_RUNSTATE, 0, si + 64, rsz,
+		  si_in_rs_ram ? -GPCVM_EBUSY : -GPCVM_EFAULT },
 		/* overlapping another vCPU's area (needs two vCPUs) */
 		{ rs1 ? GPCVM_HC_RUNSTATE : 12345, 0, rs1 + 8, rsz,
 		  rs1 ? -GPCVM_EBUSY : -GPCVM_ENOSYS },
@@ -408,9 +537,14 @@ static void bad_input(unsigned int n, struct vstate *s)
 		{ GPCVM_HC_REPORT, 0xdead0000000ull,
 		  sizeof(struct gpcvm_report), 0, -GPCVM_EFAULT },
 		{ GPCVM_HC_REPORT, rep, 7, 0, -GPCVM_EINVAL },
+		/* a report under the shared-info page */
+		{ GPCVM_HC_REPORT, si + 128, sizeof(struct gpcvm_report), 0,
+		  si_in_low ? -GPCVM_EBUSY : -GPCVM_EFAULT },
 		{ 12345, 1, 2, 3, -GPCVM_ENOSYS },
 	};
 
+	/* A report first, so that there is one the page may not cover. */
+	report(0, s, 0);
 	for (unsigned int i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		int64_t r = hc(t[i].nr, t[i].a, t[i].b, t[i].c);
 
@@ -484,7 +618,7 @@ void GUEST_MAIN(unsigned int me)
 	else
 		__atomic_store_n(&b->runstate_gpa[me], g, __ATOMIC_RELEASE);
 	if (me == 0) {
-		r = place_shinfo(s);
+		r = place_shinfo(n, s);
 		if (r)
 			fail(GPCVM_FAIL_BADINPUT, 1001, (uint64_t)r);
 		say("gpcvm guest: up\n");
@@ -519,7 +653,7 @@ void GUEST_MAIN(unsigned int me)
 		}
 		if (me == 0 && (sc & GPCVM_SC_SHINFO) &&
 		    !ld64(&b->stop_churn) && now >= gs->next_move_us) {
-			r = place_shinfo(s);
+			r = place_shinfo(n, s);
 			if (r)
 				fail(GPCVM_FAIL_BADINPUT, 1002, (uint64_t)r);
 			gs->next_move_us = now + b->shinfo_period_us;
