@@ -624,6 +624,8 @@ static void runstate_registration_rules(void **state)
 			 0);
 	assert_int_equal(gpcvm_check_runstate(&lv, 0, GPCVM_LOW_GPA + 1, sz),
 			 0);
+	/* GPA 0 itself means "no area" in the view: refused, not lost. */
+	assert_int_equal(gpcvm_check_runstate(&lv, 0, 0, sz), -EINVAL);
 	assert_int_equal(
 		gpcvm_check_runstate(&lv, 0,
 				     GPCVM_LOW_GPA + GPCVM_LOW_SIZE - sz, sz),
@@ -685,6 +687,9 @@ static void runstate_registration_rules(void **state)
 					    sizeof(struct gpcvm_report)),
 			 0);
 	assert_int_equal(gpcvm_check_report(&lv, GPCVM_GSTATE_GPA, 7), -EINVAL);
+	assert_int_equal(gpcvm_check_report(&lv, 0,
+					    sizeof(struct gpcvm_report)),
+			 -EINVAL);
 	assert_int_equal(gpcvm_check_report(&lv, 0xdead0000000ull,
 					    sizeof(struct gpcvm_report)),
 			 -EFAULT);

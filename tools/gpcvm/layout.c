@@ -96,6 +96,10 @@ int gpcvm_check_runstate(const struct gpcvm_layout_view *lv, unsigned int vcpu,
 		return -ENOENT;
 	if (size != sizeof(struct gpcvm_runstate))
 		return -EINVAL;
+	/* GPA 0 names "no area" in the view (and gpa = size = 0 unregisters):
+	 * an area there would be invisible to the overlap checks. */
+	if (!gpa)
+		return -EINVAL;
 	/* Any byte address of low RAM or the runstate window, but not across
 	 * the boundary between them (two memslots). */
 	if (gpa + size < gpa ||
@@ -114,7 +118,7 @@ int gpcvm_check_runstate(const struct gpcvm_layout_view *lv, unsigned int vcpu,
 int gpcvm_check_report(const struct gpcvm_layout_view *lv, uint64_t gpa,
 		       uint64_t size)
 {
-	if (size != sizeof(struct gpcvm_report))
+	if (size != sizeof(struct gpcvm_report) || !gpa) /* 0: "none" */
 		return -EINVAL;
 	if (gpa + size < gpa ||
 	    !inside(gpa, size, GPCVM_LOW_GPA, GPCVM_LOW_SIZE))

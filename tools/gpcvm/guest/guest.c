@@ -515,6 +515,8 @@ static void bad_input(unsigned int n, struct vstate *s)
 		/* runstate: oversized, short, no such vCPU */
 		{ GPCVM_HC_RUNSTATE, 0, rs0, GPCVM_PAGE, -GPCVM_EINVAL },
 		{ GPCVM_HC_RUNSTATE, 0, rs0, rsz - 1, -GPCVM_EINVAL },
+		/* GPA 0 is "none" in the protocol */
+		{ GPCVM_HC_RUNSTATE, 0, 0, rsz, -GPCVM_EINVAL },
 		{ GPCVM_HC_RUNSTATE, 99, GPCVM_RSWIN_GPA + 4000, rsz,
 		  -GPCVM_ENOENT },
 		/* garbage places: a hole, across low RAM and the window,
