@@ -105,7 +105,19 @@ static struct srcu_rec *pool[MAX_CHUNKS];
 static unsigned int pool_len;
 
 static pthread_key_t exit_key;
-static __thread bool exit_hook_armed;
+static bool exit_key_ok; /* pthread_key_create succeeded */
+/*
+ * Initial-exec like the table: slot_slow reads them, and may run in a signal
+ * handler of a dlopen()ed copy of the library, where the general model's
+ * __tls_get_addr may allocate.
+ */
+static __thread bool exit_hook_armed __attribute__((tls_model("initial-exec")));
+/*
+ * Set once the thread's exit hook has begun: its TLS will go away, so from
+ * then on its sections (a signal handler's, a later key destructor's) use
+ * slots in the registry, never its lookaside entries.
+ */
+static __thread bool thread_exiting __attribute__((tls_model("initial-exec")));
 
 static bool srcu_ok(const struct gpc_srcu *d)
 {
@@ -287,12 +299,16 @@ static int grow(struct gpc_srcu *d, unsigned int n)
 	return 0;
 }
 
-static void arm_exit_hook(void)
+/* Whether the exit hook will run for this thread (needed before a record
+ * may point into its TLS). */
+static bool arm_exit_hook(void)
 {
 	if (exit_hook_armed)
-		return;
+		return true;
+	if (!exit_key_ok || pthread_setspecific(exit_key, (void *)1))
+		return false;
 	exit_hook_armed = true;
-	pthread_setspecific(exit_key, (void *)1);
+	return true;
 }
 
 /*
@@ -372,16 +388,35 @@ struct gpc_srcu_slot *gpc_srcu_slot_slow(struct gpc_srcu *d)
 		abort();
 	}
 	r = find_owned(d->state, tid);
-	if (!r)
-		r = claim_rec(d, tid);
+	if (r) {
+		struct gpc_srcu_slot *s = rec_slot(r);
+
+		/*
+		 * The slot the record points at is the one to use: a section
+		 * may be open on it. Either the record's own (which stays the
+		 * thread's slot in this domain from then on), or the entry, in
+		 * which case a signal handler interrupted its installation (or
+		 * the exit hook is releasing it): finish the installation,
+		 * unless the thread is exiting.
+		 */
+		if (s != &r->own && !thread_exiting)
+			install_entry(d, r, s);
+		return s;
+	}
+	r = claim_rec(d, tid);
 	if (!r) {
 		gpci_log(GPC_LOG_ERR, "srcu %s: out of reader slots",
 			 d->state->name);
 		abort();
 	}
-	arm_exit_hook();
-	if (d->tls_index >= GPC_SRCU_TLS_ENTRIES)
-		return rec_slot(r); /* its own words */
+	/*
+	 * The record's own words (its slot after claim_rec) for domains
+	 * without an entry, and whenever no exit hook will point the record
+	 * back at itself before the thread's TLS goes away.
+	 */
+	if (d->tls_index >= GPC_SRCU_TLS_ENTRIES || thread_exiting ||
+	    !arm_exit_hook())
+		return rec_slot(r);
 	install_entry(d, r, &gpc_srcu_tls[d->tls_index]);
 	return &gpc_srcu_tls[d->tls_index];
 }
@@ -408,20 +443,34 @@ void gpc_srcu_report_misuse(struct gpc_srcu *d, const char *what)
 }
 
 /*
- * Give back record @r (under scan_lock, or in a forked child): its events
- * are kept, its slot is its own again, zero, and it is free. A slot still
- * inside a section belonged to a thread that can no longer touch anything,
- * so ending its section is safe.
+ * Give back record @r: its events are kept, its slot is its own again, zero,
+ * and it is free. @mine: the record is the calling thread's (thread exit,
+ * under scan_lock), so its slot may be touched; a forked child releases
+ * other threads' records without reading their TLS (a copy that may not
+ * even be mapped, e.g. a stack with MADV_DONTFORK), losing their event
+ * counts. A slot still inside a section belonged to a thread that can no
+ * longer touch anything, so ending its section is safe.
  */
-static void rec_release(struct gpc_srcu_state *st, struct srcu_rec *r)
+static void rec_release(struct gpc_srcu_state *st, struct srcu_rec *r,
+			bool mine)
 {
 	struct gpc_srcu_slot *s = rec_slot(r);
 
-	atomic_fetch_add_explicit(&st->retired_events,
-				  atomic_exchange(&s->events, 0),
-				  memory_order_relaxed);
-	atomic_store_explicit(&s->aux, 0, memory_order_relaxed);
-	atomic_store_explicit(&s->ctr, 0, memory_order_release);
+	if (mine || s == &r->own) {
+		/*
+		 * The entry's key first: from here on a signal handler's
+		 * section of this domain takes slot_slow, which uses what the
+		 * record points at (this entry until the store below, then
+		 * the record's own words): always a slot the scans read.
+		 */
+		atomic_store_explicit(&s->key, 0, memory_order_relaxed);
+		gpc_barrier();
+		atomic_fetch_add_explicit(&st->retired_events,
+					  atomic_exchange(&s->events, 0),
+					  memory_order_relaxed);
+		atomic_store_explicit(&s->aux, 0, memory_order_relaxed);
+		atomic_store_explicit(&s->ctr, 0, memory_order_release);
+	}
 	if (s != &r->own) {
 		slot_zero(&r->own);
 		atomic_store_explicit(&r->slot, &r->own, memory_order_release);
@@ -432,13 +481,16 @@ static void rec_release(struct gpc_srcu_state *st, struct srcu_rec *r)
 /*
  * Thread exit: give back this thread's records in a live domain, under
  * scan_lock so that no scanner is reading the thread's TLS, which goes away
- * with it. A section still open is an application bug, reported.
+ * with it. Returns whether a section was still open (an application bug;
+ * the caller reports it once no lock is held, so a log handler may call
+ * back into the library).
  */
-static void release_slots_of(struct gpc_srcu_state *st, int tid)
+static bool release_slots_of(struct gpc_srcu_state *st, int tid)
 {
 	struct srcu_rec *r;
 	unsigned int i, n;
 	size_t j;
+	bool open = false;
 
 	pthread_mutex_lock(&st->scan_lock);
 	for_each_rec(st, r, i, j, n) {
@@ -447,29 +499,39 @@ static void release_slots_of(struct gpc_srcu_state *st, int tid)
 		if (atomic_load_explicit(&rec_slot(r)->ctr,
 					 memory_order_relaxed) &
 		    GPC_SRCU_NEST_MASK)
-			gpci_log(
-				GPC_LOG_ERR,
-				"srcu %s: thread %d exited inside a read section; section ended",
-				st->name, tid);
-		rec_release(st, r);
+			open = true;
+		rec_release(st, r, true);
 		if (atomic_load_explicit(&st->d->gp_futex,
 					 memory_order_seq_cst) == -1)
 			gpc_srcu_wake_gp(st->d);
 	}
 	pthread_mutex_unlock(&st->scan_lock);
+	return open;
 }
 
 static void thread_exit_hook(void *arg)
 {
 	int tid = self_tid();
 
+	char open[4][32];
+	unsigned int nopen = 0;
+
 	(void)arg;
-	exit_hook_armed = false;
+	/* Before anything is released: see thread_exiting. */
+	thread_exiting = true;
+	gpc_barrier();
 	pthread_mutex_lock(&domains_lock);
 	for (struct gpc_srcu_state *st = domains; st; st = st->next)
-		release_slots_of(st, tid);
+		if (release_slots_of(st, tid) && nopen < 4)
+			snprintf(open[nopen++], sizeof(open[0]), "%s",
+				 st->name);
 	pthread_mutex_unlock(&domains_lock);
 	memset(gpc_srcu_tls, 0, sizeof(gpc_srcu_tls));
+	for (unsigned int i = 0; i < nopen; i++)
+		gpci_log(
+			GPC_LOG_ERR,
+			"srcu %s: thread %d exited inside a read section; section ended",
+			open[i], tid);
 }
 
 /* ---- grace periods ---------------------------------------------------- */
@@ -905,7 +967,7 @@ int gpc_srcu_barrier(struct gpc_srcu *d)
 
 /* ---- setup and teardown ----------------------------------------------- */
 
-/* Lowest id not used by a live domain, so that the first 16 live domains
+/* Lowest id not used by a live domain, so that the first 32 live domains
  * get distinct entries in every thread's lookaside cache. */
 static unsigned int alloc_id(void)
 {
@@ -1146,7 +1208,7 @@ static void child_fix_slots(struct gpc_srcu_state *st, int old_tid, int tid)
 		if (owner && owner == old_tid)
 			atomic_store(&r->owner, tid);
 		else if (owner)
-			rec_release(st, r);
+			rec_release(st, r, false);
 	}
 }
 
@@ -1186,6 +1248,8 @@ static void fork_child(void)
 __attribute__((constructor)) static void srcu_setup(void)
 {
 	membarrier_setup();
-	pthread_key_create(&exit_key, thread_exit_hook);
+	/* Without the key no record may point into a thread's TLS: every
+	 * thread then reads on registry slots (slower, still correct). */
+	exit_key_ok = !pthread_key_create(&exit_key, thread_exit_hook);
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
 }

@@ -8,6 +8,7 @@
  * that a program running many short-lived threads does not accumulate them.
  */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -274,6 +275,182 @@ static void test_slot_reuse(void **state)
 	assert_int_equal(gpc_srcu_destroy(&d), 0);
 }
 
+/* ---- sections after the exit hook began ---------------------------------- */
+
+/*
+ * A signal that lands while the exit hook is releasing the thread's slots:
+ * the handler's section of a domain already released must still be seen by
+ * that domain's grace periods. The log message about the other domain
+ * (released after X: domains are listed newest first) raises the signal,
+ * standing for an asynchronous one at that point.
+ */
+static struct gpc_srcu ew_x, ew_y;
+static pthread_t ew_victim;
+static atomic_int ew_in_handler, ew_sync_done, ew_saw_sync, ew_may_leave;
+
+static void ew_on_sig(int sig)
+{
+	(void)sig;
+	gpc_srcu_read_lock(&ew_x);
+	atomic_store(&ew_in_handler, 1);
+	for (int i = 0; i < 1000 && !atomic_load(&ew_may_leave); i++) {
+		if (atomic_load(&ew_sync_done))
+			atomic_store(&ew_saw_sync, 1);
+		test_sleep_ms(1);
+	}
+	if (atomic_load(&ew_sync_done))
+		atomic_store(&ew_saw_sync, 1);
+	gpc_srcu_read_unlock(&ew_x);
+}
+
+static void ew_log(enum gpc_log_level level, const char *msg, void *ctx)
+{
+	(void)level;
+	(void)ctx;
+	if (pthread_equal(pthread_self(), ew_victim) &&
+	    strstr(msg, "exited inside"))
+		raise(SIGUSR1);
+}
+
+static void *ew_victim_main(void *arg)
+{
+	(void)arg;
+	gpc_srcu_read_lock(&ew_x); /* X's entry and record */
+	gpc_srcu_read_unlock(&ew_x);
+	gpc_srcu_read_lock(&ew_y); /* exits inside Y: the hook logs */
+	return NULL;
+}
+
+static void *ew_syncer(void *arg)
+{
+	(void)arg;
+	gpc_srcu_synchronize(&ew_x);
+	atomic_store(&ew_sync_done, 1);
+	return NULL;
+}
+
+static void test_signal_during_exit_hook(void **state)
+{
+	struct sigaction sa = { .sa_handler = ew_on_sig }, old;
+	pthread_t s;
+
+	(void)state;
+	assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
+	gpc_log_set_handler(ew_log, NULL);
+	assert_int_equal(gpc_srcu_init(&ew_y, NULL), 0);
+	assert_int_equal(gpc_srcu_init(&ew_x, NULL), 0);
+	assert_int_equal(pthread_create(&ew_victim, NULL, ew_victim_main, NULL),
+			 0);
+	while (!atomic_load(&ew_in_handler))
+		test_sleep_ms(1);
+	assert_int_equal(pthread_create(&s, NULL, ew_syncer, NULL), 0);
+	assert_int_equal(pthread_join(s, NULL), 0);
+	atomic_store(&ew_may_leave, 1);
+	assert_int_equal(pthread_join(ew_victim, NULL), 0);
+	/* The grace period waited for the handler's section. */
+	assert_int_equal(atomic_load(&ew_saw_sync), 0);
+	gpc_log_set_handler(NULL, NULL);
+	assert_int_equal(sigaction(SIGUSR1, &old, NULL), 0);
+	assert_int_equal(gpc_srcu_destroy(&ew_x), 0);
+	assert_int_equal(gpc_srcu_destroy(&ew_y), 0);
+}
+
+/*
+ * A key destructor that runs after libgpc's and reads in every destructor
+ * round, also the last, after which libgpc's hook does not run again: its
+ * sections must not leave a record pointing into the dead thread's TLS
+ * (ctest runs this program once more with glibc's stack cache off, so the
+ * TLS is unmapped at once and such a pointer would crash the scans below).
+ */
+static struct gpc_srcu lr_d;
+static pthread_key_t lr_key;
+static atomic_int lr_calls;
+
+static void lr_dtor(void *v)
+{
+	(void)v;
+	atomic_fetch_add(&lr_calls, 1);
+	gpc_srcu_read_lock(&lr_d);
+	gpc_srcu_read_unlock(&lr_d);
+	pthread_setspecific(lr_key, (void *)1); /* one more round */
+}
+
+static void *lr_main(void *arg)
+{
+	(void)arg;
+	gpc_srcu_read_lock(&lr_d);
+	gpc_srcu_read_unlock(&lr_d);
+	pthread_setspecific(lr_key, (void *)1);
+	return NULL;
+}
+
+static void *nothing(void *arg)
+{
+	return arg;
+}
+
+static void test_reader_in_late_destructor(void **state)
+{
+	pthread_t t;
+
+	(void)state;
+	test_log_capture();
+	assert_int_equal(gpc_srcu_init(&lr_d, NULL), 0);
+	/* Created after libgpc's key: its destructor runs after libgpc's. */
+	assert_int_equal(pthread_key_create(&lr_key, lr_dtor), 0);
+	assert_int_equal(pthread_create(&t, NULL, lr_main, NULL), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_true(atomic_load(&lr_calls) >= 2);
+	/* Recycle the thread's stack and TLS, then scan. */
+	for (int i = 0; i < 8; i++) {
+		assert_int_equal(pthread_create(&t, NULL, nothing, NULL), 0);
+		assert_int_equal(pthread_join(t, NULL), 0);
+	}
+	assert_int_equal(gpc_srcu_synchronize(&lr_d), 0);
+	(void)gpc_srcu_events(&lr_d);
+	assert_int_equal(pthread_key_delete(lr_key), 0);
+	assert_int_equal(test_log_count(GPC_LOG_ERR), 0);
+	assert_int_equal(gpc_srcu_destroy(&lr_d), 0);
+}
+
+/*
+ * The exit hook reports a section left open after it dropped its locks, so
+ * a log handler may call back into the library (here: gpc_srcu_events,
+ * which takes the domain's scan lock).
+ */
+static struct gpc_srcu lh_d;
+static atomic_int lh_logged;
+
+static void lh_log(enum gpc_log_level level, const char *msg, void *ctx)
+{
+	(void)level;
+	(void)msg;
+	(void)ctx;
+	(void)gpc_srcu_events(&lh_d);
+	atomic_fetch_add(&lh_logged, 1);
+}
+
+static void *lh_main(void *arg)
+{
+	(void)arg;
+	gpc_srcu_read_lock(&lh_d); /* exits inside */
+	return NULL;
+}
+
+static void test_log_handler_reenters(void **state)
+{
+	pthread_t t;
+
+	(void)state;
+	assert_int_equal(gpc_srcu_init(&lh_d, NULL), 0);
+	gpc_log_set_handler(lh_log, NULL);
+	assert_int_equal(pthread_create(&t, NULL, lh_main, NULL), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	gpc_log_set_handler(NULL, NULL);
+	assert_int_equal(atomic_load(&lh_logged), 1);
+	assert_int_equal(gpc_srcu_destroy(&lh_d), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -281,6 +458,9 @@ int main(void)
 		cmocka_unit_test(test_exit_inside_two_domains),
 		cmocka_unit_test(test_normal_exit),
 		cmocka_unit_test(test_slot_reuse),
+		cmocka_unit_test(test_signal_during_exit_hook),
+		cmocka_unit_test(test_reader_in_late_destructor),
+		cmocka_unit_test(test_log_handler_reenters),
 	};
 
 	return cmocka_run_group_tests_name("srcu_thread_exit", tests, NULL,
