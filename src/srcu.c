@@ -190,6 +190,7 @@ static void chunk_prepare(struct gpc_srcu_slot *c, uint64_t serial)
 		atomic_store_explicit(&c[i].owner, 0, memory_order_relaxed);
 		atomic_store_explicit(&c[i].events, 0, memory_order_relaxed);
 		atomic_store_explicit(&c[i].aux, 0, memory_order_relaxed);
+		atomic_store_explicit(&c[i].hint, 0, memory_order_relaxed);
 		atomic_store_explicit(&c[i].serial, serial,
 				      memory_order_relaxed);
 	}
@@ -383,6 +384,7 @@ static void release_slots_of(struct gpc_srcu_state *st, int tid)
 					  atomic_exchange(&s->events, 0),
 					  memory_order_relaxed);
 		atomic_store_explicit(&s->aux, 0, memory_order_relaxed);
+		atomic_store_explicit(&s->hint, 0, memory_order_relaxed);
 		atomic_store_explicit(&s->ctr, 0, memory_order_release);
 		atomic_store_explicit(&s->owner, 0, memory_order_release);
 		if (atomic_load_explicit(&st->d->gp_futex,
@@ -1055,6 +1057,7 @@ static void child_fix_slots(struct gpc_srcu_state *st, int old_tid, int tid)
 					 atomic_exchange(&s->events, 0));
 			atomic_store(&s->ctr, 0);
 			atomic_store(&s->aux, 0);
+			atomic_store(&s->hint, 0);
 			atomic_store(&s->owner, 0);
 		}
 	}

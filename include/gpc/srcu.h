@@ -71,6 +71,14 @@ struct gpc_srcu_slot {
 	 * thread holds in it, to refuse slow paths that would deadlock.
 	 */
 	_Atomic unsigned long aux;
+	/*
+	 * A third one that only ever holds a hint, so any value is harmless:
+	 * libgpc keeps the position of the thread's last memslot hit in it,
+	 * the counterpart of KVM's per-vCPU last-used slot. It shares the
+	 * line the read lock has just written, so reading it costs no cache
+	 * miss, and unlike a hint in the table no other thread writes it.
+	 */
+	_Atomic unsigned long hint;
 } gpc_cacheline_aligned;
 
 struct gpc_srcu_state;
