@@ -120,6 +120,7 @@ struct gpc_vm {
 	pthread_mutex_t slots_lock;
 	_Atomic(struct gpci_memslots *) slots;
 	_Atomic uint64_t slots_gen;
+	uint64_t *slot_ids; /* bitmap of the ids in use, under slots_lock */
 	gpc_memslot_mirror_fn *mirror;
 	void *mirror_ctx;
 

@@ -12,7 +12,8 @@
  * later reader sees the new table and the new generation.
  *
  * Writers are O(n) (the table is copied) and readers O(log n); a slot id is
- * found by a linear scan, which only writers and gpc_memslot_get() do.
+ * found by a linear scan, which only writers and gpc_memslot_get() do
+ * (a create only tests a bitmap of the ids in use).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -174,10 +175,16 @@ static void slot_info(struct gpc_memslot_info *info,
 
 int gpci_memslots_init(struct gpc_vm *vm)
 {
-	struct gpci_memslots *t = table_alloc(0, 1);
+	struct gpci_memslots *t;
 
-	if (!t)
+	vm->slot_ids = calloc((vm->max_memslots + 63) / 64, sizeof(uint64_t));
+	if (!vm->slot_ids)
 		return -ENOMEM;
+	t = table_alloc(0, 1);
+	if (!t) {
+		free(vm->slot_ids);
+		return -ENOMEM;
+	}
 	atomic_store_explicit(&vm->slots, t, memory_order_release);
 	atomic_store_explicit(&vm->slots_gen, 1, memory_order_seq_cst);
 	return 0;
@@ -186,6 +193,8 @@ int gpci_memslots_init(struct gpc_vm *vm)
 void gpci_memslots_fini(struct gpc_vm *vm)
 {
 	free(atomic_exchange_explicit(&vm->slots, NULL, memory_order_relaxed));
+	free(vm->slot_ids);
+	vm->slot_ids = NULL;
 }
 
 const struct gpci_memslot *gpci_memslot_find(struct gpc_vm *vm, uint64_t gpa,
@@ -290,6 +299,10 @@ static int memslots_commit(struct gpc_vm *vm, struct gpci_memslots *old,
 		return ret;
 	}
 	memslots_publish(vm, t);
+	if (o && !n)
+		vm->slot_ids[o->id / 64] &= ~(1ull << o->id % 64);
+	else if (n && !o)
+		vm->slot_ids[n->id / 64] |= 1ull << n->id % 64;
 	pthread_mutex_unlock(&vm->slots_lock);
 	memslots_retire(vm, old);
 
@@ -307,15 +320,19 @@ static bool range_ok(struct gpc_vm *vm, uint64_t addr, uint64_t size)
 	return !__builtin_add_overflow(addr, size, &end);
 }
 
-/* The table for a create: -EEXIST if @s->id is in use or @s overlaps. */
-static int create_table(const struct gpci_memslots *old,
+/*
+ * The table for a create: -EEXIST if @s->id is in use or @s overlaps. The
+ * ids in use are in a bitmap, not found by a scan of the table: a scan of
+ * 32k slots costs about as much as the copy of the table.
+ */
+static int create_table(struct gpc_vm *vm, const struct gpci_memslots *old,
 			const struct gpci_memslot *s,
 			struct gpci_memslots **out)
 {
 	struct gpci_memslots *t;
 	int ret;
 
-	if (table_find_id(old, s->id) >= 0)
+	if (vm->slot_ids[s->id / 64] & 1ull << s->id % 64)
 		return -EEXIST;
 	t = table_copy(old, 1, -1);
 	if (!t)
@@ -347,7 +364,7 @@ int gpc_memslot_create(struct gpc_vm *vm, uint32_t id, uint64_t gpa,
 		return ret;
 	/* Relaxed: writers are ordered by slots_lock. */
 	old = atomic_load_explicit(&vm->slots, memory_order_relaxed);
-	ret = create_table(old, &s, &t);
+	ret = create_table(vm, old, &s, &t);
 	if (ret) {
 		pthread_mutex_unlock(&vm->slots_lock);
 		return ret;
