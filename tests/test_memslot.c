@@ -318,34 +318,45 @@ static void test_get(void **state)
 	assert_int_equal(gpc_memslot_get(vm, GPC_MEMSLOTS_MAX, &in), -ENOENT);
 }
 
-/* The internal lookup: generation, and the last-hit hint. */
+/*
+ * The internal lookup: generation, and the last-hit hint, which is the
+ * calling thread's (a word of its slot in the vm's SRCU domain).
+ */
 static void test_find_hint(void **state)
 {
 	struct gpc_vm *vm = *state;
 	const struct gpci_memslot *s;
-	struct gpci_memslots *t;
+	struct gpc_srcu_slot *rs;
 	uint64_t gen = 0;
 	uint32_t id;
 
 	for (id = 0; id < 8; id++)
 		expect_change(vm, gpc_memslot_create(vm, id, id * 2 * ps, ps, 0,
 						     0));
-	gpc_srcu_read_lock(gpc_vm_srcu(vm));
-	t = atomic_load(&vm->slots);
+	rs = gpc_srcu_read_lock(gpc_vm_srcu(vm));
 	s = gpci_memslot_find(vm, 6 * ps + 5, &gen);
 	assert_non_null(s);
 	assert_int_equal(s->id, 3);
 	assert_int_equal(gen, 9);
-	assert_int_equal(atomic_load(&t->last_hit), 3);
+	assert_int_equal(atomic_load(&rs->hint), 3);
 	assert_ptr_equal(gpci_memslot_find(vm, 6 * ps, &gen), s);
 	assert_null(gpci_memslot_find(vm, 7 * ps, &gen));
-	assert_int_equal(atomic_load(&t->last_hit), 3);
+	assert_int_equal(atomic_load(&rs->hint), 3);
 	s = gpci_memslot_find(vm, 14 * ps + ps - 1, &gen);
 	assert_int_equal(s->id, 7);
-	assert_int_equal(atomic_load(&t->last_hit), 7);
+	assert_int_equal(atomic_load(&rs->hint), 7);
 	s = gpci_memslot_find(vm, 0, &gen);
 	assert_int_equal(s->id, 0);
-	assert_int_equal(atomic_load(&t->last_hit), 0);
+	assert_int_equal(atomic_load(&rs->hint), 0);
+	/* A stale or foreign hint is only a hint. */
+	atomic_store(&rs->hint, 5);
+	s = gpci_memslot_find(vm, 4 * ps, &gen);
+	assert_int_equal(s->id, 2);
+	assert_int_equal(atomic_load(&rs->hint), 2);
+	atomic_store(&rs->hint, ~0ul);
+	s = gpci_memslot_find(vm, 12 * ps + 1, &gen);
+	assert_int_equal(s->id, 6);
+	assert_int_equal(atomic_load(&rs->hint), 6);
 	gpc_srcu_read_unlock(gpc_vm_srcu(vm));
 }
 
