@@ -69,6 +69,7 @@ struct gpci_memslots {
 	unsigned int used;     /* buckets not empty (live or removed) */
 	unsigned int live;     /* buckets holding an entry */
 	unsigned int changes;  /* changes since the index was built */
+	unsigned int crowded;  /* of them, inserts into a shared chunk */
 	unsigned int built_n;  /* slots when it was built */
 	struct gpc_srcu_head rcu;
 	_Alignas(64) struct gpci_memslot s[];

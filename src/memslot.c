@@ -536,6 +536,7 @@ static void index_build(struct gpci_memslots *t)
 				index_add(t, c[k], i);
 	}
 	t->changes = 0;
+	t->crowded = 0;
 	t->built_n = t->n;
 }
 
@@ -608,18 +609,44 @@ static void index_count(const struct gpci_memslot *s, unsigned int n,
 }
 
 /*
+ * Whether @x shares a chunk with the slot before or after it in @t (which
+ * the lookups of that chunk may have to scan over).
+ */
+static bool slot_crowds(const struct gpci_memslots *t,
+			const struct gpci_memslot *x)
+{
+	unsigned int u = table_upper(t, x->gpa);
+
+	return (u > 0 &&
+		slot_last(&t->s[u - 1]) >> t->shift == x->gpa >> t->shift) ||
+	       (u < t->n &&
+		t->s[u].gpa >> t->shift == slot_last(x) >> t->shift);
+}
+
+/*
  * Whether a change from @old that inserts @x (if not NULL) must build a
- * new index rather than update @old's.
+ * new index rather than update @old's; *@crowds says whether @x shares a
+ * chunk with a neighbour.
  */
 static bool index_stale(const struct gpci_memslots *old,
-			const struct gpci_memslot *x)
+			const struct gpci_memslot *x, bool *crowds)
 {
 	unsigned int buckets = old->mask + 1, add = 0;
 	uint64_t c[SMALL_CHUNKS];
 
+	*crowds = x && slot_crowds(old, x);
 	if (old->changes >=
 	    (old->built_n > MIN_REBUILD ? old->built_n : MIN_REBUILD))
 		return true; /* periodic, amortized O(1) per change */
+	/*
+	 * The shift was chosen so that at most a quarter of the slots share
+	 * a chunk with a neighbour (which lookups scan over); once as many
+	 * more do, choose again. With few slots it may have been chosen
+	 * large (one slot: any shift will do), which the first slots
+	 * created next to it then crowd.
+	 */
+	if (*crowds && old->crowded >= old->built_n / 4 + 4)
+		return true;
 	if (x) {
 		add = slot_chunks(x, old->shift, c);
 		if (slot_big(x, old->shift) && old->nbig >= old->big_room)
@@ -761,7 +788,7 @@ static int table_next(struct gpc_vm *vm, const struct gpci_memslots *old, int r,
 		      const struct gpci_memslot *x, struct gpci_memslots **out)
 {
 	unsigned int n = old->n - (r >= 0) + (x != NULL);
-	bool stale = index_stale(old, x);
+	bool crowds, stale = index_stale(old, x, &crowds);
 	struct gpci_memslots *t = table_alloc(n, old->mask + 1, old->big_room,
 					      old->generation + 1);
 	unsigned int k;
@@ -786,6 +813,7 @@ static int table_next(struct gpc_vm *vm, const struct gpci_memslots *old, int r,
 	if (stale)
 		return table_reindex(vm, t, out);
 	index_update(t, old, r, q);
+	t->crowded = old->crowded + crowds;
 	*out = t;
 	return 0;
 }
