@@ -46,28 +46,35 @@ struct gpci_memslot {
 
 /*
  * An immutable table, sorted by gpa, published through vm->slots and freed
- * after a grace period of vm->srcu. It carries a hash index that turns a
- * lookup into one probe and, usually, one slot (memslot.c, "chunk index");
- * the index and the list of big slots live in the same allocation, behind
- * the slots, and are complete before the table is published.
+ * after a grace period of vm->srcu. It carries an index by guest-physical
+ * chunk that turns a lookup into one probe and, usually, one slot
+ * (memslot.c, "chunk index"): hashed, or dense (an array over the range of
+ * chunks the slots cover) when that is smaller. The index and the list of
+ * big slots live in the same allocation, behind the slots, and are
+ * complete before the table is published.
  */
 struct gpci_memslots {
 	/* What a lookup reads: the first cache line. */
 	uint64_t generation;
 	unsigned int n;
 	unsigned int shift;	 /* a chunk is gpa >> shift */
-	unsigned int hash_shift; /* 64 - log2(buckets) */
-	unsigned int mask;	 /* buckets - 1 */
+	unsigned int hash_shift; /* hashed: 64 - log2(buckets) */
+	unsigned int mask;	 /* hashed: buckets - 1 */
+	unsigned int ndense;	 /* dense: entries; 0 if hashed */
 	unsigned int nbig;
-	uint32_t *index;   /* buckets entries */
+	uint64_t base; /* dense: the chunk of entry 0 */
+	union {
+		uint32_t *index;  /* hashed: mask + 1 buckets */
+		uint16_t *dindex; /* dense: ndense positions */
+	};
 	uint64_t *big_gpa; /* bases of the big slots, sorted */
 	uint16_t *big_pos; /* their positions in s[] */
 	/* Writers only. */
 	void *mem;	       /* what malloc returned */
 	unsigned int room;     /* s[] entries allocated */
 	unsigned int big_room; /* big_gpa/big_pos entries allocated */
-	unsigned int used;     /* buckets not empty (live or removed) */
-	unsigned int live;     /* buckets holding an entry */
+	unsigned int used;     /* hashed: buckets not empty (live or removed) */
+	unsigned int live;     /* entries */
 	unsigned int changes;  /* changes since the index was built */
 	unsigned int crowded;  /* of them, inserts into a shared chunk */
 	unsigned int built_n;  /* slots when it was built */

@@ -682,7 +682,7 @@ struct diff {
 	unsigned int npresent;
 	uint64_t vacated[DIFF_VACATED][2]; /* ranges slots left */
 	unsigned int nvacated;
-	long changes, lookups;
+	long changes, lookups, dense_lookups;
 	bool corrupt; /* the test broke the index on purpose */
 	/* concurrent runs: told every successful change, and every step */
 	_Atomic uint64_t *done_gen;
@@ -890,6 +890,7 @@ static void diff_check(struct diff *d, bool full)
 {
 	struct gpci_memslots *t = atomic_load(&d->vm->slots);
 	unsigned int shift = t->shift, k, n = d->sc->check_slots;
+	long before = d->lookups;
 	uint32_t id;
 
 	assert_int_equal(gpc_memslot_count(d->vm), d->npresent);
@@ -934,6 +935,8 @@ static void diff_check(struct diff *d, bool full)
 
 		assert_int_equal(gpc_memslot_get(d->vm, id, &in), -ENOENT);
 	}
+	if (t->ndense)
+		d->dense_lookups += d->lookups - before;
 }
 
 static void diff_init(struct diff *d, struct gpc_vm *vm,
@@ -1119,6 +1122,8 @@ static void test_lookup_differential(void **state)
 	struct diff *d = calloc(1, sizeof(*d));
 	size_t k;
 
+	long dense = 0, hashed = 0;
+
 	assert_non_null(d);
 	test_watchdog_arm(120, "memslot differential");
 	for (k = 0; k < sizeof(diff_scenarios) / sizeof(diff_scenarios[0]);
@@ -1129,15 +1134,22 @@ static void test_lookup_differential(void **state)
 		diff_init(d, vm, &diff_scenarios[k], 0x5eed0000 + k);
 		diff_run(d);
 		t = atomic_load(&vm->slots);
-		print_message("%s: %ld changes, %ld lookups, %u slots at the "
-			      "end, shift %u, %u buckets, %u big\n",
+		print_message("%s: %ld changes, %ld lookups (%ld with a dense "
+			      "index), %u slots at the end, shift %u, %s "
+			      "index of %u, %u big\n",
 			      diff_scenarios[k].name, d->changes, d->lookups,
-			      d->npresent, t->shift, t->mask + 1, t->nbig);
+			      d->dense_lookups, d->npresent, t->shift,
+			      t->ndense ? "dense" : "hashed",
+			      t->ndense ? t->ndense : t->mask + 1, t->nbig);
+		dense += d->dense_lookups;
+		hashed += d->lookups - d->dense_lookups;
 		for (id = 0; id < diff_scenarios[k].nids; id++)
 			if (d->present[id])
 				assert_int_equal(gpc_memslot_delete(vm, id), 0);
 		assert_int_equal(gpc_memslot_count(vm), 0);
 	}
+	/* Both forms of the index saw many lookups. */
+	assert_true(dense > 1000 && hashed > 1000);
 	free(d);
 	test_watchdog_disarm();
 }
@@ -1148,53 +1160,151 @@ static void test_lookup_differential(void **state)
  * last, at random), each lookup is still exact, through the checks of the
  * candidate and the binary search behind them; also with positions past
  * the last slot. Only the absence of an entry is trusted, so entries are
- * redirected, not removed.
+ * redirected, not removed. Both forms of the index: one-page slots in a
+ * small region make a dense one, sizes up to GiBs spread out a hashed one.
  */
-static void test_index_untrusted(void **state)
-{
-	static const struct diff_scenario sc = {
-		.name = "untrusted",
+static const struct diff_scenario untrusted_sc[] = {
+	{
+		.name = "untrusted dense",
+		.nids = 200,
+		.size_w = { [SZ_TINY] = 1 },
+		.place_w = { [PL_REGION] = 1 },
+		.op_w = { [OP_CREATE] = 1 },
+		.region_base = 1ull << 33,
+		.region_pages = 400,
+		.steps = 400,
+		.check_slots = 200,
+	},
+	{
+		.name = "untrusted hashed",
 		.nids = 200,
 		.size_w = { 4, 3, 2, 1, 1, 0 },
 		.place_w = { 1, 4, 4, 1, 0 },
-		.op_w = { 1, 0, 0, 0 },
+		.op_w = { [OP_CREATE] = 1 },
 		.region_base = 1ull << 33,
 		.region_pages = 1 << 14,
 		.steps = 400,
 		.check_slots = 200,
-	};
+	},
+};
+
+/* Position @p of @t broken as @mode says. */
+static uint32_t untrusted_pos(struct diff *d, struct gpci_memslots *t,
+			      unsigned int mode)
+{
+	return mode == 0 ? 0 :
+	       mode == 1 ? t->n - 1 :
+	       mode == 2 ? (uint32_t)diff_rand(d, t->n) :
+			   t->n + (uint32_t)diff_rand(d, 0x7fff - t->n);
+}
+
+static void test_index_untrusted(void **state)
+{
 	struct gpc_vm *vm = *state;
 	struct diff *d = calloc(1, sizeof(*d));
-	struct gpci_memslots *t;
-	unsigned int mode, i, live;
+	unsigned int form, mode, i, live;
 	long k;
 
 	assert_non_null(d);
-	diff_init(d, vm, &sc, 77);
-	for (k = 0; k < sc.steps; k++)
-		diff_step(d);
-	t = atomic_load(&vm->slots);
-	assert_true(t->n > 100);
-	for (mode = 0; mode < 4; mode++) {
-		for (i = 0, live = 0; i <= t->mask; i++) {
-			uint32_t e = t->index[i], p;
+	for (form = 0; form < 2; form++) {
+		const struct diff_scenario *sc = &untrusted_sc[form];
+		struct gpci_memslots *t;
 
-			if (e & 0x8000) /* empty or removed */
-				continue;
-			p = mode == 0 ? 0 :
-			    mode == 1 ? t->n - 1 :
-			    mode == 2 ? (uint32_t)diff_rand(d, t->n) :
-					t->n + (uint32_t)diff_rand(
-						       d, 0x7fff - t->n);
-			t->index[i] = (e & ~0xffffu) | p;
-			live++;
+		diff_init(d, vm, sc, 77);
+		for (k = 0; k < sc->steps; k++)
+			diff_step(d);
+		assert_int_equal(gpci_memslots_verify(vm), 0);
+		t = atomic_load(&vm->slots);
+		assert_true(t->n > 100);
+		assert_int_equal(!!t->ndense, form == 0);
+		for (mode = 0; mode < 4; mode++) {
+			live = 0;
+			for (i = 0; i < t->ndense; i++)
+				if (t->dindex[i] != 0xffff) {
+					t->dindex[i] = (uint16_t)untrusted_pos(
+						d, t, mode);
+					live++;
+				}
+			for (i = 0; !t->ndense && i <= t->mask; i++) {
+				uint32_t e = t->index[i];
+
+				if (e & 0x8000) /* empty or removed */
+					continue;
+				t->index[i] = (e & ~0xffffu) |
+					      untrusted_pos(d, t, mode);
+				live++;
+			}
+			assert_true(live > 100);
+			d->corrupt = true;
+			diff_check(d, true);
 		}
-		assert_true(live > 100);
-		d->corrupt = true;
-		diff_check(d, true);
+		/*
+		 * Later changes would update the broken index, not rebuild
+		 * it: the next form starts on a fresh vm (destroying one
+		 * only frees its table).
+		 */
+		assert_int_equal(gpc_vm_destroy(vm), 0);
+		assert_int_equal(gpc_vm_create(NULL, &vm), 0);
+		*state = vm;
 	}
-	/* The vm's teardown only frees the table. */
 	free(d);
+}
+
+/*
+ * The edges of a dense index: slots that start inside its range and end
+ * past it, or start below it, must make the writer build a larger index
+ * rather than write past the array; a slot far away makes it hashed.
+ */
+static void test_dense_edges(void **state)
+{
+	struct gpc_vm *vm = *state;
+	struct gpci_memslots *t;
+	uint64_t step = 1ull << 20, g, size;
+	unsigned int shift;
+	uint32_t id;
+
+	for (id = 0; id < 64; id++)
+		expect_change(vm, gpc_memslot_create(vm, id,
+						     (1ull << 32) + id * step,
+						     ps, id * ps, 0));
+	t = atomic_load(&vm->slots);
+	assert_int_not_equal(t->ndense, 0);
+	shift = t->shift;
+	assert_int_equal(shift, 20);
+	/* the last chunk of the range and the one after it */
+	g = (t->base + t->ndense - 1) << shift;
+	size = 2ull << shift;
+	expect_change(vm, gpc_memslot_create(vm, 100, g, size, 0, 0));
+	assert_int_equal(gpci_memslots_verify(vm), 0);
+	assert_slot(vm, g, 100, g, size, 0, 0);
+	assert_slot(vm, g + size - 1, 100, g, size, 0, 0);
+	/* the chunk below the range and the first one of it */
+	t = atomic_load(&vm->slots);
+	assert_int_not_equal(t->ndense, 0);
+	assert_true(t->base > 0);
+	g = (t->base - 1) << t->shift;
+	size = 2ull << t->shift;
+	expect_change(vm, gpc_memslot_create(vm, 101, g, size, 0, 0));
+	assert_int_equal(gpci_memslots_verify(vm), 0);
+	assert_slot(vm, g, 101, g, size, 0, 0);
+	assert_slot(vm, g + size - 1, 101, g, size, 0, 0);
+	/* far away: the range would be too sparse */
+	expect_change(vm, gpc_memslot_create(vm, 102, 1ull << 50, ps, 0, 0));
+	assert_int_equal(gpci_memslots_verify(vm), 0);
+	t = atomic_load(&vm->slots);
+	assert_int_equal(t->ndense, 0);
+	assert_slot(vm, 1ull << 50, 102, 1ull << 50, ps, 0, 0);
+	for (id = 0; id < 64; id++)
+		assert_slot(vm, (1ull << 32) + id * step + 5, id,
+			    (1ull << 32) + id * step, ps, id * ps, 0);
+	/* and back: dense again once the far slot goes (at the periodic
+	 * rebuild, within as many changes as there are slots) */
+	expect_change(vm, gpc_memslot_delete(vm, 102));
+	for (id = 0; id < 200 && !atomic_load(&vm->slots)->ndense; id++)
+		expect_change(vm, gpc_memslot_set_flags(vm, id % 64, 0));
+	assert_true(id < 100);
+	assert_int_equal(gpci_memslots_verify(vm), 0);
+	assert_no_slot(vm, 1ull << 50);
 }
 
 /* ---- concurrency ------------------------------------------------------- */
@@ -1827,6 +1937,7 @@ int main(int argc, char **argv)
 		T(test_many),
 		T(test_lookup_differential),
 		T(test_index_untrusted),
+		T(test_dense_edges),
 	};
 	const struct CMUnitTest concurrency[] = {
 		T(test_change_waits_for_reader),
