@@ -684,9 +684,11 @@ struct diff {
 	unsigned int nvacated;
 	long changes, lookups, dense_lookups;
 	bool corrupt; /* the test broke the index on purpose */
-	/* concurrent runs: told every successful change, and every step */
+	/* concurrent runs: told every successful change, and every step;
+	 * stop early at the deadline (if not 0) */
 	_Atomic uint64_t *done_gen;
 	void (*tick)(struct diff *d, long step);
+	uint64_t deadline;
 	/* for concurrent readers: an address inside each id's slot */
 	_Atomic uint64_t inside[DIFF_MAX_IDS];
 };
@@ -1044,6 +1046,8 @@ static void diff_run(struct diff *d)
 		diff_check(d, i % 512 == 511);
 		if (d->tick)
 			d->tick(d, i);
+		if (d->deadline && test_now_ns() > d->deadline)
+			break;
 	}
 	diff_check(d, true);
 	d->sc = NULL;
@@ -1831,6 +1835,7 @@ static void test_conc_differential(void **state)
 		diff_init(d, vm, &sc, 0xc0c0 + k);
 		d->done_gen = &c.done_gen;
 		d->tick = dconc_tick;
+		d->deadline = test_now_ns() + conc_duration_ns();
 		dconc_diff = d;
 		for (i = 0; i < CONC_READERS; i++)
 			assert_int_equal(pthread_create(&dconc_threads[i], NULL,
