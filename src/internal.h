@@ -46,15 +46,40 @@ struct gpci_memslot {
 
 /*
  * An immutable table, sorted by gpa, published through vm->slots and freed
- * after a grace period of vm->srcu. last_hit is the lookup shortcut; it is
- * only a hint, stored when it changes.
+ * after a grace period of vm->srcu. It carries an index by guest-physical
+ * chunk that turns a lookup into one probe and, usually, one slot
+ * (memslot.c, "chunk index"): hashed, or dense (an array over the range of
+ * chunks the slots cover) when that is smaller. The index and the list of
+ * big slots live in the same allocation, behind the slots, and are
+ * complete before the table is published.
  */
 struct gpci_memslots {
+	/* What a lookup reads: the first cache line. */
 	uint64_t generation;
 	unsigned int n;
-	_Atomic unsigned int last_hit;
+	unsigned int shift;	 /* a chunk is gpa >> shift */
+	unsigned int hash_shift; /* hashed: 64 - log2(buckets) */
+	unsigned int mask;	 /* hashed: buckets - 1 */
+	unsigned int ndense;	 /* dense: entries; 0 if hashed */
+	unsigned int nbig;
+	uint64_t base; /* dense: the chunk of entry 0 */
+	union {
+		uint32_t *index;  /* hashed: mask + 1 buckets */
+		uint16_t *dindex; /* dense: ndense positions */
+	};
+	uint64_t *big_gpa; /* bases of the big slots, sorted */
+	uint16_t *big_pos; /* their positions in s[] */
+	/* Writers only. */
+	void *mem;	       /* what malloc returned */
+	unsigned int room;     /* s[] entries allocated */
+	unsigned int big_room; /* big_gpa/big_pos entries allocated */
+	unsigned int used;     /* hashed: buckets not empty (live or removed) */
+	unsigned int live;     /* entries */
+	unsigned int changes;  /* changes since the index was built */
+	unsigned int crowded;  /* of them, inserts into a shared chunk */
+	unsigned int built_n;  /* slots when it was built */
 	struct gpc_srcu_head rcu;
-	struct gpci_memslot s[];
+	_Alignas(64) struct gpci_memslot s[];
 };
 
 int gpci_memslots_init(struct gpc_vm *vm);
@@ -62,10 +87,14 @@ void gpci_memslots_fini(struct gpc_vm *vm);
 /*
  * The slot containing @gpa in the current table, or NULL; *gen receives the
  * table's generation. The caller is inside a read section of vm->srcu and
- * may use the returned slot until it leaves.
+ * may use the returned slot until it leaves. Uses and updates the calling
+ * thread's last-hit hint (its slot of vm->srcu).
  */
 const struct gpci_memslot *gpci_memslot_find(struct gpc_vm *vm, uint64_t gpa,
 					     uint64_t *gen);
+
+/* Check the current table's index (tests): 0, or which check failed. */
+int gpci_memslots_verify(struct gpc_vm *vm);
 
 /* ---- cache index by host page (index.c) -------------------------------- */
 
@@ -120,6 +149,7 @@ struct gpc_vm {
 	pthread_mutex_t slots_lock;
 	_Atomic(struct gpci_memslots *) slots;
 	_Atomic uint64_t slots_gen;
+	uint64_t *slot_ids; /* bitmap of the ids in use, under slots_lock */
 	gpc_memslot_mirror_fn *mirror;
 	void *mirror_ctx;
 

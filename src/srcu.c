@@ -36,6 +36,9 @@ struct srcu_rec {
 	struct gpc_srcu_slot own;
 } gpc_cacheline_aligned;
 
+/* 33 of them are every thread's static TLS: see GPC_SRCU_TLS_ENTRIES. */
+_Static_assert(sizeof(struct gpc_srcu_slot) == 32, "a slot is 4 words");
+
 #define CHUNK_BYTES	4096
 #define SLOTS_PER_CHUNK (CHUNK_BYTES / sizeof(struct srcu_rec))
 #define MAX_CHUNKS	1024
@@ -213,6 +216,7 @@ static void slot_zero(struct gpc_srcu_slot *s)
 	atomic_store_explicit(&s->ctr, 0, memory_order_relaxed);
 	atomic_store_explicit(&s->events, 0, memory_order_relaxed);
 	atomic_store_explicit(&s->aux, 0, memory_order_relaxed);
+	atomic_store_explicit(&s->hint, 0, memory_order_relaxed);
 	atomic_store_explicit(&s->key, 0, memory_order_relaxed);
 }
 
@@ -469,6 +473,7 @@ static void rec_release(struct gpc_srcu_state *st, struct srcu_rec *r,
 					  atomic_exchange(&s->events, 0),
 					  memory_order_relaxed);
 		atomic_store_explicit(&s->aux, 0, memory_order_relaxed);
+		atomic_store_explicit(&s->hint, 0, memory_order_relaxed);
 		atomic_store_explicit(&s->ctr, 0, memory_order_release);
 	}
 	if (s != &r->own) {

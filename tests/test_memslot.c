@@ -8,12 +8,15 @@
  *    changes nothing (generation, slots, counters); overlap at both edges,
  *    adjacent slots, moves onto themselves, the read-only flag, lookups at
  *    the first and last byte of a slot and just outside, the mirror hook,
- *    and a table of GPC_MEMSLOTS_MAX slots;
+ *    a table of GPC_MEMSLOTS_MAX slots, a randomized differential test of
+ *    lookups against a linear scan over random layouts (one page to 2^62,
+ *    GPA 0 to the top), and lookups through a deliberately wrong index;
  *  - concurrency: readers (threads and signal handlers) look slots up while
  *    writers create, move, delete and re-flag them; every result must be
  *    self-consistent, generations never go backwards, a change is visible
  *    to every lookup that starts after it returned, and a slot found inside
- *    a read section stays intact until the section ends.
+ *    a read section stays intact until the section ends; the differential
+ *    test again, with readers.
  */
 #include <sched.h>
 #include <setjmp.h>
@@ -318,34 +321,45 @@ static void test_get(void **state)
 	assert_int_equal(gpc_memslot_get(vm, GPC_MEMSLOTS_MAX, &in), -ENOENT);
 }
 
-/* The internal lookup: generation, and the last-hit hint. */
+/*
+ * The internal lookup: generation, and the last-hit hint, which is the
+ * calling thread's (a word of its slot in the vm's SRCU domain).
+ */
 static void test_find_hint(void **state)
 {
 	struct gpc_vm *vm = *state;
 	const struct gpci_memslot *s;
-	struct gpci_memslots *t;
+	struct gpc_srcu_slot *rs;
 	uint64_t gen = 0;
 	uint32_t id;
 
 	for (id = 0; id < 8; id++)
 		expect_change(vm, gpc_memslot_create(vm, id, id * 2 * ps, ps, 0,
 						     0));
-	gpc_srcu_read_lock(gpc_vm_srcu(vm));
-	t = atomic_load(&vm->slots);
+	rs = gpc_srcu_read_lock(gpc_vm_srcu(vm));
 	s = gpci_memslot_find(vm, 6 * ps + 5, &gen);
 	assert_non_null(s);
 	assert_int_equal(s->id, 3);
 	assert_int_equal(gen, 9);
-	assert_int_equal(atomic_load(&t->last_hit), 3);
+	assert_int_equal(atomic_load(&rs->hint), 3);
 	assert_ptr_equal(gpci_memslot_find(vm, 6 * ps, &gen), s);
 	assert_null(gpci_memslot_find(vm, 7 * ps, &gen));
-	assert_int_equal(atomic_load(&t->last_hit), 3);
+	assert_int_equal(atomic_load(&rs->hint), 3);
 	s = gpci_memslot_find(vm, 14 * ps + ps - 1, &gen);
 	assert_int_equal(s->id, 7);
-	assert_int_equal(atomic_load(&t->last_hit), 7);
+	assert_int_equal(atomic_load(&rs->hint), 7);
 	s = gpci_memslot_find(vm, 0, &gen);
 	assert_int_equal(s->id, 0);
-	assert_int_equal(atomic_load(&t->last_hit), 0);
+	assert_int_equal(atomic_load(&rs->hint), 0);
+	/* A stale or foreign hint is only a hint. */
+	atomic_store(&rs->hint, 5);
+	s = gpci_memslot_find(vm, 4 * ps, &gen);
+	assert_int_equal(s->id, 2);
+	assert_int_equal(atomic_load(&rs->hint), 2);
+	atomic_store(&rs->hint, ~0u);
+	s = gpci_memslot_find(vm, 12 * ps + 1, &gen);
+	assert_int_equal(s->id, 6);
+	assert_int_equal(atomic_load(&rs->hint), 6);
 	gpc_srcu_read_unlock(gpc_vm_srcu(vm));
 }
 
@@ -613,6 +627,688 @@ static void test_many(void **state)
 	print_message("%ld creates: %.1f ms; %ld lookups: %.1f ms\n", n,
 		      (double)(t1 - t0) / 1e6, 4 * n, (double)(t2 - t1) / 1e6);
 	test_watchdog_disarm();
+}
+
+/* ---- randomized differential test against a linear scan --------------- */
+
+/*
+ * Random layouts built by random creates, deletes, moves and flag changes,
+ * checked after every change against a model whose lookup is a linear scan
+ * over all ids. Sizes go from one page to 2^62 and positions from GPA 0 to
+ * the top of the address space, at random, in a region, adjacent to other
+ * slots or at the edges, so the index sees tiny and huge slots, shared and
+ * empty chunks, big slots, rebuilds with a new chunk shift and incremental
+ * updates of every kind. Each id keeps one size and hva for the whole run,
+ * so that a concurrent reader can check what it finds by the id alone.
+ *
+ * After every change gpci_memslots_verify() checks the index exactly (a
+ * wrong entry would only make lookups slower, since they check what it
+ * says). The probes are white-box where it matters: for each checked slot, both
+ * ends of each chunk of it that the index has an entry for (from the
+ * table's current shift), a few of its inner points and the bytes just
+ * outside it; plus vacated ranges, random addresses and the edges of the
+ * address space. Every probe is looked up twice: once with the thread's
+ * hint pointing elsewhere, so that it goes through the index, and once
+ * more, through the hint.
+ */
+#define DIFF_MAX_IDS 3072
+#define DIFF_TOP     (~0ull - ps + 1) /* highest end a slot may have */
+#define DIFF_VACATED 16
+
+enum { SZ_TINY, SZ_SMALL, SZ_MEDIUM, SZ_LARGE, SZ_HUGE, SZ_GIANT, NR_SZ };
+enum { PL_ANY, PL_REGION, PL_ADJACENT, PL_EDGE, PL_BAD, NR_PL };
+enum { OP_CREATE, OP_DELETE, OP_MOVE, OP_FLAGS, NR_OP };
+
+struct diff_scenario {
+	const char *name;
+	unsigned int nids;
+	unsigned int size_w[NR_SZ];
+	unsigned int place_w[NR_PL];
+	unsigned int op_w[NR_OP];
+	uint64_t region_base, region_pages;
+	bool spread_large; /* slots of a GiB and more go anywhere */
+	long steps;
+	unsigned int check_slots; /* slots probed per step */
+};
+
+struct diff {
+	struct gpc_vm *vm;
+	const struct diff_scenario *sc; /* the writer's */
+	unsigned int nids;		/* sc->nids, for readers too */
+	uint64_t seed;
+	uint64_t size[DIFF_MAX_IDS], hva[DIFF_MAX_IDS], gpa[DIFF_MAX_IDS];
+	uint32_t flags[DIFF_MAX_IDS];
+	bool present[DIFF_MAX_IDS];
+	unsigned int npresent;
+	uint64_t vacated[DIFF_VACATED][2]; /* ranges slots left */
+	unsigned int nvacated;
+	long changes, lookups, dense_lookups;
+	bool corrupt; /* the test broke the index on purpose */
+	/* concurrent runs: told every successful change, and every step;
+	 * stop early at the deadline (if not 0) */
+	_Atomic uint64_t *done_gen;
+	void (*tick)(struct diff *d, long step);
+	uint64_t deadline;
+	/* for concurrent readers: an address inside each id's slot */
+	_Atomic uint64_t inside[DIFF_MAX_IDS];
+};
+
+static uint64_t diff_rand(struct diff *d, uint64_t n)
+{
+	return n ? test_rand(&d->seed) % n : 0;
+}
+
+static unsigned int diff_pick(struct diff *d, const unsigned int *w,
+			      unsigned int n)
+{
+	unsigned int i, sum = 0, x;
+
+	for (i = 0; i < n; i++)
+		sum += w[i];
+	x = (unsigned int)diff_rand(d, sum);
+	for (i = 0; x >= w[i]; i++)
+		x -= w[i];
+	return i;
+}
+
+static uint64_t diff_pages(struct diff *d, uint64_t lo, uint64_t hi)
+{
+	return (lo + diff_rand(d, hi - lo + 1)) * ps;
+}
+
+static uint64_t diff_size(struct diff *d)
+{
+	switch (diff_pick(d, d->sc->size_w, NR_SZ)) {
+	case SZ_TINY:
+		return ps;
+	case SZ_SMALL:
+		return diff_pages(d, 2, 8);
+	case SZ_MEDIUM:
+		return diff_pages(d, 16, 4096);
+	case SZ_LARGE:
+		return (1ull << 30) * (1 + diff_rand(d, 64)) +
+		       diff_pages(d, 0, 1000);
+	case SZ_HUGE:
+		return (1ull << (40 + diff_rand(d, 11))) +
+		       diff_pages(d, 0, 1000);
+	default:
+		return 1ull << (58 + diff_rand(d, 5));
+	}
+}
+
+/* A base for a slot of @size; may be invalid (PL_BAD) or overlap. */
+static uint64_t diff_place(struct diff *d, uint64_t size)
+{
+	uint64_t room = DIFF_TOP - size, g;
+	unsigned int pl = diff_pick(d, d->sc->place_w, NR_PL);
+	uint32_t id;
+
+	if (d->sc->spread_large && size >= 1ull << 30)
+		pl = PL_ANY;
+	switch (pl) {
+	case PL_ANY:
+		return (test_rand(&d->seed) % (room + 1)) & ~(ps - 1);
+	case PL_REGION:
+		g = d->sc->region_base + diff_rand(d, d->sc->region_pages) * ps;
+		return g > room ? room : g;
+	case PL_ADJACENT:
+		id = (uint32_t)diff_rand(d, d->sc->nids);
+		if (!d->present[id])
+			return d->sc->region_base;
+		if (diff_rand(d, 2))
+			return d->gpa[id] + d->size[id] > room ?
+				       room :
+				       d->gpa[id] + d->size[id];
+		return d->gpa[id] >= size ? d->gpa[id] - size : 0;
+	case PL_EDGE:
+		switch (diff_rand(d, 5)) {
+		case 0:
+			return 0;
+		case 1:
+			return room; /* ends at the top */
+		case 2:
+			return 1ull << 63;
+		case 3:
+			/* ends or starts on a large power of two */
+			g = 1ull << (20 + diff_rand(d, 43));
+			return g >= size ? g - size : g;
+		default:
+			return room >= ps ? room - ps : 0;
+		}
+	default:
+		/* past the top: the end would wrap */
+		return (~0ull - size / 2) & ~(ps - 1);
+	}
+}
+
+static bool diff_valid(uint64_t gpa, uint64_t size)
+{
+	uint64_t end;
+
+	return !__builtin_add_overflow(gpa, size, &end);
+}
+
+static bool diff_overlaps(const struct diff *d, uint32_t skip, uint64_t gpa,
+			  uint64_t size)
+{
+	uint32_t id;
+
+	for (id = 0; id < d->sc->nids; id++)
+		if (id != skip && d->present[id] &&
+		    gpa < d->gpa[id] + d->size[id] && d->gpa[id] < gpa + size)
+			return true;
+	return false;
+}
+
+/* The model's lookup: a linear scan. */
+static int diff_ref(const struct diff *d, uint64_t gpa)
+{
+	uint32_t id;
+
+	for (id = 0; id < d->sc->nids; id++)
+		if (d->present[id] && gpa >= d->gpa[id] &&
+		    gpa - d->gpa[id] < d->size[id])
+			return (int)id;
+	return -1;
+}
+
+static void diff_vacate(struct diff *d, uint32_t id)
+{
+	uint64_t *v = d->vacated[d->nvacated++ % DIFF_VACATED];
+
+	v[0] = d->gpa[id];
+	v[1] = d->size[id];
+}
+
+/* Look @gpa up, through the index and then through the hint. */
+static void diff_probe(struct diff *d, uint64_t gpa)
+{
+	struct gpc_srcu_slot *rs = gpc_srcu_slot_of(gpc_vm_srcu(d->vm));
+	int want = diff_ref(d, gpa), pass;
+
+	for (pass = 0; pass < 2; pass++) {
+		struct gpc_memslot_info in;
+		int ret;
+
+		if (!pass)
+			atomic_store(&rs->hint, ~0u);
+		ret = gpc_memslot_lookup(d->vm, gpa, &in);
+		d->lookups++;
+		if (want < 0) {
+			if (ret != -ENOENT)
+				fail_msg(
+					"%s: %#llx: found slot %u [%#llx, +%#llx), "
+					"expected none (ret %d)",
+					d->sc->name, (unsigned long long)gpa,
+					in.id, (unsigned long long)in.gpa,
+					(unsigned long long)in.size, ret);
+			continue;
+		}
+		if (ret || in.id != (uint32_t)want)
+			fail_msg("%s: %#llx: ret %d id %u, expected slot %d "
+				 "[%#llx, +%#llx)",
+				 d->sc->name, (unsigned long long)gpa, ret,
+				 ret ? 0 : in.id, want,
+				 (unsigned long long)d->gpa[want],
+				 (unsigned long long)d->size[want]);
+		assert_int_equal(in.gpa, d->gpa[want]);
+		assert_int_equal(in.size, d->size[want]);
+		assert_int_equal(in.hva, d->hva[want]);
+		assert_int_equal(in.flags, d->flags[want]);
+		assert_int_equal(in.generation, gpc_memslot_generation(d->vm));
+	}
+}
+
+/* Both ends of a chunk, clamped into [lo, hi]. */
+static void diff_probe_chunk(struct diff *d, uint64_t c, unsigned int shift,
+			     uint64_t lo, uint64_t hi)
+{
+	uint64_t base = c << shift, last = base + ((1ull << shift) - 1);
+
+	diff_probe(d, base < lo ? lo : base);
+	diff_probe(d, last > hi ? hi : last);
+}
+
+/* Probes around slot @id (see the comment at the top). */
+static void diff_check_slot(struct diff *d, uint32_t id, unsigned int shift)
+{
+	uint64_t g = d->gpa[id], last = g + (d->size[id] - 1);
+	uint64_t first = g >> shift, lastc = last >> shift, c;
+
+	diff_probe(d, g);
+	diff_probe(d, last);
+	diff_probe(d, g + (test_rand(&d->seed) % d->size[id]));
+	if (g)
+		diff_probe(d, g - 1);
+	if (last != ~0ull)
+		diff_probe(d, last + 1);
+	for (c = first; c <= lastc && c - first < 4; c++)
+		diff_probe_chunk(d, c, shift, g, last);
+	for (c = lastc; c > first && lastc - c < 4; c--)
+		diff_probe_chunk(d, c, shift, g, last);
+}
+
+static void diff_check(struct diff *d, bool full)
+{
+	struct gpci_memslots *t = atomic_load(&d->vm->slots);
+	unsigned int shift = t->shift, k, n = d->sc->check_slots;
+	long before = d->lookups;
+	uint32_t id;
+
+	assert_int_equal(gpc_memslot_count(d->vm), d->npresent);
+	if (!d->corrupt)
+		assert_int_equal(gpci_memslots_verify(d->vm), 0);
+	if (full || d->npresent <= n) {
+		for (id = 0; id < d->sc->nids; id++)
+			if (d->present[id])
+				diff_check_slot(d, id, shift);
+	} else {
+		for (k = 0; k < n; k++) {
+			id = (uint32_t)diff_rand(d, d->sc->nids);
+			if (d->present[id])
+				diff_check_slot(d, id, shift);
+		}
+	}
+	for (k = 0; k < DIFF_VACATED && k < d->nvacated; k++) {
+		uint64_t *v = d->vacated[k];
+
+		diff_probe(d, v[0]);
+		diff_probe(d, v[0] + (v[1] - 1));
+		diff_probe(d, v[0] + diff_rand(d, v[1]));
+	}
+	for (k = 0; k < 8; k++) {
+		diff_probe(d, test_rand(&d->seed));
+		diff_probe(d, d->sc->region_base +
+				      diff_rand(d, (d->sc->region_pages + 8) *
+							   ps));
+	}
+	diff_probe(d, 0);
+	diff_probe(d, ~0ull);
+	diff_probe(d, 1ull << 63);
+	diff_probe(d, (1ull << 63) - 1);
+	id = (uint32_t)diff_rand(d, d->sc->nids);
+	if (d->present[id]) {
+		struct gpc_memslot_info in;
+
+		assert_int_equal(gpc_memslot_get(d->vm, id, &in), 0);
+		assert_int_equal(in.gpa, d->gpa[id]);
+	} else {
+		struct gpc_memslot_info in;
+
+		assert_int_equal(gpc_memslot_get(d->vm, id, &in), -ENOENT);
+	}
+	if (t->ndense)
+		d->dense_lookups += d->lookups - before;
+}
+
+static void diff_init(struct diff *d, struct gpc_vm *vm,
+		      const struct diff_scenario *sc, uint64_t seed)
+{
+	uint32_t id;
+
+	memset(d, 0, sizeof(*d));
+	d->vm = vm;
+	d->sc = sc;
+	d->seed = seed | 1;
+	d->nids = sc->nids;
+	assert_true(sc->nids <= DIFF_MAX_IDS);
+	for (id = 0; id < sc->nids; id++) {
+		d->size[id] = diff_size(d);
+		d->hva[id] = ((uint64_t)id + 1) << 20;
+	}
+}
+
+/* One random change; the model follows it. Returns whether it succeeded. */
+static bool diff_step(struct diff *d)
+{
+	uint32_t id = (uint32_t)diff_rand(d, d->sc->nids);
+	unsigned int op = diff_pick(d, d->sc->op_w, NR_OP);
+	uint64_t size = d->size[id], gpa = diff_place(d, size);
+	uint32_t flags = diff_rand(d, 2) ? GPC_MEMSLOT_READONLY : 0;
+	int want, ret;
+
+	if (!d->present[id] || op == OP_CREATE) {
+		if (!diff_valid(gpa, size))
+			want = -EINVAL;
+		else if (d->present[id])
+			want = -EEXIST;
+		else
+			want = diff_overlaps(d, id, gpa, size) ? -EEXIST : 0;
+		ret = gpc_memslot_create(d->vm, id, gpa, size, d->hva[id],
+					 flags);
+		op = OP_CREATE;
+	} else if (op == OP_DELETE) {
+		want = 0;
+		ret = gpc_memslot_delete(d->vm, id);
+	} else if (op == OP_MOVE) {
+		if (!diff_valid(gpa, size))
+			want = -EINVAL;
+		else
+			want = diff_overlaps(d, id, gpa, size) ? -EEXIST : 0;
+		ret = gpc_memslot_move(d->vm, id, gpa);
+	} else {
+		want = 0;
+		ret = gpc_memslot_set_flags(d->vm, id, flags);
+	}
+	if (ret != want)
+		fail_msg("%s: op %u id %u [%#llx, +%#llx): %d, expected %d",
+			 d->sc->name, op, id, (unsigned long long)gpa,
+			 (unsigned long long)size, ret, want);
+	if (ret)
+		return false;
+	d->changes++;
+	switch (op) {
+	case OP_CREATE:
+		d->present[id] = true;
+		d->npresent++;
+		d->gpa[id] = gpa;
+		d->flags[id] = flags;
+		break;
+	case OP_DELETE:
+		diff_vacate(d, id);
+		d->present[id] = false;
+		d->npresent--;
+		break;
+	case OP_MOVE:
+		diff_vacate(d, id);
+		d->gpa[id] = gpa;
+		break;
+	default:
+		d->flags[id] = flags;
+	}
+	if (d->present[id])
+		atomic_store_explicit(&d->inside[id],
+				      d->gpa[id] + diff_rand(d, d->size[id]),
+				      memory_order_relaxed);
+	if (d->done_gen)
+		atomic_store(d->done_gen, gpc_memslot_generation(d->vm));
+	return true;
+}
+
+/*
+ * Creates weighted over deletes, so tables grow to their id count and
+ * shrink again when the weights are inverted (halfway through).
+ */
+static void diff_run(struct diff *d)
+{
+	long steps = test_iters(d->sc->steps), i;
+	struct diff_scenario sc = *d->sc;
+
+	for (i = 0; i < steps; i++) {
+		if (i == steps / 2) {
+			unsigned int w = sc.op_w[OP_CREATE];
+
+			sc.op_w[OP_CREATE] = sc.op_w[OP_DELETE];
+			sc.op_w[OP_DELETE] = w;
+			d->sc = &sc;
+		}
+		diff_step(d);
+		diff_check(d, i % 512 == 511);
+		if (d->tick)
+			d->tick(d, i);
+		if (d->deadline && test_now_ns() > d->deadline)
+			break;
+	}
+	diff_check(d, true);
+	d->sc = NULL;
+}
+
+static const struct diff_scenario diff_scenarios[] = {
+	{
+		/* one-page slots packed in a small region: shift stays at
+		 * the page, adjacency everywhere */
+		.name = "tiny dense",
+		.nids = 256,
+		.size_w = { [SZ_TINY] = 1 },
+		.place_w = { [PL_REGION] = 3, [PL_ADJACENT] = 2 },
+		.op_w = { 6, 3, 3, 1 },
+		.region_base = 1ull << 32,
+		.region_pages = 512,
+		.steps = 3000,
+		.check_slots = 24,
+	},
+	{
+		/* every size, every placement */
+		.name = "mixed",
+		.nids = 64,
+		.size_w = { 3, 3, 3, 2, 2, 1 },
+		.place_w = { 2, 3, 3, 2, 1 },
+		.op_w = { 6, 3, 4, 1 },
+		.region_base = 1ull << 40,
+		.region_pages = 1 << 22,
+		.steps = 3000,
+		.check_slots = 64,
+	},
+	{
+		/* large and huge slots near 0, 2^63 and the top */
+		.name = "huge edges",
+		.nids = 24,
+		.size_w = { 2, 1, 1, 2, 3, 1 },
+		.place_w = { 1, 1, 3, 4, 1 },
+		.op_w = { 6, 3, 4, 1 },
+		.region_base = (1ull << 63) - (1ull << 36),
+		.region_pages = 1 << 25,
+		.steps = 2000,
+		.check_slots = 24,
+	},
+	{
+		/* more big slots than the shift can make small, since tiny
+		 * ones share chunks: the big list takes many entries */
+		.name = "big list",
+		.nids = 160,
+		.size_w = { 6, 1, 1, 3, 1, 0 },
+		.place_w = { 0, 2, 5, 0, 0 },
+		.op_w = { 6, 2, 3, 1 },
+		.region_base = 1ull << 36,
+		.region_pages = 1024,
+		.spread_large = true,
+		.steps = 2000,
+		.check_slots = 32,
+	},
+	{
+		/* thousands of slots: rebuilds at several sizes, long
+		 * tables, index copies that move positions */
+		.name = "many",
+		.nids = DIFF_MAX_IDS,
+		.size_w = { 6, 3, 1, 0, 0, 0 },
+		.place_w = { 0, 5, 3, 0, 0 },
+		.op_w = { 8, 2, 3, 1 },
+		.region_base = 1ull << 34,
+		.region_pages = 1 << 18,
+		.steps = 5000,
+		.check_slots = 6,
+	},
+};
+
+static void test_lookup_differential(void **state)
+{
+	struct gpc_vm *vm = *state;
+	struct diff *d = calloc(1, sizeof(*d));
+	size_t k;
+
+	long dense = 0, hashed = 0;
+
+	assert_non_null(d);
+	test_watchdog_arm(120, "memslot differential");
+	for (k = 0; k < sizeof(diff_scenarios) / sizeof(diff_scenarios[0]);
+	     k++) {
+		struct gpci_memslots *t;
+		uint32_t id;
+
+		diff_init(d, vm, &diff_scenarios[k], 0x5eed0000 + k);
+		diff_run(d);
+		t = atomic_load(&vm->slots);
+		print_message("%s: %ld changes, %ld lookups (%ld with a dense "
+			      "index), %u slots at the end, shift %u, %s "
+			      "index of %u, %u big\n",
+			      diff_scenarios[k].name, d->changes, d->lookups,
+			      d->dense_lookups, d->npresent, t->shift,
+			      t->ndense ? "dense" : "hashed",
+			      t->ndense ? t->ndense : t->mask + 1, t->nbig);
+		dense += d->dense_lookups;
+		hashed += d->lookups - d->dense_lookups;
+		for (id = 0; id < diff_scenarios[k].nids; id++)
+			if (d->present[id])
+				assert_int_equal(gpc_memslot_delete(vm, id), 0);
+		assert_int_equal(gpc_memslot_count(vm), 0);
+	}
+	/* Both forms of the index saw many lookups. */
+	assert_true(dense > 1000 && hashed > 1000);
+	free(d);
+	test_watchdog_disarm();
+}
+
+/*
+ * Lookups never trust the index's candidates: with every entry of the
+ * current table pointing at the wrong slot (all at the first, all at the
+ * last, at random), each lookup is still exact, through the checks of the
+ * candidate and the binary search behind them; also with positions past
+ * the last slot. Only the absence of an entry is trusted, so entries are
+ * redirected, not removed. Both forms of the index: one-page slots in a
+ * small region make a dense one, sizes up to GiBs spread out a hashed one.
+ */
+static const struct diff_scenario untrusted_sc[] = {
+	{
+		.name = "untrusted dense",
+		.nids = 200,
+		.size_w = { [SZ_TINY] = 1 },
+		.place_w = { [PL_REGION] = 1 },
+		.op_w = { [OP_CREATE] = 1 },
+		.region_base = 1ull << 33,
+		.region_pages = 400,
+		.steps = 400,
+		.check_slots = 200,
+	},
+	{
+		.name = "untrusted hashed",
+		.nids = 200,
+		.size_w = { 4, 3, 2, 1, 1, 0 },
+		.place_w = { 1, 4, 4, 1, 0 },
+		.op_w = { [OP_CREATE] = 1 },
+		.region_base = 1ull << 33,
+		.region_pages = 1 << 14,
+		.steps = 400,
+		.check_slots = 200,
+	},
+};
+
+/* Position @p of @t broken as @mode says. */
+static uint32_t untrusted_pos(struct diff *d, struct gpci_memslots *t,
+			      unsigned int mode)
+{
+	return mode == 0 ? 0 :
+	       mode == 1 ? t->n - 1 :
+	       mode == 2 ? (uint32_t)diff_rand(d, t->n) :
+			   t->n + (uint32_t)diff_rand(d, 0x7fff - t->n);
+}
+
+static void test_index_untrusted(void **state)
+{
+	struct gpc_vm *vm = *state;
+	struct diff *d = calloc(1, sizeof(*d));
+	unsigned int form, mode, i, live;
+	long k;
+
+	assert_non_null(d);
+	for (form = 0; form < 2; form++) {
+		const struct diff_scenario *sc = &untrusted_sc[form];
+		struct gpci_memslots *t;
+
+		diff_init(d, vm, sc, 77);
+		for (k = 0; k < sc->steps; k++)
+			diff_step(d);
+		assert_int_equal(gpci_memslots_verify(vm), 0);
+		t = atomic_load(&vm->slots);
+		assert_true(t->n > 100);
+		assert_int_equal(!!t->ndense, form == 0);
+		for (mode = 0; mode < 4; mode++) {
+			live = 0;
+			for (i = 0; i < t->ndense; i++)
+				if (t->dindex[i] != 0xffff) {
+					t->dindex[i] = (uint16_t)untrusted_pos(
+						d, t, mode);
+					live++;
+				}
+			for (i = 0; !t->ndense && i <= t->mask; i++) {
+				uint32_t e = t->index[i];
+
+				if (e & 0x8000) /* empty or removed */
+					continue;
+				t->index[i] = (e & ~0xffffu) |
+					      untrusted_pos(d, t, mode);
+				live++;
+			}
+			assert_true(live > 100);
+			d->corrupt = true;
+			diff_check(d, true);
+		}
+		/*
+		 * Later changes would update the broken index, not rebuild
+		 * it: the next form starts on a fresh vm (destroying one
+		 * only frees its table).
+		 */
+		assert_int_equal(gpc_vm_destroy(vm), 0);
+		assert_int_equal(gpc_vm_create(NULL, &vm), 0);
+		*state = vm;
+	}
+	free(d);
+}
+
+/*
+ * The edges of a dense index: slots that start inside its range and end
+ * past it, or start below it, must make the writer build a larger index
+ * rather than write past the array; a slot far away makes it hashed.
+ */
+static void test_dense_edges(void **state)
+{
+	struct gpc_vm *vm = *state;
+	struct gpci_memslots *t;
+	uint64_t step = 1ull << 20, g, size;
+	unsigned int shift;
+	uint32_t id;
+
+	for (id = 0; id < 64; id++)
+		expect_change(vm, gpc_memslot_create(vm, id,
+						     (1ull << 32) + id * step,
+						     ps, id * ps, 0));
+	t = atomic_load(&vm->slots);
+	assert_int_not_equal(t->ndense, 0);
+	shift = t->shift;
+	assert_int_equal(shift, 20);
+	/* the last chunk of the range and the one after it */
+	g = (t->base + t->ndense - 1) << shift;
+	size = 2ull << shift;
+	expect_change(vm, gpc_memslot_create(vm, 100, g, size, 0, 0));
+	assert_int_equal(gpci_memslots_verify(vm), 0);
+	assert_slot(vm, g, 100, g, size, 0, 0);
+	assert_slot(vm, g + size - 1, 100, g, size, 0, 0);
+	/* the chunk below the range and the first one of it */
+	t = atomic_load(&vm->slots);
+	assert_int_not_equal(t->ndense, 0);
+	assert_true(t->base > 0);
+	g = (t->base - 1) << t->shift;
+	size = 2ull << t->shift;
+	expect_change(vm, gpc_memslot_create(vm, 101, g, size, 0, 0));
+	assert_int_equal(gpci_memslots_verify(vm), 0);
+	assert_slot(vm, g, 101, g, size, 0, 0);
+	assert_slot(vm, g + size - 1, 101, g, size, 0, 0);
+	/* far away: the range would be too sparse */
+	expect_change(vm, gpc_memslot_create(vm, 102, 1ull << 50, ps, 0, 0));
+	assert_int_equal(gpci_memslots_verify(vm), 0);
+	t = atomic_load(&vm->slots);
+	assert_int_equal(t->ndense, 0);
+	assert_slot(vm, 1ull << 50, 102, 1ull << 50, ps, 0, 0);
+	for (id = 0; id < 64; id++)
+		assert_slot(vm, (1ull << 32) + id * step + 5, id,
+			    (1ull << 32) + id * step, ps, id * ps, 0);
+	/* and back: dense again once the far slot goes (at the periodic
+	 * rebuild, within as many changes as there are slots) */
+	expect_change(vm, gpc_memslot_delete(vm, 102));
+	for (id = 0; id < 200 && !atomic_load(&vm->slots)->ndense; id++)
+		expect_change(vm, gpc_memslot_set_flags(vm, id % 64, 0));
+	assert_true(id < 100);
+	assert_int_equal(gpci_memslots_verify(vm), 0);
+	assert_no_slot(vm, 1ull << 50);
 }
 
 /* ---- concurrency ------------------------------------------------------- */
@@ -1034,6 +1730,130 @@ static void test_conc_writers(void **state)
 	test_watchdog_disarm();
 }
 
+/*
+ * The differential run with readers: reader threads, and signal handlers
+ * that interrupt them, look up addresses inside the slots the writer placed
+ * and anywhere while this thread changes the layout and checks every step
+ * as the unit test does. Each id keeps one size and hva, so a reader checks
+ * what it finds by the id, and that it contains the address; generations
+ * never go back and are at least the one published before the lookup.
+ */
+static struct diff *dconc_diff; /* for the readers and the handler */
+
+static void dconc_lookup(struct conc *c, uint64_t *seed, uint64_t *last_gen)
+{
+	struct diff *d = dconc_diff;
+	uint64_t r = test_rand(seed), gpa;
+	uint64_t done = atomic_load(&c->done_gen), now;
+	uint64_t before = gpc_memslot_generation(c->vm);
+	struct gpc_memslot_info in;
+
+	if (r & 3)
+		gpa = atomic_load_explicit(&d->inside[r % d->nids],
+					   memory_order_relaxed) +
+		      (test_rand(seed) & 3) - 1;
+	else
+		gpa = test_rand(seed);
+	atomic_fetch_add_explicit(&c->lookups, 1, memory_order_relaxed);
+	if (gpc_memslot_lookup(c->vm, gpa, &in))
+		return;
+	atomic_fetch_add_explicit(&c->hits, 1, memory_order_relaxed);
+	if (in.id >= d->nids) {
+		conc_fail(c, E_ID, in.id, gpa);
+		return;
+	}
+	if (in.size != d->size[in.id] || in.hva != d->hva[in.id])
+		conc_fail(c, E_GEOMETRY, in.id, in.gpa);
+	if (gpa < in.gpa || gpa - in.gpa >= in.size)
+		conc_fail(c, E_RANGE, in.gpa, gpa);
+	if (in.generation < *last_gen)
+		conc_fail(c, E_GEN_BACK, in.generation, *last_gen);
+	if (in.generation < done || in.generation < before)
+		conc_fail(c, E_GEN_STALE, in.generation, done);
+	now = gpc_memslot_generation(c->vm);
+	if (in.generation > now + 1)
+		conc_fail(c, E_GEN_FUTURE, in.generation, now);
+	*last_gen = in.generation;
+}
+
+static void dconc_signal(int sig)
+{
+	int saved = errno;
+
+	(void)sig;
+	if (!sig_seed)
+		sig_seed = 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)&sig;
+	dconc_lookup(conc_sig, &sig_seed, &sig_last_gen);
+	atomic_fetch_add_explicit(&conc_sig->signals, 1, memory_order_relaxed);
+	errno = saved;
+}
+
+static void *dconc_reader(void *arg)
+{
+	struct conc *c = arg;
+	uint64_t seed = test_now_ns() | 1, last_gen = 0;
+
+	gpc_srcu_register_thread(&c->vm->srcu);
+	while (!atomic_load_explicit(&c->stop, memory_order_relaxed))
+		dconc_lookup(c, &seed, &last_gen);
+	return NULL;
+}
+
+static pthread_t dconc_threads[CONC_READERS];
+
+static void dconc_tick(struct diff *d, long step)
+{
+	int i;
+
+	(void)d;
+	if (step % 8 == 0)
+		for (i = 0; i < CONC_READERS; i++)
+			pthread_kill(dconc_threads[i], SIGUSR1);
+}
+
+static void test_conc_differential(void **state)
+{
+	struct gpc_vm *vm = *state;
+	struct sigaction sa = { .sa_handler = dconc_signal };
+	struct diff *d = calloc(1, sizeof(*d));
+	static const size_t pick[] = { 1, 3, 4 }; /* mixed, big list, many */
+	struct conc c;
+	size_t k;
+	int i;
+
+	assert_non_null(d);
+	test_watchdog_arm(120, "memslot differential with readers");
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	assert_int_equal(sigaction(SIGUSR1, &sa, NULL), 0);
+	for (k = 0; k < sizeof(pick) / sizeof(pick[0]); k++) {
+		struct diff_scenario sc = diff_scenarios[pick[k]];
+		uint32_t id;
+
+		sc.steps /= 3;
+		conc_init(&c, vm);
+		diff_init(d, vm, &sc, 0xc0c0 + k);
+		d->done_gen = &c.done_gen;
+		d->tick = dconc_tick;
+		d->deadline = test_now_ns() + conc_duration_ns();
+		dconc_diff = d;
+		for (i = 0; i < CONC_READERS; i++)
+			assert_int_equal(pthread_create(&dconc_threads[i], NULL,
+							dconc_reader, &c),
+					 0);
+		diff_run(d);
+		stop_readers(&c, dconc_threads, CONC_READERS);
+		print_message("%s: %ld changes, ", sc.name, d->changes);
+		conc_report(&c);
+		for (id = 0; id < sc.nids; id++)
+			if (d->present[id])
+				assert_int_equal(gpc_memslot_delete(vm, id), 0);
+	}
+	signal(SIGUSR1, SIG_DFL);
+	free(d);
+	test_watchdog_disarm();
+}
+
 /* ---- a change waits for the readers of the old table ----------------- */
 
 struct hold {
@@ -1120,11 +1940,15 @@ int main(int argc, char **argv)
 		T(test_mirror_calls),
 		T(test_mirror_error),
 		T(test_many),
+		T(test_lookup_differential),
+		T(test_index_untrusted),
+		T(test_dense_edges),
 	};
 	const struct CMUnitTest concurrency[] = {
 		T(test_change_waits_for_reader),
 		T(test_conc_readers),
 		T(test_conc_writers),
+		T(test_conc_differential),
 	};
 	const char *group = argc > 1 ? argv[1] : "";
 	int ret = 0;

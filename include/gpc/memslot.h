@@ -4,11 +4,13 @@
  *
  * A memslot maps [gpa, gpa + size) of guest-physical space to
  * [hva, hva + size) of this process. Slots never overlap. The table is an
- * immutable sorted array published through the vm's SRCU domain: readers
- * find a slot by binary search (with a last-hit shortcut) without locks;
- * writers build a new table, publish it, bump the generation and wait a grace
- * period so that when a change returns, no SRCU reader still uses the old
- * layout. rwlock-scheme readers and vCPUs in guest mode are not waited for
+ * immutable sorted array with a hash index by guest-physical chunk,
+ * published through the vm's SRCU domain: readers find a slot in constant
+ * expected time, whatever the number and sizes of the slots (with a
+ * per-thread last-hit shortcut), without locks and without writing shared
+ * memory; writers build a new table, index included, publish it, bump the
+ * generation and wait a grace period so that when a change returns, no SRCU
+ * reader still uses the old layout. rwlock-scheme readers and vCPUs in guest mode are not waited for
  * (docs/design.md, "Memslot changes"): a VMM that needs that brackets the
  * change with an invalidation of the slot's host range, which waits for
  * both.

@@ -76,7 +76,15 @@ struct gpc_srcu_slot {
 	 * rwlock-scheme cache sections a thread holds in it, to refuse slow
 	 * paths that would deadlock.
 	 */
-	_Atomic unsigned long aux;
+	_Atomic unsigned int aux;
+	/*
+	 * A word that only ever holds a hint, so any value is harmless:
+	 * libgpc keeps the position of the thread's last memslot hit in it,
+	 * the counterpart of KVM's per-vCPU last-used slot. It shares the
+	 * line the read lock has just written, so reading it costs no cache
+	 * miss, and unlike a hint in the table no other thread writes it.
+	 */
+	_Atomic unsigned int hint;
 	/*
 	 * Lookaside entries: the key of the domain whose slot this entry is,
 	 * 0 when none (no domain has key 0: serials start at 1). Unused in
