@@ -88,7 +88,7 @@ static int open_kvm(const char *dev, int *out, char *why, size_t whylen)
 	int fd = open(dev, O_RDWR | O_CLOEXEC), err, v;
 
 	if (fd < 0) {
-		err = errno;
+		err = errno ? errno : EIO; /* never "0 = success" without fd */
 		set_why(why, whylen, "cannot open %s: %s", dev, err);
 		return -err;
 	}
