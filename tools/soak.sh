@@ -1,5 +1,6 @@
 #!/bin/bash
-# tools/soak.sh - multi-hour soak: torture_srcu, stress_churn and fuzz_api in
+# tools/soak.sh - multi-hour soak: torture_srcu, torture_srcu_threads,
+# stress_churn and fuzz_api in
 # rotation until the time is up or something fails.
 #
 #   tools/soak.sh [--hours H] [--slice SECONDS] [--build DIR]
@@ -17,6 +18,7 @@
 # One round runs, each for --slice seconds:
 #   torture_srcu --readers 4 --writers 3              (SRCU, membarrier)
 #   torture_srcu --readers 3 --writers 2, GPC_SRCU_NO_MEMBARRIER=1
+#   torture_srcu_threads                              (thread churn, signals, forks)
 #   stress_churn --threads 4                          (both schemes/stages)
 #   fuzz_api -max_total_time=SLICE <corpus>           (if built)
 # Every run gets a fresh --seed (logged). The fuzzer keeps one corpus for the
@@ -69,9 +71,10 @@ total=$(awk -v h="$hours" 'BEGIN { s = h * 3600; if (s < 1) exit 1; printf "%d",
 }
 
 torture=$build/tests/torture_srcu
+threads=$build/tests/torture_srcu_threads
 churn=$build/tests/stress_churn
 fuzzer=$fuzz_build/fuzz/fuzz_api
-for p in "$torture" "$churn"; do
+for p in "$torture" "$threads" "$churn"; do
 	if [ ! -x "$p" ]; then
 		echo "soak.sh: $p not built (cmake --build $build)" >&2
 		exit 2
@@ -91,7 +94,7 @@ fi
 
 # Per-program failure-free seconds, for the summary.
 declare -A secs
-progs=(torture_srcu torture_srcu_nomb stress_churn)
+progs=(torture_srcu torture_srcu_nomb torture_srcu_threads stress_churn)
 [ $use_fuzz = 1 ] && progs+=(fuzz_api)
 for p in "${progs[@]}"; do
 	secs[$p]=0
@@ -114,9 +117,9 @@ summary()
 		awk -v p="$p" -v s="${secs[$p]}" 'BEGIN {
 			h = s / 3600
 			if (h > 0)
-				printf "  %-18s %7.2f h failure-free; 95%%: rate < %.3g/h (MTBF > %.3g h)\n", p, h, 3 / h, h / 3
+				printf "  %-20s %7.2f h failure-free; 95%%: rate < %.3g/h (MTBF > %.3g h)\n", p, h, 3 / h, h / 3
 			else
-				printf "  %-18s    0 h\n", p
+				printf "  %-20s    0 h\n", p
 		}'
 	done
 	if [ -n "$failed" ]; then
@@ -141,7 +144,7 @@ run()
 	rc=$?
 	t1=$(date +%s)
 	echo "$(date '+%F %T') end   #$n $name: rc=$rc after $((t1 - t0)) s" >>"$log/soak.log"
-	printf '%s #%d %-18s %5d s  rc=%d\n' "$(date '+%T')" $n "$name" $((t1 - t0)) $rc
+	printf '%s #%d %-20s %5d s  rc=%d\n' "$(date '+%T')" $n "$name" $((t1 - t0)) $rc
 	if [ $rc -ne 0 ]; then
 		failed="$name (run #$n, exit $rc): see $f"
 		return $rc
@@ -164,6 +167,9 @@ while :; do
 		torture_srcu_nomb)
 			run torture_srcu_nomb $t env GPC_SRCU_NO_MEMBARRIER=1 \
 				"$torture" --duration $t --readers 3 --writers 2 \
+				--seed $seed ;;
+		torture_srcu_threads)
+			run torture_srcu_threads $t "$threads" --duration $t \
 				--seed $seed ;;
 		stress_churn)
 			run stress_churn $t "$churn" --duration $t --threads 4 \
