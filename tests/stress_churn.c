@@ -23,17 +23,6 @@
 #include "test_common.h"
 #include "churn.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define CHURN_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define CHURN_ASAN 1
-#endif
-#endif
-#ifndef CHURN_ASAN
-#define CHURN_ASAN 0
-#endif
-
 struct opts {
 	double duration;
 	int threads;
@@ -79,7 +68,7 @@ static int parse(int argc, char **argv, struct opts *o)
 	};
 	int c;
 
-	o->duration = TEST_TSAN || CHURN_ASAN ? 1 : 2;
+	o->duration = TEST_TSAN || TEST_ASAN ? 1 : 2;
 	o->threads = 4;
 	o->scheme_first = 0, o->scheme_last = 1;
 	o->stage_first = 0, o->stage_last = 1;

@@ -48,6 +48,17 @@
 #define TEST_TSAN 0
 #endif
 
+#if defined(__SANITIZE_ADDRESS__)
+#define TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TEST_ASAN 1
+#endif
+#endif
+#ifndef TEST_ASAN
+#define TEST_ASAN 0
+#endif
+
 /* How much slower than a plain build we expect to be. */
 #define TEST_TSAN_FACTOR 0.15
 

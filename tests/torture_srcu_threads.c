@@ -37,17 +37,6 @@
 
 #include "test_common.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define TEST_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TEST_ASAN 1
-#endif
-#endif
-#ifndef TEST_ASAN
-#define TEST_ASAN 0
-#endif
-
 #define NDOM	    (GPC_SRCU_TLS_ENTRIES + 4)
 #define NTID	    64
 #define LIVE	    0x1234567887654321ULL
