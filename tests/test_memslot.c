@@ -32,18 +32,6 @@
 #include "internal.h"
 #include "test_common.h"
 
-/* AddressSanitizer's allocator, like TSan's, maps every large table anew. */
-#if defined(__SANITIZE_ADDRESS__)
-#define TEST_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TEST_ASAN 1
-#endif
-#endif
-#ifndef TEST_ASAN
-#define TEST_ASAN 0
-#endif
-
 static uint64_t ps; /* the vm's page size */
 
 static int setup_vm(void **state)
@@ -593,6 +581,8 @@ static void test_many(void **state)
 	long n = test_iters(GPC_MEMSLOTS_MAX), i;
 	uint64_t t0 = test_now_ns(), t1, t2;
 
+	/* AddressSanitizer's allocator, like TSan's, maps every large table
+	 * anew. */
 	if (TEST_ASAN)
 		n /= 8;
 	if (n > GPC_MEMSLOTS_MAX)
@@ -1463,6 +1453,11 @@ static void conc_hold(struct conc *c, uint64_t *seed)
 
 static __thread uint64_t sig_seed, sig_last_gen;
 
+/* What the handler checks: conc_lookup, or dconc_lookup in the
+ * differential run. */
+static void (*conc_sig_lookup)(struct conc *c, uint64_t *seed,
+			       uint64_t *last_gen);
+
 static void conc_signal(int sig)
 {
 	int saved = errno;
@@ -1470,7 +1465,7 @@ static void conc_signal(int sig)
 	(void)sig;
 	if (!sig_seed)
 		sig_seed = 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)&sig;
-	conc_lookup(conc_sig, &sig_seed, &sig_last_gen);
+	conc_sig_lookup(conc_sig, &sig_seed, &sig_last_gen);
 	atomic_fetch_add_explicit(&conc_sig->signals, 1, memory_order_relaxed);
 	errno = saved;
 }
@@ -1591,6 +1586,7 @@ static void conc_init(struct conc *c, struct gpc_vm *vm)
 	c->vm = vm;
 	atomic_store(&c->done_gen, gpc_memslot_generation(vm));
 	conc_sig = c;
+	conc_sig_lookup = conc_lookup;
 }
 
 static void conc_report(struct conc *c)
@@ -1776,18 +1772,6 @@ static void dconc_lookup(struct conc *c, uint64_t *seed, uint64_t *last_gen)
 	*last_gen = in.generation;
 }
 
-static void dconc_signal(int sig)
-{
-	int saved = errno;
-
-	(void)sig;
-	if (!sig_seed)
-		sig_seed = 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)&sig;
-	dconc_lookup(conc_sig, &sig_seed, &sig_last_gen);
-	atomic_fetch_add_explicit(&conc_sig->signals, 1, memory_order_relaxed);
-	errno = saved;
-}
-
 static void *dconc_reader(void *arg)
 {
 	struct conc *c = arg;
@@ -1814,7 +1798,7 @@ static void dconc_tick(struct diff *d, long step)
 static void test_conc_differential(void **state)
 {
 	struct gpc_vm *vm = *state;
-	struct sigaction sa = { .sa_handler = dconc_signal };
+	struct sigaction sa = { .sa_handler = conc_signal };
 	struct diff *d = calloc(1, sizeof(*d));
 	static const size_t pick[] = { 1, 3, 4 }; /* mixed, big list, many */
 	struct conc c;
@@ -1832,6 +1816,7 @@ static void test_conc_differential(void **state)
 
 		sc.steps /= 3;
 		conc_init(&c, vm);
+		conc_sig_lookup = dconc_lookup;
 		diff_init(d, vm, &sc, 0xc0c0 + k);
 		d->done_gen = &c.done_gen;
 		d->tick = dconc_tick;
