@@ -672,9 +672,11 @@ int gpc_cache_destroy(struct gpc_cache *c)
 /* ---- fast-path helpers kept out of line --------------------------------- */
 
 /*
- * The srcu fast path's single attempt failed: try the bounded snapshot (a
- * writer that finished meanwhile is not a miss); on a real miss leave the
- * section. Still inside it on success: the guard is filled in already.
+ * Inside a section of @s: the bounded snapshot (a writer that finished
+ * meanwhile is not a miss); on a real miss leave the section and count it.
+ * Still inside on success. The inline fast path calls it after its single
+ * attempt failed (the guard is filled in already), begin_slow instead of
+ * an attempt of its own.
  */
 void *gpc_cache__miss(struct gpc_cache *c, struct gpc_srcu_slot *s,
 		      uint64_t off, uint64_t len)
@@ -739,7 +741,6 @@ struct gpc_cache__begun gpc_cache__begin_slow(struct gpc_cache *c, uint64_t off,
 					      uint64_t len, bool try_only)
 {
 	struct gpc_cache__begun b = { NULL, NULL, 0 };
-	unsigned long v;
 	struct gpc_srcu *d = c->srcu;
 	struct gpc_srcu_slot *s;
 
@@ -749,15 +750,13 @@ struct gpc_cache__begun gpc_cache__begin_slow(struct gpc_cache *c, uint64_t off,
 	}
 	s = gpc_srcu_slot_of(d);
 	b.fence = d->reader_fence;
-	v = gpc_srcu__lock(d, s, b.fence);
-	b.p = gpc_cache__snapshot(c, off, len);
-	if (!b.p) {
-		gpc_srcu__unlock(d, s, v, b.fence);
-		atomic_fetch_add_explicit(&c->misses, 1, memory_order_relaxed);
-		return b;
+	gpc_srcu__lock(d, s, b.fence);
+	/* The bounded snapshot, or out of the section with a miss counted. */
+	b.p = gpc_cache__miss(c, s, off, len);
+	if (b.p) {
+		b.slot = s;
+		count_hit(c, s);
 	}
-	b.slot = s;
-	count_hit(c, s);
 	return b;
 }
 

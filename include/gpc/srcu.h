@@ -210,11 +210,10 @@ gpc_srcu_slot_of(struct gpc_srcu *d)
 
 static gpc_always_inline void gpc_srcu_read_lock_slot(struct gpc_srcu *d,
 						      struct gpc_srcu_slot *s);
-static gpc_always_inline unsigned long
+static gpc_always_inline void
 gpc_srcu__lock(struct gpc_srcu *d, struct gpc_srcu_slot *s, int fence);
-static gpc_always_inline void gpc_srcu__unlock(struct gpc_srcu *d,
-					       struct gpc_srcu_slot *s,
-					       unsigned long v, int fence);
+static gpc_always_inline void
+gpc_srcu__unlock(struct gpc_srcu *d, struct gpc_srcu_slot *s, int fence);
 
 /**
  * gpc_srcu_read_lock - enter a read-side section of @d.
@@ -267,18 +266,15 @@ static gpc_always_inline void gpc_srcu_count_event(struct gpc_srcu_slot *s)
 static gpc_always_inline void gpc_srcu_read_lock_slot(struct gpc_srcu *d,
 						      struct gpc_srcu_slot *s)
 {
-	(void)gpc_srcu__lock(d, s, d->reader_fence);
+	gpc_srcu__lock(d, s, d->reader_fence);
 }
 
 /*
- * The read side proper, with d->reader_fence passed in. Returns the value it
- * stored in the slot, which is the value the matching unlock finds there
- * (sections nest properly, and a signal handler leaves the word as it found
- * it): a caller that keeps it, and the flag, until unlock (a cache guard
- * does) saves the unlock's loads.
+ * The read side proper, with d->reader_fence passed in: a caller that keeps
+ * the flag from lock to unlock (a cache guard does) saves reloading it.
  */
-static gpc_always_inline unsigned long
-gpc_srcu__lock(struct gpc_srcu *d, struct gpc_srcu_slot *s, int fence)
+static gpc_always_inline void gpc_srcu__lock(struct gpc_srcu *d,
+					     struct gpc_srcu_slot *s, int fence)
 {
 	unsigned long v = atomic_load_explicit(&s->ctr, memory_order_relaxed);
 
@@ -309,7 +305,6 @@ gpc_srcu__lock(struct gpc_srcu *d, struct gpc_srcu_slot *s, int fence)
 		atomic_thread_fence(memory_order_seq_cst);
 	else
 		gpc_barrier();
-	return v;
 }
 
 /**
@@ -322,19 +317,20 @@ gpc_srcu__lock(struct gpc_srcu *d, struct gpc_srcu_slot *s, int fence)
 static gpc_always_inline void gpc_srcu_read_unlock_slot(struct gpc_srcu *d,
 							struct gpc_srcu_slot *s)
 {
-	gpc_srcu__unlock(d, s,
-			 atomic_load_explicit(&s->ctr, memory_order_relaxed),
-			 d->reader_fence);
+	gpc_srcu__unlock(d, s, d->reader_fence);
 }
 
-/* @v: the slot's value, as gpc_srcu__lock() returned it. */
-static gpc_always_inline void gpc_srcu__unlock(struct gpc_srcu *d,
-					       struct gpc_srcu_slot *s,
-					       unsigned long v, int fence)
+/*
+ * The count is loaded here, never carried from the lock: sections (of one
+ * domain, or a cache's and another's) may end in any order.
+ */
+static gpc_always_inline void
+gpc_srcu__unlock(struct gpc_srcu *d, struct gpc_srcu_slot *s, int fence)
 {
+	unsigned long v = atomic_load_explicit(&s->ctr, memory_order_relaxed);
+
 #ifdef GPC_DEBUG
-	if (!(v & GPC_SRCU_NEST_MASK) ||
-	    v != atomic_load_explicit(&s->ctr, memory_order_relaxed)) {
+	if (!(v & GPC_SRCU_NEST_MASK)) {
 		gpc_srcu_report_misuse(d, "read_unlock without read_lock");
 		return;
 	}
