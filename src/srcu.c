@@ -372,9 +372,7 @@ static void install_entry(struct gpc_srcu *d, struct srcu_rec *r,
 	atomic_store_explicit(&e->key, 0, memory_order_relaxed);
 	gpc_barrier();
 	if (rec_slot(r) != e) {
-		atomic_store_explicit(&e->ctr, 0, memory_order_relaxed);
-		atomic_store_explicit(&e->events, 0, memory_order_relaxed);
-		atomic_store_explicit(&e->aux, 0, memory_order_relaxed);
+		slot_zero(e); /* a destroyed domain's words, or none */
 		atomic_store_explicit(&r->slot, e, memory_order_release);
 	}
 	gpc_barrier();
