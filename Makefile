@@ -1,9 +1,12 @@
 # Makefile - thin wrapper over CMake for libgpc.
 #
-#   make / make build   install missing packages (as root), configure and build build/
-#   make run            build, then run the main job ($(RUN_CMD))
-#   make check          whole test suite: plain build + tsan/asan/ubsan builds + fuzz
-#   make bench          build, then run every benchmark suite (build/bench/bench;
+#   make / make build   configure and build build/ with everything on (tests,
+#                       benchmarks, tools, fuzzer where clang); never installs
+#                       packages: if one is missing it prints the apt-get command
+#   make run            install missing packages (as root), build, run the main
+#                       job ($(RUN_CMD))
+#   make check          install missing packages, then the whole test suite: plain build + tsan/asan/ubsan builds + fuzz
+#   make bench          install missing packages, build, then run every benchmark suite (build/bench/bench;
 #                       BENCH_ARGS=--quick for the short run), results in results/
 #   make install        cmake --install build (PREFIX=..., DESTDIR=... honoured)
 #   make format         clang-format -i every .c/.h we own
@@ -34,24 +37,36 @@ FORMAT_FILES  = $(shell find $(FORMAT_DIRS) -type f \( -name '*.c' -o -name '*.h
 
 ALL_BUILD_DIRS := build build-tsan build-asan build-ubsan build-fuzz
 
-.PHONY: all build deps configure run check bench install format format-check clean
+# A plain CMake configure builds only the library; the Makefile's build is the
+# developer's and turns every part on (tools/check.sh does the same).
+GPC_PARTS    := -DGPC_BUILD_TESTS=ON -DGPC_BUILD_BENCH=ON -DGPC_BUILD_TOOLS=ON \
+		-DGPC_BUILD_EXAMPLES=ON
+
+.PHONY: all build deps deps-check configure run check bench install format format-check clean
 
 all: build
 
+# deps installs what is missing (as root; otherwise prints the command and
+# fails); deps-check only reports. Only run/check/bench install.
 deps:
 	@tools/deps.sh
 
-configure: deps
+deps-check:
+	@tools/deps.sh --check
+
+configure: deps-check
 	$(CMAKE) -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
-		-DGPC_DEBUG=OFF -DGPC_SANITIZE= $(CMAKE_ARGS)
+		-DGPC_DEBUG=OFF -DGPC_SANITIZE= $(GPC_PARTS) $(CMAKE_ARGS)
 
 build: configure
 	$(CMAKE) --build $(BUILD_DIR) -j$(JOBS)
 
-run: build
+run: deps
+	@$(MAKE) build
 	$(RUN_CMD) $(RUN_ARGS)
 
-bench: build
+bench: deps
+	@$(MAKE) build
 	$(BENCH_CMD) $(BENCH_ARGS)
 
 # check.sh runs deps.sh itself and builds every stage.

@@ -35,6 +35,10 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1}
 export TSAN_OPTIONS=${TSAN_OPTIONS:-second_deadlock_stack=1}
 
+# A plain configure builds only the library; every stage turns the parts on
+# (a stage's own -D after these wins, e.g. tsan's GPC_BUILD_BENCH=OFF).
+PARTS="-DGPC_BUILD_TESTS=ON -DGPC_BUILD_BENCH=ON -DGPC_BUILD_TOOLS=ON -DGPC_BUILD_EXAMPLES=ON"
+
 total_pass=0
 total_fail=0
 summary=()
@@ -56,7 +60,7 @@ run_stage()
 	echo
 	echo "==== [$name] configure + build in $dir ===="
 	# shellcheck disable=SC2086 # CMAKE_ARGS is a word list on purpose
-	if ! cmake -S . -B "$dir" "$@" $CMAKE_ARGS; then
+	if ! cmake -S . -B "$dir" $PARTS "$@" $CMAKE_ARGS; then
 		echo "check.sh: [$name] configure FAILED" >&2
 		summary+=("$name: configure failed (counted as 1 failed)")
 		total_fail=$((total_fail + 1))

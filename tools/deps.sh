@@ -4,6 +4,11 @@
 # Quiet when everything is present. If something is missing:
 #   - as root: apt-get update (once) and install only the missing packages;
 #   - otherwise: print the command to run and exit 1.
+# With --check it never installs: it prints the command and exits 1 (what
+# `make build` uses; only `make run`, `make check` and `make bench` install).
+#
+# A library-only build (plain `cmake -S . -B build`) needs just cmake, make
+# and a C compiler; the rest is for the tests, benchmarks, fuzzer and gpcvm.
 
 # The one list of build, test and benchmark dependencies.
 PACKAGES="
@@ -25,6 +30,16 @@ PACKAGES="
 
 set -eu
 
+mode=install
+case "${1:-}" in
+--check) mode=check ;;
+"") ;;
+*)
+	echo "usage: $0 [--check]" >&2
+	exit 2
+	;;
+esac
+
 missing=""
 for pkg in $PACKAGES; do
 	status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
@@ -38,6 +53,12 @@ missing=${missing# }
 [ -z "$missing" ] && exit 0
 
 echo "deps.sh: missing packages: $missing" >&2
+
+if [ "$mode" = check ]; then
+	echo "deps.sh: install them with (or run make run / make check as root):" >&2
+	echo "sudo apt-get install -y --no-install-recommends $missing"
+	exit 1
+fi
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "deps.sh: not root; install them with:" >&2
