@@ -267,6 +267,10 @@ fail(const char *fmt, ...)
 
 static void expect_err(const char *what, int got, int want)
 {
+	/* The op trace (GPC_FUZZ_VERBOSE): every checked result, so that two
+	 * builds of the harness can be compared call by call. */
+	if (verbose)
+		fprintf(stderr, "  = %s: %d\n", what, got);
 	if (got != want)
 		fail("%s returned %d (%s), expected %d (%s)", what, got,
 		     strerror(got < 0 ? -got : got), want,
