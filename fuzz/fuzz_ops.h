@@ -15,7 +15,7 @@
  *   bit 3  cache 1 starts READONLY
  *   bit 4  install a memslot mirror hook (checks what it is told)
  *
- * The argument bytes are decoded by small helpers in fuzz_api.c; the
+ * The argument bytes are decoded by small helpers in decoder.c; the
  * comments on each FZ_OP_* name the fields. Every byte value is valid: an
  * argument that makes no sense becomes a bad-input call whose error the
  * reference model predicts.

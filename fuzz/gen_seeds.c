@@ -43,7 +43,7 @@ static void op(struct seed *s, int o, int a, int b, int c, int d)
 	s->n += FZ_REC;
 }
 
-/* Argument helpers (see the decoders in fuzz_api.c). */
+/* Argument helpers (see the decoders in decoder.c). */
 #define LEN1		  0
 #define LEN8		  3
 #define LEN64		  6
