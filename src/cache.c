@@ -796,6 +796,23 @@ static int access_check(struct gpc_cache *c, uint64_t off, size_t len)
 }
 
 /*
+ * Whether [@off, @off + @len) lies inside the cache's (requested) length.
+ * That length changes under refresh_lock (activate, refresh with a new
+ * length), so it is read under it: an unlocked read raced with those
+ * writers (ThreadSanitizer, tests/test_cache_len_race.c).
+ */
+static bool within_len(struct gpc_cache *c, uint64_t off, uint64_t len)
+{
+	struct gpc_cache_priv *p = c->priv;
+	bool in;
+
+	pthread_mutex_lock(&p->refresh_lock);
+	in = off + len <= p->len;
+	pthread_mutex_unlock(&p->refresh_lock);
+	return in;
+}
+
+/*
  * begin -> (miss: refresh) -> use -> end. Bounded: a refresh that succeeds
  * makes the next begin hit unless an invalidation came in between, and we
  * give up after many such rounds rather than loop forever.
@@ -817,7 +834,7 @@ static int copy_through(struct gpc_cache *c, uint64_t off, void *buf,
 			gpc_cache_end(c, &g);
 			return 0;
 		}
-		if (off + len > c->priv->len)
+		if (!within_len(c, off, len))
 			return -EINVAL;
 		err = gpc_cache_refresh(c, 0);
 	}
@@ -857,7 +874,7 @@ int gpc_cache_copy(struct gpc_cache *dst, uint64_t dst_off,
 		return -EINVAL;
 	if (dst->flags & GPC_CACHE_READONLY)
 		return -EPERM;
-	if (src_off + len > src->priv->len || dst_off + len > dst->priv->len)
+	if (!within_len(src, src_off, len) || !within_len(dst, dst_off, len))
 		return -EINVAL;
 	if (len > sizeof(small)) {
 		buf = malloc(len);

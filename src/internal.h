@@ -130,9 +130,19 @@ int gpci_index_walk(struct gpci_index *idx, uint64_t first, uint64_t last,
 
 /* ---- vm ---------------------------------------------------------------- */
 
+/* States of an in-progress entry (invalidate.c has the transitions). */
+enum {
+	GPCI_INFL_FREE,
+	GPCI_INFL_FILLING, /* claimed, range not yet published */
+	GPCI_INFL_ACTIVE,  /* range_start walking, waiting, or returned 0 */
+	GPCI_INFL_ENDING,  /* claimed by range_end */
+	GPCI_INFL_PENDING, /* a non-blocking range_start returned -EAGAIN */
+};
+
 struct gpci_inflight {
-	_Atomic int state; /* 0 free, 1 filling, 2 in progress, 3 ending */
+	_Atomic int state;
 	_Atomic uint64_t start, end;
+	_Atomic uint64_t expires_ns; /* PENDING only: when the mark lapses */
 };
 
 struct gpc_vm {
@@ -185,6 +195,7 @@ struct gpc_vm {
 
 	_Atomic uint64_t st_refreshes, st_retries, st_refresh_waits;
 	_Atomic uint64_t st_invalidations, st_inval_caches, st_eagain;
+	_Atomic uint64_t st_pending_lapsed;
 	_Atomic uint64_t st_kicks, st_reader_wait_ns, st_vcpu_wait_ns;
 	_Atomic uint64_t st_memslot_changes, st_active, st_misses_retired;
 };
@@ -323,5 +334,11 @@ bool gpci_inflight_overlaps(struct gpc_vm *vm, uint64_t start, uint64_t end);
 void gpci_invalidate_layout(struct gpc_vm *vm, uint64_t start, uint64_t end);
 /* Sleep until no invalidation in progress overlaps [start, end). */
 void gpci_inflight_wait(struct gpc_vm *vm, uint64_t start, uint64_t end);
+
+/*
+ * Whether an invalidation is in progress (registered and not ended);
+ * pending marks of failed non-blocking attempts do not count.
+ */
+bool gpci_inflight_in_progress(struct gpc_vm *vm);
 
 #endif /* GPC_INTERNAL_H */

@@ -17,9 +17,17 @@
  * sequence (for every invalidation), drops the registration and wakes the
  * refreshes sleeping on it.
  *
- * The non-blocking form only tries locks, never waits, and on failure
- * undoes step 1 only: the caches stay invalid and the vCPUs kicked, so that
- * a retry soon succeeds.
+ * The non-blocking form only tries locks and never waits. When it cannot
+ * complete, the caches stay invalid, the vCPUs kicked, and the registration
+ * of step 1 stays too, as a *pending* mark: overlapping refreshes keep
+ * waiting instead of validating their caches again, so the readers that
+ * held the old pages drain and nothing new takes their place, and a retry
+ * of the same range (which takes the mark over) succeeds within a grace
+ * period. Without the mark, refreshing writers re-validate the caches after
+ * every -EAGAIN and each retry needs a new grace period: under steady
+ * refresh traffic it never succeeds (models/inval_pending.pml, mutant
+ * NO_PENDING). A mark nobody retries or cancels lapses after
+ * GPC_INVAL_PENDING_MS; the first refresh that waits past that frees it.
  */
 #include <errno.h>
 #include <limits.h>
@@ -28,24 +36,14 @@
 
 /* ---- in-progress registry -------------------------------------------- */
 
-static int inflight_add(struct gpc_vm *vm, uint64_t start, uint64_t end)
-{
-	for (int i = 0; i < GPC_INVAL_MAX_INFLIGHT; i++) {
-		struct gpci_inflight *f = &vm->inflight[i];
-		int zero = 0;
-
-		if (atomic_load_explicit(&f->state, memory_order_relaxed) ||
-		    !atomic_compare_exchange_strong(&f->state, &zero, 1))
-			continue;
-		atomic_store(&f->start, start);
-		atomic_store(&f->end, end);
-		atomic_fetch_add(&vm->ninflight, 1);
-		/* seq_cst: ordered before our index walk (see try_publish). */
-		atomic_store(&f->state, 2);
-		return i;
-	}
-	return -EBUSY;
-}
+/*
+ * Entry states: FREE -> FILLING -> ACTIVE (range_start) -> ENDING
+ * (range_end) -> FREE; a non-blocking range_start that fails goes ACTIVE ->
+ * PENDING, and a PENDING entry goes back to ACTIVE when a range_start of
+ * the same range takes it over, or to FREE when it is cancelled or has
+ * lapsed. Every move out of PENDING is a CAS from PENDING, so exactly one
+ * of retry, cancel and lapse wins.
+ */
 
 static void wake_refreshes(struct gpc_vm *vm)
 {
@@ -56,9 +54,98 @@ static void wake_refreshes(struct gpc_vm *vm)
 
 static void inflight_del(struct gpc_vm *vm, int i)
 {
-	atomic_store(&vm->inflight[i].state, 0);
+	atomic_store(&vm->inflight[i].state, GPCI_INFL_FREE);
 	atomic_fetch_sub(&vm->ninflight, 1);
 	wake_refreshes(vm);
+}
+
+/* Free a PENDING entry that lapsed before @now; whether we did. */
+static bool pending_lapse(struct gpc_vm *vm, int i, uint64_t now)
+{
+	struct gpci_inflight *f = &vm->inflight[i];
+	int pending = GPCI_INFL_PENDING;
+
+	if (atomic_load(&f->state) != GPCI_INFL_PENDING ||
+	    now < atomic_load(&f->expires_ns) ||
+	    !atomic_compare_exchange_strong(&f->state, &pending,
+					    GPCI_INFL_ACTIVE))
+		return false;
+	atomic_fetch_add(&vm->st_pending_lapsed, 1);
+	inflight_del(vm, i);
+	return true;
+}
+
+static int inflight_add(struct gpc_vm *vm, uint64_t start, uint64_t end)
+{
+	uint64_t now = 0;
+
+	for (int i = 0; i < GPC_INVAL_MAX_INFLIGHT; i++) {
+		struct gpci_inflight *f = &vm->inflight[i];
+		int st = atomic_load_explicit(&f->state, memory_order_relaxed);
+		int zero = GPCI_INFL_FREE;
+
+		/* A full table is no reason to keep marks nobody wants. */
+		if (st == GPCI_INFL_PENDING) {
+			if (!now)
+				now = gpci_now_ns();
+			if (!pending_lapse(vm, i, now))
+				continue;
+		} else if (st) {
+			continue;
+		}
+		if (!atomic_compare_exchange_strong(&f->state, &zero,
+						    GPCI_INFL_FILLING))
+			continue;
+		atomic_store(&f->start, start);
+		atomic_store(&f->end, end);
+		atomic_fetch_add(&vm->ninflight, 1);
+		/* seq_cst: ordered before our index walk (see try_publish). */
+		atomic_store(&f->state, GPCI_INFL_ACTIVE);
+		return i;
+	}
+	return -EBUSY;
+}
+
+/*
+ * Find the entry of exactly [start, end) in state @from and move it to @to
+ * by CAS, so that two callers never claim one entry. The range is checked
+ * again after the CAS: the entry may have been freed and reused for another
+ * range between our loads and the CAS; then it is put back.
+ */
+static int inflight_claim(struct gpc_vm *vm, uint64_t start, uint64_t end,
+			  int from, int to)
+{
+	for (int i = 0; i < GPC_INVAL_MAX_INFLIGHT; i++) {
+		struct gpci_inflight *f = &vm->inflight[i];
+		int st = from;
+
+		if (atomic_load(&f->state) != from ||
+		    atomic_load(&f->start) != start ||
+		    atomic_load(&f->end) != end ||
+		    !atomic_compare_exchange_strong(&f->state, &st, to))
+			continue;
+		if (atomic_load(&f->start) == start &&
+		    atomic_load(&f->end) == end)
+			return i;
+		atomic_store(&f->state, from);
+	}
+	return -ENOENT;
+}
+
+/*
+ * Leave the entry as a pending mark after -EAGAIN. Its lapse time is set
+ * when the mark is first made and kept by retries that fail again, so a
+ * caller that retries forever without success cannot hold refreshes back
+ * for longer than GPC_INVAL_PENDING_MS at a time.
+ */
+static void inflight_park(struct gpc_vm *vm, int i, bool was_pending)
+{
+	struct gpci_inflight *f = &vm->inflight[i];
+
+	if (!was_pending)
+		atomic_store(&f->expires_ns,
+			     gpci_now_ns() + GPC_INVAL_PENDING_MS * 1000000ull);
+	atomic_store(&f->state, GPCI_INFL_PENDING);
 }
 
 static bool overlaps(uint64_t s1, uint64_t e1, uint64_t s2, uint64_t e2)
@@ -99,7 +186,7 @@ bool gpci_inflight_overlaps(struct gpc_vm *vm, uint64_t start, uint64_t end)
 		 */
 		int st = atomic_load(&f->state);
 
-		if ((st == 2 || st == 3) &&
+		if (st >= GPCI_INFL_ACTIVE &&
 		    overlaps(start, end, atomic_load(&f->start) & ~mask,
 			     page_end(atomic_load(&f->end), mask)))
 			return true;
@@ -107,18 +194,59 @@ bool gpci_inflight_overlaps(struct gpc_vm *vm, uint64_t start, uint64_t end)
 	return false;
 }
 
+/*
+ * How long a waiting refresh may sleep: until the earliest lapse of a
+ * pending mark (freeing those that have lapsed), or without limit (0) when
+ * no mark is pending. Every other entry ends with a wake-up.
+ */
+static uint64_t pending_timeout(struct gpc_vm *vm)
+{
+	uint64_t now = gpci_now_ns(), first = UINT64_MAX;
+
+	for (int i = 0; i < GPC_INVAL_MAX_INFLIGHT; i++) {
+		struct gpci_inflight *f = &vm->inflight[i];
+		uint64_t exp;
+
+		if (atomic_load(&f->state) != GPCI_INFL_PENDING ||
+		    pending_lapse(vm, i, now))
+			continue;
+		exp = atomic_load(&f->expires_ns);
+		if (exp < first)
+			first = exp;
+	}
+	if (first == UINT64_MAX)
+		return 0;
+	return first > now ? first - now : 1;
+}
+
 void gpci_inflight_wait(struct gpc_vm *vm, uint64_t start, uint64_t end)
 {
 	for (;;) {
 		int seen = atomic_load(&vm->inval_wake);
+		uint64_t timeout;
 
 		if (!gpci_inflight_overlaps(vm, start, end))
 			return;
+		timeout = pending_timeout(vm);
+		/* A lapse freed an entry (and bumped inval_wake): look again. */
+		if (atomic_load(&vm->inval_wake) != seen)
+			continue;
 		atomic_fetch_add(&vm->inval_sleepers, 1);
 		/* A range_end after our check changed inval_wake: no sleep. */
-		gpci_futex_wait(&vm->inval_wake, seen, 0);
+		gpci_futex_wait(&vm->inval_wake, seen, timeout);
 		atomic_fetch_sub(&vm->inval_sleepers, 1);
 	}
+}
+
+bool gpci_inflight_in_progress(struct gpc_vm *vm)
+{
+	for (int i = 0; i < GPC_INVAL_MAX_INFLIGHT; i++) {
+		int st = atomic_load(&vm->inflight[i].state);
+
+		if (st != GPCI_INFL_FREE && st != GPCI_INFL_PENDING)
+			return true;
+	}
+	return false;
 }
 
 /* ---- clearing caches -------------------------------------------------- */
@@ -327,6 +455,7 @@ int gpc_invalidate_range_start(struct gpc_vm *vm, uint64_t start, uint64_t end,
 			       unsigned int flags)
 {
 	struct inval_walk w = { .vm = vm };
+	bool was_pending;
 	int slot, err;
 
 	if (!vm || end <= start || (flags & ~GPC_INVAL_NONBLOCK))
@@ -334,7 +463,11 @@ int gpc_invalidate_range_start(struct gpc_vm *vm, uint64_t start, uint64_t end,
 	w.nonblock = flags & GPC_INVAL_NONBLOCK;
 	if (!w.nonblock && gpci_section_held(vm))
 		return -EDEADLK;
-	slot = inflight_add(vm, start, end);
+	slot = inflight_claim(vm, start, end, GPCI_INFL_PENDING,
+			      GPCI_INFL_ACTIVE);
+	was_pending = slot >= 0;
+	if (!was_pending)
+		slot = inflight_add(vm, start, end);
 	if (slot < 0)
 		return slot;
 	gpci_hook(vm, GPC_HOOK_INVAL_START, NULL);
@@ -344,7 +477,7 @@ int gpc_invalidate_range_start(struct gpc_vm *vm, uint64_t start, uint64_t end,
 	if (!w.nonblock) {
 		wait_blocking(&w);
 	} else if (err || !quiet_now(&w)) {
-		inflight_del(vm, slot);
+		inflight_park(vm, slot, was_pending);
 		atomic_fetch_add(&vm->st_eagain, 1);
 		return -EAGAIN;
 	}
@@ -359,27 +492,6 @@ static int bump_one(struct gpc_cache *c, void *arg)
 	return 0;
 }
 
-/*
- * Find and claim the entry of [start, end): state 2 -> 3 ("ending") by CAS,
- * so that two range_end calls for the same range (two invalidations of it
- * in progress) each claim a different entry, never one entry twice. An
- * ending entry still counts as in progress until it is freed.
- */
-static int inflight_claim(struct gpc_vm *vm, uint64_t start, uint64_t end)
-{
-	for (int i = 0; i < GPC_INVAL_MAX_INFLIGHT; i++) {
-		struct gpci_inflight *f = &vm->inflight[i];
-		int two = 2;
-
-		if (atomic_load(&f->state) == 2 &&
-		    atomic_load(&f->start) == start &&
-		    atomic_load(&f->end) == end &&
-		    atomic_compare_exchange_strong(&f->state, &two, 3))
-			return i;
-	}
-	return -ENOENT;
-}
-
 int gpc_invalidate_range_end(struct gpc_vm *vm, uint64_t start, uint64_t end)
 {
 	uint64_t stamp;
@@ -388,7 +500,13 @@ int gpc_invalidate_range_end(struct gpc_vm *vm, uint64_t start, uint64_t end)
 
 	if (!vm || end <= start)
 		return -EINVAL;
-	slot = inflight_claim(vm, start, end);
+	/*
+	 * ACTIVE -> ENDING by CAS: two range_end calls for the same range (two
+	 * invalidations of it in progress) each claim a different entry. An
+	 * ending entry still counts as in progress until it is freed.
+	 */
+	slot = inflight_claim(vm, start, end, GPCI_INFL_ACTIVE,
+			      GPCI_INFL_ENDING);
 	if (slot < 0)
 		return slot;
 	gpci_hook(vm, GPC_HOOK_INVAL_END, NULL);
@@ -419,6 +537,20 @@ void gpci_invalidate_layout(struct gpc_vm *vm, uint64_t start, uint64_t end)
 	walk_range(&w, start, end);
 	if (w.vcpus)
 		wait_vcpus(&w);
+}
+
+int gpc_invalidate_range_cancel(struct gpc_vm *vm, uint64_t start, uint64_t end)
+{
+	int slot;
+
+	if (!vm || end <= start)
+		return -EINVAL;
+	slot = inflight_claim(vm, start, end, GPCI_INFL_PENDING,
+			      GPCI_INFL_ACTIVE);
+	if (slot < 0)
+		return slot;
+	inflight_del(vm, slot);
+	return 0;
 }
 
 uint64_t gpc_invalidate_sequence(struct gpc_vm *vm)

@@ -96,7 +96,7 @@ static bool vm_busy(struct gpc_vm *vm)
 	pthread_mutex_lock(&vm->objs_lock);
 	busy = vm->ncaches || vm->nvcpus_live;
 	pthread_mutex_unlock(&vm->objs_lock);
-	return busy || atomic_load(&vm->ninflight);
+	return busy || gpci_inflight_in_progress(vm);
 }
 
 static void free_vcpus(struct gpc_vm *vm)
@@ -165,6 +165,7 @@ int gpc_vm_get_stats(struct gpc_vm *vm, struct gpc_vm_stats *st)
 	st->invalidations = atomic_load(&vm->st_invalidations);
 	st->inval_caches = atomic_load(&vm->st_inval_caches);
 	st->inval_eagain = atomic_load(&vm->st_eagain);
+	st->inval_pending_lapsed = atomic_load(&vm->st_pending_lapsed);
 	st->kicks = atomic_load(&vm->st_kicks);
 	st->reader_wait_ns = atomic_load(&vm->st_reader_wait_ns);
 	st->vcpu_wait_ns = atomic_load(&vm->st_vcpu_wait_ns);

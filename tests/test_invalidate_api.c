@@ -498,18 +498,18 @@ static void reader_enter(struct fx *f, struct gpc_cache *c)
 }
 
 /*
- * -EAGAIN with a reader inside: rolled back (nothing to end, sequence
- * unchanged, a refresh not held up), counted, and a retry after the reader
- * left succeeds.
+ * -EAGAIN with a reader inside: nothing to end, the sequence unchanged,
+ * counted, and the range left pending: an overlapping refresh waits (it
+ * would otherwise make the cache valid again and the retry would need a
+ * new grace period), and goes on as soon as the caller cancels.
  */
-static void nonblock_eagain_rolls_back(void **state)
+static void nonblock_eagain_leaves_pending_mark(void **state)
 {
 	struct fx *f = *state;
 	struct gpc_cache *c = active_cache(f, 0, 0, 8);
 	uint64_t h = f->h0, seq = gpc_invalidate_sequence(f->vm);
 	struct gpc_vm_stats vs;
 	struct tbg bg;
-	int err, tries = 0;
 
 	reader_enter(f, c);
 	test_watchdog_arm(10, "non-blocking range_start with a reader");
@@ -524,21 +524,102 @@ static void nonblock_eagain_rolls_back(void **state)
 	assert_int_equal(vs.inval_eagain, 1);
 	assert_int_equal(vs.invalidations, 0);
 
-	/* Nothing registered is left behind: a refresh is not held up. */
+	/* Held by the mark (well inside its lapse time) ... */
 	test_watchdog_arm(10, "refresh after -EAGAIN");
-	assert_true(refresh_done_within(&bg, c, TEST_PROMPT_MS));
+	assert_false(refresh_done_within(&bg, c, GPC_INVAL_PENDING_MS / 4));
+	assert_false(gpc_cache_check(c, 0, 8));
+	/* ... until it is withdrawn; only an exact range matches. */
+	assert_int_equal(gpc_invalidate_range_cancel(f->vm, h, h + 4), -ENOENT);
+	assert_int_equal(gpc_invalidate_range_cancel(f->vm, h, h + 8), 0);
+	assert_true(tbg_done_within(&bg, TEST_PROMPT_MS));
 	assert_int_equal(tbg_join(&bg), 0);
 	test_watchdog_disarm();
 	assert_true(gpc_cache_check(c, 0, 8));
+	assert_int_equal(gpc_invalidate_range_cancel(f->vm, h, h + 8), -ENOENT);
+	assert_int_equal(gpc_vm_get_stats(f->vm, &vs), 0);
+	assert_int_equal(vs.inval_pending_lapsed, 0);
+}
 
-	/* With the reader gone, a retry succeeds (soon, on srcu). */
+/*
+ * A retry takes the mark over: with the reader gone it succeeds (soon, on
+ * srcu), range_end ends it, and nothing pending is left to cancel.
+ */
+static void nonblock_retry_takes_over_mark(void **state)
+{
+	struct fx *f = *state;
+	struct gpc_cache *c = active_cache(f, 0, 0, 8);
+	uint64_t h = f->h0, seq = gpc_invalidate_sequence(f->vm);
+	int err, tries = 0;
+
+	reader_enter(f, c);
+	assert_int_equal(gpc_invalidate_range_start(f->vm, h, h + 8,
+						    GPC_INVAL_NONBLOCK),
+			 -EAGAIN);
+	gpc_cache_end(c, &f->rg);
 	while ((err = gpc_invalidate_range_start(
 			f->vm, h, h + 8, GPC_INVAL_NONBLOCK)) == -EAGAIN &&
 	       tries++ < 1000)
 		test_sleep_ms(1);
 	assert_int_equal(err, 0);
+	assert_int_equal(gpc_invalidate_range_cancel(f->vm, h, h + 8), -ENOENT);
 	assert_int_equal(gpc_invalidate_range_end(f->vm, h, h + 8), 0);
 	assert_int_equal(gpc_invalidate_sequence(f->vm), seq + 1);
+	assert_int_equal(gpc_cache_refresh(c, 0), 0);
+	assert_true(gpc_cache_check(c, 0, 8));
+}
+
+/*
+ * A mark nobody retries or cancels lapses: the waiting refresh completes
+ * after GPC_INVAL_PENDING_MS (not before a good part of it), frees the
+ * mark and counts it. The vm can be destroyed with a mark left (teardown).
+ */
+static void nonblock_abandoned_mark_lapses(void **state)
+{
+	struct fx *f = *state;
+	struct gpc_cache *c = active_cache(f, 0, 0, 8);
+	struct gpc_cache *d = active_cache(f, 1, 2 * f->ps, 8);
+	uint64_t h = f->h0, t0, dt;
+	struct gpc_vm_stats vs;
+
+	reader_enter(f, c);
+	assert_int_equal(gpc_invalidate_range_start(f->vm, h, h + 8,
+						    GPC_INVAL_NONBLOCK),
+			 -EAGAIN);
+	gpc_cache_end(c, &f->rg);
+	t0 = test_now_ns();
+	test_watchdog_arm(10, "refresh on an abandoned mark");
+	assert_int_equal(gpc_cache_refresh(c, 0), 0);
+	test_watchdog_disarm();
+	dt = test_now_ns() - t0;
+	assert_true(dt >= GPC_INVAL_PENDING_MS * 1000000ull / 2);
+	assert_true(gpc_cache_check(c, 0, 8));
+	assert_int_equal(gpc_vm_get_stats(f->vm, &vs), 0);
+	assert_int_equal(vs.inval_pending_lapsed, 1);
+	assert_int_equal(gpc_invalidate_range_cancel(f->vm, h, h + 8), -ENOENT);
+
+	/* A second abandoned mark, left for the vm's destruction. */
+	assert_int_equal(gpc_cache_refresh(d, 0), 0);
+	reader_enter(f, d);
+	assert_int_equal(gpc_invalidate_range_start(f->vm, h + 2 * f->ps,
+						    h + 2 * f->ps + 8,
+						    GPC_INVAL_NONBLOCK),
+			 -EAGAIN);
+	gpc_cache_end(d, &f->rg);
+}
+
+static void cancel_bad_args(void **state)
+{
+	struct fx *f = *state;
+	uint64_t h = f->h0;
+
+	assert_int_equal(gpc_invalidate_range_cancel(NULL, h, h + 8), -EINVAL);
+	assert_int_equal(gpc_invalidate_range_cancel(f->vm, h, h), -EINVAL);
+	assert_int_equal(gpc_invalidate_range_cancel(f->vm, h + 8, h), -EINVAL);
+	assert_int_equal(gpc_invalidate_range_cancel(f->vm, h, h + 8), -ENOENT);
+	/* An invalidation in progress is not pending: cancel leaves it. */
+	assert_int_equal(gpc_invalidate_range_start(f->vm, h, h + 8, 0), 0);
+	assert_int_equal(gpc_invalidate_range_cancel(f->vm, h, h + 8), -ENOENT);
+	assert_int_equal(gpc_invalidate_range_end(f->vm, h, h + 8), 0);
 }
 
 /*
@@ -607,7 +688,10 @@ int main(void)
 		T4(same_range_concurrent_ends),
 		T4(sequence_always_bumped),
 		T4(nonblock_no_reader),
-		T4(nonblock_eagain_rolls_back),
+		T4(nonblock_eagain_leaves_pending_mark),
+		T4(nonblock_retry_takes_over_mark),
+		T4(nonblock_abandoned_mark_lapses),
+		T4(cancel_bad_args),
 		T4(nonblock_eagain_leaves_caches_invalid),
 		T4(blocking_in_read_section),
 	};

@@ -1482,12 +1482,13 @@ static void r7_signal_reader_never_blocks(void **state)
 /* ==== R8: non-blocking invalidation: -EAGAIN, then a retry succeeds ====== */
 
 /*
- * The in-progress registration was rolled back after -EAGAIN: no range_end
- * is owed, the sequence did not move, and (re)activating @other on the
- * range does not wait for an invalidation in progress.
+ * After -EAGAIN no range_end is owed, the sequence did not move, and the
+ * range is pending (gpc/invalidate.h): (re)activating @other on it waits
+ * instead of making a cache of the range valid again, until the caller
+ * withdraws the mark.
  */
-static void r8_rolled_back(struct tvm *t, struct act_arg *other, uint64_t page,
-			   uint64_t seq, uint64_t invals)
+static void r8_pending(struct tvm *t, struct act_arg *other, uint64_t page,
+		       uint64_t seq, uint64_t invals)
 {
 	struct tbg bg;
 
@@ -1496,9 +1497,12 @@ static void r8_rolled_back(struct tvm *t, struct act_arg *other, uint64_t page,
 	assert_int_equal(gpc_invalidate_sequence(t->vm), seq);
 	assert_int_equal(vstats(t).invalidations, invals);
 	tbg_start(&bg, activate_fn, other);
+	assert_false(tbg_done_within(&bg, GPC_INVAL_PENDING_MS / 4));
+	assert_int_equal(gpc_invalidate_range_cancel(t->vm, page, page + pg),
+			 0);
 	assert_true(tbg_done_within(&bg, TEST_PROMPT_MS));
 	assert_int_equal(tbg_join(&bg), 0);
-	assert_int_equal(cstats(other->c).refresh_waits, 0);
+	assert_true(cstats(other->c).refresh_waits >= 1);
 }
 
 static int nb_start(struct tvm *t, uint64_t page)
@@ -1568,7 +1572,7 @@ static void r8_vcpu(enum gpc_scheme scheme)
 	assert_int_equal(vstats(&t).inval_eagain, eagain + 1);
 	/* While it is still inside, every retry fails the same way. */
 	assert_true(nb_fails_for(&t, page, SHORT_MS));
-	r8_rolled_back(&t, &other, page, seq, invals);
+	r8_pending(&t, &other, page, seq, invals);
 	/* Gone: a retry soon succeeds (srcu: once the grace period the
 	 * cleared host cache needs has run), and range_end is owed. */
 	tvcpu_exit_nth(&tv, 1);
@@ -1611,7 +1615,7 @@ static void r8_reader(enum gpc_scheme scheme)
 	tbg_start(&ib, inval_start_fn, &ia);
 	assert_true(tbg_done_within(&ib, TEST_PROMPT_MS));
 	assert_int_equal(tbg_join(&ib), -EAGAIN);
-	r8_rolled_back(&t, &other, page, seq, invals);
+	r8_pending(&t, &other, page, seq, invals);
 	/* From a handler on the reader's own thread: -EAGAIN, no hang. */
 	pr.vm = t.vm;
 	pr.start = page;
@@ -1680,6 +1684,8 @@ static void r8_eagain_contract_one(enum gpc_scheme scheme)
 	kicked = atomic_load(&tv.kicks) >= 1;
 	if (!r) /* not the expected result, but then range_end is owed */
 		gpc_invalidate_range_end(t.vm, page, page + 2 * pg);
+	else /* the caller retries only the first page: withdraw the mark */
+		gpc_invalidate_range_cancel(t.vm, page, page + 2 * pg);
 	holder_finish(&hb, &h);
 	tvcpu_exit_nth(&tv, 1);
 	assert_int_equal(nb_retry(&t, page), 0); /* first page only */

@@ -86,6 +86,7 @@ struct gpc_vm_stats {
 	uint64_t invalidations;	  /* range_start calls that completed */
 	uint64_t inval_caches;	  /* caches cleared by invalidations */
 	uint64_t inval_eagain;	  /* non-blocking range_start -EAGAIN */
+	uint64_t inval_pending_lapsed; /* pending marks nobody retried */
 	uint64_t kicks;		  /* vCPU kicks sent */
 	uint64_t reader_wait_ns;  /* range_start time in grace periods */
 	uint64_t vcpu_wait_ns;	  /* range_start time waiting for vCPUs */
