@@ -38,6 +38,20 @@ static void do_inval(uint64_t s, uint64_t e, unsigned int flags, int helper,
 	expect_err(nb ? "gpc_invalidate_range_start(NONBLOCK)" :
 			"gpc_invalidate_range_start",
 		   got, want);
+	if (got == -EAGAIN) {
+		/*
+		 * The range is left pending (gpc/invalidate.h); this caller
+		 * gives up, so it withdraws the mark: only the exact range
+		 * matches, and only once. The model has no pending state.
+		 */
+		expect_err("gpc_invalidate_range_cancel(other range)",
+			   gpc_invalidate_range_cancel(rt.vm, s, e + 1),
+			   e + 1 > e ? -ENOENT : -EINVAL);
+		expect_err("gpc_invalidate_range_cancel",
+			   gpc_invalidate_range_cancel(rt.vm, s, e), 0);
+		expect_err("gpc_invalidate_range_cancel(again)",
+			   gpc_invalidate_range_cancel(rt.vm, s, e), -ENOENT);
+	}
 	if (got)
 		return;
 	if (nb)
