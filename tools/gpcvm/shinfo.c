@@ -17,17 +17,60 @@
  * page is reused or at the end. The covered RAM is copied when it is
  * covered and must be unchanged when it is uncovered.
  *
- * Writes the shared-info fields of struct vmm (shinfo_*, pool_*, ram_slots,
- * hidden*) under shinfo_lock; others read shinfo_gpa and use the cache.
+ * Writes the shared-info fields of struct vmm (shinfo_*) and its own state
+ * (struct vmm_shinfo) under shinfo_lock, with every vCPU paused for a move;
+ * others read shinfo_gpa/shinfo_epoch and use the cache.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "vmm.h"
 
 #define POOL_CANARY 0x5a5a5a5a00000000ull
+
+/* The shared-info state (m->sh): only this file touches it. */
+struct vmm_shinfo {
+	int pool_cur; /* -1: none */
+	bool pool_retired[VMM_POOL_PAGES];
+	/* The memslots of each RAM region now (gpcvm_split_around() of the
+	 * region around the shared-info page; size 0: absent). */
+	struct gpcvm_range ram_slots[GPCVM_NR_RAM_REGIONS][2];
+	/* The RAM the shared-info page covers (NULL: none, it is in the
+	 * hole) and a copy of it taken when it was covered: it must be
+	 * unchanged when the page moves away (hidden, not lost). */
+	uint8_t *hidden;
+	uint64_t hidden_gpa;
+	uint8_t hidden_snap[GPCVM_PAGE];
+};
+
+int vmm_shinfo_setup(struct vmm *m)
+{
+	int err;
+
+	m->sh = calloc(1, sizeof(*m->sh));
+	if (!m->sh)
+		return -ENOMEM;
+	m->sh->pool_cur = -1;
+	for (int r = 0; r < GPCVM_NR_RAM_REGIONS; r++) {
+		const struct gpcvm_ram_region *rg = &gpcvm_ram_regions[r];
+
+		if ((err = vmm_slot_create(m, rg->slot[0], rg->gpa, rg->size,
+					   m->ram[r])))
+			return err;
+		m->sh->ram_slots[r][0].gpa = rg->gpa;
+		m->sh->ram_slots[r][0].size = rg->size;
+	}
+	return 0;
+}
+
+void vmm_shinfo_destroy(struct vmm *m)
+{
+	free(m->sh);
+	m->sh = NULL;
+}
 
 /* ---- shared info ------------------------------------------------------------------ */
 
@@ -40,7 +83,7 @@ static void pool_check(struct vmm *m, int i)
 {
 	int64_t off;
 
-	if (!m->pool_retired[i])
+	if (!m->sh->pool_retired[i])
 		return;
 	atomic_fetch_add(&m->st.canary_checks, 1);
 	off = vmm_canary_check(pool_page(m, i), GPCVM_PAGE, POOL_CANARY + i);
@@ -49,7 +92,7 @@ static void pool_check(struct vmm *m, int i)
 			      "old shared-info page %d written at +%#" PRIx64
 			      " after its move",
 			      i, (uint64_t)off);
-	m->pool_retired[i] = false;
+	m->sh->pool_retired[i] = false;
 }
 
 /*
@@ -62,13 +105,13 @@ static void hidden_check(struct vmm *m)
 {
 	uint64_t a, b;
 
-	if (!m->hidden)
+	if (!m->sh->hidden)
 		return;
 	atomic_fetch_add(&m->st.canary_checks, 1);
 	atomic_fetch_add(&m->st.hidden_checks, 1);
 	for (uint64_t off = 0; off < GPCVM_PAGE; off += 8) {
-		memcpy(&a, m->hidden + off, 8);
-		memcpy(&b, m->hidden_snap + off, 8);
+		memcpy(&a, m->sh->hidden + off, 8);
+		memcpy(&b, m->sh->hidden_snap + off, 8);
 		if (a == b)
 			continue;
 		vmm_violation(
@@ -76,10 +119,10 @@ static void hidden_check(struct vmm *m)
 			"RAM at gpa %#" PRIx64
 			" under the shared-info page changed at +%#" PRIx64
 			" while hidden (%#" PRIx64 " became %#" PRIx64 ")",
-			m->hidden_gpa, off, b, a);
+			m->sh->hidden_gpa, off, b, a);
 		break;
 	}
-	m->hidden = NULL;
+	m->sh->hidden = NULL;
 }
 
 void vmm_pool_final_check(struct vmm *m)
@@ -105,13 +148,13 @@ static int ram_rearrange(struct vmm *m, uint64_t gpa)
 		int err;
 
 		gpcvm_split_around(rg->gpa, rg->size, gpa, want);
-		if (!memcmp(want, m->ram_slots[r], sizeof(want)))
+		if (!memcmp(want, m->sh->ram_slots[r], sizeof(want)))
 			continue;
 		for (int i = 0; i < 2; i++) {
-			if (m->ram_slots[r][i].size &&
+			if (m->sh->ram_slots[r][i].size &&
 			    (err = vmm_slot_delete(m, rg->slot[i])))
 				return err;
-			m->ram_slots[r][i].size = 0;
+			m->sh->ram_slots[r][i].size = 0;
 		}
 		for (int i = 0; i < 2; i++) {
 			if (want[i].size &&
@@ -119,7 +162,7 @@ static int ram_rearrange(struct vmm *m, uint64_t gpa)
 				     m, rg->slot[i], want[i].gpa, want[i].size,
 				     m->ram[r] + (want[i].gpa - rg->gpa))))
 				return err;
-			m->ram_slots[r][i] = want[i];
+			m->sh->ram_slots[r][i] = want[i];
 		}
 	}
 	return 0;
@@ -129,7 +172,7 @@ static int ram_rearrange(struct vmm *m, uint64_t gpa)
 static int shinfo_switch(struct vmm *m, uint64_t gpa)
 {
 	uint64_t old = atomic_load(&m->shinfo_gpa);
-	int from = m->pool_cur, to = (from + 1) % VMM_POOL_PAGES;
+	int from = m->sh->pool_cur, to = (from + 1) % VMM_POOL_PAGES;
 	struct gpcvm_shared_info *si = (void *)pool_page(m, to);
 	enum gpcvm_region region;
 	int err;
@@ -156,19 +199,19 @@ static int shinfo_switch(struct vmm *m, uint64_t gpa)
 	hidden_check(m);
 	region = gpcvm_region_of(gpa);
 	if (region < GPCVM_NR_RAM_REGIONS) {
-		m->hidden =
+		m->sh->hidden =
 			m->ram[region] + (gpa - gpcvm_ram_regions[region].gpa);
-		m->hidden_gpa = gpa;
-		memcpy(m->hidden_snap, m->hidden, GPCVM_PAGE);
+		m->sh->hidden_gpa = gpa;
+		memcpy(m->sh->hidden_snap, m->sh->hidden, GPCVM_PAGE);
 	}
 	if ((err = vmm_slot_create(m, GPCVM_SLOT_SHINFO, gpa, GPCVM_PAGE, si)))
 		return err;
 	if (from >= 0) {
 		vmm_canary_fill(pool_page(m, from), GPCVM_PAGE,
 				POOL_CANARY + from);
-		m->pool_retired[from] = true;
+		m->sh->pool_retired[from] = true;
 	}
-	m->pool_cur = to;
+	m->sh->pool_cur = to;
 	err = gpc_cache_activate_gpa(&m->shinfo, gpa, GPCVM_PAGE);
 	if (err)
 		vmm_violation(m, V_VMM, "shared-info cache at %#" PRIx64 ": %s",

@@ -154,7 +154,6 @@ int vmm_setup(struct vmm *m)
 	pthread_mutex_init(&m->rs_lock, NULL);
 	pthread_mutex_init(&m->pause_lock, NULL);
 	pthread_mutex_init(&m->log_lock, NULL);
-	m->pool_cur = -1;
 	err = gpc_hostmem_create(&m->hm);
 	if (err)
 		return err;
@@ -179,23 +178,12 @@ int vmm_setup(struct vmm *m)
 	m->ram[GPCVM_REGION_LOW] = m->low;
 	m->ram[GPCVM_REGION_RSWIN] = m->rswin;
 	m->ram[GPCVM_REGION_ZONE] = m->zone;
-	m->hidden_snap = calloc(1, GPCVM_PAGE);
-	if (!m->hidden_snap)
-		return -ENOMEM;
 	m->boot = (struct gpcvm_boot *)(m->low + GPCVM_BOOT_GPA);
 	build_tables(m);
 	init_boot(m);
 	vmm_load_guest(m);
-	/* Each RAM region whole: the guest has not placed its page yet. */
-	for (int r = 0; r < GPCVM_NR_RAM_REGIONS; r++) {
-		const struct gpcvm_ram_region *rg = &gpcvm_ram_regions[r];
-
-		if ((err = vmm_slot_create(m, rg->slot[0], rg->gpa, rg->size,
-					   m->ram[r])))
-			return err;
-		m->ram_slots[r][0].gpa = rg->gpa;
-		m->ram_slots[r][0].size = rg->size;
-	}
+	if ((err = vmm_shinfo_setup(m)))
+		return err;
 	for (int i = 0; i < GPCVM_NR_HOT; i++)
 		if ((err = vmm_slot_create(m, GPCVM_SLOT_HOT0 + i,
 					   GPCVM_HOT_GPA + i * GPCVM_HOT_SIZE,
@@ -261,7 +249,7 @@ void vmm_teardown(struct vmm *m)
 	gpc_vm_destroy(m->vm);
 	m->vm = NULL;
 	gpc_hostmem_destroy(m->hm);
-	free(m->hidden_snap);
+	vmm_shinfo_destroy(m);
 	vmm_churn_destroy(m);
 	vmm_events_destroy(m);
 }

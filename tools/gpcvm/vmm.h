@@ -84,6 +84,7 @@ struct vmm;
 struct vmm_vcpu;
 struct vmm_churn;
 struct vmm_events;
+struct vmm_shinfo;
 
 /*
  * A backend: what runs the vCPUs. Each keeps its own state behind
@@ -178,23 +179,13 @@ struct vmm {
 	struct gpcvm_boot *boot;
 
 	/* Shared info: one host page of the pool overlays the guest's GPA.
-	 * shinfo.c writes these (vmm.c sets them up); others read
-	 * shinfo_gpa/shinfo_epoch and use the cache. */
+	 * shinfo.c writes these; others read shinfo_gpa/shinfo_epoch and use
+	 * the cache. */
 	pthread_mutex_t shinfo_lock; /* placement and moves */
 	struct gpc_cache shinfo;     /* host usage: senders, timer */
 	_Atomic uint64_t shinfo_gpa; /* 0: not placed */
 	_Atomic int shinfo_epoch;    /* futex: bumped when placed/moved */
-	int pool_cur;		     /* -1: none */
-	bool pool_retired[VMM_POOL_PAGES];
-	/* The memslots of each RAM region now (gpcvm_split_around() of the
-	 * region around the shared-info page; size 0: absent). */
-	struct gpcvm_range ram_slots[GPCVM_NR_RAM_REGIONS][2];
-	/* The RAM the shared-info page covers (NULL: none, it is in the
-	 * hole) and a copy of it taken when it was covered: it must be
-	 * unchanged when the page moves away (hidden, not lost). */
-	uint8_t *hidden;
-	uint64_t hidden_gpa;
-	uint8_t *hidden_snap;
+	struct vmm_shinfo *sh;	     /* the rest: private to shinfo.c */
 
 	/* Runstate and report registrations, and their checks against the
 	 * shared-info page (hc_shinfo() holds it across a move). */
@@ -276,6 +267,11 @@ int vmm_slot_delete(struct vmm *m, uint32_t id);
 
 /* ---- shinfo.c ------------------------------------------------------------- */
 
+/* In vmm_setup(): the shared-info state, and each RAM region's memslot
+ * whole (no page placed yet). */
+int vmm_shinfo_setup(struct vmm *m);
+/* Free the shared-info state (vmm_teardown()). */
+void vmm_shinfo_destroy(struct vmm *m);
 /* HC_SHINFO: place or move the shared-info page (vCPU thread). */
 int64_t vmm_hc_shinfo(struct vmm_vcpu *self, uint64_t gpa, uint64_t size);
 /* Check the retired shared-info pages (at the end). */
