@@ -188,7 +188,7 @@ struct vmm {
 	struct vmm_shinfo *sh;	     /* the rest: private to shinfo.c */
 
 	/* Runstate and report registrations, and their checks against the
-	 * shared-info page (hc_shinfo() holds it across a move). */
+	 * shared-info page (vmm_hc_shinfo() holds it across a move). */
 	pthread_mutex_t rs_lock;
 
 	/* Heartbeat caches, one per hot slot (host usage; events.c). */
