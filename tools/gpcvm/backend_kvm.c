@@ -34,6 +34,22 @@
 
 #include <linux/kvm.h>
 
+/* The backend's state (m->be_priv): the binding and its vCPUs. */
+struct kvm_backend {
+	struct gpc_kvm *kvm;
+	struct gpc_kvm_vcpu *kv[GPCVM_MAX_VCPUS];
+};
+
+static struct kvm_backend *kb(struct vmm *m)
+{
+	return m->be_priv;
+}
+
+static struct gpc_kvm_vcpu *kv_of(struct vmm_vcpu *v)
+{
+	return kb(v->m)->kv[v->id];
+}
+
 /* If the runstate area could not be written, KVM_RUN returns at once. */
 static void pre_entry(struct gpc_kvm_vcpu *kv, void *ctx)
 {
@@ -65,14 +81,14 @@ static void set_cpuid(struct vmm *m, int fd)
 	if (!c)
 		return;
 	c->nent = (uint32_t)n;
-	if (!ioctl(gpc_kvm_sys_fd(m->kvm), KVM_GET_SUPPORTED_CPUID, c))
+	if (!ioctl(gpc_kvm_sys_fd(kb(m)->kvm), KVM_GET_SUPPORTED_CPUID, c))
 		ioctl(fd, KVM_SET_CPUID2, c);
 	free(c);
 }
 
 static int long_mode(struct vmm *m, struct vmm_vcpu *v)
 {
-	int fd = gpc_kvm_vcpu_fd(v->kv);
+	int fd = gpc_kvm_vcpu_fd(kv_of(v));
 	struct kvm_segment cs = {
 		.base = 0,
 		.limit = 0xffffffff,
@@ -123,15 +139,36 @@ static int long_mode(struct vmm *m, struct vmm_vcpu *v)
 	return 0;
 }
 
-int kvm_backend_create_vcpus(struct vmm *m)
+/*
+ * Bind the vm to KVM: from here on every memslot change is mirrored into
+ * KVM within the call that makes it (gpc/kvm.h).
+ */
+static int kvm_create(struct vmm *m)
 {
+	struct kvm_backend *b = calloc(1, sizeof(*b));
+	int err;
+
+	if (!b)
+		return -ENOMEM;
+	m->be_priv = b;
+	err = gpc_kvm_create(m->vm, NULL, &b->kvm);
+	if (err)
+		snprintf(m->backend_why, sizeof(m->backend_why),
+			 "binding to KVM failed: %s", strerror(-err));
+	return err;
+}
+
+static int kvm_create_vcpus(struct vmm *m)
+{
+	struct kvm_backend *b = kb(m);
+
 	for (unsigned int i = 0; i < m->opt.vcpus; i++) {
 		struct vmm_vcpu *v = &m->vcpus[i];
 		int err;
 
 		v->m = m;
 		v->id = i;
-		err = gpc_kvm_vcpu_create(m->kvm, i, &ops, v, &v->kv);
+		err = gpc_kvm_vcpu_create(b->kvm, i, &ops, v, &b->kv[i]);
 		if (!err)
 			err = long_mode(m, v);
 		if (err) {
@@ -140,18 +177,42 @@ int kvm_backend_create_vcpus(struct vmm *m)
 				 strerror(-err));
 			return err;
 		}
-		v->gv = gpc_kvm_vcpu_gpc(v->kv);
+		v->gv = gpc_kvm_vcpu_gpc(kv_of(v));
 	}
 	return 0;
 }
 
-void kvm_backend_destroy_vcpus(struct vmm *m)
+static void kvm_destroy_vcpus(struct vmm *m)
 {
-	for (unsigned int i = 0; i < m->opt.vcpus; i++)
-		if (m->vcpus[i].kv) {
-			gpc_kvm_vcpu_destroy(m->vcpus[i].kv);
-			m->vcpus[i].kv = NULL;
+	struct kvm_backend *b = kb(m);
+
+	for (unsigned int i = 0; b && i < m->opt.vcpus; i++)
+		if (b->kv[i]) {
+			gpc_kvm_vcpu_destroy(b->kv[i]);
+			b->kv[i] = NULL;
 		}
+}
+
+/* After the vCPUs: unbind and free the state. */
+static void kvm_destroy(struct vmm *m)
+{
+	struct kvm_backend *b = kb(m);
+
+	if (!b)
+		return;
+	if (b->kvm)
+		gpc_kvm_destroy(b->kvm);
+	free(b);
+	m->be_priv = NULL;
+}
+
+static uint64_t kvm_kicks_sent(struct vmm_vcpu *v)
+{
+	struct gpc_kvm_vcpu_stats ks;
+
+	if (kv_of(v) && !gpc_kvm_vcpu_get_stats(kv_of(v), &ks))
+		return ks.kicks_sent;
+	return 0;
 }
 
 static void dump(struct vmm_vcpu *v, const char *what)
@@ -159,7 +220,7 @@ static void dump(struct vmm_vcpu *v, const char *what)
 	struct kvm_regs r;
 
 	memset(&r, 0, sizeof(r));
-	ioctl(gpc_kvm_vcpu_fd(v->kv), KVM_GET_REGS, &r);
+	ioctl(gpc_kvm_vcpu_fd(kv_of(v)), KVM_GET_REGS, &r);
 	vmm_violation(v->m, V_VMM,
 		      "vCPU %u: %s (rip %#llx rsp %#llx rax %#llx)", v->id,
 		      what, r.rip, r.rsp, r.rax);
@@ -173,14 +234,14 @@ static void exit_io(struct vmm_vcpu *v, struct kvm_run *run)
 
 	switch (run->io.port) {
 	case GPCVM_HC_PORT:
-		if (ioctl(gpc_kvm_vcpu_fd(v->kv), KVM_GET_REGS, &r)) {
+		if (ioctl(gpc_kvm_vcpu_fd(kv_of(v)), KVM_GET_REGS, &r)) {
 			res = -EIO;
 		} else {
 			res = vmm_hypercall(v, r.rax, r.rdi, r.rsi, r.rcx);
 		}
 		break;
 	case GPCVM_BLOCK_PORT:
-		if (!ioctl(gpc_kvm_vcpu_fd(v->kv), KVM_GET_REGS, &r))
+		if (!ioctl(gpc_kvm_vcpu_fd(kv_of(v)), KVM_GET_REGS, &r))
 			vmm_block(v, r.rdi);
 		break;
 	case GPCVM_CONSOLE_PORT:
@@ -200,7 +261,7 @@ static void exit_io(struct vmm_vcpu *v, struct kvm_run *run)
 
 static void handle_exit(struct vmm_vcpu *v, uint32_t reason)
 {
-	struct kvm_run *run = gpc_kvm_vcpu_run_struct(v->kv);
+	struct kvm_run *run = gpc_kvm_vcpu_run_struct(kv_of(v));
 
 	atomic_fetch_add(&v->exits, 1);
 	switch (reason) {
@@ -231,7 +292,7 @@ static void handle_exit(struct vmm_vcpu *v, uint32_t reason)
 	}
 }
 
-void *kvm_backend_vcpu_thread(void *arg)
+static void *kvm_vcpu_thread(void *arg)
 {
 	struct vmm_vcpu *v = arg;
 	struct vmm *m = v->m;
@@ -241,7 +302,7 @@ void *kvm_backend_vcpu_thread(void *arg)
 		int err;
 
 		vmm_gate_enter(v);
-		err = gpc_kvm_vcpu_run(v->kv, &ex);
+		err = gpc_kvm_vcpu_run(kv_of(v), &ex);
 		vmm_gate_leave(v);
 		if (err == -EFAULT || err == -EINVAL || err == -ENOMEM) {
 			vmm_cache_error(v, err);
@@ -266,23 +327,36 @@ void *kvm_backend_vcpu_thread(void *arg)
 	return NULL;
 }
 
+const struct vmm_backend_ops vmm_backend_kvm = {
+	.name = "kvm",
+	.create = kvm_create,
+	.create_vcpus = kvm_create_vcpus,
+	.vcpu_thread = kvm_vcpu_thread,
+	.kicks_sent = kvm_kicks_sent,
+	.destroy_vcpus = kvm_destroy_vcpus,
+	.destroy = kvm_destroy,
+};
+
 #else /* no <linux/kvm.h> */
 
-int kvm_backend_create_vcpus(struct vmm *m)
+static int kvm_create(struct vmm *m)
 {
 	snprintf(m->backend_why, sizeof(m->backend_why),
 		 "built without <linux/kvm.h>");
 	return -ENOSYS;
 }
 
-void *kvm_backend_vcpu_thread(void *arg)
-{
-	return arg;
-}
-
-void kvm_backend_destroy_vcpus(struct vmm *m)
+static void kvm_nothing(struct vmm *m)
 {
 	(void)m;
 }
+
+/* Never run: creation fails first. */
+const struct vmm_backend_ops vmm_backend_kvm = {
+	.name = "kvm",
+	.create = kvm_create,
+	.destroy_vcpus = kvm_nothing,
+	.destroy = kvm_nothing,
+};
 
 #endif

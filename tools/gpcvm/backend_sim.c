@@ -20,6 +20,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,20 +31,42 @@
 
 #define PREEMPT_RELAX 65536
 
-static __thread struct vmm_vcpu *cur;
+/* A simulated vCPU: what KVM_RUN's state would be (m->be_priv has one
+ * per vCPU). */
+struct sim_vcpu {
+	struct vmm_vcpu *v;
+	_Atomic int kick;	  /* the "signal": leave guest mode */
+	_Atomic uint64_t kick_ns; /* when the first kick since entry came */
+	uint64_t relax;		  /* relax() calls, for preemptions */
+	jmp_buf abort;		  /* out of the guest code on m->abort */
+};
+
+static __thread struct sim_vcpu *cur;
 static __thread uint8_t scratch[2 * GPCVM_PAGE] __attribute__((aligned(64)));
+
+static struct sim_vcpu *sv_of(struct vmm_vcpu *v)
+{
+	return (struct sim_vcpu *)v->m->be_priv + v->id;
+}
 
 static void sim_kick(struct gpc_vcpu *gv, void *ctx)
 {
-	struct vmm_vcpu *v = ctx;
+	struct sim_vcpu *s = ctx;
 	uint64_t zero = 0;
 
 	(void)gv;
-	atomic_compare_exchange_strong(&v->sim_kick_ns, &zero, vmm_now_ns());
-	atomic_store(&v->sim_kick, 1);
+	atomic_compare_exchange_strong(&s->kick_ns, &zero, vmm_now_ns());
+	atomic_store(&s->kick, 1);
 }
 
-int sim_backend_create_vcpus(struct vmm *m)
+/* No binding: memslot changes only go to the vm's own table. */
+static int sim_create(struct vmm *m)
+{
+	m->be_priv = calloc(GPCVM_MAX_VCPUS, sizeof(struct sim_vcpu));
+	return m->be_priv ? 0 : -ENOMEM;
+}
+
+static int sim_create_vcpus(struct vmm *m)
 {
 	for (unsigned int i = 0; i < m->opt.vcpus; i++) {
 		struct vmm_vcpu *v = &m->vcpus[i];
@@ -51,14 +74,15 @@ int sim_backend_create_vcpus(struct vmm *m)
 
 		v->m = m;
 		v->id = i;
-		err = gpc_vcpu_create(m->vm, sim_kick, v, &v->gv);
+		sv_of(v)->v = v;
+		err = gpc_vcpu_create(m->vm, sim_kick, sv_of(v), &v->gv);
 		if (err)
 			return err;
 	}
 	return 0;
 }
 
-void sim_backend_destroy_vcpus(struct vmm *m)
+static void sim_destroy_vcpus(struct vmm *m)
 {
 	for (unsigned int i = 0; i < m->opt.vcpus; i++)
 		if (m->vcpus[i].gv) {
@@ -67,29 +91,43 @@ void sim_backend_destroy_vcpus(struct vmm *m)
 		}
 }
 
-static void sim_exit(struct vmm_vcpu *v, bool blocked);
+static void sim_destroy(struct vmm *m)
+{
+	free(m->be_priv);
+	m->be_priv = NULL;
+}
+
+/* No signals: a kick is a flag. */
+static uint64_t sim_kicks_sent(struct vmm_vcpu *v)
+{
+	(void)v;
+	return 0;
+}
+
+static void sim_exit(struct sim_vcpu *s, bool blocked);
 
 /* Like gpc_kvm_vcpu_run() up to KVM_RUN. Returns in guest mode. */
-static void sim_enter(struct vmm_vcpu *v)
+static void sim_enter(struct sim_vcpu *s)
 {
+	struct vmm_vcpu *v = s->v;
 	struct vmm *m = v->m;
 
 	for (;;) {
 		int err, r = 0;
 
 		if (atomic_load(&m->abort))
-			longjmp(v->sim_abort, 1);
+			longjmp(s->abort, 1);
 		vmm_gate_enter(v);
 		/* Cleared before IN_GUEST, as immediate_exit is. */
-		atomic_store(&v->sim_kick, 0);
-		atomic_store(&v->sim_kick_ns, 0);
+		atomic_store(&s->kick, 0);
+		atomic_store(&s->kick_ns, 0);
 		err = gpc_vcpu_enter_guest(v->gv);
 		if (!err) {
 			/* A kick already (immediate_exit would end KVM_RUN
 			 * at once), or the area could not be written. */
-			if (vmm_vcpu_entering(v) && !atomic_load(&v->sim_kick))
+			if (vmm_vcpu_entering(v) && !atomic_load(&s->kick))
 				return;
-			sim_exit(v, false);
+			sim_exit(s, false);
 			continue;
 		}
 		/*
@@ -115,15 +153,16 @@ static void sim_enter(struct vmm_vcpu *v)
 }
 
 /* Like gpc_kvm_vcpu_run() after KVM_RUN. Returns outside guest mode. */
-static void sim_exit(struct vmm_vcpu *v, bool blocked)
+static void sim_exit(struct sim_vcpu *s, bool blocked)
 {
+	struct vmm_vcpu *v = s->v;
 	struct vmm *m = v->m;
 	uint64_t kick, now = vmm_now_ns();
 
 	vmm_vcpu_exited(v, blocked);
 	if (gpc_vcpu_mode(v->gv) == GPC_VCPU_EXITING)
 		atomic_fetch_add(&v->evictions, 1);
-	kick = atomic_exchange(&v->sim_kick_ns, 0);
+	kick = atomic_exchange(&s->kick_ns, 0);
 	if (kick)
 		hist_add(&m->kick_lat, now > kick ? now - kick : 1);
 	gpc_vcpu_exit_guest(v->gv);
@@ -135,7 +174,7 @@ static void sim_exit(struct vmm_vcpu *v, bool blocked)
 
 void *gpcvm_sim_gp(uint64_t gpa)
 {
-	struct vmm_vcpu *v = cur;
+	struct vmm_vcpu *v = cur->v;
 	struct gpc_memslot_info si;
 
 	if (!gpc_memslot_lookup(v->m->vm, gpa, &si))
@@ -147,53 +186,63 @@ void *gpcvm_sim_gp(uint64_t gpa)
 
 int64_t gpcvm_sim_hc(uint64_t nr, uint64_t a, uint64_t b, uint64_t c)
 {
-	struct vmm_vcpu *v = cur;
+	struct sim_vcpu *s = cur;
 	int64_t r;
 
-	sim_exit(v, false);
-	r = vmm_hypercall(v, nr, a, b, c);
-	if (!atomic_load(&v->done))
-		sim_enter(v);
+	sim_exit(s, false);
+	r = vmm_hypercall(s->v, nr, a, b, c);
+	if (!atomic_load(&s->v->done))
+		sim_enter(s);
 	return r;
 }
 
 void gpcvm_sim_block(uint64_t us)
 {
-	struct vmm_vcpu *v = cur;
+	struct sim_vcpu *s = cur;
 
-	sim_exit(v, true);
-	vmm_block(v, us);
-	sim_enter(v);
+	sim_exit(s, true);
+	vmm_block(s->v, us);
+	sim_enter(s);
 }
 
 void gpcvm_sim_relax(void)
 {
-	struct vmm_vcpu *v = cur;
+	struct sim_vcpu *s = cur;
 
 	__builtin_ia32_pause();
-	if (atomic_load_explicit(&v->sim_kick, memory_order_relaxed) ||
-	    ++v->sim_relax % PREEMPT_RELAX == 0) {
-		if (atomic_load(&v->sim_kick))
-			atomic_fetch_add(&v->kicked_exits, 1);
-		sim_exit(v, false);
-		sim_enter(v);
+	if (atomic_load_explicit(&s->kick, memory_order_relaxed) ||
+	    ++s->relax % PREEMPT_RELAX == 0) {
+		if (atomic_load(&s->kick))
+			atomic_fetch_add(&s->v->kicked_exits, 1);
+		sim_exit(s, false);
+		sim_enter(s);
 	}
 }
 
 void gpcvm_sim_putc(char c)
 {
-	vmm_console(cur, c);
+	vmm_console(cur->v, c);
 }
 
-void *sim_backend_vcpu_thread(void *arg)
+static void *sim_vcpu_thread(void *arg)
 {
 	struct vmm_vcpu *v = arg;
 
-	cur = v;
-	if (setjmp(v->sim_abort))
+	cur = sv_of(v);
+	if (setjmp(cur->abort))
 		return NULL;
-	sim_enter(v);
+	sim_enter(cur);
 	gpcvm_sim_guest_main(v->id);
 	/* HC_DONE left guest mode and did not enter again. */
 	return NULL;
 }
+
+const struct vmm_backend_ops vmm_backend_sim = {
+	.name = "sim",
+	.create = sim_create,
+	.create_vcpus = sim_create_vcpus,
+	.vcpu_thread = sim_vcpu_thread,
+	.kicks_sent = sim_kicks_sent,
+	.destroy_vcpus = sim_destroy_vcpus,
+	.destroy = sim_destroy,
+};

@@ -46,27 +46,27 @@ struct churn_arg {
 	uint64_t rng;
 };
 
-static struct churn_arg churn_args[3];
-
-static uint64_t rnd(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return x * 0x2545f4914f6cdd1dull;
-}
+/* The churn state (m->churn): only this file touches it. */
+struct vmm_churn {
+	pthread_t threads[3];
+	struct churn_arg args[3];
+	unsigned int n;
+	_Atomic int stop;
+	/* Remap canaries: page copies at retire, indexed by GPA page over
+	 * the RAM where runstate areas may be (low RAM, runstate window). */
+	uint8_t *rs_snap;
+	bool rs_snap_valid[VMM_RS_RAM_END / GPCVM_PAGE];
+};
 
 /* ---- remap ------------------------------------------------------------------------ */
 
 static void remap_check_page(struct vmm *m, unsigned int pg)
 {
-	const uint8_t *old, *snap = m->rs_snap + (size_t)pg * GPCVM_PAGE;
+	struct vmm_churn *c = m->churn;
+	const uint8_t *old, *snap = c->rs_snap + (size_t)pg * GPCVM_PAGE;
 	uint64_t gpa = (uint64_t)pg * GPCVM_PAGE;
 
-	if (!m->rs_snap_valid[pg])
+	if (!c->rs_snap_valid[pg])
 		return;
 	atomic_fetch_add(&m->st.canary_checks, 1);
 	old = gpc_hostmem_retired_page(m->hm, vmm_rs_ram_hva(m, gpa));
@@ -104,7 +104,7 @@ static void remap_once(struct vmm *m, uint64_t *rng)
 	n = gpcvm_runstate_clusters(&lv, cl);
 	if (!n)
 		return;
-	r = cl[rnd(rng) % (uint64_t)n];
+	r = cl[vmm_rand(rng) % (uint64_t)n];
 	/* The registration rules keep each area, hence each cluster, inside
 	 * low RAM or inside the window. */
 	if (r.gpa + r.size > VMM_RS_RAM_END ||
@@ -135,9 +135,9 @@ static void remap_once(struct vmm *m, uint64_t *rng)
 		unsigned int pg = (unsigned int)((r.gpa + off) / GPCVM_PAGE);
 
 		remap_check_page(m, pg);
-		memcpy(m->rs_snap + (size_t)pg * GPCVM_PAGE,
+		memcpy(m->churn->rs_snap + (size_t)pg * GPCVM_PAGE,
 		       (void *)(hva + off), GPCVM_PAGE);
-		m->rs_snap_valid[pg] = true;
+		m->churn->rs_snap_valid[pg] = true;
 	}
 	/* Already inside our own bracket: no second notification. */
 	err = gpc_hostmem_migrate(NULL, m->hm, hva, r.size);
@@ -183,7 +183,7 @@ static bool hotplug_inval(void)
 
 static void hotplug_once(struct vmm *m, uint64_t *rng)
 {
-	unsigned int i = (unsigned int)(rnd(rng) % GPCVM_NR_HOT);
+	unsigned int i = (unsigned int)(vmm_rand(rng) % GPCVM_NR_HOT);
 	uint64_t gpa = GPCVM_HOT_GPA + i * GPCVM_HOT_SIZE;
 	uint64_t hva = (uint64_t)m->hot[i];
 	int64_t off;
@@ -204,7 +204,7 @@ static void hotplug_once(struct vmm *m, uint64_t *rng)
 		}
 	}
 	vmm_canary_fill(m->hot[i], GPCVM_HOT_SIZE, HOT_CANARY + i);
-	vmm_sleep_us(1000 + rnd(rng) % 2000);
+	vmm_sleep_us(1000 + vmm_rand(rng) % 2000);
 	atomic_fetch_add(&m->st.canary_checks, 1);
 	off = vmm_canary_check(m->hot[i], GPCVM_HOT_SIZE, HOT_CANARY + i);
 	if (off >= 0)
@@ -225,7 +225,7 @@ out:
 
 static void reclaim_once(struct vmm *m, uint64_t *rng)
 {
-	unsigned int i = (unsigned int)(rnd(rng) % GPCVM_NR_HOT);
+	unsigned int i = (unsigned int)(vmm_rand(rng) % GPCVM_NR_HOT);
 	uint64_t hva = (uint64_t)m->hot[i], t0 = vmm_now_ns();
 	int err;
 
@@ -280,9 +280,10 @@ static void *churn_thread(void *arg)
 {
 	struct churn_arg *a = arg;
 
-	while (!atomic_load(&a->m->stop_churn)) {
+	while (!atomic_load(&a->m->churn->stop)) {
 		a->once(a->m, &a->rng);
-		vmm_sleep_us(a->period_us / 2 + rnd(&a->rng) % a->period_us);
+		vmm_sleep_us(a->period_us / 2 +
+			     vmm_rand(&a->rng) % a->period_us);
 	}
 	return NULL;
 }
@@ -299,8 +300,15 @@ int vmm_churn_start(struct vmm *m)
 		{ GPCVM_SC_RECLAIM, reclaim_once, 3000 },
 	};
 
+	struct vmm_churn *c = calloc(1, sizeof(*c));
+
+	if (!c || !(c->rs_snap = calloc(1, VMM_RS_RAM_END))) {
+		free(c);
+		return -ENOMEM;
+	}
+	m->churn = c;
 	for (unsigned int k = 0; k < 3; k++) {
-		struct churn_arg *a = &churn_args[m->nchurn];
+		struct churn_arg *a = &c->args[c->n];
 		int err;
 
 		if (!(m->opt.scenarios & kinds[k].bit))
@@ -309,27 +317,40 @@ int vmm_churn_start(struct vmm *m)
 		a->once = kinds[k].once;
 		a->period_us = kinds[k].period_us;
 		a->rng = (m->opt.seed + 1) * (k + 11) * 0x9e3779b97f4a7c15ull;
-		err = pthread_create(&m->churn[m->nchurn], NULL, churn_thread,
-				     a);
+		err = pthread_create(&c->threads[c->n], NULL, churn_thread, a);
 		if (err)
 			return -err;
-		m->nchurn++;
+		c->n++;
 	}
 	return 0;
 }
 
 void vmm_churn_stop(struct vmm *m)
 {
-	atomic_store(&m->stop_churn, 1);
-	for (unsigned int i = 0; i < m->nchurn; i++)
-		pthread_join(m->churn[i], NULL);
-	m->nchurn = 0;
+	struct vmm_churn *c = m->churn;
+
+	if (!c)
+		return;
+	atomic_store(&c->stop, 1);
+	for (unsigned int i = 0; i < c->n; i++)
+		pthread_join(c->threads[i], NULL);
+	c->n = 0;
 }
 
 /* After the vCPUs stopped: every old location must still hold its canary. */
 void vmm_churn_final_check(struct vmm *m)
 {
-	for (unsigned int pg = 0; pg < VMM_RS_RAM_END / GPCVM_PAGE; pg++)
+	for (unsigned int pg = 0; m->churn && pg < VMM_RS_RAM_END / GPCVM_PAGE;
+	     pg++)
 		remap_check_page(m, pg);
 	vmm_pool_final_check(m);
+}
+
+void vmm_churn_destroy(struct vmm *m)
+{
+	if (!m->churn)
+		return;
+	free(m->churn->rs_snap);
+	free(m->churn);
+	m->churn = NULL;
 }

@@ -15,6 +15,7 @@
  * No event is dropped anywhere: the guest's final count must equal ours.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -32,19 +33,37 @@
 #define TIMER_PERIOD_NS 500000
 #define SEND_SAMPLE	4 /* time one sender delivery in SEND_SAMPLE */
 
+#define QUEUE_SIZE 4096 /* deferred events from the timer handler */
+
+struct sender_arg {
+	struct vmm *m;
+	unsigned int index;
+};
+
+/* The events state (m->ev): only this file touches it. */
+struct vmm_events {
+	_Atomic uint64_t port_sent[GPCVM_NR_PORTS]; /* counted before sending */
+	_Atomic int irq_on; /* the timer handler may send */
+	_Atomic int stop;   /* senders stop */
+	_Atomic int drainer_stop;
+	pthread_t senders[VMM_NR_SENDERS];
+	struct sender_arg sender_args[VMM_NR_SENDERS];
+	_Atomic int sender_tid0; /* futex */
+	pthread_t drainer;
+	int evfd;
+	/* The handler's deferral queue: it produces, the drainer consumes. */
+	_Atomic uint32_t q_head, q_tail;
+	uint16_t queue[QUEUE_SIZE];
+	_Atomic uint64_t q_overflow[GPCVM_NR_PORTS];
+	unsigned int nsenders; /* started */
+	bool drainer_started;
+	timer_t timer;
+	bool timer_armed;
+	uint64_t t_start, t_end; /* senders started / told to stop */
+};
+
 static struct vmm *irq_vmm;
 static uint64_t irq_rng = 0x243f6a8885a308d3ull;
-
-static uint64_t xorshift(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return x * 0x2545f4914f6cdd1dull;
-}
 
 /* Wake the port's vCPU if it blocked in HC_BLOCK. Async-signal-safe. */
 void vmm_notify_vcpu(struct vmm *m, unsigned int port)
@@ -128,7 +147,8 @@ static void deliver(struct vmm *m, unsigned int port)
 
 static void count_sent(struct vmm *m, unsigned int port)
 {
-	atomic_fetch_add_explicit(&m->port_sent[port], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&m->ev->port_sent[port], 1,
+				  memory_order_relaxed);
 	atomic_fetch_add_explicit(&m->st.sent, 1, memory_order_relaxed);
 }
 
@@ -143,9 +163,9 @@ static void irq_handler(int sig, siginfo_t *info, void *uc)
 	int saved = errno;
 
 	(void)sig, (void)info, (void)uc;
-	if (!m || !atomic_load(&m->irq_on))
+	if (!m || !atomic_load(&m->ev->irq_on))
 		goto out;
-	port = (unsigned int)(xorshift(&irq_rng) % GPCVM_NR_PORTS);
+	port = (unsigned int)(vmm_rand(&irq_rng) % GPCVM_NR_PORTS);
 	count_sent(m, port);
 	atomic_fetch_add_explicit(&m->st.irq, 1, memory_order_relaxed);
 	si = gpc_cache_try_begin(&m->shinfo, 0, GPCVM_PAGE, &g);
@@ -157,20 +177,20 @@ static void irq_handler(int sig, siginfo_t *info, void *uc)
 					  memory_order_relaxed);
 		sent_one(m, r, port);
 	} else {
-		uint32_t h =
-			atomic_load_explicit(&m->q_head, memory_order_relaxed);
+		uint32_t h = atomic_load_explicit(&m->ev->q_head,
+						  memory_order_relaxed);
 		uint64_t one = 1;
 
-		if (h - atomic_load(&m->q_tail) < VMM_QUEUE_SIZE) {
-			m->queue[h % VMM_QUEUE_SIZE] = (uint16_t)port;
-			atomic_store_explicit(&m->q_head, h + 1,
+		if (h - atomic_load(&m->ev->q_tail) < QUEUE_SIZE) {
+			m->ev->queue[h % QUEUE_SIZE] = (uint16_t)port;
+			atomic_store_explicit(&m->ev->q_head, h + 1,
 					      memory_order_release);
 		} else {
-			atomic_fetch_add(&m->q_overflow[port], 1);
+			atomic_fetch_add(&m->ev->q_overflow[port], 1);
 		}
 		atomic_fetch_add_explicit(&m->st.irq_queued, 1,
 					  memory_order_relaxed);
-		if (write(m->evfd, &one, sizeof(one)) < 0) {
+		if (write(m->ev->evfd, &one, sizeof(one)) < 0) {
 			/* The drainer polls anyway. */
 		}
 	}
@@ -209,8 +229,8 @@ static int timer_start(struct vmm *m, int tid)
 		timer_delete(t);
 		return -errno;
 	}
-	m->timer = (void *)t;
-	m->timer_armed = true;
+	m->ev->timer = t;
+	m->ev->timer_armed = true;
 	return 0;
 }
 
@@ -221,17 +241,17 @@ static bool drain(struct vmm *m)
 	bool any = false;
 	uint32_t t;
 
-	while ((t = atomic_load(&m->q_tail)) !=
-	       atomic_load_explicit(&m->q_head, memory_order_acquire)) {
-		unsigned int port = m->queue[t % VMM_QUEUE_SIZE];
+	while ((t = atomic_load(&m->ev->q_tail)) !=
+	       atomic_load_explicit(&m->ev->q_head, memory_order_acquire)) {
+		unsigned int port = m->ev->queue[t % QUEUE_SIZE];
 
-		atomic_store(&m->q_tail, t + 1);
+		atomic_store(&m->ev->q_tail, t + 1);
 		deliver_slow(m, port);
 		atomic_fetch_add(&m->st.drained, 1);
 		any = true;
 	}
 	for (unsigned int p = 0; p < GPCVM_NR_PORTS; p++) {
-		uint64_t n = atomic_exchange(&m->q_overflow[p], 0);
+		uint64_t n = atomic_exchange(&m->ev->q_overflow[p], 0);
 
 		while (n--) {
 			deliver_slow(m, p);
@@ -245,29 +265,22 @@ static bool drain(struct vmm *m)
 static void *drainer_thread(void *arg)
 {
 	struct vmm *m = arg;
-	struct pollfd pfd = { .fd = m->evfd, .events = POLLIN };
+	struct pollfd pfd = { .fd = m->ev->evfd, .events = POLLIN };
 	uint64_t cnt;
 
 	for (;;) {
 		if (poll(&pfd, 1, 5) > 0 &&
-		    read(m->evfd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
+		    read(m->ev->evfd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
 			break;
 		drain(m);
 		/* Stop only when the handler is off and nothing is left. */
-		if (atomic_load(&m->drainer_stop) && !drain(m))
+		if (atomic_load(&m->ev->drainer_stop) && !drain(m))
 			break;
 	}
 	return NULL;
 }
 
 /* ---- sender threads ---------------------------------------------------------------- */
-
-struct sender_arg {
-	struct vmm *m;
-	unsigned int index;
-};
-
-static struct sender_arg sender_args[VMM_NR_SENDERS];
 
 /* Write the heartbeat of each online hot slot (host-usage caches). */
 static void heartbeat(struct vmm *m)
@@ -306,13 +319,13 @@ static void *sender_thread(void *arg)
 	sigaddset(&set, irq_signal());
 	if (a->index == 0) {
 		pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-		atomic_store(&m->sender_tid0, (int)syscall(SYS_gettid));
-		vmm_futex_wake(&m->sender_tid0);
+		atomic_store(&m->ev->sender_tid0, (int)syscall(SYS_gettid));
+		vmm_futex_wake(&m->ev->sender_tid0);
 	}
-	while (!atomic_load(&m->stop_events)) {
+	while (!atomic_load(&m->ev->stop)) {
 		for (int k = 0; k < BURST; k++) {
 			unsigned int port =
-				(unsigned int)(xorshift(&rng) % GPCVM_NR_PORTS);
+				(unsigned int)(vmm_rand(&rng) % GPCVM_NR_PORTS);
 
 			count_sent(m, port);
 			if (k % SEND_SAMPLE) {
@@ -339,29 +352,34 @@ int vmm_events_start(struct vmm *m)
 	sigset_t set;
 	int err, tid;
 
-	m->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (m->evfd < 0)
+	m->ev = calloc(1, sizeof(*m->ev));
+	if (!m->ev)
+		return -ENOMEM;
+	m->ev->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (m->ev->evfd < 0)
 		return -errno;
 	irq_vmm = m;
 	/* Only sender 0 takes the timer signal. */
 	sigemptyset(&set);
 	sigaddset(&set, irq_signal());
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	m->t_events = vmm_now_ns();
+	m->ev->t_start = vmm_now_ns();
 	for (unsigned int i = 0; i < VMM_NR_SENDERS; i++) {
-		sender_args[i].m = m;
-		sender_args[i].index = i;
-		err = pthread_create(&m->senders[i], NULL, sender_thread,
-				     &sender_args[i]);
+		m->ev->sender_args[i].m = m;
+		m->ev->sender_args[i].index = i;
+		err = pthread_create(&m->ev->senders[i], NULL, sender_thread,
+				     &m->ev->sender_args[i]);
 		if (err)
 			return -err;
+		m->ev->nsenders++;
 	}
-	err = pthread_create(&m->drainer, NULL, drainer_thread, m);
+	err = pthread_create(&m->ev->drainer, NULL, drainer_thread, m);
 	if (err)
 		return -err;
-	while (!(tid = atomic_load(&m->sender_tid0)))
-		vmm_futex_wait(&m->sender_tid0, 0, 1000000);
-	atomic_store(&m->irq_on, 1);
+	m->ev->drainer_started = true;
+	while (!(tid = atomic_load(&m->ev->sender_tid0)))
+		vmm_futex_wait(&m->ev->sender_tid0, 0, 1000000);
+	atomic_store(&m->ev->irq_on, 1);
 	return timer_start(m, tid);
 }
 
@@ -369,21 +387,72 @@ void vmm_events_stop(struct vmm *m)
 {
 	uint64_t one = 1;
 
-	m->t_events_end = vmm_now_ns();
-	atomic_store(&m->irq_on, 0);
-	if (m->timer_armed) {
-		timer_delete((timer_t)m->timer);
-		m->timer_armed = false;
+	if (!m->ev)
+		return;
+	m->ev->t_end = vmm_now_ns();
+	atomic_store(&m->ev->irq_on, 0);
+	if (m->ev->timer_armed) {
+		timer_delete(m->ev->timer);
+		m->ev->timer_armed = false;
 	}
-	atomic_store(&m->stop_events, 1);
-	for (unsigned int i = 0; i < VMM_NR_SENDERS; i++)
-		pthread_join(m->senders[i], NULL);
+	atomic_store(&m->ev->stop, 1);
+	for (unsigned int i = 0; i < m->ev->nsenders; i++)
+		pthread_join(m->ev->senders[i], NULL);
+	m->ev->nsenders = 0;
 	/* Sender 0 is gone, so no handler can still be queueing. */
-	atomic_store(&m->drainer_stop, 1);
-	if (write(m->evfd, &one, sizeof(one)) < 0) {
+	atomic_store(&m->ev->drainer_stop, 1);
+	if (write(m->ev->evfd, &one, sizeof(one)) < 0) {
 		/* It polls with a timeout anyway. */
 	}
-	pthread_join(m->drainer, NULL);
-	close(m->evfd);
-	m->evfd = -1;
+	if (m->ev->drainer_started)
+		pthread_join(m->ev->drainer, NULL);
+	m->ev->drainer_started = false;
+	close(m->ev->evfd);
+	m->ev->evfd = -1;
+}
+
+void vmm_events_check_sequences(struct vmm *m)
+{
+	struct gpcvm_shared_info *si;
+	struct gpc_guard g;
+
+	if (gpc_cache_refresh(&m->shinfo, 0))
+		return;
+	si = gpc_cache_begin(&m->shinfo, 0, GPCVM_PAGE, &g);
+	if (!si)
+		return;
+	for (unsigned int p = 0; p < GPCVM_NR_PORTS; p++) {
+		uint64_t seq = si->port_seq[p];
+		uint64_t sent = m->ev ? atomic_load(&m->ev->port_sent[p]) : 0;
+
+		if (seq != sent) {
+			gpc_cache_end(&m->shinfo, &g);
+			vmm_violation(m, V_LOST,
+				      "port %u: sent %" PRIu64
+				      ", shared info has sequence %" PRIu64,
+				      p, sent, seq);
+			return;
+		}
+	}
+	gpc_cache_end(&m->shinfo, &g);
+}
+
+double vmm_events_secs(const struct vmm *m)
+{
+	const struct vmm_events *ev = m->ev;
+
+	return ev && ev->t_end > ev->t_start ?
+		       (double)(ev->t_end - ev->t_start) / 1e9 :
+		       0;
+}
+
+void vmm_events_destroy(struct vmm *m)
+{
+	if (!m->ev)
+		return;
+	if (m->ev->evfd >= 0)
+		close(m->ev->evfd);
+	irq_vmm = NULL;
+	free(m->ev);
+	m->ev = NULL;
 }

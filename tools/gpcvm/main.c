@@ -255,15 +255,16 @@ static void *clock_thread(void *arg)
 	return NULL;
 }
 
-/* Set up the vm, the memory and the vCPUs on m->backend. */
-static int setup(struct vmm *m)
+/* Set up the vm, the memory and the vCPUs on backend @be. */
+static int setup(struct vmm *m, const struct vmm_backend_ops *be)
 {
-	int err = vmm_setup(m);
+	int err;
 
+	m->be = be;
+	err = vmm_setup(m);
 	if (err)
 		return err;
-	err = m->backend == VMM_BACKEND_KVM ? kvm_backend_create_vcpus(m) :
-					      sim_backend_create_vcpus(m);
+	err = m->be->create_vcpus(m);
 	if (err)
 		return err;
 	return vmm_setup_caches(m);
@@ -274,15 +275,13 @@ static int choose_backend(struct vmm *m)
 	char why[256];
 	int err;
 
-	m->backend = m->opt.backend;
-	if (m->backend == VMM_BACKEND_SIM) {
+	if (m->opt.backend == VMM_BACKEND_SIM) {
 		snprintf(m->backend_why, sizeof(m->backend_why), "as asked");
-		return setup(m);
+		return setup(m, &vmm_backend_sim);
 	}
 	err = gpc_kvm_probe(NULL, why, sizeof(why));
 	if (!err) {
-		m->backend = VMM_BACKEND_KVM;
-		err = setup(m);
+		err = setup(m, &vmm_backend_kvm);
 		if (!err)
 			return 0;
 		struct vmm_opts opt = m->opt;
@@ -297,21 +296,16 @@ static int choose_backend(struct vmm *m)
 		fprintf(stderr, "gpcvm: KVM is not available: %s\n", why);
 		return EXIT_SKIP;
 	}
-	m->backend = VMM_BACKEND_SIM;
 	snprintf(m->backend_why, sizeof(m->backend_why),
 		 "KVM unavailable: %.200s", why);
-	return setup(m);
+	return setup(m, &vmm_backend_sim);
 }
 
 static int start_vcpus(struct vmm *m)
 {
-	void *(*fn)(void *) = m->backend == VMM_BACKEND_KVM ?
-				      kvm_backend_vcpu_thread :
-				      sim_backend_vcpu_thread;
-
 	for (unsigned int i = 0; i < m->opt.vcpus; i++) {
-		int err = pthread_create(&m->vcpus[i].thread, NULL, fn,
-					 &m->vcpus[i]);
+		int err = pthread_create(&m->vcpus[i].thread, NULL,
+					 m->be->vcpu_thread, &m->vcpus[i]);
 
 		if (err)
 			return -err;
@@ -363,39 +357,11 @@ static void run(struct vmm *m)
 		vmm_status_clear(m);
 }
 
-/* Our count per port against what the shared-info page says. */
-static void check_sequences(struct vmm *m)
-{
-	struct gpcvm_shared_info *si;
-	struct gpc_guard g;
-
-	if (gpc_cache_refresh(&m->shinfo, 0))
-		return;
-	si = gpc_cache_begin(&m->shinfo, 0, GPCVM_PAGE, &g);
-	if (!si)
-		return;
-	for (unsigned int p = 0; p < GPCVM_NR_PORTS; p++) {
-		uint64_t seq = si->port_seq[p];
-		uint64_t sent = atomic_load(&m->port_sent[p]);
-
-		if (seq != sent) {
-			gpc_cache_end(&m->shinfo, &g);
-			vmm_violation(m, V_LOST,
-				      "port %u: sent %" PRIu64
-				      ", shared info has sequence %" PRIu64,
-				      p, sent, seq);
-			return;
-		}
-	}
-	gpc_cache_end(&m->shinfo, &g);
-}
-
 static void stop(struct vmm *m)
 {
 	vmm_churn_stop(m);
 	__atomic_store_n(&m->boot->stop_churn, 1, __ATOMIC_RELEASE);
-	if (m->events_started)
-		vmm_events_stop(m);
+	vmm_events_stop(m);
 	/* Every event is in the page: the guest may drain and count. */
 	__atomic_store_n(&m->boot->stop, 1, __ATOMIC_SEQ_CST);
 	for (unsigned int i = 0; i < m->opt.vcpus; i++)
@@ -427,8 +393,11 @@ static void stop(struct vmm *m)
 	pthread_join(m->clock, NULL);
 }
 
-/* One run from setup to report, as asked in m->opt; the exit status. */
-static int run_vmm(struct vmm *m)
+/*
+ * One run from setup to report, as asked in m->opt; the exit status. With
+ * @row (--bench), what the table needs is kept before the teardown.
+ */
+static int run_vmm(struct vmm *m, struct vmm_bench_row *row)
 {
 	int err, bad;
 
@@ -454,7 +423,6 @@ static int run_vmm(struct vmm *m)
 	}
 	if (!atomic_load(&m->abort)) {
 		err = vmm_events_start(m);
-		m->events_started = !err;
 		if (err || (err = vmm_churn_start(m))) {
 			fprintf(stderr, "gpcvm: cannot start: %s\n",
 				strerror(-err));
@@ -464,8 +432,10 @@ static int run_vmm(struct vmm *m)
 	run(m);
 	stop(m);
 	vmm_churn_final_check(m);
-	check_sequences(m);
+	vmm_events_check_sequences(m);
 	bad = vmm_report(m);
+	if (row)
+		vmm_bench_row(m, row);
 	vmm_teardown(m);
 	return bad ? EXIT_VIOLATION : 0;
 }
@@ -485,10 +455,9 @@ static int run_bench(struct vmm *m)
 		memset(m, 0, sizeof(*m));
 		m->opt = opt;
 		m->opt.scheme = schemes[i];
-		r = run_vmm(m);
+		r = run_vmm(m, &rows[i]);
 		if (r == EXIT_SKIP || r == EXIT_USAGE)
 			return r;
-		vmm_bench_row(m, &rows[i]);
 		if (r)
 			rc = r;
 	}
@@ -504,5 +473,5 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (parse_args(argc, argv, &m->opt))
 		return EXIT_USAGE;
-	return bench ? run_bench(m) : run_vmm(m);
+	return bench ? run_bench(m) : run_vmm(m, NULL);
 }

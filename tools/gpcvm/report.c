@@ -84,7 +84,7 @@ void vmm_status_line(struct vmm *m, double t)
 	fprintf(stderr,
 		"\r\033[K[gpcvm %s/%s] %5.1fs  events/s %8.0f  "
 		"invalidations/s %6.0f  moves %" PRIu64 "  violations %" PRIu64,
-		m->backend == VMM_BACKEND_KVM ? "kvm" : "sim",
+		m->be->name,
 		m->opt.scheme == GPC_SCHEME_SRCU ? "srcu" : "rwlock", t,
 		(double)(sent - last_sent) / dt,
 		(double)(inval - last_inval) / dt,
@@ -159,12 +159,8 @@ int vmm_report(struct vmm *m)
 		g.masks += r->masks;
 		g.blocks += r->blocks;
 		evictions += atomic_load(&m->vcpus[i].evictions);
-		if (m->vcpus[i].kv) {
-			struct gpc_kvm_vcpu_stats ks;
-
-			if (!gpc_kvm_vcpu_get_stats(m->vcpus[i].kv, &ks))
-				kicks_sent += ks.kicks_sent;
-		}
+		if (m->be->kicks_sent)
+			kicks_sent += m->be->kicks_sent(&m->vcpus[i]);
 	}
 	lost = sent > g.events ? sent - g.events : 0;
 	if (sent != g.events)
@@ -179,11 +175,10 @@ int vmm_report(struct vmm *m)
 	thread_sent = fast + slow;
 
 	printf("gpcvm report\n");
-	printf("  backend        %s%s%s%s\n",
-	       m->backend == VMM_BACKEND_KVM ? "kvm" : "sim",
-	       m->backend == VMM_BACKEND_SIM && m->backend_why[0] ? " (" : "",
-	       m->backend == VMM_BACKEND_SIM ? m->backend_why : "",
-	       m->backend == VMM_BACKEND_SIM && m->backend_why[0] ? ")" : "");
+	/* backend_why is empty when KVM runs (only a failure writes it). */
+	printf("  backend        %s%s%s%s\n", m->be->name,
+	       m->backend_why[0] ? " (" : "", m->backend_why,
+	       m->backend_why[0] ? ")" : "");
 	printf("  scheme         %s\n",
 	       m->opt.scheme == GPC_SCHEME_SRCU ? "srcu" : "rwlock");
 	printf("  vcpus          %u\n", m->opt.vcpus);
@@ -305,16 +300,14 @@ int vmm_report(struct vmm *m)
 
 /* ---- --bench -------------------------------------------------------------------------- */
 
-/* After vmm_report(): what the bench table needs from this run. */
+/* After vmm_report(), before vmm_teardown(): what the bench table needs
+ * from this run. */
 void vmm_bench_row(struct vmm *m, struct vmm_bench_row *r)
 {
 	r->scheme = m->opt.scheme;
-	r->backend = m->backend;
-	snprintf(r->backend_why, sizeof(r->backend_why), "%s",
-		 m->backend == VMM_BACKEND_SIM ? m->backend_why : "");
-	r->secs = m->t_events_end > m->t_events ?
-			  (double)(m->t_events_end - m->t_events) / 1e9 :
-			  0;
+	r->backend = m->be->name;
+	snprintf(r->backend_why, sizeof(r->backend_why), "%s", m->backend_why);
+	r->secs = vmm_events_secs(m);
 	r->delivered = 0;
 	for (unsigned int i = 0; i < m->opt.vcpus; i++)
 		r->delivered += m->vcpus[i].report.events;
@@ -344,8 +337,7 @@ int vmm_bench_report(const struct vmm_bench_row *rows, unsigned int n,
 	FILE *f = NULL;
 
 	printf("\nsuite 6: end to end, gpcvm event delivery (%s, backend %s%s%s%s)\n",
-	       quick ? "quick" : "full",
-	       rows[0].backend == VMM_BACKEND_KVM ? "kvm" : "sim",
+	       quick ? "quick" : "full", rows[0].backend,
 	       rows[0].backend_why[0] ? " (" : "", rows[0].backend_why,
 	       rows[0].backend_why[0] ? ")" : "");
 	printf("  %-7s %8s %12s %14s %12s %12s %10s %s\n", "scheme", "secs",
@@ -398,8 +390,7 @@ int vmm_bench_report(const struct vmm_bench_row *rows, unsigned int n,
 		fprintf(f,
 			"%s,%s,%.3f,%" PRIu64 ",%.0f,%" PRIu64 ",%" PRIu64
 			",%" PRIu64 ",%" PRIu64 "\n",
-			scheme_name(r->scheme),
-			r->backend == VMM_BACKEND_KVM ? "kvm" : "sim", r->secs,
+			scheme_name(r->scheme), r->backend, r->secs,
 			r->delivered, rate(r), r->p50, r->p99, r->samples,
 			r->violations);
 	}

@@ -1,25 +1,14 @@
 // SPDX-License-Identifier: MIT
 /*
- * vmm.c - the guest's memory, its hypercalls, the shared-info page, the
- * runstate areas and the pause gate.
+ * vmm.c - the guest's memory, its hypercalls, the runstate areas and the
+ * pause gate.
  *
  * Memory (proto.h has the map): every region is memfd-backed RAM from a
  * struct gpc_hostmem, and the vm uses the alias stage, so a cache's pointer
  * is a separate mapping of the page it translated: after a remap, a write
  * through a stale pointer lands on the old page, where the canaries see it.
  *
- * Shared info: the VMM owns VMM_POOL_PAGES host pages. The current one is
- * mapped at the guest's GPA as an overlay memslot. On RAM (low RAM, the
- * runstate window, the overlay zone) the region's slot is split around it,
- * as QEMU's flat view does for a Xen shared-info page, since KVM refuses
- * overlapping slots; the RAM under it is hidden, not lost, and the region
- * is rebuilt whole when the page leaves. A move takes the next page of the
- * pool: the cache is deactivated (no sender can use the old page once that
- * returns), the content copied, the memslots rearranged (mirrored into KVM
- * within each call) with every vCPU paused, the cache activated at the new
- * GPA, and the old page filled with a canary that must still be intact
- * when the page is reused or at the end. The covered RAM is copied when it
- * is covered and must be unchanged when it is uncovered.
+ * Shared info is in shinfo.c.
  *
  * The pause gate: while memslots of the guest's own layout change, no vCPU
  * may be inside KVM_RUN (KVM cannot change several slots atomically). A vCPU
@@ -29,53 +18,14 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
-#include <linux/futex.h>
 
 #include "vmm.h"
 
-#define POOL_CANARY 0x5a5a5a5a00000000ull
-#define LOG_MAX	    40
-
-/* ---- small helpers --------------------------------------------------------- */
-
-uint64_t vmm_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-void vmm_sleep_us(uint64_t us)
-{
-	struct timespec ts = { (time_t)(us / 1000000),
-			       (long)(us % 1000000) * 1000 };
-
-	nanosleep(&ts, NULL);
-}
-
-int vmm_futex_wait(_Atomic int *addr, int val, uint64_t timeout_ns)
-{
-	struct timespec ts = { (time_t)(timeout_ns / 1000000000ull),
-			       (long)(timeout_ns % 1000000000ull) };
-
-	return (int)syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val,
-			    timeout_ns ? &ts : NULL, NULL, 0);
-}
-
-/* Async-signal-safe. */
-void vmm_futex_wake(_Atomic int *addr)
-{
-	syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
-}
+#define LOG_MAX 40
 
 static const char *const vnames[V_NR] = {
 	"stale write",	   "lost events", "guest check",
@@ -191,7 +141,7 @@ static void init_boot(struct vmm *m)
 }
 
 /*
- * The vm, bound to KVM if that is the backend, and every memslot except the
+ * The vm, bound to the backend (m->be), and every memslot except the
  * shared-info overlay (the guest places that). vCPUs come next (backends),
  * then vmm_setup_caches().
  */
@@ -204,8 +154,6 @@ int vmm_setup(struct vmm *m)
 	pthread_mutex_init(&m->rs_lock, NULL);
 	pthread_mutex_init(&m->pause_lock, NULL);
 	pthread_mutex_init(&m->log_lock, NULL);
-	m->pool_cur = -1;
-	m->evfd = -1;
 	err = gpc_hostmem_create(&m->hm);
 	if (err)
 		return err;
@@ -216,14 +164,9 @@ int vmm_setup(struct vmm *m)
 	err = gpc_vm_create(&cfg, &m->vm);
 	if (err)
 		return err;
-	if (m->backend == VMM_BACKEND_KVM) {
-		err = gpc_kvm_create(m->vm, NULL, &m->kvm);
-		if (err) {
-			snprintf(m->backend_why, sizeof(m->backend_why),
-				 "binding to KVM failed: %s", strerror(-err));
-			return err;
-		}
-	}
+	err = m->be->create(m);
+	if (err)
+		return err;
 	if ((err = alloc(m, GPCVM_LOW_SIZE, &m->low)) ||
 	    (err = alloc(m, GPCVM_RSWIN_SIZE, &m->rswin)) ||
 	    (err = alloc(m, GPCVM_ZONE_SIZE, &m->zone)) ||
@@ -235,24 +178,12 @@ int vmm_setup(struct vmm *m)
 	m->ram[GPCVM_REGION_LOW] = m->low;
 	m->ram[GPCVM_REGION_RSWIN] = m->rswin;
 	m->ram[GPCVM_REGION_ZONE] = m->zone;
-	m->rs_snap = calloc(1, VMM_RS_RAM_END);
-	m->hidden_snap = calloc(1, GPCVM_PAGE);
-	if (!m->rs_snap || !m->hidden_snap)
-		return -ENOMEM;
 	m->boot = (struct gpcvm_boot *)(m->low + GPCVM_BOOT_GPA);
 	build_tables(m);
 	init_boot(m);
 	vmm_load_guest(m);
-	/* Each RAM region whole: the guest has not placed its page yet. */
-	for (int r = 0; r < GPCVM_NR_RAM_REGIONS; r++) {
-		const struct gpcvm_ram_region *rg = &gpcvm_ram_regions[r];
-
-		if ((err = vmm_slot_create(m, rg->slot[0], rg->gpa, rg->size,
-					   m->ram[r])))
-			return err;
-		m->ram_slots[r][0].gpa = rg->gpa;
-		m->ram_slots[r][0].size = rg->size;
-	}
+	if ((err = vmm_shinfo_setup(m)))
+		return err;
 	for (int i = 0; i < GPCVM_NR_HOT; i++)
 		if ((err = vmm_slot_create(m, GPCVM_SLOT_HOT0 + i,
 					   GPCVM_HOT_GPA + i * GPCVM_HOT_SIZE,
@@ -307,12 +238,8 @@ void vmm_teardown(struct vmm *m)
 	for (int i = 0; i < GPCVM_NR_HOT; i++)
 		if (m->hb[i].priv)
 			gpc_cache_destroy(&m->hb[i]);
-	if (m->backend == VMM_BACKEND_KVM)
-		kvm_backend_destroy_vcpus(m);
-	else
-		sim_backend_destroy_vcpus(m);
-	if (m->kvm)
-		gpc_kvm_destroy(m->kvm);
+	m->be->destroy_vcpus(m);
+	m->be->destroy(m);
 	for (uint32_t id = 0; id < GPCVM_SLOT_HOT0 + GPCVM_NR_HOT; id++) {
 		struct gpc_memslot_info si;
 
@@ -322,8 +249,9 @@ void vmm_teardown(struct vmm *m)
 	gpc_vm_destroy(m->vm);
 	m->vm = NULL;
 	gpc_hostmem_destroy(m->hm);
-	free(m->rs_snap);
-	free(m->hidden_snap);
+	vmm_shinfo_destroy(m);
+	vmm_churn_destroy(m);
+	vmm_events_destroy(m);
 }
 
 /* ---- the pause gate ------------------------------------------------------------ */
@@ -356,7 +284,7 @@ void vmm_gate_leave(struct vmm_vcpu *v)
 }
 
 /* Every vCPU but the caller (which is outside the gate) out of the guest. */
-static void pause_all(struct vmm *m)
+void vmm_pause_all(struct vmm *m)
 {
 	int n;
 
@@ -373,21 +301,11 @@ static void pause_all(struct vmm *m)
 	}
 }
 
-static void resume_all(struct vmm *m)
+void vmm_resume_all(struct vmm *m)
 {
 	atomic_store(&m->pause_req, 0);
 	vmm_futex_wake(&m->pause_req);
 	pthread_mutex_unlock(&m->pause_lock);
-}
-
-void vmm_pause_all(struct vmm *m)
-{
-	pause_all(m);
-}
-
-void vmm_resume_all(struct vmm *m)
-{
-	resume_all(m);
 }
 
 /* ---- runstate ------------------------------------------------------------------ */
@@ -454,7 +372,7 @@ void vmm_vcpu_exited(struct vmm_vcpu *v, bool blocked)
 }
 
 /* With m->rs_lock held. */
-static void layout_view_locked(struct vmm *m, struct gpcvm_layout_view *lv)
+void vmm_layout_view_locked(struct vmm *m, struct gpcvm_layout_view *lv)
 {
 	memset(lv, 0, sizeof(*lv));
 	lv->nvcpus = m->opt.vcpus;
@@ -468,7 +386,7 @@ static void layout_view_locked(struct vmm *m, struct gpcvm_layout_view *lv)
 void vmm_layout_view(struct vmm *m, struct gpcvm_layout_view *lv)
 {
 	pthread_mutex_lock(&m->rs_lock);
-	layout_view_locked(m, lv);
+	vmm_layout_view_locked(m, lv);
 	pthread_mutex_unlock(&m->rs_lock);
 }
 
@@ -489,7 +407,7 @@ static int64_t hc_runstate(struct vmm_vcpu *self, uint64_t vcpu, uint64_t gpa,
 		v->rs_gpa = 0;
 		goto out;
 	}
-	layout_view_locked(m, &lv);
+	vmm_layout_view_locked(m, &lv);
 	err = gpcvm_check_runstate(&lv, (unsigned int)vcpu, gpa, size);
 	if (err)
 		goto out;
@@ -520,212 +438,6 @@ void vmm_cache_error(struct vmm_vcpu *v, int err)
 	pthread_mutex_unlock(&m->rs_lock);
 }
 
-/* ---- shared info ------------------------------------------------------------------ */
-
-static uint8_t *pool_page(struct vmm *m, int i)
-{
-	return m->pool + (size_t)i * GPCVM_PAGE;
-}
-
-void vmm_canary_fill(uint8_t *p, uint64_t len, uint64_t tag)
-{
-	for (uint64_t off = 0; off < len; off += 8) {
-		uint64_t v = tag ^ off;
-
-		memcpy(p + off, &v, 8);
-	}
-}
-
-/* Offset of the first word that is not the canary, or -1. */
-int64_t vmm_canary_check(const uint8_t *p, uint64_t len, uint64_t tag)
-{
-	for (uint64_t off = 0; off < len; off += 8) {
-		uint64_t v;
-
-		memcpy(&v, p + off, 8);
-		if (v != (tag ^ off))
-			return (int64_t)off;
-	}
-	return -1;
-}
-
-static void pool_check(struct vmm *m, int i)
-{
-	int64_t off;
-
-	if (!m->pool_retired[i])
-		return;
-	atomic_fetch_add(&m->st.canary_checks, 1);
-	off = vmm_canary_check(pool_page(m, i), GPCVM_PAGE, POOL_CANARY + i);
-	if (off >= 0)
-		vmm_violation(m, V_STALE,
-			      "old shared-info page %d written at +%#" PRIx64
-			      " after its move",
-			      i, (uint64_t)off);
-	m->pool_retired[i] = false;
-}
-
-/*
- * The RAM the shared-info page covered must be as it was when it was
- * covered: nothing may write it while hidden (the guest cannot reach it,
- * the VMM's own writers keep off it by the registration rules), and its
- * content must be there again once the page leaves.
- */
-static void hidden_check(struct vmm *m)
-{
-	uint64_t a, b;
-
-	if (!m->hidden)
-		return;
-	atomic_fetch_add(&m->st.canary_checks, 1);
-	atomic_fetch_add(&m->st.hidden_checks, 1);
-	for (uint64_t off = 0; off < GPCVM_PAGE; off += 8) {
-		memcpy(&a, m->hidden + off, 8);
-		memcpy(&b, m->hidden_snap + off, 8);
-		if (a == b)
-			continue;
-		vmm_violation(
-			m, V_STALE,
-			"RAM at gpa %#" PRIx64
-			" under the shared-info page changed at +%#" PRIx64
-			" while hidden (%#" PRIx64 " became %#" PRIx64 ")",
-			m->hidden_gpa, off, b, a);
-		break;
-	}
-	m->hidden = NULL;
-}
-
-void vmm_pool_final_check(struct vmm *m)
-{
-	for (int i = 0; i < VMM_POOL_PAGES; i++)
-		pool_check(m, i);
-	hidden_check(m);
-}
-
-/*
- * Every RAM region's memslots for the shared-info page at @gpa: the region
- * it is in split around it, every other one whole (the one it left is
- * rebuilt). The overlay slot must be absent. KVM cannot replace slots
- * atomically (a delete, then a create), so every vCPU is paused: one that
- * ran in between would find no memory under the code, the page tables or
- * the stack it is using.
- */
-static int ram_rearrange(struct vmm *m, uint64_t gpa)
-{
-	for (int r = 0; r < GPCVM_NR_RAM_REGIONS; r++) {
-		const struct gpcvm_ram_region *rg = &gpcvm_ram_regions[r];
-		struct gpcvm_range want[2] = { { 0, 0 }, { 0, 0 } };
-		int err;
-
-		gpcvm_split_around(rg->gpa, rg->size, gpa, want);
-		if (!memcmp(want, m->ram_slots[r], sizeof(want)))
-			continue;
-		for (int i = 0; i < 2; i++) {
-			if (m->ram_slots[r][i].size &&
-			    (err = vmm_slot_delete(m, rg->slot[i])))
-				return err;
-			m->ram_slots[r][i].size = 0;
-		}
-		for (int i = 0; i < 2; i++) {
-			if (want[i].size &&
-			    (err = vmm_slot_create(
-				     m, rg->slot[i], want[i].gpa, want[i].size,
-				     m->ram[r] + (want[i].gpa - rg->gpa))))
-				return err;
-			m->ram_slots[r][i] = want[i];
-		}
-	}
-	return 0;
-}
-
-/* With every vCPU paused and m->shinfo_lock held. */
-static int shinfo_switch(struct vmm *m, uint64_t gpa)
-{
-	uint64_t old = atomic_load(&m->shinfo_gpa);
-	int from = m->pool_cur, to = (from + 1) % VMM_POOL_PAGES;
-	struct gpcvm_shared_info *si = (void *)pool_page(m, to);
-	enum gpcvm_region region;
-	int err;
-
-	/* From here no sender can use the old page (it waits a grace
-	 * period / takes the write lock): the copy below is complete. */
-	if (old)
-		gpc_cache_deactivate(&m->shinfo);
-	pool_check(m, to);
-	if (from >= 0) {
-		memcpy(si, pool_page(m, from), GPCVM_PAGE);
-	} else {
-		memset(si, 0, GPCVM_PAGE);
-		si->magic = GPCVM_SHINFO_MAGIC;
-	}
-	si->moves++;
-	if (old && (err = vmm_slot_delete(m, GPCVM_SLOT_SHINFO)))
-		return err;
-	if ((err = ram_rearrange(m, gpa)))
-		return err;
-	/* The RAM left behind is visible again: is it as we hid it? Then
-	 * hide the new one, with every vCPU paused since the guest last
-	 * wrote it. */
-	hidden_check(m);
-	region = gpcvm_region_of(gpa);
-	if (region < GPCVM_NR_RAM_REGIONS) {
-		m->hidden =
-			m->ram[region] + (gpa - gpcvm_ram_regions[region].gpa);
-		m->hidden_gpa = gpa;
-		memcpy(m->hidden_snap, m->hidden, GPCVM_PAGE);
-	}
-	if ((err = vmm_slot_create(m, GPCVM_SLOT_SHINFO, gpa, GPCVM_PAGE, si)))
-		return err;
-	if (from >= 0) {
-		vmm_canary_fill(pool_page(m, from), GPCVM_PAGE,
-				POOL_CANARY + from);
-		m->pool_retired[from] = true;
-	}
-	m->pool_cur = to;
-	err = gpc_cache_activate_gpa(&m->shinfo, gpa, GPCVM_PAGE);
-	if (err)
-		vmm_violation(m, V_VMM, "shared-info cache at %#" PRIx64 ": %s",
-			      gpa, strerror(-err));
-	atomic_store(&m->shinfo_gpa, gpa);
-	atomic_fetch_add(&m->shinfo_epoch, 1);
-	vmm_futex_wake(&m->shinfo_epoch);
-	if (old) {
-		atomic_fetch_add(&m->st.shinfo_moves, 1);
-		atomic_fetch_add(&m->st.shinfo_landed[region], 1);
-	}
-	return err;
-}
-
-static int64_t hc_shinfo(struct vmm_vcpu *self, uint64_t gpa, uint64_t size)
-{
-	struct vmm *m = self->m;
-	struct gpcvm_layout_view lv;
-	uint64_t t0;
-	int err;
-
-	/* rs_lock across the check and the move: a runstate area or a
-	 * report checked against the old place could otherwise land under
-	 * the new one. (Lock order: shinfo_lock, rs_lock, pause_lock; no
-	 * vCPU waits for rs_lock inside the pause gate.) */
-	pthread_mutex_lock(&m->shinfo_lock);
-	pthread_mutex_lock(&m->rs_lock);
-	layout_view_locked(m, &lv);
-	err = gpcvm_check_shinfo(&lv, gpa, size);
-	if (err || gpa == lv.shinfo_gpa)
-		goto out;
-	pause_all(m);
-	t0 = vmm_now_ns();
-	err = shinfo_switch(m, gpa);
-	hist_add(&m->move_lat, vmm_now_ns() - t0);
-	resume_all(m);
-	if (err)
-		err = -EIO;
-out:
-	pthread_mutex_unlock(&m->rs_lock);
-	pthread_mutex_unlock(&m->shinfo_lock);
-	return err;
-}
-
 /* ---- other hypercalls ---------------------------------------------------------- */
 
 static int64_t hc_report(struct vmm_vcpu *v, uint64_t gpa, uint64_t size,
@@ -740,7 +452,7 @@ static int64_t hc_report(struct vmm_vcpu *v, uint64_t gpa, uint64_t size,
 	 * report meanwhile (the VMM reads low RAM directly, not through the
 	 * memslots, and would read the RAM under the page). */
 	pthread_mutex_lock(&m->rs_lock);
-	layout_view_locked(m, &lv);
+	vmm_layout_view_locked(m, &lv);
 	err = gpcvm_check_report(&lv, gpa, size);
 	if (err)
 		goto out;
@@ -814,7 +526,7 @@ int64_t vmm_hypercall(struct vmm_vcpu *v, uint64_t nr, uint64_t a, uint64_t b,
 	atomic_fetch_add(&v->hypercalls, 1);
 	switch (nr) {
 	case GPCVM_HC_SHINFO:
-		return hc_shinfo(v, a, b);
+		return vmm_hc_shinfo(v, a, b);
 	case GPCVM_HC_RUNSTATE:
 		return hc_runstate(v, a, b, c);
 	case GPCVM_HC_REPORT:

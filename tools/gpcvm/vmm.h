@@ -2,19 +2,28 @@
 /*
  * tools/gpcvm/vmm.h - the reference VMM's state, shared by its parts:
  *
- *   main.c         options, the run from start to report
- *   vmm.c          memory layout, hypercalls, shared info, runstate, pause
+ *   main.c         options, choosing the backend, the run from start to
+ *                  report
+ *   vmm.c          memory, setup/teardown, hypercalls, runstate, the pause
+ *                  gate, violations and the log
+ *   shinfo.c       the shared-info page: pool, overlay memslot, moves
  *   events.c       event senders, the timer "interrupt", the deferral queue
- *   churn.c        remap, hot-unplug/replug and reclaim threads
- *   backend_kvm.c  vCPUs on KVM (gpc/kvm.h)
- *   backend_sim.c  vCPUs played by threads running the same guest code
+ *                  (its state is struct vmm_events, private to it)
+ *   churn.c        remap, hot-unplug/replug and reclaim threads (its state
+ *                  is struct vmm_churn, private to it)
+ *   backend_kvm.c  vCPUs on KVM (gpc/kvm.h)       } struct vmm_backend_ops;
+ *   backend_sim.c  vCPUs played by threads running } each keeps its state
+ *                  the same guest code              } in m->be_priv
  *   report.c       latency histograms, live status, the final report
+ *   util.c         clock, sleep, futex, random numbers, canaries (util.h)
+ *
+ * Who writes what in struct vmm is noted at each group of fields; a field
+ * not listed there is written by vmm.c.
  */
 #ifndef GPCVM_VMM_H
 #define GPCVM_VMM_H
 
 #include <pthread.h>
-#include <setjmp.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -24,6 +33,7 @@
 
 #include "layout.h"
 #include "proto.h"
+#include "util.h"
 
 #define VMM_NR_SENDERS 2
 #define VMM_POOL_PAGES 4 /* shared-info pages the VMM rotates through */
@@ -33,8 +43,7 @@
 _Static_assert(GPCVM_LOW_GPA == 0 &&
 		       GPCVM_LOW_GPA + GPCVM_LOW_SIZE == GPCVM_RSWIN_GPA,
 	       "low RAM and the runstate window are adjacent");
-#define VMM_REQ_PAUSE  GPC_REQ_USER
-#define VMM_QUEUE_SIZE 4096 /* deferred events from the timer handler */
+#define VMM_REQ_PAUSE GPC_REQ_USER
 
 enum vmm_backend { VMM_BACKEND_AUTO, VMM_BACKEND_KVM, VMM_BACKEND_SIM };
 
@@ -72,13 +81,45 @@ enum vmm_violation {
 };
 
 struct vmm;
+struct vmm_vcpu;
+struct vmm_churn;
+struct vmm_events;
+struct vmm_shinfo;
+
+/*
+ * A backend: what runs the vCPUs. Each keeps its own state behind
+ * m->be_priv (created by ->create, freed by ->destroy). Called in this
+ * order by vmm.c and main.c; only ->destroy_vcpus and ->destroy may be
+ * called after a failed ->create or ->create_vcpus.
+ */
+struct vmm_backend_ops {
+	const char *name; /* in the report: "kvm", "sim" */
+	/*
+	 * After the vm exists, before any memslot: set up the backend's
+	 * state and bind the vm to it (KVM: every memslot change is mirrored
+	 * into KVM from then on, within the call that makes it). On failure,
+	 * m->backend_why may say why. Context: may sleep.
+	 */
+	int (*create)(struct vmm *m);
+	/* Create m->opt.vcpus vCPUs: sets m->vcpus[i].m, .id and .gv. */
+	int (*create_vcpus)(struct vmm *m);
+	/* The thread of a vCPU (arg: its struct vmm_vcpu): runs the guest
+	 * through the pause gate until it is done or m->abort. A kick is
+	 * gpc_vcpu_request(v->gv, ...), whichever the backend. */
+	void *(*vcpu_thread)(void *arg);
+	/* Kick signals the backend sent to @v (report). */
+	uint64_t (*kicks_sent)(struct vmm_vcpu *v);
+	void (*destroy_vcpus)(struct vmm *m);
+	void (*destroy)(struct vmm *m);
+};
+
+extern const struct vmm_backend_ops vmm_backend_kvm, vmm_backend_sim;
 
 struct vmm_vcpu {
 	struct vmm *m;
 	unsigned int id;
-	struct gpc_vcpu *gv;
-	struct gpc_kvm_vcpu *kv; /* KVM backend */
-	pthread_t thread;
+	struct gpc_vcpu *gv; /* set by the backend */
+	pthread_t thread;    /* main.c */
 	bool started;
 
 	/* Runstate: the VMM's own copy (Xen's v->runstate) and the cache
@@ -89,15 +130,9 @@ struct vmm_vcpu {
 	struct gpcvm_runstate rs; /* this vCPU's thread only */
 	uint64_t rs_writes, rs_skipped;
 
-	/* HC_BLOCK */
+	/* HC_BLOCK (vmm_block(); events.c wakes) */
 	_Atomic int blocked;
 	_Atomic int wake; /* futex */
-
-	/* Simulated backend */
-	_Atomic int sim_kick;
-	_Atomic uint64_t sim_kick_ns;
-	uint64_t sim_relax;
-	jmp_buf sim_abort;
 
 	_Atomic int done;
 	_Atomic int in_gate;
@@ -107,10 +142,12 @@ struct vmm_vcpu {
 	char line[128]; /* console line being assembled */
 	unsigned int line_len;
 
+	/* Counters: the backend and vmm.c add, report.c reads. */
 	_Atomic uint64_t evictions, exits, kicked_exits;
 	_Atomic uint64_t hypercalls, blocks;
 };
 
+/* Counters: any file adds (atomically), report.c reads. */
 struct vmm_stats {
 	_Atomic uint64_t sent, fast, slow, irq, irq_fast, irq_queued, drained;
 	_Atomic uint64_t slow_refreshes, slow_waits;
@@ -127,41 +164,34 @@ struct vmm_stats {
 };
 
 struct vmm {
-	struct vmm_opts opt;
-	enum vmm_backend backend; /* the one that runs */
-	char backend_why[256];	  /* why not KVM, if sim */
+	struct vmm_opts opt; /* main.c */
+	/* main.c chooses; the backend owns be_priv. */
+	const struct vmm_backend_ops *be;
+	void *be_priv;
+	char backend_why[256]; /* why not KVM, if sim */
 
 	struct gpc_hostmem *hm;
 	struct gpc_vm *vm;
-	struct gpc_kvm *kvm;
 
 	/* Host addresses of guest memory; ram[] by enum gpcvm_region. */
 	uint8_t *low, *rswin, *zone, *pool, *hot[GPCVM_NR_HOT];
 	uint8_t *ram[GPCVM_NR_RAM_REGIONS];
 	struct gpcvm_boot *boot;
 
-	/* Shared info: one host page of the pool overlays the guest's GPA. */
+	/* Shared info: one host page of the pool overlays the guest's GPA.
+	 * shinfo.c writes these; others read shinfo_gpa/shinfo_epoch and use
+	 * the cache. */
 	pthread_mutex_t shinfo_lock; /* placement and moves */
 	struct gpc_cache shinfo;     /* host usage: senders, timer */
 	_Atomic uint64_t shinfo_gpa; /* 0: not placed */
 	_Atomic int shinfo_epoch;    /* futex: bumped when placed/moved */
-	int pool_cur;		     /* -1: none */
-	bool pool_retired[VMM_POOL_PAGES];
-	/* The memslots of each RAM region now (gpcvm_split_around() of the
-	 * region around the shared-info page; size 0: absent). */
-	struct gpcvm_range ram_slots[GPCVM_NR_RAM_REGIONS][2];
-	/* The RAM the shared-info page covers (NULL: none, it is in the
-	 * hole) and a copy of it taken when it was covered: it must be
-	 * unchanged when the page moves away (hidden, not lost). */
-	uint8_t *hidden;
-	uint64_t hidden_gpa;
-	uint8_t *hidden_snap;
+	struct vmm_shinfo *sh;	     /* the rest: private to shinfo.c */
 
 	/* Runstate and report registrations, and their checks against the
-	 * shared-info page (hc_shinfo() holds it across a move). */
+	 * shared-info page (vmm_hc_shinfo() holds it across a move). */
 	pthread_mutex_t rs_lock;
 
-	/* Heartbeat caches, one per hot slot (host usage). */
+	/* Heartbeat caches, one per hot slot (host usage; events.c). */
 	struct gpc_cache hb[GPCVM_NR_HOT];
 
 	/* The pause gate (vCPUs between entry and exit count as running). */
@@ -171,51 +201,28 @@ struct vmm {
 
 	struct vmm_vcpu vcpus[GPCVM_MAX_VCPUS];
 
-	/* Events. */
-	_Atomic uint64_t port_sent[GPCVM_NR_PORTS];
-	_Atomic int events_on; /* senders may send */
-	_Atomic int irq_on;    /* the timer handler may send */
-	_Atomic int stop_events;
-	_Atomic int drainer_stop;
-	_Atomic int stop_churn;
-	_Atomic int abort;
-	pthread_t senders[VMM_NR_SENDERS];
-	_Atomic int sender_tid0;
-	pthread_t drainer;
-	int evfd;
-	_Atomic uint32_t q_head, q_tail;
-	uint16_t queue[VMM_QUEUE_SIZE];
-	_Atomic uint64_t q_overflow[GPCVM_NR_PORTS];
-	bool events_started;
-	void *timer; /* timer_t */
-	bool timer_armed;
+	_Atomic int abort;	 /* anyone: stop everything */
+	struct vmm_events *ev;	 /* events.c */
+	struct vmm_churn *churn; /* churn.c */
 
-	/* Churn. */
-	pthread_t churn[3];
-	unsigned int nchurn;
-	/* Remap canaries: page copies at retire, indexed by GPA page over
-	 * the RAM where runstate areas may be (low RAM, runstate window). */
-	uint8_t *rs_snap;
-	bool rs_snap_valid[VMM_RS_RAM_END / GPCVM_PAGE];
-
+	/* main.c */
 	pthread_t clock;
 	_Atomic int clock_stop;
 
+	uint64_t t_start, t_end;
+
+	/* Counters and histograms: any file adds, report.c reads. */
 	struct vmm_stats st;
 	struct hist inval_lat, kick_lat, memslot_lat, move_lat;
 	struct hist send_lat; /* sender threads: one deliver(), sampled */
-	uint64_t t_start, t_end;
-	uint64_t t_events, t_events_end; /* senders started / told to stop */
+
+	/* vmm_violation() and vmm_log(). */
 	pthread_mutex_t log_lock;
 	unsigned int logged;
 };
 
 /* ---- vmm.c ---------------------------------------------------------------- */
 
-uint64_t vmm_now_ns(void);
-void vmm_sleep_us(uint64_t us);
-int vmm_futex_wait(_Atomic int *addr, int val, uint64_t timeout_ns);
-void vmm_futex_wake(_Atomic int *addr);
 void vmm_violation(struct vmm *m, enum vmm_violation kind, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void vmm_log(struct vmm *m, const char *fmt, ...)
@@ -250,15 +257,23 @@ void vmm_console(struct vmm_vcpu *v, char c);
 void vmm_cache_error(struct vmm_vcpu *v, int err);
 
 void vmm_layout_view(struct vmm *m, struct gpcvm_layout_view *lv);
+/* The same with m->rs_lock held. */
+void vmm_layout_view_locked(struct vmm *m, struct gpcvm_layout_view *lv);
 
 /* Memslot changes, timed and counted; failures are violations. */
 int vmm_slot_create(struct vmm *m, uint32_t id, uint64_t gpa, uint64_t size,
 		    void *hva);
 int vmm_slot_delete(struct vmm *m, uint32_t id);
 
-/* Fill / check a canary pattern (offset of the first bad word, or -1). */
-void vmm_canary_fill(uint8_t *p, uint64_t len, uint64_t tag);
-int64_t vmm_canary_check(const uint8_t *p, uint64_t len, uint64_t tag);
+/* ---- shinfo.c ------------------------------------------------------------- */
+
+/* In vmm_setup(): the shared-info state, and each RAM region's memslot
+ * whole (no page placed yet). */
+int vmm_shinfo_setup(struct vmm *m);
+/* Free the shared-info state (vmm_teardown()). */
+void vmm_shinfo_destroy(struct vmm *m);
+/* HC_SHINFO: place or move the shared-info page (vCPU thread). */
+int64_t vmm_hc_shinfo(struct vmm_vcpu *self, uint64_t gpa, uint64_t size);
 /* Check the retired shared-info pages (at the end). */
 void vmm_pool_final_check(struct vmm *m);
 
@@ -266,23 +281,22 @@ void vmm_pool_final_check(struct vmm *m);
 
 void vmm_notify_vcpu(struct vmm *m, unsigned int port);
 int vmm_events_start(struct vmm *m);
+/* Stop what vmm_events_start() started (nothing if it failed). */
 void vmm_events_stop(struct vmm *m);
+/* After the stop: our count per port against the shared-info page. */
+void vmm_events_check_sequences(struct vmm *m);
+/* Seconds the senders ran (0 if they did not). */
+double vmm_events_secs(const struct vmm *m);
+/* Free the events state (vmm_teardown()). */
+void vmm_events_destroy(struct vmm *m);
 
 /* ---- churn.c --------------------------------------------------------------- */
 
 int vmm_churn_start(struct vmm *m);
 void vmm_churn_stop(struct vmm *m);
 void vmm_churn_final_check(struct vmm *m);
-
-/* ---- backends ----------------------------------------------------------------- */
-
-int kvm_backend_create_vcpus(struct vmm *m);
-void *kvm_backend_vcpu_thread(void *arg);
-void kvm_backend_destroy_vcpus(struct vmm *m);
-
-int sim_backend_create_vcpus(struct vmm *m);
-void *sim_backend_vcpu_thread(void *arg);
-void sim_backend_destroy_vcpus(struct vmm *m);
+/* Free the churn state (vmm_teardown()). */
+void vmm_churn_destroy(struct vmm *m);
 
 /* ---- report.c ------------------------------------------------------------------ */
 
@@ -293,7 +307,7 @@ int vmm_report(struct vmm *m);
 /* --bench: one row per scheme, from a normal run's state. */
 struct vmm_bench_row {
 	enum gpc_scheme scheme;
-	enum vmm_backend backend;
+	const char *backend;
 	char backend_why[256];
 	double secs;		    /* senders running */
 	uint64_t delivered;	    /* the guest's count */
