@@ -241,6 +241,10 @@ static void reclaim_once(struct vmm *m, uint64_t *rng)
 			vmm_violation(m, V_VMM,
 				      "reclaim: -EAGAIN for 10 s on slot %u",
 				      i);
+			/* Giving up: withdraw the pending mark, so that the
+			 * vCPUs' refreshes of this range go on at once. */
+			gpc_invalidate_range_cancel(m->vm, hva,
+						    hva + GPCVM_HOT_SIZE);
 			goto out;
 		}
 		vmm_sleep_us(20);
