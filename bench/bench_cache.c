@@ -2464,9 +2464,17 @@ static void rt_signal_batch(struct rt_state *s)
 		uint64_t h = atomic_load(&s->handled), t0;
 
 		t += RT_PERIOD_NS;
-		while (now_ns() < t)
-			sleep_ns(t - now_ns() > 50000 ? t - now_ns() - 50000 :
-							0);
+		/*
+		 * Sleep until 50 us before @t, then spin. "Now" is read once
+		 * per step: two reads could straddle t - 50 us and wrap the
+		 * unsigned difference into a sleep of centuries.
+		 */
+		for (uint64_t now = now_ns(); now < t; now = now_ns()) {
+			if (t - now > 50000)
+				sleep_ns(t - now - 50000);
+			else
+				gpc_cpu_relax();
+		}
 		atomic_store(&s->sent_ns, now_ns());
 		pthread_kill(s->writer_th, SIGUSR1);
 		t0 = now_ns();
