@@ -68,10 +68,11 @@
 
 #include <gpc/gpc.h>
 
-#define NR_SUITES  5
-#define MAX_ROUNDS 15 /* interleaved rounds of the ns/op measurements: */
-#define ROUNDS	   (opt.quick ? 7 : MAX_ROUNDS) /* 7 in a quick run */
-#define GPA_BASE   0x100000ULL
+#define SPIN_TIMEOUT_NS (120 * 1000000000ULL) /* spin_until gives up */
+#define NR_SUITES	5
+#define MAX_ROUNDS	15 /* interleaved rounds of the ns/op measurements: */
+#define ROUNDS		(opt.quick ? 7 : MAX_ROUNDS) /* 7 in a quick run */
+#define GPA_BASE	0x100000ULL
 
 /* ---- options ------------------------------------------------------------ */
 
@@ -183,13 +184,28 @@ static int vm_create_unpinned(const struct gpc_vm_config *cfg,
  */
 static void spin_until(_Atomic uint64_t *w, uint64_t v)
 {
+	uint64_t deadline = now_ns() + SPIN_TIMEOUT_NS;
 	unsigned int n = 0;
 
 	while (atomic_load_explicit(w, memory_order_acquire) != v) {
-		if (++n % 256 == 0)
+		if (++n % 256 == 0) {
 			sched_yield();
-		else
+			/*
+			 * Bounded: a thread that never answers (a lost wakeup,
+			 * a stuck job) ends the run with a message instead of
+			 * hanging "make bench"; the driver moves on.
+			 */
+			if (now_ns() > deadline) {
+				fprintf(stderr,
+					"%s: timeout: a helper thread did not "
+					"answer in %llu s\n",
+					program_invocation_short_name,
+					SPIN_TIMEOUT_NS / 1000000000ULL);
+				exit(1);
+			}
+		} else {
 			gpc_cpu_relax();
+		}
 	}
 }
 

@@ -59,11 +59,12 @@
 #include <gpc/seqcount.h>
 #include <gpc/srcu.h>
 
-#define NR_THREADS 2
-#define NR_ROUNDS  7
-#define GP_FULL	   200
-#define GP_QUICK   30
-#define GP_BATCH   10 /* grace periods per contender before switching */
+#define SPIN_TIMEOUT_NS (120 * 1000000000ULL) /* spin_until gives up */
+#define NR_THREADS	2
+#define NR_ROUNDS	7
+#define GP_FULL		200
+#define GP_QUICK	30
+#define GP_BATCH	10 /* grace periods per contender before switching */
 
 /* ---- options ------------------------------------------------------------ */
 
@@ -406,13 +407,28 @@ static void pin_self(int idx)
  */
 static void spin_until(_Atomic uint64_t *w, uint64_t v)
 {
+	uint64_t deadline = now_ns() + SPIN_TIMEOUT_NS;
 	unsigned int n = 0;
 
 	while (atomic_load_explicit(w, memory_order_acquire) != v) {
-		if (++n % 1024 == 0)
+		if (++n % 1024 == 0) {
 			sched_yield();
-		else
+			/*
+			 * Bounded: a thread that never answers (a lost wakeup,
+			 * a stuck job) ends the run with a message instead of
+			 * hanging "make bench"; the driver moves on.
+			 */
+			if (now_ns() > deadline) {
+				fprintf(stderr,
+					"%s: timeout: a helper thread did not "
+					"answer in %llu s\n",
+					program_invocation_short_name,
+					SPIN_TIMEOUT_NS / 1000000000ULL);
+				exit(1);
+			}
+		} else {
 			gpc_cpu_relax();
+		}
 	}
 }
 
