@@ -15,7 +15,6 @@
 #define _LGPL_SOURCE /* inline urcu's read side, as its fast users do */
 
 #include <errno.h>
-#include <getopt.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
@@ -26,7 +25,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <urcu/urcu-memb.h>
@@ -53,7 +51,7 @@ struct bench_opt {
 
 extern struct bench_opt opt;
 
-/* ---- time, CPUs, machine load ------------------------------------------- */
+/* ---- machine load ---------------------------------------------------------- */
 
 /*
  * What the rest of the machine did while a suite ran: CPU time of all CPUs
