@@ -59,6 +59,8 @@
 #include <gpc/seqcount.h>
 #include <gpc/srcu.h>
 
+#include "common.h"
+
 #define NR_THREADS 2
 #define NR_ROUNDS  7
 #define GP_FULL	   200
@@ -351,19 +353,6 @@ static void run_loop(enum contender c, struct reader *r, uint64_t n)
 
 /* ---- time and CPUs ------------------------------------------------------ */
 
-static uint64_t clock_ns(clockid_t clk)
-{
-	struct timespec ts;
-
-	clock_gettime(clk, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t now_ns(void)
-{
-	return clock_ns(CLOCK_MONOTONIC);
-}
-
 /*
  * Wall-clock time of the main thread's timed read loops, and the CPU time
  * it actually got during them. On a shared machine the difference is time
@@ -372,48 +361,10 @@ static uint64_t now_ns(void)
  */
 static uint64_t timed_wall_ns, timed_cpu_ns;
 
-static int cpu_of[NR_THREADS] = { -1, -1 };
-
-/* The first two CPUs we may run on: 0 and 1 on an unrestricted machine. */
-static void pick_cpus(void)
-{
-	cpu_set_t set;
-	int n = 0;
-
-	if (sched_getaffinity(0, sizeof(set), &set))
-		return;
-	for (int cpu = 0; cpu < CPU_SETSIZE && n < NR_THREADS; cpu++)
-		if (CPU_ISSET(cpu, &set))
-			cpu_of[n++] = cpu;
-}
-
-/* Failure is ignored: unpinned threads only make the numbers noisier. */
+/* Thread @idx (0 main, 1 helper) runs on the @idx-th CPU we may use. */
 static void pin_self(int idx)
 {
-	cpu_set_t set;
-
-	if (cpu_of[idx] < 0)
-		return;
-	CPU_ZERO(&set);
-	CPU_SET(cpu_of[idx], &set);
-	(void)pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
-}
-
-/*
- * Spin until *w == v. Yields now and then: with both threads squeezed onto
- * one CPU (pinning refused, or another tenant), the thread we wait for must
- * get to run.
- */
-static void spin_until(_Atomic uint64_t *w, uint64_t v)
-{
-	unsigned int n = 0;
-
-	while (atomic_load_explicit(w, memory_order_acquire) != v) {
-		if (++n % 1024 == 0)
-			sched_yield();
-		else
-			gpc_cpu_relax();
-	}
+	pin_to(cpu_of[idx]);
 }
 
 /* ---- the second thread -------------------------------------------------- */
@@ -583,22 +534,6 @@ static uint64_t calibrate(enum contender c, int nthreads)
 	return n < 1000 ? 1000 : n;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double median(const double *v, int n)
-{
-	double tmp[NR_ROUNDS];
-
-	memcpy(tmp, v, sizeof(*v) * n);
-	qsort(tmp, n, sizeof(*tmp), cmp_double);
-	return n % 2 ? tmp[n / 2] : (tmp[n / 2 - 1] + tmp[n / 2]) / 2;
-}
-
 struct read_results {
 	uint64_t iters[NR_CONTENDERS][NR_THREADS];
 	double ns[NR_CONTENDERS][NR_THREADS][NR_ROUNDS];
@@ -731,13 +666,6 @@ static int gp_case_batch(struct gp_results *res, enum gp_case g, int done,
 		atomic_store_explicit(&ctl.stop, false, memory_order_relaxed);
 	}
 	return err;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return (x > y) - (x < y);
 }
 
 /* Nearest-rank percentile of the sorted @v. */
