@@ -188,6 +188,10 @@ static void inv_nonblock_batch(struct inv_state *s, enum inv_kind k, int nr,
 			gpc_invalidate_range_end(e->vm, hva, hva + page_size);
 			samples_add(&s->nb_done[k][nr], tb - t0);
 		} else if (err == -EAGAIN) {
+			/* Giving up: withdraw the pending mark the last
+			 * attempt left, or the readers' refreshes wait on it. */
+			gpc_invalidate_range_cancel(e->vm, hva,
+						    hva + page_size);
 			s->nb_gaveup[k][nr]++;
 		} else {
 			fail("non-blocking range_start", err);
