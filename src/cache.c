@@ -799,7 +799,7 @@ static int access_check(struct gpc_cache *c, uint64_t off, size_t len)
  * Whether [@off, @off + @len) lies inside the cache's (requested) length.
  * That length changes under refresh_lock (activate, refresh with a new
  * length), so it is read under it: an unlocked read raced with those
- * writers (ThreadSanitizer, tests/test_cache_len_race.c).
+ * writers (ThreadSanitizer, tests/unit/test_cache_len_race.c).
  */
 static bool within_len(struct gpc_cache *c, uint64_t off, uint64_t len)
 {

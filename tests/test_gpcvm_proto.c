@@ -41,7 +41,7 @@
 
 #include "layout.h"
 #include "proto.h"
-#include "test_common.h"
+#include "support/test_common.h"
 
 static struct gpcvm_shared_info *new_page(void)
 {

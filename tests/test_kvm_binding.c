@@ -33,7 +33,7 @@
 #include <gpc/gpc.h>
 #include <gpc/kvm.h>
 
-#include "test_common.h"
+#include "support/test_common.h"
 
 /* CMake's check_include_file() says; without CMake, the compiler does. */
 #ifndef GPC_HAVE_LINUX_KVM_H

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * tests/test_seqcount.c - single-threaded semantics of gpc/seqcount.h.
+ * tests/unit/test_seqcount.c - single-threaded semantics of gpc/seqcount.h.
  *
  * The count must be even between write sections and odd inside; read_try
  * must refuse while odd, read_retry must notice any writer since the start,

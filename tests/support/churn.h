@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * tests/churn.h - the R18 churn engine, shared by test_scenarios_b
+ * tests/support/churn.h - the R18 churn engine, shared by test_scenarios_b
  * (r18_churn_stress, a short run) and stress_churn (the long soak).
  *
  * N writer threads each own one cache, in GPA mode, on its own page of

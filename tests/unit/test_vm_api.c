@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * tests/test_vm_api.c - gpc/vm.h: create/destroy, the scheme and domain
+ * tests/unit/test_vm_api.c - gpc/vm.h: create/destroy, the scheme and domain
  * accessors, the test hook, and the vm counters (struct gpc_vm_stats).
  *
  * The rules checked: bad arguments are refused without side effects; a vm

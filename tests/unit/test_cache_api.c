@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * tests/test_cache_api.c - every function of gpc/cache.h and its error paths.
+ * tests/unit/test_cache_api.c - every function of gpc/cache.h and its error paths.
  *
  * Each test runs four times: {srcu, rwlock} x {direct, alias} stage, on the
- * harness vm (tests/harness.h: memslot 0 at TVM_GPA_BASE, 1 MiB of memfd
+ * harness vm (tests/support/harness.h: memslot 0 at TVM_GPA_BASE, 1 MiB of memfd
  * RAM, the test stage wrapped around the real one so that translates, maps
  * and unmaps are counted).
  *

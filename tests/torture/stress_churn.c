@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * tests/stress_churn.c - the R18 soak: writers keep writing their caches'
+ * tests/torture/stress_churn.c - the R18 soak: writers keep writing their caches'
  * GPAs while the host memory and the memslots churn under them (see
  * churn.h for what is changed and what is checked).
  *

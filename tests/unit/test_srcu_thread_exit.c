@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * tests/test_srcu_thread_exit.c - threads that end, inside a section or not.
+ * tests/unit/test_srcu_thread_exit.c - threads that end, inside a section or not.
  *
  * A thread that exits inside a read section can never leave it; the library
  * ends the section for it (so grace periods do not wait forever) and reports

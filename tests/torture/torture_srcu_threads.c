@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * tests/torture_srcu_threads.c - SRCU under thread churn: slots that come
+ * tests/torture/torture_srcu_threads.c - SRCU under thread churn: slots that come
  * and go with their threads.
  *
  *	torture_srcu_threads [--duration SECONDS] [--seed N] [--no-fork]

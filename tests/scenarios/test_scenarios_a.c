@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * tests/test_scenarios_a.c - deterministic regression scenarios R1-R9 of
- * shared/brief/regressions.md, each on both read-side schemes (docs/design.md
+ * tests/scenarios/test_scenarios_a.c - deterministic regression scenarios R1-R9 of
+ * docs/regressions.md, each on both read-side schemes (docs/design.md
  * maps the invariants to them). Tests are named <scenario>_<scheme>.
  *
- * Every race is forced with a stop point (tests/harness.h) or a test-stage
+ * Every race is forced with a stop point (tests/support/harness.h) or a test-stage
  * hook, never by timing: a thread is parked at the exact step, the other
  * side runs, the thread is let go. Sleeps appear only as "give a thread the
  * chance to do something wrong" (tbg_done_within(&bg, 50) == false).

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * tests/test_srcu_fork.c - fork() while other threads use the domain.
+ * tests/unit/test_srcu_fork.c - fork() while other threads use the domain.
  *
  * The child of a multi-threaded process has one thread. Slots of the
  * threads that did not come along (some of them inside read sections at the

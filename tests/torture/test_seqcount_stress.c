@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * tests/test_seqcount_stress.c - the seqcount across threads.
+ * tests/torture/test_seqcount_stress.c - the seqcount across threads.
  *
  * A writer keeps rewriting a group of fields that must always be seen as a
  * consistent set ((x, -x) pairs); readers must never accept an inconsistent

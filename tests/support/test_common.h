@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * tests/test_common.h - helpers shared by the libgpc test programs.
+ * tests/support/test_common.h - helpers shared by the libgpc test programs.
  *
  * Everything here is static so that each test program is one translation
  * unit plus the library. It provides:

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * test_nonblock_busy.c - a non-blocking invalidation that is retried on
+ * tests/scenarios/test_nonblock_busy.c - a non-blocking invalidation that is retried on
  * -EAGAIN completes while writer threads keep refreshing the caches it
  * clears (gpc/invalidate.h, "pending mark").
  *

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * tests/test_realtime.c - readers in contexts that must not block, against
+ * tests/scenarios/test_realtime.c - readers in contexts that must not block, against
  * writers that cannot run (system.md section 4: "a signal-handler reader on
  * a thread that holds the write lock deadlocks; a real-time reader can wait
  * behind a preempted writer").

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * tests/test_memslot.c - the memslot table (gpc/memslot.h).
+ * tests/unit/test_memslot.c - the memslot table (gpc/memslot.h).
  *
  * Two groups, chosen by the first argument ("unit", "concurrency", or
  * nothing for both), so that ctest can label them separately:

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * tests/test_hostmem.c - guest RAM, the direct and alias stages, the change
+ * tests/unit/test_hostmem.c - guest RAM, the direct and alias stages, the change
  * helpers and the test stage (gpc/hostmem.h, gpc/testmem.h).
  *
  * What must hold: translate faults a range in or says -EFAULT for holes and

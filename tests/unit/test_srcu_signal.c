@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * tests/test_srcu_signal.c - read sections and seqcount reads in signal
+ * tests/unit/test_srcu_signal.c - read sections and seqcount reads in signal
  * handlers.
  *
  * The read side is async-signal-safe: a handler may enter and leave a

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * tests/test_srcu_api.c - every function of gpc/srcu.h from one thread.
+ * tests/unit/test_srcu_api.c - every function of gpc/srcu.h from one thread.
  *
  * Good and bad input for each call: NULL and destroyed domains, double
  * destroy, misuse reported by debug builds, bogus poll cookies, waiting for

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * tests/harness.h - a vm on guest RAM, and stop points that park a thread at
+ * tests/support/harness.h - a vm on guest RAM, and stop points that park a thread at
  * an exact step of the library (a refresh between translate and publish, an
  * invalidation between clearing caches and waiting...) until the test lets
  * it go. Used by the scenario tests (R1-R18) and the cache unit tests.

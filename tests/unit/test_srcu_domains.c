@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * tests/test_srcu_domains.c - grace periods against readers on other threads.
+ * tests/unit/test_srcu_domains.c - grace periods against readers on other threads.
  *
  * A reader of one domain must hold up that domain's grace periods and no
  * other's. The checks use polling and generous timeouts (seconds), never

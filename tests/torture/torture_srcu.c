@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * tests/torture_srcu.c - rcutorture-style stress test of an SRCU domain.
+ * tests/torture/torture_srcu.c - rcutorture-style stress test of an SRCU domain.
  *
  *	torture_srcu [--duration SECONDS] [--readers N] [--writers N]
  *		     [--seed N]

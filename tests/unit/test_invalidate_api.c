@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * tests/test_invalidate_api.c - gpc/invalidate.h: range_start, range_end,
+ * tests/unit/test_invalidate_api.c - gpc/invalidate.h: range_start, range_end,
  * the sequence, and their error paths.
  *
  * What must hold:

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * tests/test_scenarios_b.c - regression scenarios R10-R18 of
- * shared/brief/regressions.md, each on both read-side schemes.
+ * tests/scenarios/test_scenarios_b.c - regression scenarios R10-R18 of
+ * docs/regressions.md, each on both read-side schemes.
  *
  * Every race is forced with stop points (harness.h): a refresh, a
  * deactivate or an invalidation is parked at an exact step while the other

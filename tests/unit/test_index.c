@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * tests/test_index.c - the invalidation index at scale (system.md section 7:
+ * tests/unit/test_index.c - the invalidation index at scale (system.md section 7:
  * "invalidation finds the overlapping caches through an index by host
  * range, so its cost does not grow with the number of active caches").
  *

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * test_cache_len_race.c - gpc_cache_read/_write/_copy racing with activate,
+ * tests/unit/test_cache_len_race.c - gpc_cache_read/_write/_copy racing with activate,
  * deactivate, refresh with a new length and invalidations, on shared caches.
  *
  * The copy calls check the requested length of the cache on a miss; that

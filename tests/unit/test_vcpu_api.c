@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * tests/test_vcpu_api.c - gpc/vcpu.h and guest-usage caches, from one thread.
+ * tests/unit/test_vcpu_api.c - gpc/vcpu.h and guest-usage caches, from one thread.
  *
  * What must hold: bad arguments and misuse (entering twice, destroying a
  * vCPU in guest mode or one a guest-usage cache still names, using a

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * tests/test_srcu_stall.c - the stall report of a long grace period.
+ * tests/unit/test_srcu_stall.c - the stall report of a long grace period.
  *
  * With stall_ms = 200, a reader that holds its section for about a second
  * while synchronize() waits must produce exactly one report (a warning or
