@@ -63,6 +63,8 @@
 
 #include <gpc/gpc.h>
 
+#include "gpc_testing.h"
+
 #include "fuzz_ops.h"
 
 #define PG	    4096ull
