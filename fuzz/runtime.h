@@ -12,7 +12,7 @@
 /* The library, and its test facilities (the test stage, fault injection,
  * live-mapping counts): the one place fuzz/ includes them. */
 #include <gpc/gpc.h>
-#include <gpc/testmem.h>
+#include "gpc_testing.h"
 
 #include "layout.h"
 #include "model.h"

@@ -74,19 +74,23 @@ struct hm_region {
 	size_t next, cap;
 };
 
+#ifdef GPC_TESTING
 /* The pages that backed [hva, hva + len) before its last remap/migrate. */
 struct hm_retired {
 	uint64_t hva, len;
 	void *addr;
 };
+#endif
 
 struct gpc_hostmem {
 	pthread_mutex_t lock;
 	struct hm_region *regions; /* sorted by hva, disjoint */
 	size_t nregions, rcap;
+#ifdef GPC_TESTING
 	/* Disjoint: each page keeps only its most recent retired copy. */
 	struct hm_retired *retired;
 	size_t nretired, tcap;
+#endif
 };
 
 static _Atomic uint64_t next_file_id = 1;
@@ -357,7 +361,15 @@ static int hm_lookup(struct gpc_hostmem *hm, uint64_t start, uint64_t end,
 	return err;
 }
 
-/* ---- retired pages (under hm->lock) ------------------------------------- */
+/*
+ * ---- retired pages (under hm->lock; test build only) --------------------
+ *
+ * The test build (GPC_TESTING, the gpc_testing library) keeps the pages a
+ * remap or migrate retires mapped read-only, so that a test can prove
+ * nothing was written to them after range_start returned. The installed
+ * library keeps nothing: these helpers are empty there.
+ */
+#ifdef GPC_TESTING
 
 static int retired_reserve(struct gpc_hostmem *hm, size_t extra)
 {
@@ -446,6 +458,38 @@ static void retired_add(struct gpc_hostmem *hm, const struct hm_extent *e)
 	hm->retired[hm->nretired++] = (struct hm_retired){ e->hva, e->len, p };
 }
 
+/* Unmap and free every retired copy (destroy). */
+static void retired_fini(struct gpc_hostmem *hm)
+{
+	while (hm->nretired)
+		retired_remove(hm, hm->nretired - 1);
+	free(hm->retired);
+}
+
+#else /* !GPC_TESTING */
+
+static inline void retired_cut(struct gpc_hostmem *hm, uint64_t start,
+			       uint64_t end)
+{
+	(void)hm;
+	(void)start;
+	(void)end;
+}
+
+static inline void retired_add(struct gpc_hostmem *hm,
+			       const struct hm_extent *e)
+{
+	(void)hm;
+	(void)e;
+}
+
+static inline void retired_fini(struct gpc_hostmem *hm)
+{
+	(void)hm;
+}
+
+#endif /* GPC_TESTING */
+
 /* ---- manager ------------------------------------------------------------ */
 
 int gpc_hostmem_create(struct gpc_hostmem **out)
@@ -487,12 +531,10 @@ int gpc_hostmem_destroy(struct gpc_hostmem *hm)
 	pthread_mutex_lock(&hm->lock);
 	while (hm->nregions)
 		region_remove(hm, hm->nregions - 1);
-	while (hm->nretired)
-		retired_remove(hm, hm->nretired - 1);
+	retired_fini(hm);
 	pthread_mutex_unlock(&hm->lock);
 	pthread_mutex_destroy(&hm->lock);
 	free(hm->regions);
-	free(hm->retired);
 	free(hm);
 	return 0;
 }
@@ -601,6 +643,7 @@ int gpc_hostmem_backing(struct gpc_hostmem *hm, uint64_t hva, int *fd,
 	return err;
 }
 
+#ifdef GPC_TESTING
 void *gpc_hostmem_retired_page(struct gpc_hostmem *hm, uint64_t hva)
 {
 	void *p = NULL;
@@ -620,6 +663,7 @@ void *gpc_hostmem_retired_page(struct gpc_hostmem *hm, uint64_t hva)
 	pthread_mutex_unlock(&hm->lock);
 	return p;
 }
+#endif
 
 /* ---- faulting in ---------------------------------------------------------- */
 

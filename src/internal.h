@@ -16,6 +16,8 @@
 
 #include <gpc/gpc.h>
 
+#include "testhook.h"
+
 void gpci_log(enum gpc_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
@@ -92,9 +94,6 @@ void gpci_memslots_fini(struct gpc_vm *vm);
  */
 const struct gpci_memslot *gpci_memslot_find(struct gpc_vm *vm, uint64_t gpa,
 					     uint64_t *gen);
-
-/* Check the current table's index (tests): 0, or which check failed. */
-int gpci_memslots_verify(struct gpc_vm *vm);
 
 /* ---- cache index by host page (index.c) -------------------------------- */
 
@@ -190,8 +189,7 @@ struct gpc_vm {
 	_Atomic(struct gpc_vcpu *) vcpus;
 	unsigned int nvcpus_live;
 
-	_Atomic(struct gpci_hook *) hook;
-	struct gpci_hook *old_hooks; /* under objs_lock */
+	GPCI_TESTHOOK_VM_FIELDS
 
 	_Atomic uint64_t st_refreshes, st_retries, st_refresh_waits;
 	_Atomic uint64_t st_invalidations, st_inval_caches, st_eagain;
@@ -199,22 +197,6 @@ struct gpc_vm {
 	_Atomic uint64_t st_kicks, st_reader_wait_ns, st_vcpu_wait_ns;
 	_Atomic uint64_t st_memslot_changes, st_active, st_misses_retired;
 };
-
-struct gpci_hook {
-	gpc_hook_fn *fn;
-	void *ctx;
-	struct gpci_hook *older; /* replaced hooks, freed with the vm */
-};
-
-static inline void gpci_hook(struct gpc_vm *vm, enum gpc_hook_point point,
-			     struct gpc_cache *c)
-{
-	struct gpci_hook *h =
-		atomic_load_explicit(&vm->hook, memory_order_acquire);
-
-	if (gpc_unlikely(h != NULL))
-		h->fn(vm, point, c, h->ctx);
-}
 
 /* Block every signal on this thread; returns the old mask in *old. Used
  * around locks that a non-blocking invalidation in a signal handler might

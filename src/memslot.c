@@ -974,6 +974,7 @@ static void slot_info(struct gpc_memslot_info *info,
 	info->generation = gen;
 }
 
+#ifdef GPC_TESTING
 /*
  * Check the index of the current table against its slots, exactly: every
  * entry is where a probe for its chunk finds it and holds that chunk's
@@ -1053,6 +1054,7 @@ int gpci_memslots_verify(struct gpc_vm *vm)
 }
 
 /* ---- internal interface ------------------------------------------------ */
+#endif /* GPC_TESTING */
 
 int gpci_memslots_init(struct gpc_vm *vm)
 {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * vm.c - creating and destroying a vm, its counters and its test hook.
+ * vm.c - creating and destroying a vm and its counters.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -113,7 +113,6 @@ static void free_vcpus(struct gpc_vm *vm)
 
 int gpc_vm_destroy(struct gpc_vm *vm)
 {
-	struct gpci_hook *h;
 	int err;
 
 	if (!vm)
@@ -133,14 +132,7 @@ int gpc_vm_destroy(struct gpc_vm *vm)
 	}
 	gpci_index_fini(&vm->index);
 	free_vcpus(vm);
-	h = atomic_load(&vm->hook);
-	free(h);
-	for (h = vm->old_hooks; h;) {
-		struct gpci_hook *next = h->older;
-
-		free(h);
-		h = next;
-	}
+	gpci_testhook_fini(vm);
 	vm_locks_fini(vm);
 	free(vm);
 	return 0;
@@ -182,32 +174,4 @@ enum gpc_scheme gpc_vm_scheme(const struct gpc_vm *vm)
 struct gpc_srcu *gpc_vm_srcu(struct gpc_vm *vm)
 {
 	return vm ? &vm->srcu : NULL;
-}
-
-/*
- * Hooks are published as one immutable (fn, ctx) pair; replaced pairs are
- * kept on a list and freed only with the vm, because a thread may still be
- * inside the old hook.
- */
-int gpc_vm_set_hook(struct gpc_vm *vm, gpc_hook_fn *fn, void *ctx)
-{
-	struct gpci_hook *h = NULL, *old;
-
-	if (!vm)
-		return -EINVAL;
-	if (fn) {
-		h = calloc(1, sizeof(*h));
-		if (!h)
-			return -ENOMEM;
-		h->fn = fn;
-		h->ctx = ctx;
-	}
-	pthread_mutex_lock(&vm->objs_lock);
-	old = atomic_exchange(&vm->hook, h);
-	if (old) {
-		old->older = vm->old_hooks;
-		vm->old_hooks = old;
-	}
-	pthread_mutex_unlock(&vm->objs_lock);
-	return 0;
 }

@@ -131,7 +131,26 @@ struct gpc_cache {
 	_Atomic uint64_t misses;
 	struct gpc_vm *vm;
 	struct gpc_cache_priv *priv;
+	/*
+	 * Users embed struct gpc_cache, so its size is ABI: room for a later
+	 * minor release to add fields without a new SONAME (docs/abi.md).
+	 * Zero at init; never read by 0.1.
+	 */
+	uint64_t reserved[4];
 };
+
+/*
+ * The layout the inline fast path and embedding users compiled against:
+ * a change here is an ABI break (new SONAME) unless it only uses reserved
+ * space. Checked where the layout is known (x86-64 and AArch64 glibc).
+ */
+#if defined(__GLIBC__) && (defined(__x86_64__) || defined(__aarch64__))
+_Static_assert(sizeof(struct gpc_cache) == 192, "struct gpc_cache size is ABI");
+_Static_assert(offsetof(struct gpc_cache, fast_key) == 8 &&
+		       offsetof(struct gpc_cache, seq) == 24 &&
+		       offsetof(struct gpc_cache, khva) == 32,
+	       "struct gpc_cache fast-path offsets are ABI");
+#endif
 
 /* ---- internal helpers of the inline fast path ------------------------ */
 

@@ -13,7 +13,6 @@
 #include <gpc/memslot.h>
 #include <gpc/seqcount.h>
 #include <gpc/srcu.h>
-#include <gpc/testmem.h>
 #include <gpc/vcpu.h>
 #include <gpc/vm.h>
 

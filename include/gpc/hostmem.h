@@ -15,8 +15,9 @@
  *  - alias: khva is a separate shared mapping of the backing memfd at the
  *    page's offset, the userspace counterpart of the kernel's kmap/memremap,
  *    and what a backend in another process needs;
- *  - test (gpc/testmem.h): wraps another stage with counters, fault
- *    injection and a hook at every step.
+ *  - test (testing/gpc_testing.h, built for the tests, not installed):
+ *    wraps another stage with counters, fault injection and a hook at
+ *    every step.
  *
  * Guest RAM is allocated from a struct gpc_hostmem: memfd-backed shared
  * mappings whose backing (memfd, offset) the alias stage can look up. The
@@ -160,16 +161,6 @@ int gpc_hostmem_migrate(struct gpc_vm *vm, struct gpc_hostmem *hm, uint64_t hva,
  */
 int gpc_hostmem_protect(struct gpc_vm *vm, struct gpc_hostmem *hm, uint64_t hva,
 			size_t len, int prot);
-
-/**
- * gpc_hostmem_retired_page - for tests: after remap/migrate, the old pages
- * stay mapped read-only at a private address so a test can prove that
- * nothing was written to them after range_start returned. Returns that
- * address for the old page that backed @hva, or NULL.
- *
- * Context: may sleep briefly.
- */
-void *gpc_hostmem_retired_page(struct gpc_hostmem *hm, uint64_t hva);
 
 #ifdef __cplusplus
 }

@@ -9,8 +9,8 @@
  *
  * Lock order inside the library, outermost first (all are leaves with
  * respect to the caller's locks: no library function calls back into the
- * application while holding one, except the test hooks and kick callbacks
- * documented as such):
+ * application while holding one, except the kick callbacks documented as
+ * such and, in the test build only, the hooks of testing/gpc_testing.h):
  *   cache refresh lock -> vm memslot lock -> vm index lock ->
  *   cache write lock -> vm invalidation lock.
  */
@@ -36,33 +36,6 @@ enum gpc_scheme {
 	/* Readers: a per-cache reader-writer lock, as in KVM today. */
 	GPC_SCHEME_RWLOCK = 1,
 };
-
-/*
- * Points at which the library calls the vm's test hook, so that a test can
- * stop one thread at an exact step and let another run.
- */
-enum gpc_hook_point {
-	GPC_HOOK_REFRESH_STAGE1 = 0, /* refresh: stage 1 done, valid cleared */
-	GPC_HOOK_REFRESH_UNLOCKED,   /* refresh: lock dropped, before stage 2 */
-	GPC_HOOK_REFRESH_TRANSLATED, /* refresh: stage 2 done, lock not retaken */
-	GPC_HOOK_REFRESH_PUBLISH,    /* refresh: about to publish valid */
-	GPC_HOOK_REFRESH_RETRY,	     /* refresh: going round again */
-	GPC_HOOK_INVAL_START,	     /* range_start: counted in progress */
-	GPC_HOOK_INVAL_CLEARED, /* range_start: caches cleared, before wait */
-	GPC_HOOK_INVAL_END,	/* range_end: before the sequence bump */
-	GPC_HOOK_DEACTIVATE,	/* deactivate: marked inactive, before unmap */
-	GPC_HOOK_ACTIVATE,   /* activate: indexed and active, before refresh */
-	GPC_HOOK_VCPU_ENTER, /* vcpu_enter: mode set, before checks */
-	GPC_HOOK_NR
-};
-
-/*
- * A test hook. @cache is the cache concerned (NULL for invalidation points).
- * Called without any library lock held except where a point says otherwise
- * (none do today), so the hook may block and let other threads use the vm.
- */
-typedef void gpc_hook_fn(struct gpc_vm *vm, enum gpc_hook_point point,
-			 struct gpc_cache *cache, void *ctx);
 
 struct gpc_vm_config {
 	enum gpc_scheme scheme;
@@ -138,14 +111,6 @@ enum gpc_scheme gpc_vm_scheme(const struct gpc_vm *vm);
  * Context: any context.
  */
 struct gpc_srcu *gpc_vm_srcu(struct gpc_vm *vm);
-
-/**
- * gpc_vm_set_hook - install (or with NULL remove) the vm's test hook.
- *
- * Return: 0; -EINVAL for a NULL vm.
- * Context: may be called from any thread; takes effect for later steps.
- */
-int gpc_vm_set_hook(struct gpc_vm *vm, gpc_hook_fn *fn, void *ctx);
 
 #ifdef __cplusplus
 }

@@ -33,6 +33,8 @@
 
 #include <gpc/gpc.h>
 
+#include "gpc_testing.h"
+
 #define TVM_RAM_SIZE  (1u << 20)
 #define TVM_GPA_BASE  0x100000ull
 #define TVM_MAX_STOPS 4

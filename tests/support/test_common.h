@@ -35,6 +35,9 @@
 
 #include <gpc/log.h>
 
+/* The test facilities (test stage, hooks, retired pages); gpc_testing. */
+#include "gpc_testing.h"
+
 /* ---- sanitizer detection and scaling ---------------------------------- */
 
 #if defined(__SANITIZE_THREAD__)

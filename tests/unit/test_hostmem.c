@@ -28,7 +28,7 @@
 
 #include <gpc/hostmem.h>
 #include <gpc/invalidate.h>
-#include <gpc/testmem.h>
+#include "gpc_testing.h"
 #include <gpc/vm.h>
 
 #include "test_common.h"

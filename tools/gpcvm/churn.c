@@ -34,6 +34,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gpc_testing.h" /* gpc_hostmem_retired_page: the remap canary */
 #include "vmm.h"
 
 #define HOT_CANARY	  0xc4c4c4c400000000ull

@@ -14,9 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <gpc/testmem.h>
-
-#include "internal.h"
+#include "gpc_testing.h"
 
 static void tm_hook(struct gpc_testmem *t, enum gpc_testmem_step step,
 		    uint64_t hva)
