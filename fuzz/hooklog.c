@@ -6,6 +6,7 @@
  */
 #include <gpc/gpc.h>
 
+#include "gpc_testing.h"
 #include "hooklog.h"
 #include "layout.h"
 #include "report.h"

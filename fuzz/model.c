@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "gpc_testing.h"
 #include "hooklog.h"
 #include "model.h"
 #include "report.h"
