@@ -132,9 +132,10 @@ int gpci_index_walk(struct gpci_index *idx, uint64_t first, uint64_t last,
 /* States of an in-progress entry (invalidate.c has the transitions). */
 enum {
 	GPCI_INFL_FREE,
-	GPCI_INFL_FILLING, /* claimed, range not yet published */
-	GPCI_INFL_ACTIVE,  /* range_start walking, waiting, or returned 0 */
-	GPCI_INFL_ENDING,  /* claimed by range_end */
+	GPCI_INFL_FILLING,  /* claimed, range not yet published */
+	GPCI_INFL_STARTING, /* range_start walking or waiting; cancel, lapse */
+	GPCI_INFL_ACTIVE,   /* range_start returned 0: range_end may claim */
+	GPCI_INFL_ENDING,   /* claimed by range_end */
 	GPCI_INFL_PENDING, /* a non-blocking range_start returned -EAGAIN */
 };
 

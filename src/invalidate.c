@@ -68,7 +68,7 @@ static bool pending_lapse(struct gpc_vm *vm, int i, uint64_t now)
 	if (atomic_load(&f->state) != GPCI_INFL_PENDING ||
 	    now < atomic_load(&f->expires_ns) ||
 	    !atomic_compare_exchange_strong(&f->state, &pending,
-					    GPCI_INFL_ACTIVE))
+					    GPCI_INFL_STARTING))
 		return false;
 	atomic_fetch_add(&vm->st_pending_lapsed, 1);
 	inflight_del(vm, i);
@@ -100,7 +100,7 @@ static int inflight_add(struct gpc_vm *vm, uint64_t start, uint64_t end)
 		atomic_store(&f->end, end);
 		atomic_fetch_add(&vm->ninflight, 1);
 		/* seq_cst: ordered before our index walk (see try_publish). */
-		atomic_store(&f->state, GPCI_INFL_ACTIVE);
+		atomic_store(&f->state, GPCI_INFL_STARTING);
 		return i;
 	}
 	return -EBUSY;
@@ -178,15 +178,15 @@ bool gpci_inflight_overlaps(struct gpc_vm *vm, uint64_t start, uint64_t end)
 		struct gpci_inflight *f = &vm->inflight[i];
 
 		/*
-		 * A half-filled entry (state 1) is ignored: its invalidation
+		 * A half-filled entry (FILLING) is ignored: its invalidation
 		 * has not walked the index yet and will, after it publishes
-		 * state 2, so it finds our (already indexed) cache and clears
+		 * STARTING, so it finds our (already indexed) cache and clears
 		 * what we publish. Counting it would make refreshes retry and
 		 * sleep for invalidations that may not overlap them at all.
 		 */
 		int st = atomic_load(&f->state);
 
-		if (st >= GPCI_INFL_ACTIVE &&
+		if (st >= GPCI_INFL_STARTING &&
 		    overlaps(start, end, atomic_load(&f->start) & ~mask,
 			     page_end(atomic_load(&f->end), mask)))
 			return true;
@@ -464,7 +464,7 @@ int gpc_invalidate_range_start(struct gpc_vm *vm, uint64_t start, uint64_t end,
 	if (!w.nonblock && gpci_section_held(vm))
 		return -EDEADLK;
 	slot = inflight_claim(vm, start, end, GPCI_INFL_PENDING,
-			      GPCI_INFL_ACTIVE);
+			      GPCI_INFL_STARTING);
 	was_pending = slot >= 0;
 	if (!was_pending)
 		slot = inflight_add(vm, start, end);
@@ -481,6 +481,13 @@ int gpc_invalidate_range_start(struct gpc_vm *vm, uint64_t start, uint64_t end,
 		atomic_fetch_add(&vm->st_eagain, 1);
 		return -EAGAIN;
 	}
+	/*
+	 * Only now may a range_end claim the entry. Were it claimable while we
+	 * walk, a range_end of another invalidation of the same range could
+	 * end ours; our -EAGAIN would then park an entry already freed, and
+	 * the other one would stay in progress for good.
+	 */
+	atomic_store(&vm->inflight[slot].state, GPCI_INFL_ACTIVE);
 	atomic_fetch_add(&vm->st_invalidations, 1);
 	return 0;
 }
@@ -546,7 +553,7 @@ int gpc_invalidate_range_cancel(struct gpc_vm *vm, uint64_t start, uint64_t end)
 	if (!vm || end <= start)
 		return -EINVAL;
 	slot = inflight_claim(vm, start, end, GPCI_INFL_PENDING,
-			      GPCI_INFL_ACTIVE);
+			      GPCI_INFL_STARTING);
 	if (slot < 0)
 		return slot;
 	inflight_del(vm, slot);

@@ -12,11 +12,12 @@
  *  - a range invalidates exactly the caches whose pages it touches (end
  *    exclusive, unaligned bounds allowed); range_end bumps the sequence for
  *    every invalidation, with or without a memslot or a cache behind it;
+ *  - range_end ends only an invalidation whose range_start returned 0;
  *  - the non-blocking form succeeds when nothing can use an old page, and
- *    otherwise returns -EAGAIN with its registration rolled back (nothing
- *    to end, the sequence unchanged, a refresh not held up) and the
- *    overlapping caches left invalid, so that a retry succeeds once the
- *    reader is gone.
+ *    otherwise returns -EAGAIN with nothing to end and the sequence
+ *    unchanged, the overlapping caches left invalid and the range left as
+ *    a pending mark (overlapping refreshes wait) that a retry takes over,
+ *    a cancel withdraws, or that lapses after GPC_INVAL_PENDING_MS.
  *
  * Every test runs on both schemes, on the direct and the alias stage.
  */
@@ -417,6 +418,101 @@ static void same_range_concurrent_ends(void **state)
 	assert_true(gpc_cache_check(c, 0, 8));
 }
 
+
+static void reader_enter(struct fx *f, struct gpc_cache *c);
+
+struct range_arg {
+	struct gpc_vm *vm;
+	uint64_t s, e;
+	unsigned int flags;
+};
+
+static int range_start_bg(void *arg)
+{
+	struct range_arg *r = arg;
+
+	return gpc_invalidate_range_start(r->vm, r->s, r->e, r->flags);
+}
+
+static int range_start_end_bg(void *arg)
+{
+	struct range_arg *r = arg;
+	int err = gpc_invalidate_range_start(r->vm, r->s, r->e, 0);
+
+	return err ? err : gpc_invalidate_range_end(r->vm, r->s, r->e);
+}
+
+/*
+ * range_end ends only an invalidation whose range_start has returned 0:
+ * while a start of the same range is still walking, there is nothing to
+ * end yet (the library once let the call end the walking one).
+ */
+static void range_end_ignores_unreturned_start(void **state)
+{
+	struct fx *f = *state;
+	struct range_arg r = { .vm = f->vm, .s = f->h0, .e = f->h0 + 8 };
+	struct tstop *st = tstop_arm(&f->t, GPC_HOOK_INVAL_START, NULL);
+	struct tbg bg;
+
+	tbg_start(&bg, range_start_bg, &r);
+	assert_true(tstop_wait(st));
+	assert_int_equal(gpc_invalidate_range_end(f->vm, r.s, r.e), -ENOENT);
+	tstop_release(st);
+	assert_int_equal(tbg_join(&bg), 0);
+	assert_int_equal(gpc_invalidate_range_end(f->vm, r.s, r.e), 0);
+	assert_int_equal(gpc_invalidate_range_end(f->vm, r.s, r.e), -ENOENT);
+}
+
+/*
+ * A non-blocking start A of a range fails while a blocking invalidation B
+ * of the same range starts and ends. A holds the lower table entry, so a
+ * range_end that could claim a walking entry would end A's instead of B's;
+ * A's -EAGAIN would then park a freed entry and leave B's in progress for
+ * good (seen as a vm that could never be destroyed, test_realtime under
+ * TSan). Afterwards exactly A's pending mark must be left: nothing to end,
+ * one mark to cancel, and then a refresh goes through.
+ *
+ * Only the rwlock scheme can be driven into this order: A fails there on
+ * the reader's read lock, which B does not need once the reader is gone.
+ * On srcu, B waits for every reader A could fail on (it must: they may
+ * hold the page A cleared), so A fails only on a busy index lock, which no
+ * hook point holds; the entry logic under test is the same for both.
+ */
+static void nonblock_fails_while_same_range_ends(void **state)
+{
+	struct fx *f = *state;
+	struct gpc_cache *c = active_cache(f, 0, 0, 8);
+	struct range_arg a = { .vm = f->vm,
+			       .s = f->h0,
+			       .e = f->h0 + 8,
+			       .flags = GPC_INVAL_NONBLOCK };
+	struct range_arg b = a;
+	struct tstop *st;
+	struct tbg ta, tb;
+
+	if (is_srcu(f))
+		skip();
+	st = tstop_arm(&f->t, GPC_HOOK_INVAL_CLEARED, NULL);
+	b.flags = 0;
+	test_watchdog_arm(20, "non-blocking start racing a same-range end");
+	reader_enter(f, c);
+	tbg_start(&ta, range_start_bg, &a);
+	assert_true(tstop_wait(st));
+	/* A failed its try-lock already; B needs the reader gone. */
+	gpc_cache_end(c, &f->rg);
+	tbg_start(&tb, range_start_end_bg, &b);
+	assert_true(tbg_done_within(&tb, TEST_PROMPT_MS));
+	assert_int_equal(tbg_join(&tb), 0);
+	tstop_release(st);
+	assert_int_equal(tbg_join(&ta), -EAGAIN);
+	assert_int_equal(gpc_invalidate_range_end(f->vm, a.s, a.e), -ENOENT);
+	assert_int_equal(gpc_invalidate_range_cancel(f->vm, a.s, a.e), 0);
+	assert_int_equal(gpc_invalidate_range_cancel(f->vm, a.s, a.e), -ENOENT);
+	assert_int_equal(gpc_cache_refresh(c, 0), 0);
+	assert_true(gpc_cache_check(c, 0, 8));
+	test_watchdog_disarm();
+}
+
 /*
  * The sequence moves for every completed invalidation: outside every
  * memslot, with no cache at all, at the top of the address space.
@@ -686,6 +782,8 @@ int main(void)
 		T4(range_bounds),
 		T4(refresh_waits_for_same_page_inval),
 		T4(same_range_concurrent_ends),
+		T4(range_end_ignores_unreturned_start),
+		T4(nonblock_fails_while_same_range_ends),
 		T4(sequence_always_bumped),
 		T4(nonblock_no_reader),
 		T4(nonblock_eagain_leaves_pending_mark),
