@@ -188,7 +188,7 @@ void target(const char *name, double v, bool at_most, double limit)
 {
 	bool met = at_most ? v <= limit : v >= limit;
 
-	printf("target %s %.3f %s %.1f %s\n", name, v,
+	printf("target %s %.3f %s %g %s\n", name, v,
 	       at_most ? "<=" : ">=", limit, met ? "met" : "MISSED");
 }
 

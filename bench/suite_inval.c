@@ -246,6 +246,26 @@ static void inv_teardown(struct inv_state *s)
 		}
 }
 
+/* The share of non-blocking invalidations that succeeded at once. */
+static double nb_first_ok(const struct inv_state *s, int k, int r)
+{
+	uint64_t tries = s->nb_tries[k][r];
+
+	return tries ? (double)s->nb_ok1[k][r] / (double)tries : 0;
+}
+
+static void inv_nonblock_ratios(const struct inv_state *s)
+{
+	double idle = nb_first_ok(s, INV_SRCU, 0);
+
+	ratio("nonblock_first_ok_idle", idle);
+	ratio("nonblock_first_ok_1reader", nb_first_ok(s, INV_SRCU, 1));
+	ratio("nonblock_first_ok_idle_rwlock", nb_first_ok(s, INV_RWLOCK, 0));
+	ratio("nonblock_first_ok_1reader_rwlock",
+	      nb_first_ok(s, INV_RWLOCK, 1));
+	target("nonblock_first_ok_idle", idle, false, 0.99);
+}
+
 static void inv_report(struct inv_state *s)
 {
 	struct pct p;
@@ -341,6 +361,7 @@ static void inv_report(struct inv_state *s)
 			      pct_of(&s->blk[INV_URCU][0]).p50);
 		target("inval_busy_vs_urcu_sync_busy", v, true, 1.0);
 	}
+	inv_nonblock_ratios(s);
 }
 
 void suite_inval(void)

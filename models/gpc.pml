@@ -19,8 +19,10 @@
  *                     clear_one, wait_blocking), then "the mapping changes",
  *                     then gpc_invalidate_range_end (bump_one, inflight_del,
  *                     wake_refreshes).
- *   nb_invalidator()  the same with GPC_INVAL_NONBLOCK (try-locks, quiet_now,
- *                     -EAGAIN with the registration rolled back, retries).
+ *   nb_invalidator()  the same with GPC_INVAL_NONBLOCK (try-locks, quiet_now
+ *                     with its poll and gpc_srcu_try_synchronize, -EAGAIN
+ *                     with the registration rolled back, retries; the
+ *                     pending mark left by the C code is inval_pending.pml's).
  *   admin_deact()     cache.c:gpc_cache_deactivate, then cache.c:activate()
  *                     again; admin_move(): activate() of an active cache at
  *                     another host range (refresh_prepare's quiesce + move).
@@ -661,7 +663,13 @@ inline quiet_now()
 	:: else ->
 		if
 #ifndef MUTANT_NB_NO_POLL
-		:: need != 0 && gp_seq < need ->
+		/*
+		 * The grace period is not over, and gpc_srcu_try_synchronize
+		 * finds a reader inside (one atomic scan: its barrier argument
+		 * is models/srcu_trysync.pml's). With no reader inside, the
+		 * try says yes and we go on as if the grace period were over.
+		 */
+		:: need != 0 && gp_seq < need && rd_in ->
 			/* gpc_srcu_start_poll: get the grace period going */
 			atomic {
 				if

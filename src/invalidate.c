@@ -440,8 +440,15 @@ static bool quiet_now(struct inval_walk *w)
 
 	if (w->busy)
 		return false;
+	/*
+	 * A grace period may have passed since the caches we cleared were
+	 * last used; if not, no reader may be inside right now, which is as
+	 * good (the try's barrier follows our clears). Only when a reader is
+	 * inside does the caller have to come back.
+	 */
 	if (w->need_cookie &&
-	    gpc_srcu_poll_state(&vm->srcu, w->need_cookie) != 1) {
+	    gpc_srcu_poll_state(&vm->srcu, w->need_cookie) != 1 &&
+	    gpc_srcu_try_synchronize(&vm->srcu) != 1) {
 		/* Make sure the grace period a retry needs gets going. */
 		gpc_srcu_start_poll(&vm->srcu);
 		return false;

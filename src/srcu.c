@@ -783,6 +783,43 @@ int gpc_srcu_poll_state(struct gpc_srcu *d, uint64_t cookie)
 	return 1;
 }
 
+/*
+ * One look, no wait. The fence orders the caller's stores before the
+ * membarrier, which makes every reader's slot store that precedes its loads
+ * of protected data visible to the scan below, or else places those loads
+ * after the caller's stores: run_gp's (A). Both phases count: with no
+ * flip, a section of either phase may have begun before us. The acquire
+ * loads pair with read_unlock's release store, as in scan_blocker().
+ * A try-lock only: the scan lock may be held by the thread we interrupt.
+ */
+int gpc_srcu_try_synchronize(struct gpc_srcu *d)
+{
+	struct gpc_srcu_state *st;
+	struct srcu_rec *r;
+	unsigned int i, n;
+	size_t j;
+	int done = 1;
+
+	if (!srcu_ok(d))
+		return -EINVAL;
+	st = d->state;
+	if (pthread_mutex_trylock(&st->scan_lock))
+		return 0;
+	atomic_thread_fence(memory_order_seq_cst);
+	gp_membarrier(st);
+	for_each_rec(st, r, i, j, n)
+		if (atomic_load_explicit(&rec_slot(r)->ctr,
+					 memory_order_acquire) &
+		    GPC_SRCU_NEST_MASK) {
+			done = 0;
+			break;
+		}
+	pthread_mutex_unlock(&st->scan_lock);
+	if (done)
+		atomic_thread_fence(memory_order_seq_cst);
+	return done;
+}
+
 static void wake_worker(struct gpc_srcu_state *st)
 {
 	atomic_fetch_add_explicit(&st->worker_futex, 1, memory_order_seq_cst);

@@ -497,6 +497,35 @@ uint64_t gpc_srcu_start_poll(struct gpc_srcu *d);
 int gpc_srcu_poll_state(struct gpc_srcu *d, uint64_t cookie);
 
 /**
+ * gpc_srcu_try_synchronize - is every read section of @d that began before
+ * this call over already? A grace period attempt that never waits.
+ *
+ * Issues a full fence and one barrier on every thread of the process (the
+ * membarrier of a grace period; a fence only where readers fence
+ * themselves), then looks at every reader's slot once: if no thread is
+ * inside a section of @d, of either phase, the answer is yes. Readers
+ * that enter later are no concern, as for gpc_srcu_synchronize(): the
+ * barrier orders the caller's earlier stores (unpublishing an object)
+ * before their loads. It does not start, end or count a grace period, so
+ * cookies of gpc_srcu_get_state() are not advanced by it.
+ *
+ * Use it where a full grace period cannot be waited for but a quiet moment
+ * is likely (a non-blocking invalidation uses it before falling back to
+ * gpc_srcu_start_poll()). A caller inside a section of @d always gets 0.
+ *
+ * When it returns 1 it has also issued a full fence, so the caller's later
+ * accesses are ordered after every section it found ended.
+ *
+ * Return: 1 if every section that began before the call has ended; 0 if a
+ * thread is inside a section, or the domain's slot list is in use (a grace
+ * period scanning it, a thread registering or exiting: try again later);
+ * -EINVAL if @d is not an initialised domain.
+ * Context: any context, async-signal-safe; never blocks (one system call;
+ * a try-lock, never a wait, for the slot list).
+ */
+int gpc_srcu_try_synchronize(struct gpc_srcu *d);
+
+/**
  * gpc_srcu_call - run @func(@head) on the worker after a grace period.
  *
  * Callbacks run in the order they were queued, on the domain's worker thread,

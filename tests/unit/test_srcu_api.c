@@ -15,6 +15,7 @@
  */
 #include <linux/membarrier.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -129,6 +130,7 @@ static void test_invalid_domains(void **state)
 		assert_int_equal(gpc_srcu_get_state(x), 0);
 		assert_int_equal(gpc_srcu_start_poll(x), 0);
 		assert_int_equal(gpc_srcu_poll_state(x, cookie), -EINVAL);
+		assert_int_equal(gpc_srcu_try_synchronize(x), -EINVAL);
 		assert_int_equal(gpc_srcu_call(x, &head, noop_cb), -EINVAL);
 		assert_int_equal(gpc_srcu_barrier(x), -EINVAL);
 		assert_int_equal(gpc_srcu_get_stats(x, &st), -EINVAL);
@@ -393,6 +395,99 @@ static void test_start_poll_waits_for_reader(void **state)
 	assert_int_equal(gpc_srcu_poll_state(d, c), 0);
 	gpc_srcu_read_unlock(d);
 	assert_int_equal(poll_until_done(d, c), 1);
+}
+
+/* ---- the non-blocking attempt ------------------------------------------ */
+
+struct held_reader {
+	struct gpc_srcu *d;
+	int depth;
+	atomic_int inside, leave;
+};
+
+static void *held_reader_main(void *arg)
+{
+	struct held_reader *h = arg;
+
+	for (int i = 0; i < h->depth; i++)
+		gpc_srcu_read_lock(h->d);
+	atomic_store(&h->inside, 1);
+	while (!atomic_load(&h->leave))
+		test_sleep_ms(1);
+	for (int i = 0; i < h->depth; i++)
+		gpc_srcu_read_unlock(h->d);
+	atomic_store(&h->inside, 0);
+	return NULL;
+}
+
+/*
+ * Yes exactly when nobody is inside: not while another thread is (at any
+ * depth), not for a caller inside its own section; and it is no grace
+ * period: a cookie taken before stays unsatisfied and none is counted.
+ */
+static void test_try_synchronize(void **state)
+{
+	struct gpc_srcu *d = *state;
+	struct gpc_srcu_stats st0, st1;
+	uint64_t cookie;
+	pthread_t t;
+
+	assert_int_equal(gpc_srcu_get_stats(d, &st0), 0);
+	cookie = gpc_srcu_get_state(d);
+	assert_int_equal(gpc_srcu_try_synchronize(d), 1);
+	assert_int_equal(gpc_srcu_poll_state(d, cookie), 0);
+	assert_int_equal(gpc_srcu_get_stats(d, &st1), 0);
+	assert_int_equal(st1.gp_completed, st0.gp_completed);
+
+	gpc_srcu_read_lock(d);
+	assert_int_equal(gpc_srcu_try_synchronize(d), 0);
+	gpc_srcu_read_unlock(d);
+	assert_int_equal(gpc_srcu_try_synchronize(d), 1);
+
+	for (int depth = 1; depth <= 2; depth++) {
+		struct held_reader h = { .d = d, .depth = depth };
+
+		assert_int_equal(
+			pthread_create(&t, NULL, held_reader_main, &h), 0);
+		while (!atomic_load(&h.inside))
+			test_sleep_ms(1);
+		assert_int_equal(gpc_srcu_try_synchronize(d), 0);
+		assert_int_equal(gpc_srcu_try_synchronize(d), 0);
+		atomic_store(&h.leave, 1);
+		pthread_join(t, NULL);
+		assert_int_equal(gpc_srcu_try_synchronize(d), 1);
+	}
+}
+
+static struct gpc_srcu *sig_domain;
+static volatile sig_atomic_t sig_result;
+
+static void try_sync_handler(int sig)
+{
+	(void)sig;
+	sig_result = gpc_srcu_try_synchronize(sig_domain);
+}
+
+/*
+ * From a signal handler: yes when the interrupted thread is outside, no
+ * when the handler interrupted a section of its own thread.
+ */
+static void test_try_synchronize_in_signal(void **state)
+{
+	struct sigaction sa = { .sa_handler = try_sync_handler }, old;
+
+	sig_domain = *state;
+	sigemptyset(&sa.sa_mask);
+	assert_int_equal(sigaction(SIGUSR2, &sa, &old), 0);
+	sig_result = -100;
+	raise(SIGUSR2);
+	assert_int_equal(sig_result, 1);
+	gpc_srcu_read_lock(sig_domain);
+	sig_result = -100;
+	raise(SIGUSR2);
+	gpc_srcu_read_unlock(sig_domain);
+	assert_int_equal(sig_result, 0);
+	assert_int_equal(sigaction(SIGUSR2, &old, NULL), 0);
 }
 
 /* ---- callbacks -------------------------------------------------------- */
@@ -729,6 +824,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_start_poll_completes,
 						setup_domain, teardown_domain),
 		cmocka_unit_test_setup_teardown(test_start_poll_waits_for_reader,
+						setup_domain, teardown_domain),
+		cmocka_unit_test_setup_teardown(test_try_synchronize,
+						setup_domain, teardown_domain),
+		cmocka_unit_test_setup_teardown(test_try_synchronize_in_signal,
 						setup_domain, teardown_domain),
 		cmocka_unit_test_setup_teardown(test_call_bad, setup_domain,
 						teardown_domain),
