@@ -169,7 +169,6 @@ struct gpc_vm {
 	 * is claimed by CAS of state 0 -> 1, filled, then published as 2;
 	 * range_end claims it by CAS 2 -> 3 and frees it (0) when done.
 	 */
-	pthread_mutex_t inval_lock; /* unused by the hot paths; vm_busy */
 	struct gpci_inflight inflight[GPC_INVAL_MAX_INFLIGHT];
 	_Atomic unsigned int ninflight;
 	_Atomic int inval_wake;	      /* futex: bumped when one ends */
@@ -312,9 +311,6 @@ bool gpci_vcpu_evict(struct gpc_vcpu *v);
 void gpci_vcpu_wait_outside(struct gpc_vcpu *v);
 /* Whether an invalidation in progress overlaps [start, end). Any context. */
 bool gpci_inflight_overlaps(struct gpc_vm *vm, uint64_t start, uint64_t end);
-/* After a memslot change, wait for users of the old slot's host range that
- * are not SRCU readers (rwlock readers, vCPUs). May sleep. */
-void gpci_invalidate_layout(struct gpc_vm *vm, uint64_t start, uint64_t end);
 /* Sleep until no invalidation in progress overlaps [start, end). */
 void gpci_inflight_wait(struct gpc_vm *vm, uint64_t start, uint64_t end);
 

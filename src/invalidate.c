@@ -260,7 +260,6 @@ struct inval_walk {
 	struct gpc_vcpu *ev[16];
 	unsigned int nev;
 	bool ev_all;
-	bool layout; /* memslot change: GPA-mode caches only */
 	uint64_t stamp;
 	uint64_t need_cookie; /* grace period the readers need */
 	uint64_t cleared;
@@ -313,8 +312,6 @@ static int clear_one(struct gpc_cache *c, void *arg)
 	struct gpc_cache_priv *p = c->priv;
 	bool was;
 
-	if (w->layout && p->hva_mode)
-		return 0; /* HVA-mode caches ignore the memslot layout */
 	atomic_fetch_add(&p->inval_count, 1);
 	if (w->nonblock && !gpci_cache_write_trylock(c)) {
 		w->busy = true;
@@ -535,22 +532,6 @@ int gpc_invalidate_range_end(struct gpc_vm *vm, uint64_t start, uint64_t end)
 	atomic_fetch_add(&vm->inval_seq, 1);
 	inflight_del(vm, slot);
 	return 0;
-}
-
-/*
- * After a memslot change: the grace period of the memslot code covered SRCU
- * readers; here the GPA-mode caches on the old slot's host range are
- * cleared under their write lock (which waits for rwlock-scheme readers)
- * and their vCPUs evicted and waited for. Nothing is registered in progress:
- * the host mapping does not change.
- */
-void gpci_invalidate_layout(struct gpc_vm *vm, uint64_t start, uint64_t end)
-{
-	struct inval_walk w = { .vm = vm, .layout = true };
-
-	walk_range(&w, start, end);
-	if (w.vcpus)
-		wait_vcpus(&w);
 }
 
 int gpc_invalidate_range_cancel(struct gpc_vm *vm, uint64_t start, uint64_t end)

@@ -13,7 +13,6 @@
 static void vm_locks_init(struct gpc_vm *vm)
 {
 	pthread_mutex_init(&vm->slots_lock, NULL);
-	pthread_mutex_init(&vm->inval_lock, NULL);
 	pthread_mutex_init(&vm->index_lock, NULL);
 	pthread_mutex_init(&vm->objs_lock, NULL);
 }
@@ -21,7 +20,6 @@ static void vm_locks_init(struct gpc_vm *vm)
 static void vm_locks_fini(struct gpc_vm *vm)
 {
 	pthread_mutex_destroy(&vm->slots_lock);
-	pthread_mutex_destroy(&vm->inval_lock);
 	pthread_mutex_destroy(&vm->index_lock);
 	pthread_mutex_destroy(&vm->objs_lock);
 }

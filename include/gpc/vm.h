@@ -12,7 +12,8 @@
  * application while holding one, except the kick callbacks documented as
  * such and, in the test build only, the hooks of testing/gpc_testing.h):
  *   cache refresh lock -> vm memslot lock -> vm index lock ->
- *   cache write lock -> vm invalidation lock.
+ *   cache write lock.
+ * The registry of invalidations in progress is lock free.
  */
 #ifndef GPC_VM_H
 #define GPC_VM_H
