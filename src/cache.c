@@ -2,24 +2,22 @@
 /*
  * cache.c - activate, refresh, deactivate: the slow paths of a cache.
  *
- * The fast path is inline in include/gpc/cache.h. docs/design.md states the
+ * The fast path is inline in include/gpc/cache.h, its out-of-line helpers
+ * and the copy calls are in cache_access.c. docs/design.md states the
  * protocol; the comments here say which race each step closes.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
-
-#define CACHE_MAGIC 0x47504343u /* "GPCC" */
+#include "cache_priv.h"
+#include "index_priv.h"
+#include "invalidate_priv.h"
+#include "memslot_priv.h"
+#include "vcpu_priv.h"
+#include "vm_priv.h"
 
 const _Atomic uint64_t gpc_cache_hva_gen;
-#define CACHE_DEAD 0x64656164u /* "dead" */
-
-static bool cache_ok(const struct gpc_cache *c)
-{
-	return c && c->magic == CACHE_MAGIC && c->priv;
-}
 
 static uint64_t page_down(struct gpc_vm *vm, uint64_t a)
 {
@@ -90,6 +88,72 @@ bool gpci_cache_clear_valid(struct gpc_cache *c)
 	return true;
 }
 
+/*
+ * Non-blocking and the cache's write lock is busy (a reader holds the rwlock,
+ * or a writer is in its short write section): we must not wait, but the
+ * -EAGAIN contract wants the cache invalid and its vCPU kicked, so new
+ * readers stop using the old page and a retry can succeed. Clearing the
+ * pointer without the seqcount is safe for readers: the other fields do not
+ * change, so any snapshot is either the old consistent one or a miss. A
+ * refresh that checked inval_count before our bump and publishes while we
+ * do this may validate the cache again; what it publishes is the mapping as
+ * it still is (the caller changes nothing after -EAGAIN), and the retry will
+ * clear it.
+ */
+static bool clear_unlocked(struct gpc_cache *c)
+{
+	if (!atomic_exchange(&c->khva, NULL))
+		return false;
+	atomic_store(&c->priv->clear_cookie, gpc_srcu_get_state(c->srcu));
+	return true;
+}
+
+bool gpci_cache_invalidate(struct gpc_cache *c, bool nonblock, bool *busy)
+{
+	struct gpc_cache_priv *p = c->priv;
+	bool was;
+
+	/* Before clearing: a refresh that translated already must retry. */
+	atomic_fetch_add(&p->inval_count, 1);
+	if (nonblock && !gpci_cache_write_trylock(c)) {
+		*busy = true;
+		was = clear_unlocked(c);
+	} else {
+		if (!nonblock)
+			gpci_cache_write_lock(c);
+		was = gpci_cache_clear_valid(c);
+		gpci_cache_write_unlock(c);
+	}
+	if (was)
+		atomic_fetch_add_explicit(&p->st_invals, 1,
+					  memory_order_relaxed);
+	return was;
+}
+
+void gpci_cache_bump_inval(struct gpc_cache *c)
+{
+	atomic_fetch_add(&c->priv->inval_count, 1);
+}
+
+struct gpc_vcpu *gpci_cache_guest_vcpu(struct gpc_cache *c)
+{
+	return c->priv->usage == GPC_USAGE_GUEST ? c->priv->vcpu : NULL;
+}
+
+uint64_t gpci_cache_clear_cookie(struct gpc_cache *c)
+{
+	return atomic_load_explicit(&c->priv->clear_cookie,
+				    memory_order_relaxed);
+}
+
+bool gpci_cache_visit(struct gpc_cache *c, uint64_t stamp)
+{
+	if (c->priv->visit == stamp)
+		return false;
+	c->priv->visit = stamp;
+	return true;
+}
+
 /* A write section that only clears valid; returns whether it was set. */
 static bool clear_valid_section(struct gpc_cache *c)
 {
@@ -141,9 +205,9 @@ static void index_drop(struct gpc_cache *c)
 		return;
 	/* Signals blocked: see index_trylock_spin() in invalidate.c. */
 	gpci_block_signals(&old);
-	pthread_mutex_lock(&vm->index_lock);
+	gpci_index_lock(&vm->index);
 	gpci_index_remove(&vm->index, p->idx, p->idx_n);
-	pthread_mutex_unlock(&vm->index_lock);
+	gpci_index_unlock(&vm->index);
 	gpci_restore_signals(&old);
 	free(p->idx);
 	p->idx = NULL;
@@ -176,10 +240,10 @@ static int index_set(struct gpc_cache *c, uint64_t hva, uint64_t len)
 	}
 	index_drop(c);
 	gpci_block_signals(&old);
-	pthread_mutex_lock(&vm->index_lock);
+	gpci_index_lock(&vm->index);
 	gpci_index_insert(&vm->index, nodes, n);
 	gpci_index_maybe_grow(&vm->index);
-	pthread_mutex_unlock(&vm->index_lock);
+	gpci_index_unlock(&vm->index);
 	gpci_restore_signals(&old);
 	p->idx = nodes;
 	p->idx_n = n;
@@ -323,8 +387,9 @@ static bool try_publish(struct gpc_cache *c, struct xlate *x, uint64_t snap)
 		atomic_store_explicit(&c->len, p->len, memory_order_relaxed);
 		atomic_store_explicit(&c->gen, x->gen, memory_order_relaxed);
 		atomic_store_explicit(&c->genp,
-				      p->hva_mode ? &gpc_cache_hva_gen :
-						    &c->vm->slots_gen,
+				      p->hva_mode ?
+					      &gpc_cache_hva_gen :
+					      gpci_memslot_gen_word(c->vm),
 				      memory_order_relaxed);
 		/* Valid last (order within the write section is cosmetic:
 		 * readers discard the snapshot unless the count is unchanged). */
@@ -433,17 +498,17 @@ static int refresh_locked(struct gpc_cache *c)
 			p->pub_hva = x.hva;
 			adopt(c, &x);
 			atomic_fetch_add(&p->st_refreshes, 1);
-			atomic_fetch_add(&vm->st_refreshes, 1);
+			atomic_fetch_add(&vm->cst.refreshes, 1);
 			return 0;
 		}
 		drop_fresh(c, &x);
 		atomic_fetch_add(&p->st_retries, 1);
-		atomic_fetch_add(&vm->st_retries, 1);
+		atomic_fetch_add(&vm->cst.retries, 1);
 		gpci_hook(vm, GPC_HOOK_REFRESH_RETRY, c);
 		/* Sleep, not spin, while an overlapping one is in progress. */
 		if (gpci_inflight_overlaps(vm, x.hva, x.hva + p->len)) {
 			atomic_fetch_add(&p->st_waits, 1);
-			atomic_fetch_add(&vm->st_refresh_waits, 1);
+			atomic_fetch_add(&vm->cst.refresh_waits, 1);
 			gpci_inflight_wait(vm, x.hva, x.hva + p->len);
 		}
 	}
@@ -454,7 +519,7 @@ int gpc_cache_refresh(struct gpc_cache *c, uint64_t len)
 	struct gpc_cache_priv *p;
 	int err = -EINVAL;
 
-	if (!cache_ok(c))
+	if (!gpci_cache_ok(c))
 		return -EINVAL;
 	if (gpci_section_held(c->vm))
 		return -EDEADLK;
@@ -490,7 +555,7 @@ static int activate(struct gpc_cache *c, uint64_t addr, uint64_t len,
 	struct gpc_cache_priv *p;
 	int err;
 
-	if (!cache_ok(c) || !range_ok(c->vm, addr, len))
+	if (!gpci_cache_ok(c) || !range_ok(c->vm, addr, len))
 		return -EINVAL;
 	if (gpci_section_held(c->vm))
 		return -EDEADLK;
@@ -508,7 +573,7 @@ static int activate(struct gpc_cache *c, uint64_t addr, uint64_t len,
 			goto out;
 	}
 	if (!atomic_exchange(&p->active, 1))
-		atomic_fetch_add(&c->vm->st_active, 1);
+		atomic_fetch_add(&c->vm->cst.active, 1);
 	gpci_hook(c->vm, GPC_HOOK_ACTIVATE, c);
 	err = refresh_locked(c);
 out:
@@ -548,14 +613,14 @@ static void deactivate_locked(struct gpc_cache *c)
 	release_mapping(c);
 	if (p->usage == GPC_USAGE_GUEST)
 		gpci_vcpu_del_cache(p->vcpu, c);
-	atomic_fetch_sub(&c->vm->st_active, 1);
+	atomic_fetch_sub(&c->vm->cst.active, 1);
 }
 
 int gpc_cache_deactivate(struct gpc_cache *c)
 {
 	struct gpc_cache_priv *p;
 
-	if (!cache_ok(c))
+	if (!gpci_cache_ok(c))
 		return -EINVAL;
 	if (gpci_section_held(c->vm))
 		return -EDEADLK;
@@ -576,35 +641,9 @@ static int init_check(struct gpc_vm *vm, enum gpc_usage usage,
 		return -EINVAL;
 	if (usage == GPC_USAGE_HOST)
 		return vcpu ? -EINVAL : 0;
-	if (usage != GPC_USAGE_GUEST || !vcpu || vcpu->vm != vm ||
-	    atomic_load(&vcpu->dead))
+	if (usage != GPC_USAGE_GUEST || !vcpu || !gpci_vcpu_usable(vcpu, vm))
 		return -EINVAL;
 	return 0;
-}
-
-static void link_cache(struct gpc_vm *vm, struct gpc_cache_priv *p)
-{
-	pthread_mutex_lock(&vm->objs_lock);
-	p->vm_next = vm->caches;
-	if (vm->caches)
-		vm->caches->vm_prev = p;
-	vm->caches = p;
-	vm->ncaches++;
-	pthread_mutex_unlock(&vm->objs_lock);
-}
-
-static void unlink_cache(struct gpc_vm *vm, struct gpc_cache_priv *p)
-{
-	pthread_mutex_lock(&vm->objs_lock);
-	if (p->vm_prev)
-		p->vm_prev->vm_next = p->vm_next;
-	else
-		vm->caches = p->vm_next;
-	if (p->vm_next)
-		p->vm_next->vm_prev = p->vm_prev;
-	vm->ncaches--;
-	atomic_fetch_add(&vm->st_misses_retired, atomic_load(&p->c->misses));
-	pthread_mutex_unlock(&vm->objs_lock);
 }
 
 int gpc_cache_init(struct gpc_cache *c, struct gpc_vm *vm, enum gpc_usage usage,
@@ -630,7 +669,7 @@ int gpc_cache_init(struct gpc_cache *c, struct gpc_vm *vm, enum gpc_usage usage,
 	pthread_rwlock_init(&c->rw, NULL);
 	gpc_seqcount_init(&c->seq);
 	c->srcu = &vm->srcu;
-	atomic_init(&c->genp, &vm->slots_gen);
+	atomic_init(&c->genp, gpci_memslot_gen_word(vm));
 	c->scheme = vm->scheme;
 	c->flags = flags;
 	/* Key index GPC_SRCU_TLS_ENTRIES: the sentinel, which never matches. */
@@ -642,8 +681,8 @@ int gpc_cache_init(struct gpc_cache *c, struct gpc_vm *vm, enum gpc_usage usage,
 	c->vm = vm;
 	c->priv = p;
 	if (vcpu)
-		atomic_fetch_add(&vcpu->nref, 1);
-	link_cache(vm, p);
+		gpci_vcpu_get(vcpu);
+	gpci_vm_add_cache(vm, p);
 	c->magic = CACHE_MAGIC;
 	return 0;
 }
@@ -652,257 +691,19 @@ int gpc_cache_destroy(struct gpc_cache *c)
 {
 	struct gpc_cache_priv *p;
 
-	if (!cache_ok(c))
+	if (!gpci_cache_ok(c))
 		return -EINVAL;
 	p = c->priv;
 	if (gpc_cache_deactivate(c))
 		return -EDEADLK;
 	if (p->usage == GPC_USAGE_GUEST)
-		atomic_fetch_sub(&p->vcpu->nref, 1);
+		gpci_vcpu_put(p->vcpu);
 	c->magic = CACHE_DEAD;
-	unlink_cache(c->vm, p);
+	gpci_vm_del_cache(c->vm, p);
 	pthread_mutex_destroy(&p->refresh_lock);
 	pthread_mutex_destroy(&p->wlock);
 	pthread_rwlock_destroy(&c->rw);
 	c->priv = NULL;
 	free(p);
-	return 0;
-}
-
-/* ---- fast-path helpers kept out of line --------------------------------- */
-
-/*
- * Inside a section of @s: the bounded snapshot (a writer that finished
- * meanwhile is not a miss); on a real miss leave the section and count it.
- * Still inside on success. The inline fast path calls it after its single
- * attempt failed (the guard is filled in already), begin_slow instead of
- * an attempt of its own.
- */
-void *gpc_cache__miss(struct gpc_cache *c, struct gpc_srcu_slot *s,
-		      uint64_t off, uint64_t len)
-{
-	uint8_t *p = gpc_cache__snapshot(c, off, len);
-
-	if (p)
-		return p;
-	gpc_srcu_read_unlock_slot(c->srcu, s);
-	atomic_fetch_add_explicit(&c->misses, 1, memory_order_relaxed);
-	return NULL;
-}
-
-/* A hit of the srcu scheme or the rwlock scheme (out of line only). */
-static void count_hit(struct gpc_cache *c, struct gpc_srcu_slot *s)
-{
-	if (!(c->flags & GPC_CACHE_COUNT_HITS))
-		return;
-	gpc_srcu_count_event(s);
-	atomic_fetch_add_explicit(&c->hits, 1, memory_order_relaxed);
-}
-
-/*
- * The rwlock scheme's begin: the reader lock is held across check and use,
- * as in KVM. It writes the shared lock word on every access, which is what
- * the srcu scheme avoids.
- */
-static void *rw_begin(struct gpc_cache *c, uint64_t off, uint64_t len,
-		      bool try_only)
-{
-	uint8_t *p;
-	int err = try_only ? pthread_rwlock_tryrdlock(&c->rw) :
-			     pthread_rwlock_rdlock(&c->rw);
-
-	if (err) {
-		atomic_fetch_add_explicit(&c->misses, 1, memory_order_relaxed);
-		return NULL;
-	}
-	p = gpc_cache__snapshot(c, off, len);
-	if (p) {
-		struct gpc_srcu_slot *s = gpc_srcu_slot_of(c->srcu);
-
-		count_hit(c, s);
-		/* Count the section, so slow paths can refuse to deadlock. */
-		atomic_store_explicit(
-			&s->aux,
-			atomic_load_explicit(&s->aux, memory_order_relaxed) + 1,
-			memory_order_relaxed);
-		return p;
-	}
-	pthread_rwlock_unlock(&c->rw);
-	atomic_fetch_add_explicit(&c->misses, 1, memory_order_relaxed);
-	return NULL;
-}
-
-/*
- * begin off the inline path: the rwlock scheme (slot NULL: it needs no
- * token), counted hits, readers that fence themselves, and a thread's first
- * section in the vm (which claims its slot).
- */
-struct gpc_cache__begun gpc_cache__begin_slow(struct gpc_cache *c, uint64_t off,
-					      uint64_t len, bool try_only)
-{
-	struct gpc_cache__begun b = { NULL, NULL, 0 };
-	struct gpc_srcu *d = c->srcu;
-	struct gpc_srcu_slot *s;
-
-	if (c->scheme != GPC_SCHEME_SRCU) {
-		b.p = rw_begin(c, off, len, try_only);
-		return b;
-	}
-	s = gpc_srcu_slot_of(d);
-	b.fence = d->reader_fence;
-	gpc_srcu__lock(d, s, b.fence);
-	/* The bounded snapshot, or out of the section with a miss counted. */
-	b.p = gpc_cache__miss(c, s, off, len);
-	if (b.p) {
-		b.slot = s;
-		count_hit(c, s);
-	}
-	return b;
-}
-
-void gpc_cache__rw_end(struct gpc_cache *c)
-{
-	struct gpc_srcu_slot *s = gpc_srcu_slot_of(c->srcu);
-
-	atomic_store_explicit(
-		&s->aux,
-		atomic_load_explicit(&s->aux, memory_order_relaxed) - 1,
-		memory_order_relaxed);
-	pthread_rwlock_unlock(&c->rw);
-}
-
-/* ---- checks, accessors, counters -------------------------------------- */
-
-bool gpc_cache_check(struct gpc_cache *c, uint64_t off, uint64_t len)
-{
-	return cache_ok(c) && gpc_cache__snapshot(c, off, len) != NULL;
-}
-
-bool gpc_cache_is_active(struct gpc_cache *c)
-{
-	return cache_ok(c) && atomic_load(&c->priv->active);
-}
-
-static int access_check(struct gpc_cache *c, uint64_t off, size_t len)
-{
-	if (!cache_ok(c) || !len || off + len < off)
-		return -EINVAL;
-	/* Invalidation waits for a guest cache's vCPU, not for readers. */
-	if (c->priv->usage != GPC_USAGE_HOST)
-		return -EINVAL;
-	if (!atomic_load(&c->priv->active))
-		return -EINVAL;
-	return 0;
-}
-
-/*
- * Whether [@off, @off + @len) lies inside the cache's (requested) length.
- * That length changes under refresh_lock (activate, refresh with a new
- * length), so it is read under it: an unlocked read raced with those
- * writers (ThreadSanitizer, tests/unit/test_cache_len_race.c).
- */
-static bool within_len(struct gpc_cache *c, uint64_t off, uint64_t len)
-{
-	struct gpc_cache_priv *p = c->priv;
-	bool in;
-
-	pthread_mutex_lock(&p->refresh_lock);
-	in = off + len <= p->len;
-	pthread_mutex_unlock(&p->refresh_lock);
-	return in;
-}
-
-/*
- * begin -> (miss: refresh) -> use -> end. Bounded: a refresh that succeeds
- * makes the next begin hit unless an invalidation came in between, and we
- * give up after many such rounds rather than loop forever.
- */
-static int copy_through(struct gpc_cache *c, uint64_t off, void *buf,
-			size_t len, bool write)
-{
-	int err = access_check(c, off, len);
-
-	for (int round = 0; !err && round < 1000; round++) {
-		struct gpc_guard g;
-		uint8_t *p = gpc_cache_begin(c, off, len, &g);
-
-		if (p) {
-			if (write)
-				memcpy(p, buf, len);
-			else
-				memcpy(buf, p, len);
-			gpc_cache_end(c, &g);
-			return 0;
-		}
-		if (!within_len(c, off, len))
-			return -EINVAL;
-		err = gpc_cache_refresh(c, 0);
-	}
-	return err ? err : -EAGAIN;
-}
-
-int gpc_cache_read(struct gpc_cache *c, uint64_t off, void *buf, size_t len)
-{
-	if (!buf)
-		return -EINVAL;
-	return copy_through(c, off, buf, len, false);
-}
-
-int gpc_cache_write(struct gpc_cache *c, uint64_t off, const void *buf,
-		    size_t len)
-{
-	if (!buf || !cache_ok(c))
-		return -EINVAL;
-	if (c->flags & GPC_CACHE_READONLY)
-		return -EPERM;
-	return copy_through(c, off, (void *)buf, len, true);
-}
-
-/*
- * Copy through a bounce buffer: holding both caches at once would nest two
- * rwlock read locks, which can deadlock against writers taking them in the
- * other order. The whole source is read before anything is written.
- */
-int gpc_cache_copy(struct gpc_cache *dst, uint64_t dst_off,
-		   struct gpc_cache *src, uint64_t src_off, size_t len)
-{
-	uint8_t small[256], *buf = small;
-	int err;
-
-	if (!cache_ok(dst) || !cache_ok(src) || dst->vm != src->vm || !len ||
-	    src_off + len < src_off || dst_off + len < dst_off)
-		return -EINVAL;
-	if (dst->flags & GPC_CACHE_READONLY)
-		return -EPERM;
-	if (!within_len(src, src_off, len) || !within_len(dst, dst_off, len))
-		return -EINVAL;
-	if (len > sizeof(small)) {
-		buf = malloc(len);
-		if (!buf)
-			return -ENOMEM;
-	}
-	err = gpc_cache_read(src, src_off, buf, len);
-	if (!err)
-		err = gpc_cache_write(dst, dst_off, buf, len);
-	if (buf != small)
-		free(buf);
-	return err;
-}
-
-int gpc_cache_get_stats(struct gpc_cache *c, struct gpc_cache_stats *st)
-{
-	struct gpc_cache_priv *p;
-
-	if (!cache_ok(c) || !st)
-		return -EINVAL;
-	p = c->priv;
-	st->hits = atomic_load(&c->hits);
-	st->misses = atomic_load(&c->misses);
-	st->refreshes = atomic_load(&p->st_refreshes);
-	st->refresh_retries = atomic_load(&p->st_retries);
-	st->refresh_waits = atomic_load(&p->st_waits);
-	st->invalidations = atomic_load(&p->st_invals);
-	st->maps = atomic_load(&p->st_maps);
-	st->unmaps = atomic_load(&p->st_unmaps);
 	return 0;
 }

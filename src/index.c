@@ -10,13 +10,15 @@
  * and scans the table once for a range larger than the table. Either way it
  * does not grow with caches that lie elsewhere.
  *
- * All functions are called with vm->index_lock held. Walks never allocate,
- * so a non-blocking invalidation can walk from a signal handler.
+ * All functions but init/fini are called with the index lock held. Walks
+ * never allocate, so a non-blocking invalidation can walk from a signal
+ * handler.
  */
 #include <errno.h>
 #include <stdlib.h>
 
-#include "internal.h"
+#include "cache_priv.h"
+#include "index_priv.h"
 
 #define INITIAL_BUCKETS 64
 
@@ -33,6 +35,7 @@ int gpci_index_init(struct gpci_index *idx)
 		return -ENOMEM;
 	idx->nbuckets = INITIAL_BUCKETS;
 	idx->nnodes = 0;
+	pthread_mutex_init(&idx->lock, NULL);
 	return 0;
 }
 
@@ -41,6 +44,7 @@ void gpci_index_fini(struct gpci_index *idx)
 	free(idx->buckets);
 	idx->buckets = NULL;
 	idx->nbuckets = 0;
+	pthread_mutex_destroy(&idx->lock);
 }
 
 void gpci_index_insert(struct gpci_index *idx, struct gpci_index_node *nodes,
@@ -100,11 +104,8 @@ void gpci_index_maybe_grow(struct gpci_index *idx)
 static int visit(struct gpci_index_node *n, uint64_t stamp,
 		 int (*fn)(struct gpc_cache *c, void *arg), void *arg)
 {
-	struct gpc_cache_priv *p = n->c->priv;
-
-	if (p->visit == stamp)
+	if (!gpci_cache_visit(n->c, stamp))
 		return 0;
-	p->visit = stamp;
 	return fn(n->c, arg);
 }
 

@@ -32,37 +32,43 @@
 #include <errno.h>
 #include <limits.h>
 
-#include "internal.h"
+#include "cache_priv.h"
+#include "index_priv.h"
+#include "invalidate_priv.h"
+#include "vcpu_priv.h"
+#include "vm_priv.h"
 
 /* ---- in-progress registry -------------------------------------------- */
 
 /*
- * Entry states: FREE -> FILLING -> ACTIVE (range_start) -> ENDING
- * (range_end) -> FREE; a non-blocking range_start that fails goes ACTIVE ->
- * PENDING, and a PENDING entry goes back to ACTIVE when a range_start of
- * the same range takes it over, or to FREE when it is cancelled or has
- * lapsed. Every move out of PENDING is a CAS from PENDING, so exactly one
- * of retry, cancel and lapse wins.
+ * Entry states (invalidate_priv.h): FREE -> FILLING -> STARTING
+ * (range_start) -> ACTIVE (it returned 0) -> ENDING (range_end) -> FREE; a
+ * non-blocking range_start that fails goes STARTING -> PENDING, and a
+ * PENDING entry goes back to STARTING when a range_start of the same range
+ * takes it over, or to FREE when it is cancelled or has lapsed. Every move
+ * out of PENDING is a CAS from PENDING, so exactly one of retry, cancel and
+ * lapse wins; range_end claims only ACTIVE entries, so it never ends an
+ * invalidation whose range_start is still running.
  */
 
 static void wake_refreshes(struct gpc_vm *vm)
 {
-	atomic_fetch_add(&vm->inval_wake, 1);
-	if (atomic_load(&vm->inval_sleepers))
-		gpci_futex_wake(&vm->inval_wake, INT_MAX);
+	atomic_fetch_add(&vm->inv.wake, 1);
+	if (atomic_load(&vm->inv.sleepers))
+		gpci_futex_wake(&vm->inv.wake, INT_MAX);
 }
 
 static void inflight_del(struct gpc_vm *vm, int i)
 {
-	atomic_store(&vm->inflight[i].state, GPCI_INFL_FREE);
-	atomic_fetch_sub(&vm->ninflight, 1);
+	atomic_store(&vm->inv.inflight[i].state, GPCI_INFL_FREE);
+	atomic_fetch_sub(&vm->inv.ninflight, 1);
 	wake_refreshes(vm);
 }
 
 /* Free a PENDING entry that lapsed before @now; whether we did. */
 static bool pending_lapse(struct gpc_vm *vm, int i, uint64_t now)
 {
-	struct gpci_inflight *f = &vm->inflight[i];
+	struct gpci_inflight *f = &vm->inv.inflight[i];
 	int pending = GPCI_INFL_PENDING;
 
 	if (atomic_load(&f->state) != GPCI_INFL_PENDING ||
@@ -70,7 +76,7 @@ static bool pending_lapse(struct gpc_vm *vm, int i, uint64_t now)
 	    !atomic_compare_exchange_strong(&f->state, &pending,
 					    GPCI_INFL_STARTING))
 		return false;
-	atomic_fetch_add(&vm->st_pending_lapsed, 1);
+	atomic_fetch_add(&vm->inv.st_pending_lapsed, 1);
 	inflight_del(vm, i);
 	return true;
 }
@@ -80,7 +86,7 @@ static int inflight_add(struct gpc_vm *vm, uint64_t start, uint64_t end)
 	uint64_t now = 0;
 
 	for (int i = 0; i < GPC_INVAL_MAX_INFLIGHT; i++) {
-		struct gpci_inflight *f = &vm->inflight[i];
+		struct gpci_inflight *f = &vm->inv.inflight[i];
 		int st = atomic_load_explicit(&f->state, memory_order_relaxed);
 		int zero = GPCI_INFL_FREE;
 
@@ -98,7 +104,7 @@ static int inflight_add(struct gpc_vm *vm, uint64_t start, uint64_t end)
 			continue;
 		atomic_store(&f->start, start);
 		atomic_store(&f->end, end);
-		atomic_fetch_add(&vm->ninflight, 1);
+		atomic_fetch_add(&vm->inv.ninflight, 1);
 		/* seq_cst: ordered before our index walk (see try_publish). */
 		atomic_store(&f->state, GPCI_INFL_STARTING);
 		return i;
@@ -116,7 +122,7 @@ static int inflight_claim(struct gpc_vm *vm, uint64_t start, uint64_t end,
 			  int from, int to)
 {
 	for (int i = 0; i < GPC_INVAL_MAX_INFLIGHT; i++) {
-		struct gpci_inflight *f = &vm->inflight[i];
+		struct gpci_inflight *f = &vm->inv.inflight[i];
 		int st = from;
 
 		if (atomic_load(&f->state) != from ||
@@ -140,7 +146,7 @@ static int inflight_claim(struct gpc_vm *vm, uint64_t start, uint64_t end,
  */
 static void inflight_park(struct gpc_vm *vm, int i, bool was_pending)
 {
-	struct gpci_inflight *f = &vm->inflight[i];
+	struct gpci_inflight *f = &vm->inv.inflight[i];
 
 	if (!was_pending)
 		atomic_store(&f->expires_ns,
@@ -170,12 +176,12 @@ bool gpci_inflight_overlaps(struct gpc_vm *vm, uint64_t start, uint64_t end)
 {
 	uint64_t mask = vm->page_size - 1;
 
-	if (!atomic_load(&vm->ninflight))
+	if (!atomic_load(&vm->inv.ninflight))
 		return false;
 	start &= ~mask;
 	end = page_end(end, mask);
 	for (int i = 0; i < GPC_INVAL_MAX_INFLIGHT; i++) {
-		struct gpci_inflight *f = &vm->inflight[i];
+		struct gpci_inflight *f = &vm->inv.inflight[i];
 
 		/*
 		 * A half-filled entry (FILLING) is ignored: its invalidation
@@ -204,7 +210,7 @@ static uint64_t pending_timeout(struct gpc_vm *vm)
 	uint64_t now = gpci_now_ns(), first = UINT64_MAX;
 
 	for (int i = 0; i < GPC_INVAL_MAX_INFLIGHT; i++) {
-		struct gpci_inflight *f = &vm->inflight[i];
+		struct gpci_inflight *f = &vm->inv.inflight[i];
 		uint64_t exp;
 
 		if (atomic_load(&f->state) != GPCI_INFL_PENDING ||
@@ -222,26 +228,26 @@ static uint64_t pending_timeout(struct gpc_vm *vm)
 void gpci_inflight_wait(struct gpc_vm *vm, uint64_t start, uint64_t end)
 {
 	for (;;) {
-		int seen = atomic_load(&vm->inval_wake);
+		int seen = atomic_load(&vm->inv.wake);
 		uint64_t timeout;
 
 		if (!gpci_inflight_overlaps(vm, start, end))
 			return;
 		timeout = pending_timeout(vm);
 		/* A lapse freed an entry (and bumped inval_wake): look again. */
-		if (atomic_load(&vm->inval_wake) != seen)
+		if (atomic_load(&vm->inv.wake) != seen)
 			continue;
-		atomic_fetch_add(&vm->inval_sleepers, 1);
+		atomic_fetch_add(&vm->inv.sleepers, 1);
 		/* A range_end after our check changed inval_wake: no sleep. */
-		gpci_futex_wait(&vm->inval_wake, seen, timeout);
-		atomic_fetch_sub(&vm->inval_sleepers, 1);
+		gpci_futex_wait(&vm->inv.wake, seen, timeout);
+		atomic_fetch_sub(&vm->inv.sleepers, 1);
 	}
 }
 
 bool gpci_inflight_in_progress(struct gpc_vm *vm)
 {
 	for (int i = 0; i < GPC_INVAL_MAX_INFLIGHT; i++) {
-		int st = atomic_load(&vm->inflight[i].state);
+		int st = atomic_load(&vm->inv.inflight[i].state);
 
 		if (st != GPCI_INFL_FREE && st != GPCI_INFL_PENDING)
 			return true;
@@ -267,8 +273,7 @@ struct inval_walk {
 
 static void need_grace(struct inval_walk *w, struct gpc_cache *c)
 {
-	uint64_t ck = atomic_load_explicit(&c->priv->clear_cookie,
-					   memory_order_relaxed);
+	uint64_t ck = gpci_cache_clear_cookie(c);
 
 	if (ck > w->need_cookie)
 		w->need_cookie = ck;
@@ -286,50 +291,16 @@ static void note_vcpu(struct inval_walk *w, struct gpc_vcpu *v)
 		w->ev_all = true;
 }
 
-/*
- * Non-blocking and the cache's write lock is busy (a reader holds the rwlock,
- * or a writer is in its short write section): we must not wait, but the
- * -EAGAIN contract wants the cache invalid and its vCPU kicked, so new
- * readers stop using the old page and a retry can succeed. Clearing the
- * pointer without the seqcount is safe for readers: the other fields do not
- * change, so any snapshot is either the old consistent one or a miss. A
- * refresh that checked inval_count before our bump and publishes while we
- * do this may validate the cache again; what it publishes is the mapping as
- * it still is (the caller changes nothing after -EAGAIN), and the retry will
- * clear it.
- */
-static bool clear_unlocked(struct gpc_cache *c)
-{
-	if (!atomic_exchange(&c->khva, NULL))
-		return false;
-	atomic_store(&c->priv->clear_cookie, gpc_srcu_get_state(c->srcu));
-	return true;
-}
-
 static int clear_one(struct gpc_cache *c, void *arg)
 {
 	struct inval_walk *w = arg;
-	struct gpc_cache_priv *p = c->priv;
-	bool was;
+	struct gpc_vcpu *v = gpci_cache_guest_vcpu(c);
 
-	atomic_fetch_add(&p->inval_count, 1);
-	if (w->nonblock && !gpci_cache_write_trylock(c)) {
-		w->busy = true;
-		was = clear_unlocked(c);
-	} else {
-		if (!w->nonblock)
-			gpci_cache_write_lock(c);
-		was = gpci_cache_clear_valid(c);
-		gpci_cache_write_unlock(c);
-	}
-	if (was) {
+	if (gpci_cache_invalidate(c, w->nonblock, &w->busy))
 		w->cleared++;
-		atomic_fetch_add_explicit(&p->st_invals, 1,
-					  memory_order_relaxed);
-	}
-	if (p->usage == GPC_USAGE_GUEST) {
-		if (gpci_vcpu_evict(p->vcpu))
-			note_vcpu(w, p->vcpu);
+	if (v) {
+		if (gpci_vcpu_evict(v))
+			note_vcpu(w, v);
 	} else if (c->scheme == GPC_SCHEME_SRCU) {
 		/* Also for a cache already invalid: its last clear may not
 		 * have been followed by a grace period yet. */
@@ -347,7 +318,7 @@ static int clear_one(struct gpc_cache *c, void *arg)
 static bool index_trylock_spin(struct gpc_vm *vm)
 {
 	for (int i = 0; i < 20000; i++) {
-		if (!pthread_mutex_trylock(&vm->index_lock))
+		if (gpci_index_trylock(&vm->index))
 			return true;
 		gpc_cpu_relax();
 	}
@@ -367,13 +338,13 @@ static int walk_range(struct inval_walk *w, uint64_t start, uint64_t end)
 			return -EAGAIN;
 		}
 	} else {
-		pthread_mutex_lock(&vm->index_lock);
+		gpci_index_lock(&vm->index);
 	}
-	w->stamp = atomic_fetch_add(&vm->inval_stamp, 1) + 1;
+	w->stamp = atomic_fetch_add(&vm->inv.stamp, 1) + 1;
 	r = gpci_index_walk(&vm->index, start >> vm->page_shift,
 			    (end - 1) >> vm->page_shift, w->stamp, clear_one,
 			    w);
-	pthread_mutex_unlock(&vm->index_lock);
+	gpci_index_unlock(&vm->index);
 	gpci_restore_signals(&old);
 	return r;
 }
@@ -386,32 +357,19 @@ static int walk_range(struct inval_walk *w, uint64_t start, uint64_t end)
  */
 static void wait_vcpus(struct inval_walk *w)
 {
-	struct gpc_vcpu *v;
-
 	for (unsigned int i = 0; i < w->nev; i++)
 		gpci_vcpu_wait_outside(w->ev[i]);
-	if (!w->ev_all)
-		return;
-	v = atomic_load_explicit(&w->vm->vcpus, memory_order_acquire);
-	for (; v; v = v->next)
-		gpci_vcpu_wait_outside(v);
+	if (w->ev_all)
+		gpci_vcpus_wait_outside(w->vm);
 }
 
 /* Non-blocking: is any vCPU we evicted still in guest mode? */
 static bool vcpus_inside(struct inval_walk *w)
 {
-	struct gpc_vcpu *v;
-
 	for (unsigned int i = 0; i < w->nev; i++)
-		if (atomic_load(&w->ev[i]->mode) != GPC_VCPU_OUTSIDE)
+		if (gpci_vcpu_inside(w->ev[i]))
 			return true;
-	if (!w->ev_all)
-		return false;
-	v = atomic_load_explicit(&w->vm->vcpus, memory_order_acquire);
-	for (; v; v = v->next)
-		if (atomic_load(&v->mode) != GPC_VCPU_OUTSIDE)
-			return true;
-	return false;
+	return w->ev_all && gpci_vcpus_inside(w->vm);
 }
 
 static void wait_blocking(struct inval_walk *w)
@@ -423,10 +381,10 @@ static void wait_blocking(struct inval_walk *w)
 	    gpc_srcu_poll_state(&vm->srcu, w->need_cookie) != 1)
 		gpc_srcu_synchronize(&vm->srcu);
 	t1 = gpci_now_ns();
-	atomic_fetch_add(&vm->st_reader_wait_ns, t1 - t0);
+	atomic_fetch_add(&vm->inv.st_reader_wait_ns, t1 - t0);
 	if (w->vcpus) {
 		wait_vcpus(w);
-		atomic_fetch_add(&vm->st_vcpu_wait_ns, gpci_now_ns() - t1);
+		atomic_fetch_add(&vm->inv.st_vcpu_wait_ns, gpci_now_ns() - t1);
 	}
 }
 
@@ -476,13 +434,13 @@ int gpc_invalidate_range_start(struct gpc_vm *vm, uint64_t start, uint64_t end,
 		return slot;
 	gpci_hook(vm, GPC_HOOK_INVAL_START, NULL);
 	err = walk_range(&w, start, end);
-	atomic_fetch_add(&vm->st_inval_caches, w.cleared);
+	atomic_fetch_add(&vm->inv.st_caches, w.cleared);
 	gpci_hook(vm, GPC_HOOK_INVAL_CLEARED, NULL);
 	if (!w.nonblock) {
 		wait_blocking(&w);
 	} else if (err || !quiet_now(&w)) {
 		inflight_park(vm, slot, was_pending);
-		atomic_fetch_add(&vm->st_eagain, 1);
+		atomic_fetch_add(&vm->inv.st_eagain, 1);
 		return -EAGAIN;
 	}
 	/*
@@ -491,15 +449,15 @@ int gpc_invalidate_range_start(struct gpc_vm *vm, uint64_t start, uint64_t end,
 	 * end ours; our -EAGAIN would then park an entry already freed, and
 	 * the other one would stay in progress for good.
 	 */
-	atomic_store(&vm->inflight[slot].state, GPCI_INFL_ACTIVE);
-	atomic_fetch_add(&vm->st_invalidations, 1);
+	atomic_store(&vm->inv.inflight[slot].state, GPCI_INFL_ACTIVE);
+	atomic_fetch_add(&vm->inv.st_invalidations, 1);
 	return 0;
 }
 
 static int bump_one(struct gpc_cache *c, void *arg)
 {
 	(void)arg;
-	atomic_fetch_add(&c->priv->inval_count, 1);
+	gpci_cache_bump_inval(c);
 	return 0;
 }
 
@@ -523,13 +481,13 @@ int gpc_invalidate_range_end(struct gpc_vm *vm, uint64_t start, uint64_t end)
 	gpci_hook(vm, GPC_HOOK_INVAL_END, NULL);
 	/* Bump before unregistering: a refresh must see one or the other. */
 	gpci_block_signals(&old);
-	pthread_mutex_lock(&vm->index_lock);
-	stamp = atomic_fetch_add(&vm->inval_stamp, 1) + 1;
+	gpci_index_lock(&vm->index);
+	stamp = atomic_fetch_add(&vm->inv.stamp, 1) + 1;
 	gpci_index_walk(&vm->index, start >> vm->page_shift,
 			(end - 1) >> vm->page_shift, stamp, bump_one, NULL);
-	pthread_mutex_unlock(&vm->index_lock);
+	gpci_index_unlock(&vm->index);
 	gpci_restore_signals(&old);
-	atomic_fetch_add(&vm->inval_seq, 1);
+	atomic_fetch_add(&vm->inv.seq, 1);
 	inflight_del(vm, slot);
 	return 0;
 }
@@ -550,5 +508,15 @@ int gpc_invalidate_range_cancel(struct gpc_vm *vm, uint64_t start, uint64_t end)
 
 uint64_t gpc_invalidate_sequence(struct gpc_vm *vm)
 {
-	return vm ? atomic_load(&vm->inval_seq) : 0;
+	return vm ? atomic_load(&vm->inv.seq) : 0;
+}
+
+void gpci_inval_stats(struct gpc_vm *vm, struct gpc_vm_stats *st)
+{
+	st->invalidations = atomic_load(&vm->inv.st_invalidations);
+	st->inval_caches = atomic_load(&vm->inv.st_caches);
+	st->inval_eagain = atomic_load(&vm->inv.st_eagain);
+	st->inval_pending_lapsed = atomic_load(&vm->inv.st_pending_lapsed);
+	st->reader_wait_ns = atomic_load(&vm->inv.st_reader_wait_ns);
+	st->vcpu_wait_ns = atomic_load(&vm->inv.st_vcpu_wait_ns);
 }

@@ -4,8 +4,8 @@
  *
  * The table is an immutable array of slots sorted by gpa, with a hash index
  * by guest-physical chunk. Readers enter a read section of vm->srcu, load
- * vm->slots and search it without taking any lock or writing anything but
- * a hint in their own SRCU slot. Writers serialize on vm->slots_lock, build
+ * vm->ms.table and search it without taking any lock or writing anything but
+ * a hint in their own SRCU slot. Writers serialize on vm->ms.lock, build
  * a complete new table (index included), publish it, bump the generation,
  * and after dropping the lock wait a grace period of vm->srcu before
  * freeing the old table. So when a change returns, every reader that could
@@ -28,7 +28,8 @@
 #include <gpc/memslot.h>
 #include <gpc/srcu.h>
 
-#include "internal.h"
+#include "memslot_priv.h"
+#include "vm_priv.h"
 
 /* ---- chunk index ------------------------------------------------------- */
 
@@ -990,8 +991,8 @@ int gpci_memslots_verify(struct gpc_vm *vm)
 	uint64_t c[SMALL_CHUNKS];
 	int ret = 0;
 
-	pthread_mutex_lock(&vm->slots_lock);
-	t = atomic_load_explicit(&vm->slots, memory_order_relaxed);
+	pthread_mutex_lock(&vm->ms.lock);
+	t = atomic_load_explicit(&vm->ms.table, memory_order_relaxed);
 	for (i = 0; i < t->ndense && !ret; i++) {
 		uint16_t p = t->dindex[i];
 
@@ -1049,7 +1050,7 @@ int gpci_memslots_verify(struct gpc_vm *vm)
 	}
 	if (!ret && (nbig != t->nbig || nbig > t->big_room))
 		ret = -10;
-	pthread_mutex_unlock(&vm->slots_lock);
+	pthread_mutex_unlock(&vm->ms.lock);
 	return ret;
 }
 
@@ -1064,26 +1065,38 @@ int gpci_memslots_init(struct gpc_vm *vm)
 				.buckets = MIN_BUCKETS,
 				.big_room = 8 };
 
-	vm->slot_ids = calloc((vm->max_memslots + 63) / 64, sizeof(uint64_t));
-	if (!vm->slot_ids)
+	vm->ms.ids = calloc((vm->max_memslots + 63) / 64, sizeof(uint64_t));
+	if (!vm->ms.ids)
 		return -ENOMEM;
 	t = table_alloc(0, &g, 1);
 	ret = t ? table_reindex(vm, t, &t) : -ENOMEM;
 	if (ret) {
-		free(vm->slot_ids);
+		free(vm->ms.ids);
 		return ret;
 	}
-	atomic_store_explicit(&vm->slots, t, memory_order_release);
-	atomic_store_explicit(&vm->slots_gen, 1, memory_order_seq_cst);
+	pthread_mutex_init(&vm->ms.lock, NULL);
+	atomic_store_explicit(&vm->ms.table, t, memory_order_release);
+	atomic_store_explicit(&vm->ms.gen, 1, memory_order_seq_cst);
 	return 0;
 }
 
 void gpci_memslots_fini(struct gpc_vm *vm)
 {
-	table_free(atomic_exchange_explicit(&vm->slots, NULL,
+	table_free(atomic_exchange_explicit(&vm->ms.table, NULL,
 					    memory_order_relaxed));
-	free(vm->slot_ids);
-	vm->slot_ids = NULL;
+	free(vm->ms.ids);
+	vm->ms.ids = NULL;
+	pthread_mutex_destroy(&vm->ms.lock);
+}
+
+_Atomic uint64_t *gpci_memslot_gen_word(struct gpc_vm *vm)
+{
+	return &vm->ms.gen;
+}
+
+void gpci_memslot_stats(struct gpc_vm *vm, struct gpc_vm_stats *st)
+{
+	st->memslot_changes = atomic_load(&vm->ms.st_changes);
 }
 
 const struct gpci_memslot *gpci_memslot_find(struct gpc_vm *vm, uint64_t gpa,
@@ -1096,10 +1109,10 @@ const struct gpci_memslot *gpci_memslot_find(struct gpc_vm *vm, uint64_t gpa,
 	 * The section our caller is in keeps the table alive until it leaves.
 	 */
 	struct gpci_memslots *t =
-		atomic_load_explicit(&vm->slots, memory_order_acquire);
+		atomic_load_explicit(&vm->ms.table, memory_order_acquire);
 
 	*gen = t->generation;
-	return table_search(t, gpa, &rs->hint);
+	return table_search(t, gpa, &rs->user[GPCI_SLOT_MEMSLOT_HINT]);
 }
 
 /* ---- writers ----------------------------------------------------------- */
@@ -1113,7 +1126,7 @@ static int memslots_lock(struct gpc_vm *vm)
 {
 	if (gpc_srcu_read_held(&vm->srcu))
 		return -EDEADLK;
-	pthread_mutex_lock(&vm->slots_lock);
+	pthread_mutex_lock(&vm->ms.lock);
 	return 0;
 }
 
@@ -1155,11 +1168,9 @@ static void memslots_retire(struct gpc_vm *vm, struct gpci_memslots *old)
  */
 static void memslots_publish(struct gpc_vm *vm, struct gpci_memslots *t)
 {
-	atomic_store_explicit(&vm->slots, t, memory_order_release);
-	atomic_store_explicit(&vm->slots_gen, t->generation,
-			      memory_order_seq_cst);
-	atomic_fetch_add_explicit(&vm->st_memslot_changes, 1,
-				  memory_order_relaxed);
+	atomic_store_explicit(&vm->ms.table, t, memory_order_release);
+	atomic_store_explicit(&vm->ms.gen, t->generation, memory_order_seq_cst);
+	atomic_fetch_add_explicit(&vm->ms.st_changes, 1, memory_order_relaxed);
 }
 
 /*
@@ -1175,25 +1186,25 @@ static int memslots_commit(struct gpc_vm *vm, struct gpci_memslots *old,
 	struct gpc_memslot_info oi, ni;
 	int ret = 0;
 
-	if (vm->mirror) {
+	if (vm->ms.mirror) {
 		if (o)
 			slot_info(&oi, o, old->generation);
 		if (n)
 			slot_info(&ni, n, t->generation);
-		ret = vm->mirror(vm->mirror_ctx, o ? &oi : NULL,
-				 n ? &ni : NULL);
+		ret = vm->ms.mirror(vm->ms.mirror_ctx, o ? &oi : NULL,
+				    n ? &ni : NULL);
 	}
 	if (ret) {
-		pthread_mutex_unlock(&vm->slots_lock);
+		pthread_mutex_unlock(&vm->ms.lock);
 		table_free(t);
 		return ret;
 	}
 	memslots_publish(vm, t);
 	if (o && !n)
-		vm->slot_ids[o->id / 64] &= ~(1ull << o->id % 64);
+		vm->ms.ids[o->id / 64] &= ~(1ull << o->id % 64);
 	else if (n && !o)
-		vm->slot_ids[n->id / 64] |= 1ull << n->id % 64;
-	pthread_mutex_unlock(&vm->slots_lock);
+		vm->ms.ids[n->id / 64] |= 1ull << n->id % 64;
+	pthread_mutex_unlock(&vm->ms.lock);
 	memslots_retire(vm, old);
 
 	return 0;
@@ -1219,7 +1230,7 @@ static int create_table(struct gpc_vm *vm, const struct gpci_memslots *old,
 			const struct gpci_memslot *s,
 			struct gpci_memslots **out)
 {
-	if (vm->slot_ids[s->id / 64] & 1ull << s->id % 64)
+	if (vm->ms.ids[s->id / 64] & 1ull << s->id % 64)
 		return -EEXIST;
 	return table_next(vm, old, -1, s, out);
 }
@@ -1241,10 +1252,10 @@ int gpc_memslot_create(struct gpc_vm *vm, uint32_t id, uint64_t gpa,
 	if (ret)
 		return ret;
 	/* Relaxed: writers are ordered by slots_lock. */
-	old = atomic_load_explicit(&vm->slots, memory_order_relaxed);
+	old = atomic_load_explicit(&vm->ms.table, memory_order_relaxed);
 	ret = create_table(vm, old, &s, &t);
 	if (ret) {
-		pthread_mutex_unlock(&vm->slots_lock);
+		pthread_mutex_unlock(&vm->ms.lock);
 		return ret;
 	}
 	return memslots_commit(vm, old, t, NULL, &s);
@@ -1260,11 +1271,11 @@ int gpc_memslot_delete(struct gpc_vm *vm, uint32_t id)
 	ret = memslots_lock(vm);
 	if (ret)
 		return ret;
-	old = atomic_load_explicit(&vm->slots, memory_order_relaxed);
+	old = atomic_load_explicit(&vm->ms.table, memory_order_relaxed);
 	i = table_find_id(old, id);
 	ret = i < 0 ? -ENOENT : table_next(vm, old, i, NULL, &t);
 	if (ret) {
-		pthread_mutex_unlock(&vm->slots_lock);
+		pthread_mutex_unlock(&vm->ms.lock);
 		return ret;
 	}
 	return memslots_commit(vm, old, t, &old->s[i], NULL);
@@ -1294,11 +1305,11 @@ int gpc_memslot_move(struct gpc_vm *vm, uint32_t id, uint64_t new_gpa)
 	ret = memslots_lock(vm);
 	if (ret)
 		return ret;
-	old = atomic_load_explicit(&vm->slots, memory_order_relaxed);
+	old = atomic_load_explicit(&vm->ms.table, memory_order_relaxed);
 	i = table_find_id(old, id);
 	ret = i < 0 ? -ENOENT : move_table(vm, old, i, new_gpa, &t, &moved);
 	if (ret) {
-		pthread_mutex_unlock(&vm->slots_lock);
+		pthread_mutex_unlock(&vm->ms.lock);
 		return ret;
 	}
 	return memslots_commit(vm, old, t, &old->s[i], &moved);
@@ -1314,12 +1325,12 @@ int gpc_memslot_set_flags(struct gpc_vm *vm, uint32_t id, uint32_t flags)
 	ret = memslots_lock(vm);
 	if (ret)
 		return ret;
-	old = atomic_load_explicit(&vm->slots, memory_order_relaxed);
+	old = atomic_load_explicit(&vm->ms.table, memory_order_relaxed);
 	i = table_find_id(old, id);
 	/* Same layout: the positions, and so i, stay. */
 	ret = i < 0 ? -ENOENT : table_next(vm, old, -1, NULL, &t);
 	if (ret) {
-		pthread_mutex_unlock(&vm->slots_lock);
+		pthread_mutex_unlock(&vm->ms.lock);
 		return ret;
 	}
 	t->s[i].flags = flags;
@@ -1332,10 +1343,10 @@ int gpc_memslot_set_mirror(struct gpc_vm *vm, gpc_memslot_mirror_fn *fn,
 	if (!vm)
 		return -EINVAL;
 	/* Under the lock so that a change in progress sees both or neither. */
-	pthread_mutex_lock(&vm->slots_lock);
-	vm->mirror = fn;
-	vm->mirror_ctx = ctx;
-	pthread_mutex_unlock(&vm->slots_lock);
+	pthread_mutex_lock(&vm->ms.lock);
+	vm->ms.mirror = fn;
+	vm->ms.mirror_ctx = ctx;
+	pthread_mutex_unlock(&vm->ms.lock);
 	return 0;
 }
 
@@ -1353,8 +1364,8 @@ int gpc_memslot_lookup(struct gpc_vm *vm, uint64_t gpa,
 		return -EINVAL;
 	rs = gpc_srcu_read_lock(&vm->srcu);
 	/* Acquire: see gpci_memslot_find(). */
-	t = atomic_load_explicit(&vm->slots, memory_order_acquire);
-	s = table_search(t, gpa, &rs->hint);
+	t = atomic_load_explicit(&vm->ms.table, memory_order_acquire);
+	s = table_search(t, gpa, &rs->user[GPCI_SLOT_MEMSLOT_HINT]);
 	if (s) {
 		slot_info(out, s, t->generation);
 		ret = 0;
@@ -1373,7 +1384,7 @@ int gpc_memslot_get(struct gpc_vm *vm, uint32_t id,
 		return -EINVAL;
 	gpc_srcu_read_lock(&vm->srcu);
 	/* Acquire: see gpci_memslot_find(). */
-	t = atomic_load_explicit(&vm->slots, memory_order_acquire);
+	t = atomic_load_explicit(&vm->ms.table, memory_order_acquire);
 	i = table_find_id(t, id);
 	if (i >= 0)
 		slot_info(out, &t->s[i], t->generation);
@@ -1386,7 +1397,7 @@ uint64_t gpc_memslot_generation(struct gpc_vm *vm)
 	if (!vm)
 		return 0;
 	/* Pairs with the seq_cst store in memslots_publish(). */
-	return atomic_load_explicit(&vm->slots_gen, memory_order_acquire);
+	return atomic_load_explicit(&vm->ms.gen, memory_order_acquire);
 }
 
 unsigned int gpc_memslot_count(struct gpc_vm *vm)
@@ -1397,7 +1408,7 @@ unsigned int gpc_memslot_count(struct gpc_vm *vm)
 	if (!vm)
 		return 0;
 	gpc_srcu_read_lock(&vm->srcu);
-	t = atomic_load_explicit(&vm->slots, memory_order_acquire);
+	t = atomic_load_explicit(&vm->ms.table, memory_order_acquire);
 	n = t->n;
 	gpc_srcu_read_unlock(&vm->srcu);
 	return n;

@@ -211,12 +211,18 @@ static void chunk_put(struct srcu_rec *c)
 		munmap(c, CHUNK_BYTES);
 }
 
+/* The one place the user words are reset: the slot changes hands. */
+static void slot_user_clear(struct gpc_srcu_slot *s)
+{
+	for (int i = 0; i < GPC_SRCU_SLOT_USER_WORDS; i++)
+		atomic_store_explicit(&s->user[i], 0, memory_order_relaxed);
+}
+
 static void slot_zero(struct gpc_srcu_slot *s)
 {
 	atomic_store_explicit(&s->ctr, 0, memory_order_relaxed);
 	atomic_store_explicit(&s->events, 0, memory_order_relaxed);
-	atomic_store_explicit(&s->aux, 0, memory_order_relaxed);
-	atomic_store_explicit(&s->hint, 0, memory_order_relaxed);
+	slot_user_clear(s);
 	atomic_store_explicit(&s->key, 0, memory_order_relaxed);
 }
 
@@ -470,8 +476,7 @@ static void rec_release(struct gpc_srcu_state *st, struct srcu_rec *r,
 		atomic_fetch_add_explicit(&st->retired_events,
 					  atomic_exchange(&s->events, 0),
 					  memory_order_relaxed);
-		atomic_store_explicit(&s->aux, 0, memory_order_relaxed);
-		atomic_store_explicit(&s->hint, 0, memory_order_relaxed);
+		slot_user_clear(s);
 		atomic_store_explicit(&s->ctr, 0, memory_order_release);
 	}
 	if (s != &r->own) {

@@ -15,6 +15,8 @@
 #include <string.h>
 
 #include "internal.h"
+#include "vcpu_priv.h"
+#include "vm_priv.h"
 
 /* Re-kick a vCPU that has not left guest mode after this long. */
 #define REKICK_NS 2000000ull
@@ -38,12 +40,7 @@ int gpc_vcpu_create(struct gpc_vm *vm, gpc_kick_fn *kick, void *ctx,
 	v->kick = kick;
 	v->kick_ctx = ctx;
 	pthread_mutex_init(&v->lock, NULL);
-	pthread_mutex_lock(&vm->objs_lock);
-	v->next = atomic_load(&vm->vcpus);
-	/* Release: a lock-free walker sees a fully built vCPU. */
-	atomic_store_explicit(&vm->vcpus, v, memory_order_release);
-	vm->nvcpus_live++;
-	pthread_mutex_unlock(&vm->objs_lock);
+	gpci_vm_add_vcpu(vm, v);
 	*out = v;
 	return 0;
 }
@@ -63,9 +60,7 @@ int gpc_vcpu_destroy(struct gpc_vcpu *v)
 	pthread_mutex_unlock(&v->lock);
 	if (err)
 		return err;
-	pthread_mutex_lock(&v->vm->objs_lock);
-	v->vm->nvcpus_live--;
-	pthread_mutex_unlock(&v->vm->objs_lock);
+	gpci_vm_del_vcpu(v->vm);
 	return 0;
 }
 
@@ -109,7 +104,7 @@ static void kick(struct gpc_vcpu *v)
 	if (!atomic_compare_exchange_strong(&v->mode, &in, GPC_VCPU_EXITING))
 		return;
 	atomic_fetch_add_explicit(&v->st_kicks, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&v->vm->st_kicks, 1, memory_order_relaxed);
+	gpci_vm_count_kick(v->vm);
 	if (v->kick)
 		v->kick(v, v->kick_ctx);
 }
@@ -264,4 +259,52 @@ int gpc_vcpu_get_stats(struct gpc_vcpu *v, struct gpc_vcpu_stats *st)
 	st->kicks = atomic_load(&v->st_kicks);
 	st->requests_handled = atomic_load(&v->st_handled);
 	return 0;
+}
+
+/* ---- for the other modules ---------------------------------------------- */
+
+bool gpci_vcpu_usable(struct gpc_vcpu *v, struct gpc_vm *vm)
+{
+	return v->vm == vm && !atomic_load(&v->dead);
+}
+
+void gpci_vcpu_get(struct gpc_vcpu *v)
+{
+	atomic_fetch_add(&v->nref, 1);
+}
+
+void gpci_vcpu_put(struct gpc_vcpu *v)
+{
+	atomic_fetch_sub(&v->nref, 1);
+}
+
+bool gpci_vcpu_inside(struct gpc_vcpu *v)
+{
+	return atomic_load(&v->mode) != GPC_VCPU_OUTSIDE;
+}
+
+void gpci_vcpus_wait_outside(struct gpc_vm *vm)
+{
+	for (struct gpc_vcpu *v = gpci_vm_vcpus(vm); v; v = v->next)
+		gpci_vcpu_wait_outside(v);
+}
+
+bool gpci_vcpus_inside(struct gpc_vm *vm)
+{
+	for (struct gpc_vcpu *v = gpci_vm_vcpus(vm); v; v = v->next)
+		if (gpci_vcpu_inside(v))
+			return true;
+	return false;
+}
+
+void gpci_vcpus_free(struct gpc_vcpu *v)
+{
+	struct gpc_vcpu *next;
+
+	for (; v; v = next) {
+		next = v->next;
+		pthread_mutex_destroy(&v->lock);
+		free(v->caches);
+		free(v);
+	}
 }

@@ -8,21 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
-
-static void vm_locks_init(struct gpc_vm *vm)
-{
-	pthread_mutex_init(&vm->slots_lock, NULL);
-	pthread_mutex_init(&vm->index_lock, NULL);
-	pthread_mutex_init(&vm->objs_lock, NULL);
-}
-
-static void vm_locks_fini(struct gpc_vm *vm)
-{
-	pthread_mutex_destroy(&vm->slots_lock);
-	pthread_mutex_destroy(&vm->index_lock);
-	pthread_mutex_destroy(&vm->objs_lock);
-}
+#include "vcpu_priv.h"
+#include "vm_priv.h"
 
 static int vm_config(struct gpc_vm *vm, const struct gpc_vm_config *cfg)
 {
@@ -62,7 +49,7 @@ int gpc_vm_create(const struct gpc_vm_config *cfg, struct gpc_vm **out)
 	err = vm_config(vm, cfg);
 	if (err)
 		goto free_vm;
-	vm_locks_init(vm);
+	pthread_mutex_init(&vm->objs_lock, NULL);
 	attr.name = vm->name;
 	attr.stall_ms = cfg ? cfg->srcu_stall_ms : 0;
 	err = gpc_srcu_init(&vm->srcu, &attr);
@@ -81,7 +68,7 @@ index:
 srcu:
 	gpc_srcu_destroy(&vm->srcu);
 locks:
-	vm_locks_fini(vm);
+	pthread_mutex_destroy(&vm->objs_lock);
 free_vm:
 	free(vm);
 	return err;
@@ -95,18 +82,6 @@ static bool vm_busy(struct gpc_vm *vm)
 	busy = vm->ncaches || vm->nvcpus_live;
 	pthread_mutex_unlock(&vm->objs_lock);
 	return busy || gpci_inflight_in_progress(vm);
-}
-
-static void free_vcpus(struct gpc_vm *vm)
-{
-	struct gpc_vcpu *v = atomic_load(&vm->vcpus), *next;
-
-	for (; v; v = next) {
-		next = v->next;
-		pthread_mutex_destroy(&v->lock);
-		free(v->caches);
-		free(v);
-	}
 }
 
 int gpc_vm_destroy(struct gpc_vm *vm)
@@ -129,9 +104,9 @@ int gpc_vm_destroy(struct gpc_vm *vm)
 		return err;
 	}
 	gpci_index_fini(&vm->index);
-	free_vcpus(vm);
+	gpci_vcpus_free(atomic_load(&vm->vcpus));
 	gpci_testhook_fini(vm);
-	vm_locks_fini(vm);
+	pthread_mutex_destroy(&vm->objs_lock);
 	free(vm);
 	return 0;
 }
@@ -149,19 +124,56 @@ int gpc_vm_get_stats(struct gpc_vm *vm, struct gpc_vm_stats *st)
 		st->misses += atomic_load_explicit(&p->c->misses,
 						   memory_order_relaxed);
 	pthread_mutex_unlock(&vm->objs_lock);
-	st->refreshes = atomic_load(&vm->st_refreshes);
-	st->refresh_retries = atomic_load(&vm->st_retries);
-	st->refresh_waits = atomic_load(&vm->st_refresh_waits);
-	st->invalidations = atomic_load(&vm->st_invalidations);
-	st->inval_caches = atomic_load(&vm->st_inval_caches);
-	st->inval_eagain = atomic_load(&vm->st_eagain);
-	st->inval_pending_lapsed = atomic_load(&vm->st_pending_lapsed);
+	gpci_cache_vm_stats(vm, st);
+	gpci_inval_stats(vm, st);
+	gpci_memslot_stats(vm, st);
 	st->kicks = atomic_load(&vm->st_kicks);
-	st->reader_wait_ns = atomic_load(&vm->st_reader_wait_ns);
-	st->vcpu_wait_ns = atomic_load(&vm->st_vcpu_wait_ns);
-	st->memslot_changes = atomic_load(&vm->st_memslot_changes);
-	st->active_caches = atomic_load(&vm->st_active);
 	return 0;
+}
+
+/* ---- the registry of live caches and vCPUs ------------------------------ */
+
+void gpci_vm_add_cache(struct gpc_vm *vm, struct gpc_cache_priv *p)
+{
+	pthread_mutex_lock(&vm->objs_lock);
+	p->vm_next = vm->caches;
+	if (vm->caches)
+		vm->caches->vm_prev = p;
+	vm->caches = p;
+	vm->ncaches++;
+	pthread_mutex_unlock(&vm->objs_lock);
+}
+
+/* The cache's misses move to the vm's total in the same step. */
+void gpci_vm_del_cache(struct gpc_vm *vm, struct gpc_cache_priv *p)
+{
+	pthread_mutex_lock(&vm->objs_lock);
+	if (p->vm_prev)
+		p->vm_prev->vm_next = p->vm_next;
+	else
+		vm->caches = p->vm_next;
+	if (p->vm_next)
+		p->vm_next->vm_prev = p->vm_prev;
+	vm->ncaches--;
+	atomic_fetch_add(&vm->st_misses_retired, atomic_load(&p->c->misses));
+	pthread_mutex_unlock(&vm->objs_lock);
+}
+
+void gpci_vm_add_vcpu(struct gpc_vm *vm, struct gpc_vcpu *v)
+{
+	pthread_mutex_lock(&vm->objs_lock);
+	v->next = atomic_load(&vm->vcpus);
+	/* Release: a lock-free walker sees a fully built vCPU. */
+	atomic_store_explicit(&vm->vcpus, v, memory_order_release);
+	vm->nvcpus_live++;
+	pthread_mutex_unlock(&vm->objs_lock);
+}
+
+void gpci_vm_del_vcpu(struct gpc_vm *vm)
+{
+	pthread_mutex_lock(&vm->objs_lock);
+	vm->nvcpus_live--;
+	pthread_mutex_unlock(&vm->objs_lock);
 }
 
 enum gpc_scheme gpc_vm_scheme(const struct gpc_vm *vm)

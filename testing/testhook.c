@@ -11,7 +11,7 @@
 #include <stdlib.h>
 
 #include "gpc_testing.h"
-#include "internal.h"
+#include "vm_priv.h"
 
 void gpci_hook_fire(struct gpc_vm *vm, enum gpc_hook_point point,
 		    struct gpc_cache *c)

@@ -68,23 +68,22 @@ extern "C" {
  * that record. Written only by the owner thread (and, at its exit or in a
  * forked child, by the library on its behalf).
  */
+/* The number of user words in a slot (struct gpc_srcu_slot.user). */
+#define GPC_SRCU_SLOT_USER_WORDS 2
+
 struct gpc_srcu_slot {
 	_Atomic unsigned long ctr;    /* phase | nesting, 0 when outside */
 	_Atomic unsigned long events; /* see gpc_srcu_count_event() */
 	/*
-	 * A second per-thread word for the domain's user: libgpc counts the
-	 * rwlock-scheme cache sections a thread holds in it, to refuse slow
-	 * paths that would deadlock.
+	 * Per-thread words for the domain's user, on the line the read lock
+	 * has just written (reading them costs no cache miss, and no other
+	 * thread writes them). The domain never reads them and zeroes them
+	 * whenever the slot changes hands, so a thread's first section finds
+	 * 0. libgpc keeps its rwlock-scheme section count and the position of
+	 * the thread's last memslot hit here (the counterpart of KVM's
+	 * per-vCPU last-used slot).
 	 */
-	_Atomic unsigned int aux;
-	/*
-	 * A word that only ever holds a hint, so any value is harmless:
-	 * libgpc keeps the position of the thread's last memslot hit in it,
-	 * the counterpart of KVM's per-vCPU last-used slot. It shares the
-	 * line the read lock has just written, so reading it costs no cache
-	 * miss, and unlike a hint in the table no other thread writes it.
-	 */
-	_Atomic unsigned int hint;
+	_Atomic unsigned int user[GPC_SRCU_SLOT_USER_WORDS];
 	/*
 	 * Lookaside entries: the key of the domain whose slot this entry is,
 	 * 0 when none (no domain has key 0: serials start at 1). Unused in

@@ -29,7 +29,7 @@
 #include <gpc/gpc.h>
 
 #include "harness.h"
-#include "internal.h" /* R12: the in-progress registry, vm->inflight */
+#include "vm_priv.h" /* R12: the in-progress registry, vm->inv.inflight */
 #include "test_common.h"
 #include "churn.h"
 
@@ -707,10 +707,10 @@ static _Atomic(struct regpark *) regpark_cur;
 /* Claimed and counted in ninflight, range not yet published. */
 static bool inflight_registering(struct gpc_vm *vm)
 {
-	if (!atomic_load(&vm->ninflight))
+	if (!atomic_load(&vm->inv.ninflight))
 		return false;
 	for (int i = 0; i < GPC_INVAL_MAX_INFLIGHT; i++)
-		if (atomic_load(&vm->inflight[i].state) == 1)
+		if (atomic_load(&vm->inv.inflight[i].state) == 1)
 			return true;
 	return false;
 }
@@ -779,7 +779,7 @@ static bool regpark_catch(struct regpark *p, pthread_t storm)
 		/* Reading the entry keeps its cache line here, which slows
 		 * the storm thread's store that ends the window. */
 		for (int i = 0; i < 200 && !atomic_load(&p->caught); i++)
-			(void)atomic_load(&p->vm->inflight[0].state);
+			(void)atomic_load(&p->vm->inv.inflight[0].state);
 	}
 	unpin();
 	return atomic_load(&p->caught);

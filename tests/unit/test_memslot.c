@@ -29,7 +29,7 @@
 
 #include <gpc/gpc.h>
 
-#include "internal.h"
+#include "vm_priv.h"
 #include "test_common.h"
 
 static uint64_t ps; /* the vm's page size */
@@ -329,25 +329,25 @@ static void test_find_hint(void **state)
 	assert_non_null(s);
 	assert_int_equal(s->id, 3);
 	assert_int_equal(gen, 9);
-	assert_int_equal(atomic_load(&rs->hint), 3);
+	assert_int_equal(atomic_load(&rs->user[GPCI_SLOT_MEMSLOT_HINT]), 3);
 	assert_ptr_equal(gpci_memslot_find(vm, 6 * ps, &gen), s);
 	assert_null(gpci_memslot_find(vm, 7 * ps, &gen));
-	assert_int_equal(atomic_load(&rs->hint), 3);
+	assert_int_equal(atomic_load(&rs->user[GPCI_SLOT_MEMSLOT_HINT]), 3);
 	s = gpci_memslot_find(vm, 14 * ps + ps - 1, &gen);
 	assert_int_equal(s->id, 7);
-	assert_int_equal(atomic_load(&rs->hint), 7);
+	assert_int_equal(atomic_load(&rs->user[GPCI_SLOT_MEMSLOT_HINT]), 7);
 	s = gpci_memslot_find(vm, 0, &gen);
 	assert_int_equal(s->id, 0);
-	assert_int_equal(atomic_load(&rs->hint), 0);
+	assert_int_equal(atomic_load(&rs->user[GPCI_SLOT_MEMSLOT_HINT]), 0);
 	/* A stale or foreign hint is only a hint. */
-	atomic_store(&rs->hint, 5);
+	atomic_store(&rs->user[GPCI_SLOT_MEMSLOT_HINT], 5);
 	s = gpci_memslot_find(vm, 4 * ps, &gen);
 	assert_int_equal(s->id, 2);
-	assert_int_equal(atomic_load(&rs->hint), 2);
-	atomic_store(&rs->hint, ~0u);
+	assert_int_equal(atomic_load(&rs->user[GPCI_SLOT_MEMSLOT_HINT]), 2);
+	atomic_store(&rs->user[GPCI_SLOT_MEMSLOT_HINT], ~0u);
 	s = gpci_memslot_find(vm, 12 * ps + 1, &gen);
 	assert_int_equal(s->id, 6);
-	assert_int_equal(atomic_load(&rs->hint), 6);
+	assert_int_equal(atomic_load(&rs->user[GPCI_SLOT_MEMSLOT_HINT]), 6);
 	gpc_srcu_read_unlock(gpc_vm_srcu(vm));
 }
 
@@ -821,7 +821,7 @@ static void diff_probe(struct diff *d, uint64_t gpa)
 		int ret;
 
 		if (!pass)
-			atomic_store(&rs->hint, ~0u);
+			atomic_store(&rs->user[GPCI_SLOT_MEMSLOT_HINT], ~0u);
 		ret = gpc_memslot_lookup(d->vm, gpa, &in);
 		d->lookups++;
 		if (want < 0) {
@@ -880,7 +880,7 @@ static void diff_check_slot(struct diff *d, uint32_t id, unsigned int shift)
 
 static void diff_check(struct diff *d, bool full)
 {
-	struct gpci_memslots *t = atomic_load(&d->vm->slots);
+	struct gpci_memslots *t = atomic_load(&d->vm->ms.table);
 	unsigned int shift = t->shift, k, n = d->sc->check_slots;
 	long before = d->lookups;
 	uint32_t id;
@@ -1127,7 +1127,7 @@ static void test_lookup_differential(void **state)
 
 		diff_init(d, vm, &diff_scenarios[k], 0x5eed0000 + k);
 		diff_run(d);
-		t = atomic_load(&vm->slots);
+		t = atomic_load(&vm->ms.table);
 		print_message("%s: %ld changes, %ld lookups (%ld with a dense "
 			      "index), %u slots at the end, shift %u, %s "
 			      "index of %u, %u big\n",
@@ -1208,7 +1208,7 @@ static void test_index_untrusted(void **state)
 		for (k = 0; k < sc->steps; k++)
 			diff_step(d);
 		assert_int_equal(gpci_memslots_verify(vm), 0);
-		t = atomic_load(&vm->slots);
+		t = atomic_load(&vm->ms.table);
 		assert_true(t->n > 100);
 		assert_int_equal(!!t->ndense, form == 0);
 		for (mode = 0; mode < 4; mode++) {
@@ -1261,7 +1261,7 @@ static void test_dense_edges(void **state)
 		expect_change(vm, gpc_memslot_create(vm, id,
 						     (1ull << 32) + id * step,
 						     ps, id * ps, 0));
-	t = atomic_load(&vm->slots);
+	t = atomic_load(&vm->ms.table);
 	assert_int_not_equal(t->ndense, 0);
 	shift = t->shift;
 	assert_int_equal(shift, 20);
@@ -1273,7 +1273,7 @@ static void test_dense_edges(void **state)
 	assert_slot(vm, g, 100, g, size, 0, 0);
 	assert_slot(vm, g + size - 1, 100, g, size, 0, 0);
 	/* the chunk below the range and the first one of it */
-	t = atomic_load(&vm->slots);
+	t = atomic_load(&vm->ms.table);
 	assert_int_not_equal(t->ndense, 0);
 	assert_true(t->base > 0);
 	g = (t->base - 1) << t->shift;
@@ -1285,7 +1285,7 @@ static void test_dense_edges(void **state)
 	/* far away: the range would be too sparse */
 	expect_change(vm, gpc_memslot_create(vm, 102, 1ull << 50, ps, 0, 0));
 	assert_int_equal(gpci_memslots_verify(vm), 0);
-	t = atomic_load(&vm->slots);
+	t = atomic_load(&vm->ms.table);
 	assert_int_equal(t->ndense, 0);
 	assert_slot(vm, 1ull << 50, 102, 1ull << 50, ps, 0, 0);
 	for (id = 0; id < 64; id++)
@@ -1294,7 +1294,7 @@ static void test_dense_edges(void **state)
 	/* and back: dense again once the far slot goes (at the periodic
 	 * rebuild, within as many changes as there are slots) */
 	expect_change(vm, gpc_memslot_delete(vm, 102));
-	for (id = 0; id < 200 && !atomic_load(&vm->slots)->ndense; id++)
+	for (id = 0; id < 200 && !atomic_load(&vm->ms.table)->ndense; id++)
 		expect_change(vm, gpc_memslot_set_flags(vm, id % 64, 0));
 	assert_true(id < 100);
 	assert_int_equal(gpci_memslots_verify(vm), 0);

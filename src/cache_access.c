@@ -1,0 +1,275 @@
+// SPDX-License-Identifier: MIT
+/*
+ * cache_access.c - using a cache: the read side's out-of-line helpers (the
+ * bounded snapshot after a miss, the rwlock scheme's begin and end, counted
+ * hits), the copy calls built on begin/refresh/end, and the counters.
+ *
+ * The inline fast path is in include/gpc/cache.h; cache.c makes caches
+ * valid and invalid.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache_priv.h"
+#include "vm_priv.h"
+
+/* ---- fast-path helpers kept out of line --------------------------------- */
+
+/*
+ * Inside a section of @s: the bounded snapshot (a writer that finished
+ * meanwhile is not a miss); on a real miss leave the section and count it.
+ * Still inside on success. The inline fast path calls it after its single
+ * attempt failed (the guard is filled in already), begin_slow instead of
+ * an attempt of its own.
+ */
+void *gpc_cache__miss(struct gpc_cache *c, struct gpc_srcu_slot *s,
+		      uint64_t off, uint64_t len)
+{
+	uint8_t *p = gpc_cache__snapshot(c, off, len);
+
+	if (p)
+		return p;
+	gpc_srcu_read_unlock_slot(c->srcu, s);
+	atomic_fetch_add_explicit(&c->misses, 1, memory_order_relaxed);
+	return NULL;
+}
+
+/* A hit of the srcu scheme or the rwlock scheme (out of line only). */
+static void count_hit(struct gpc_cache *c, struct gpc_srcu_slot *s)
+{
+	if (!(c->flags & GPC_CACHE_COUNT_HITS))
+		return;
+	gpc_srcu_count_event(s);
+	atomic_fetch_add_explicit(&c->hits, 1, memory_order_relaxed);
+}
+
+/*
+ * The rwlock scheme's begin: the reader lock is held across check and use,
+ * as in KVM. It writes the shared lock word on every access, which is what
+ * the srcu scheme avoids.
+ */
+static void *rw_begin(struct gpc_cache *c, uint64_t off, uint64_t len,
+		      bool try_only)
+{
+	uint8_t *p;
+	int err = try_only ? pthread_rwlock_tryrdlock(&c->rw) :
+			     pthread_rwlock_rdlock(&c->rw);
+
+	if (err) {
+		atomic_fetch_add_explicit(&c->misses, 1, memory_order_relaxed);
+		return NULL;
+	}
+	p = gpc_cache__snapshot(c, off, len);
+	if (p) {
+		struct gpc_srcu_slot *s = gpc_srcu_slot_of(c->srcu);
+
+		count_hit(c, s);
+		/* Count the section, so slow paths can refuse to deadlock. */
+		atomic_store_explicit(
+			&s->user[GPCI_SLOT_RW_SECTIONS],
+			atomic_load_explicit(&s->user[GPCI_SLOT_RW_SECTIONS],
+					     memory_order_relaxed) +
+				1,
+			memory_order_relaxed);
+		return p;
+	}
+	pthread_rwlock_unlock(&c->rw);
+	atomic_fetch_add_explicit(&c->misses, 1, memory_order_relaxed);
+	return NULL;
+}
+
+/*
+ * begin off the inline path: the rwlock scheme (slot NULL: it needs no
+ * token), counted hits, readers that fence themselves, and a thread's first
+ * section in the vm (which claims its slot).
+ */
+struct gpc_cache__begun gpc_cache__begin_slow(struct gpc_cache *c, uint64_t off,
+					      uint64_t len, bool try_only)
+{
+	struct gpc_cache__begun b = { NULL, NULL, 0 };
+	struct gpc_srcu *d = c->srcu;
+	struct gpc_srcu_slot *s;
+
+	if (c->scheme != GPC_SCHEME_SRCU) {
+		b.p = rw_begin(c, off, len, try_only);
+		return b;
+	}
+	s = gpc_srcu_slot_of(d);
+	b.fence = d->reader_fence;
+	gpc_srcu__lock(d, s, b.fence);
+	/* The bounded snapshot, or out of the section with a miss counted. */
+	b.p = gpc_cache__miss(c, s, off, len);
+	if (b.p) {
+		b.slot = s;
+		count_hit(c, s);
+	}
+	return b;
+}
+
+void gpc_cache__rw_end(struct gpc_cache *c)
+{
+	struct gpc_srcu_slot *s = gpc_srcu_slot_of(c->srcu);
+
+	atomic_store_explicit(
+		&s->user[GPCI_SLOT_RW_SECTIONS],
+		atomic_load_explicit(&s->user[GPCI_SLOT_RW_SECTIONS],
+				     memory_order_relaxed) -
+			1,
+		memory_order_relaxed);
+	pthread_rwlock_unlock(&c->rw);
+}
+
+/* ---- checks, accessors, counters -------------------------------------- */
+
+bool gpc_cache_check(struct gpc_cache *c, uint64_t off, uint64_t len)
+{
+	return gpci_cache_ok(c) && gpc_cache__snapshot(c, off, len) != NULL;
+}
+
+bool gpc_cache_is_active(struct gpc_cache *c)
+{
+	return gpci_cache_ok(c) && atomic_load(&c->priv->active);
+}
+
+static int access_check(struct gpc_cache *c, uint64_t off, size_t len)
+{
+	if (!gpci_cache_ok(c) || !len || off + len < off)
+		return -EINVAL;
+	/* Invalidation waits for a guest cache's vCPU, not for readers. */
+	if (c->priv->usage != GPC_USAGE_HOST)
+		return -EINVAL;
+	if (!atomic_load(&c->priv->active))
+		return -EINVAL;
+	return 0;
+}
+
+/*
+ * Whether [@off, @off + @len) lies inside the cache's (requested) length.
+ * That length changes under refresh_lock (activate, refresh with a new
+ * length), so it is read under it: an unlocked read raced with those
+ * writers (ThreadSanitizer, tests/unit/test_cache_len_race.c).
+ */
+static bool within_len(struct gpc_cache *c, uint64_t off, uint64_t len)
+{
+	struct gpc_cache_priv *p = c->priv;
+	bool in;
+
+	pthread_mutex_lock(&p->refresh_lock);
+	in = off + len <= p->len;
+	pthread_mutex_unlock(&p->refresh_lock);
+	return in;
+}
+
+/*
+ * begin -> (miss: refresh) -> use -> end. Bounded: a refresh that succeeds
+ * makes the next begin hit unless an invalidation came in between, and we
+ * give up after many such rounds rather than loop forever.
+ */
+static int copy_through(struct gpc_cache *c, uint64_t off, void *buf,
+			size_t len, bool write)
+{
+	int err = access_check(c, off, len);
+
+	for (int round = 0; !err && round < 1000; round++) {
+		struct gpc_guard g;
+		uint8_t *p = gpc_cache_begin(c, off, len, &g);
+
+		if (p) {
+			if (write)
+				memcpy(p, buf, len);
+			else
+				memcpy(buf, p, len);
+			gpc_cache_end(c, &g);
+			return 0;
+		}
+		if (!within_len(c, off, len))
+			return -EINVAL;
+		err = gpc_cache_refresh(c, 0);
+	}
+	return err ? err : -EAGAIN;
+}
+
+int gpc_cache_read(struct gpc_cache *c, uint64_t off, void *buf, size_t len)
+{
+	if (!buf)
+		return -EINVAL;
+	return copy_through(c, off, buf, len, false);
+}
+
+int gpc_cache_write(struct gpc_cache *c, uint64_t off, const void *buf,
+		    size_t len)
+{
+	if (!buf || !gpci_cache_ok(c))
+		return -EINVAL;
+	if (c->flags & GPC_CACHE_READONLY)
+		return -EPERM;
+	return copy_through(c, off, (void *)buf, len, true);
+}
+
+/*
+ * Copy through a bounce buffer: holding both caches at once would nest two
+ * rwlock read locks, which can deadlock against writers taking them in the
+ * other order. The whole source is read before anything is written.
+ */
+int gpc_cache_copy(struct gpc_cache *dst, uint64_t dst_off,
+		   struct gpc_cache *src, uint64_t src_off, size_t len)
+{
+	uint8_t small[256], *buf = small;
+	int err;
+
+	if (!gpci_cache_ok(dst) || !gpci_cache_ok(src) || dst->vm != src->vm ||
+	    !len || src_off + len < src_off || dst_off + len < dst_off)
+		return -EINVAL;
+	if (dst->flags & GPC_CACHE_READONLY)
+		return -EPERM;
+	if (!within_len(src, src_off, len) || !within_len(dst, dst_off, len))
+		return -EINVAL;
+	if (len > sizeof(small)) {
+		buf = malloc(len);
+		if (!buf)
+			return -ENOMEM;
+	}
+	err = gpc_cache_read(src, src_off, buf, len);
+	if (!err)
+		err = gpc_cache_write(dst, dst_off, buf, len);
+	if (buf != small)
+		free(buf);
+	return err;
+}
+
+int gpc_cache_get_stats(struct gpc_cache *c, struct gpc_cache_stats *st)
+{
+	struct gpc_cache_priv *p;
+
+	if (!gpci_cache_ok(c) || !st)
+		return -EINVAL;
+	p = c->priv;
+	st->hits = atomic_load(&c->hits);
+	st->misses = atomic_load(&c->misses);
+	st->refreshes = atomic_load(&p->st_refreshes);
+	st->refresh_retries = atomic_load(&p->st_retries);
+	st->refresh_waits = atomic_load(&p->st_waits);
+	st->invalidations = atomic_load(&p->st_invals);
+	st->maps = atomic_load(&p->st_maps);
+	st->unmaps = atomic_load(&p->st_unmaps);
+	return 0;
+}
+
+void gpci_cache_vm_stats(struct gpc_vm *vm, struct gpc_vm_stats *st)
+{
+	st->refreshes = atomic_load(&vm->cst.refreshes);
+	st->refresh_retries = atomic_load(&vm->cst.retries);
+	st->refresh_waits = atomic_load(&vm->cst.refresh_waits);
+	st->active_caches = atomic_load(&vm->cst.active);
+}
+
+bool gpci_section_held(struct gpc_vm *vm)
+{
+	struct gpc_srcu_slot *s = gpc_srcu_slot_of(&vm->srcu);
+
+	return (atomic_load_explicit(&s->ctr, memory_order_relaxed) &
+		GPC_SRCU_NEST_MASK) ||
+	       atomic_load_explicit(&s->user[GPCI_SLOT_RW_SECTIONS],
+				    memory_order_relaxed);
+}

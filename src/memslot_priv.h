@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * memslot_priv.h - the memslot table's private state (memslot.c); not
+ * installed.
+ *
+ * The vm keeps one struct gpci_memslot_state; readers reach the current
+ * table through gpci_memslot_find(), writers only through the public
+ * gpc_memslot_* calls. Nothing outside memslot.c touches these fields
+ * (vm.c creates and frees them through gpci_memslots_init/_fini).
+ */
+#ifndef GPC_MEMSLOT_PRIV_H
+#define GPC_MEMSLOT_PRIV_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include <gpc/gpc.h>
+
+#include "internal.h"
+
+/* The SRCU slot's user word that holds the thread's last memslot hit. */
+#define GPCI_SLOT_MEMSLOT_HINT 1
+
+struct gpci_memslot {
+	uint64_t gpa, size, hva;
+	uint32_t id, flags;
+};
+
+/*
+ * An immutable table, sorted by gpa, published through the state's table
+ * pointer and freed after a grace period of vm->srcu. It carries an index
+ * by guest-physical chunk that turns a lookup into one probe and, usually,
+ * one slot (memslot.c, "chunk index"): hashed, or dense (an array over the
+ * range of chunks the slots cover) when that is smaller. The index and the
+ * list of big slots live in the same allocation, behind the slots, and are
+ * complete before the table is published.
+ */
+struct gpci_memslots {
+	/* What a lookup reads: the first cache line. */
+	uint64_t generation;
+	unsigned int n;
+	unsigned int shift;	 /* a chunk is gpa >> shift */
+	unsigned int hash_shift; /* hashed: 64 - log2(buckets) */
+	unsigned int mask;	 /* hashed: buckets - 1 */
+	unsigned int ndense;	 /* dense: entries; 0 if hashed */
+	unsigned int nbig;
+	uint64_t base; /* dense: the chunk of entry 0 */
+	union {
+		uint32_t *index;  /* hashed: mask + 1 buckets */
+		uint16_t *dindex; /* dense: ndense positions */
+	};
+	uint64_t *big_gpa; /* bases of the big slots, sorted */
+	uint16_t *big_pos; /* their positions in s[] */
+	/* Writers only. */
+	void *mem;	       /* what malloc returned */
+	unsigned int room;     /* s[] entries allocated */
+	unsigned int big_room; /* big_gpa/big_pos entries allocated */
+	unsigned int used;     /* hashed: buckets not empty (live or removed) */
+	unsigned int live;     /* entries */
+	unsigned int changes;  /* changes since the index was built */
+	unsigned int crowded;  /* of them, inserts into a shared chunk */
+	unsigned int built_n;  /* slots when it was built */
+	struct gpc_srcu_head rcu;
+	_Alignas(64) struct gpci_memslot s[];
+};
+
+/* A vm's memslots: writers serialized by lock, readers lock free. */
+struct gpci_memslot_state {
+	pthread_mutex_t lock;
+	_Atomic(struct gpci_memslots *) table;
+	_Atomic uint64_t gen; /* the table's generation, read by caches */
+	uint64_t *ids;	      /* bitmap of the ids in use, under lock */
+	gpc_memslot_mirror_fn *mirror;
+	void *mirror_ctx;
+	_Atomic uint64_t st_changes;
+};
+
+int gpci_memslots_init(struct gpc_vm *vm);
+void gpci_memslots_fini(struct gpc_vm *vm);
+/*
+ * The slot containing @gpa in the current table, or NULL; *gen receives the
+ * table's generation. The caller is inside a read section of vm->srcu and
+ * may use the returned slot until it leaves. Uses and updates the calling
+ * thread's last-hit hint (its slot of vm->srcu). Context: any context.
+ */
+const struct gpci_memslot *gpci_memslot_find(struct gpc_vm *vm, uint64_t gpa,
+					     uint64_t *gen);
+/*
+ * The word that holds the current table's generation: a cache keeps a
+ * pointer to it and compares it on every access. Context: any context.
+ */
+_Atomic uint64_t *gpci_memslot_gen_word(struct gpc_vm *vm);
+/* Add the memslot counters to @st (gpc_vm_get_stats). Any context. */
+void gpci_memslot_stats(struct gpc_vm *vm, struct gpc_vm_stats *st);
+
+#endif /* GPC_MEMSLOT_PRIV_H */
