@@ -9,7 +9,11 @@
 /* Busy readers (suites 2 and 3)                                            */
 /* ===================================================================== */
 
-enum busy_kind { BUSY_CACHE, BUSY_URCU };
+enum busy_kind { BUSY_CACHE, BUSY_URCU, BUSY_LONG_SRCU, BUSY_LONG_URCU };
+
+/* A long section: what a datapath thread that handles a whole request (a
+ * ring's worth of descriptors) inside one read section looks like. */
+#define LONG_SECTION_NS 20000
 
 struct busy_arg {
 	enum busy_kind kind;
@@ -30,11 +34,28 @@ static void busy_reader(struct worker *w, void *arg)
 	b->rd.sc = b->rd.rc = b->c;
 	b->rd.uc = b->uc;
 	while (!worker_stopping(w)) {
-		if (b->kind == BUSY_URCU)
+		switch (b->kind) {
+		case BUSY_URCU:
 			fp_loop_urcu(&b->rd, 64);
-		else
+			b->sections += 64;
+			break;
+		case BUSY_CACHE:
 			fp_loop_srcu(&b->rd, 64);
-		b->sections += 64;
+			b->sections += 64;
+			break;
+		case BUSY_LONG_SRCU:
+			gpc_srcu_read_lock(b->c->srcu);
+			spin_ns(LONG_SECTION_NS);
+			gpc_srcu_read_unlock(b->c->srcu);
+			b->sections++;
+			break;
+		case BUSY_LONG_URCU:
+			urcu_memb_read_lock();
+			spin_ns(LONG_SECTION_NS);
+			urcu_memb_read_unlock();
+			b->sections++;
+			break;
+		}
 	}
 	b->cpu_ns = clock_ns(CLOCK_THREAD_CPUTIME_ID) - c0;
 	b->wall_ns = now_ns() - t0;
@@ -105,7 +126,15 @@ struct inv_state {
 	uint64_t nb_tries[2][INV_READERS], nb_ok1[2][INV_READERS];
 	uint64_t nb_attempts[2][INV_READERS], nb_gaveup[2][INV_READERS];
 	struct busy_tally busy[NR_INV][INV_READERS];
+	/* memslot delete on the srcu vm, and its domain's counters meanwhile */
+	struct samples msd[2][INV_READERS]; /* [0] short, [1] long sections */
+	uint64_t msd_mb[2][INV_READERS], msd_gp[2][INV_READERS];
+	uint64_t msd_sleeps[2][INV_READERS];
+	struct samples ulong[INV_READERS]; /* urcu sync, long sections */
 };
+
+#define MSD_ID	1
+#define MSD_GPA (GPA_BASE + (1ULL << 30)) /* far from the readers' slot */
 
 static int inv_refresh(struct gpc_cache *c)
 {
@@ -146,6 +175,64 @@ static void inv_blocking_batch(struct inv_state *s, enum inv_kind k, int nr,
 		}
 		samples_add(&s->blk[k][nr], t1 - t0);
 	}
+}
+
+/*
+ * A memslot change under the same readers: create a one-page slot far from
+ * the readers' (untimed), then time its delete, which publishes a new table
+ * and waits one grace period of the vm's domain; the domain's counters over
+ * the deletes say what each grace period cost in system calls.
+ */
+static void inv_memslot_batch(struct inv_state *s, int l, int nr, int count)
+{
+	struct env *e = &s->env[INV_SRCU];
+	struct gpc_srcu *d = gpc_vm_srcu(e->vm);
+
+	for (int i = 0; i < count; i++) {
+		struct gpc_srcu_stats a, b;
+		uint64_t t0, t1;
+		int err = gpc_memslot_create(e->vm, MSD_ID, MSD_GPA, page_size,
+					     env_hva(e, page_size), 0);
+
+		if (err) {
+			fail("gpc_memslot_create", err);
+			return;
+		}
+		gpc_srcu_get_stats(d, &a);
+		t0 = now_ns();
+		err = gpc_memslot_delete(e->vm, MSD_ID);
+		t1 = now_ns();
+		gpc_srcu_get_stats(d, &b);
+		if (err) {
+			fail("gpc_memslot_delete", err);
+			return;
+		}
+		samples_add(&s->msd[l][nr], t1 - t0);
+		s->msd_mb[l][nr] += b.membarriers - a.membarriers;
+		s->msd_gp[l][nr] += b.gp_completed - a.gp_completed;
+		s->msd_sleeps[l][nr] += b.sleeps - a.sleeps;
+	}
+}
+
+/* The memslot delete and urcu's grace period under long read sections. */
+static void inv_long_batch(struct inv_state *s, enum inv_kind k, int nr,
+			   int count)
+{
+	struct busy_set bs = { 0 };
+
+	if (k == INV_URCU) {
+		busy_start(&bs, nr, BUSY_LONG_URCU, NULL, &s->uc);
+		for (int i = 0; i < count; i++) {
+			uint64_t t0 = now_ns();
+
+			urcu_memb_synchronize_rcu();
+			samples_add(&s->ulong[nr], now_ns() - t0);
+		}
+	} else {
+		busy_start(&bs, nr, BUSY_LONG_SRCU, s->victim[INV_SRCU], NULL);
+		inv_memslot_batch(s, 1, nr, count);
+	}
+	busy_stop(&bs, NULL);
 }
 
 /*
@@ -222,6 +309,11 @@ static int inv_setup(struct inv_state *s, int n)
 		for (int r = 0; r < INV_READERS; r++)
 			if (samples_init(&s->blk[k][r], (size_t)n))
 				return -ENOMEM;
+	for (int r = 0; r < INV_READERS; r++)
+		if (samples_init(&s->msd[0][r], (size_t)n) ||
+		    samples_init(&s->msd[1][r], (size_t)n) ||
+		    samples_init(&s->ulong[r], (size_t)n))
+			return -ENOMEM;
 	for (int k = 0; k < 2; k++)
 		for (int r = 0; r < INV_READERS; r++)
 			if (samples_init(&s->nb_first[k][r], (size_t)n) ||
@@ -239,6 +331,11 @@ static void inv_teardown(struct inv_state *s)
 	for (int k = 0; k < NR_INV; k++)
 		for (int r = 0; r < INV_READERS; r++)
 			samples_free(&s->blk[k][r]);
+	for (int r = 0; r < INV_READERS; r++) {
+		samples_free(&s->msd[0][r]);
+		samples_free(&s->msd[1][r]);
+		samples_free(&s->ulong[r]);
+	}
 	for (int k = 0; k < 2; k++)
 		for (int r = 0; r < INV_READERS; r++) {
 			samples_free(&s->nb_first[k][r]);
@@ -264,6 +361,59 @@ static void inv_nonblock_ratios(const struct inv_state *s)
 	ratio("nonblock_first_ok_1reader_rwlock",
 	      nb_first_ok(s, INV_RWLOCK, 1));
 	target("nonblock_first_ok_idle", idle, false, 0.99);
+}
+
+static double per_gp(uint64_t n, uint64_t gps)
+{
+	return gps ? (double)n / (double)gps : 0;
+}
+
+/*
+ * The memslot table and the grace period under oversubscription: 2 busy
+ * readers, one on the updater's CPU (3 threads on 2 CPUs).
+ */
+static void inv_memslot_report(const struct inv_state *s)
+{
+	static const char *const what[2] = { "short (one access)",
+					     "long (20 us)" };
+	struct pct u, m;
+	double v, mb;
+
+	printf("\nmemslot delete on the srcu vm (one grace period) vs "
+	       "urcu_memb_synchronize_rcu(), us; the same busy readers,\n"
+	       "in short sections (as above) or long ones; reader 2 shares "
+	       "the updater's CPU\n");
+	printf("%-19s %7s %9s %9s %9s %11s %10s %9s %9s\n", "sections",
+	       "readers", "p50", "p99", "max", "membar/GP", "sleeps/GP",
+	       "urcu p50", "urcu p99");
+	for (int l = 0; l < 2; l++)
+		for (int r = 0; r < INV_READERS; r++) {
+			m = pct_of(&s->msd[l][r]);
+			u = pct_of(l ? &s->ulong[r] : &s->blk[INV_URCU][r]);
+			printf("%-19s %7d %9.1f %9.1f %9.1f %11.1f %10.1f "
+			       "%9.1f %9.1f\n",
+			       what[l], r, m.p50 / 1e3, m.p99 / 1e3,
+			       m.max / 1e3,
+			       per_gp(s->msd_mb[l][r], s->msd_gp[l][r]),
+			       per_gp(s->msd_sleeps[l][r], s->msd_gp[l][r]),
+			       u.p50 / 1e3, u.p99 / 1e3);
+		}
+	/* The oversubscribed case of the issue: long sections, 2 readers. */
+	m = pct_of(&s->msd[1][2]);
+	u = pct_of(&s->ulong[2]);
+	v = u.p50 > 0 ? m.p50 / u.p50 : 0;
+	mb = per_gp(s->msd_mb[1][2], s->msd_gp[1][2]);
+	printf("\n");
+	ratio("memslot_delete_oversub_vs_urcu_sync_oversub", v);
+	ratio("memslot_delete_oversub_p99_vs_urcu_sync_oversub_p99",
+	      u.p99 > 0 ? m.p99 / u.p99 : 0);
+	ratio("gp_membarriers_per_gp_oversub", mb);
+	ratio("gp_sleeps_per_gp_oversub",
+	      per_gp(s->msd_sleeps[1][2], s->msd_gp[1][2]));
+	ratio("gp_membarriers_per_gp_oversub_short",
+	      per_gp(s->msd_mb[0][2], s->msd_gp[0][2]));
+	target("memslot_delete_oversub_vs_urcu_sync_oversub", v, true, 1.0);
+	target("gp_membarriers_per_gp_oversub", mb, true, 2);
 }
 
 static void inv_report(struct inv_state *s)
@@ -362,6 +512,7 @@ static void inv_report(struct inv_state *s)
 		target("inval_busy_vs_urcu_sync_busy", v, true, 1.0);
 	}
 	inv_nonblock_ratios(s);
+	inv_memslot_report(s);
 }
 
 void suite_inval(void)
@@ -397,7 +548,11 @@ void suite_inval(void)
 			inv_blocking_batch(&s, k, nr, count);
 			if (k != INV_URCU)
 				inv_nonblock_batch(&s, k, nr, count);
+			if (k == INV_SRCU)
+				inv_memslot_batch(&s, 0, nr, count);
 			busy_stop(&bs, &s.busy[k][nr]);
+			if (k != INV_RWLOCK)
+				inv_long_batch(&s, k, nr, count);
 		}
 	}
 	inv_report(&s);
