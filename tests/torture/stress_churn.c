@@ -14,6 +14,7 @@
  * on bad options or a setup failure, 4 if an access faulted.
  */
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 
