@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * tests/support/churn.h - the R18 churn engine, shared by
- * test_scenarios_b (r18_churn_stress, a short run) and stress_churn (the
- * long soak); the implementation is churn.c, linked into both.
+ * test_scenarios_hostmem (r18_churn_stress, a short run) and stress_churn
+ * (the long soak); test_scenarios_lifecycle uses its spin and fault
+ * catcher for R17. The implementation is churn.c, linked into all three.
  *
  * N writer threads each own one cache, in GPA mode, on its own page of
  * memslot 0 (page 3*i + 1 of the slot, at byte offset 8*i of that page).
