@@ -437,11 +437,19 @@ int gpc_srcu_register_thread(struct gpc_srcu *d)
 	return 0;
 }
 
+/*
+ * A reader ended a section of the phase a grace period drains. The RMW
+ * reads the latest value, so a sleep announced before it is never missed;
+ * release: our slot store happens before the updater's next scan once its
+ * exchange reads WOKEN (sleep_for_readers).
+ */
 void gpc_srcu_wake_gp(struct gpc_srcu *d)
 {
-	/* Reset first: the waiter sleeps only while the word is -1. */
-	atomic_store_explicit(&d->gp_futex, 0, memory_order_relaxed);
-	gpci_futex_wake(&d->gp_futex, 1);
+	int old = atomic_fetch_or_explicit(&d->gp_futex, GPC_SRCU_GPW_WOKEN,
+					   memory_order_release);
+
+	if (old & GPC_SRCU_GPW_SLEEP)
+		gpci_futex_wake(&d->gp_futex, 1);
 }
 
 void gpc_srcu_report_misuse(struct gpc_srcu *d, const char *what)
@@ -509,8 +517,10 @@ static bool release_slots_of(struct gpc_srcu_state *st, int tid)
 		    GPC_SRCU_NEST_MASK)
 			open = true;
 		rec_release(st, r, true);
+		/* A released section may be one a grace period waits for. */
 		if (atomic_load_explicit(&st->d->gp_futex,
-					 memory_order_seq_cst) == -1)
+					 memory_order_seq_cst) &
+		    GPC_SRCU_GPW_ACTIVE)
 			gpc_srcu_wake_gp(st->d);
 	}
 	pthread_mutex_unlock(&st->scan_lock);
@@ -598,28 +608,61 @@ static void report_stall(struct gpc_srcu *d, int tid, uint64_t waited_ns)
 }
 
 /*
- * Sleep until a reader leaves (or the timeout). The -1 store, then a full
- * barrier on every thread, then a re-scan: a reader either stored its slot
- * before that barrier (the re-scan sees it outside) or loads gp_futex after
- * it (sees -1 and wakes us). Pairs with the barrier in read_unlock.
+ * The wait protocol (docs/srcu.md, "Waiting for readers"). Each phase's
+ * wait first arms gp_futex with the phase it drains (arm_wait), and the
+ * next membarrier makes every reader see it: run_gp's (A) for the first
+ * phase; for the second, one more, issued only if that wait has to sleep.
+ * From then on a reader that ends the outermost section of the drained
+ * phase sets WOKEN by an atomic RMW and calls futex_wake only if the word
+ * says SLEEP. The updater announces a sleep by an exchange that also reads
+ * WOKEN, so a reader that left since the last scan is never slept through:
+ * its RMW comes either before our exchange (we see WOKEN and scan again)
+ * or after it (it sees SLEEP and wakes us). No membarrier per sleep, no
+ * wake-up from sections the grace period does not wait for.
  */
-static void sleep_for_readers(struct gpc_srcu *d, uint64_t timeout_ns)
+static int arm_wait(struct gpc_srcu *d)
 {
-	struct gpc_srcu_state *st = d->state;
+	unsigned long now =
+		atomic_load_explicit(&d->gp_ctr, memory_order_relaxed);
+	/* The drained phase is the one the counter does not have now. */
+	int w = GPC_SRCU_GPW_ACTIVE |
+		((now & GPC_SRCU_PHASE) ? 0 : GPC_SRCU_GPW_PHASE);
 
-	atomic_store_explicit(&d->gp_futex, -1, memory_order_relaxed);
-	atomic_thread_fence(memory_order_seq_cst);
-	gp_membarrier(st);
-	if (scan_blocker(d)) {
-		atomic_fetch_add_explicit(&st->st_sleeps, 1,
-					  memory_order_relaxed);
-		gpci_futex_wait(&d->gp_futex, -1, timeout_ns);
-	}
-	atomic_store_explicit(&d->gp_futex, 0, memory_order_relaxed);
+	atomic_store_explicit(&d->gp_futex, w, memory_order_relaxed);
+	return w;
 }
 
-static void wait_for_readers(struct gpc_srcu *d, bool expedited,
-			     uint64_t gp_start, bool *stall_reported)
+/*
+ * Sleep until a reader of the drained phase leaves (or the timeout). The
+ * acq_rel exchanges pair with the release RMW in gpc_srcu_wake_gp(): when
+ * they read WOKEN, the reader's slot store happens before our next scan.
+ */
+static void sleep_for_readers(struct gpc_srcu *d, int armed,
+			      uint64_t timeout_ns)
+{
+	struct gpc_srcu_state *st = d->state;
+	int old = atomic_exchange_explicit(
+		&d->gp_futex, armed | GPC_SRCU_GPW_SLEEP, memory_order_acq_rel);
+
+	if (!(old & GPC_SRCU_GPW_WOKEN)) {
+		atomic_fetch_add_explicit(&st->st_sleeps, 1,
+					  memory_order_relaxed);
+		gpci_futex_wait(&d->gp_futex, armed | GPC_SRCU_GPW_SLEEP,
+				timeout_ns);
+	}
+	/* Awake again: readers need not wake us until the next sleep. */
+	atomic_exchange_explicit(&d->gp_futex, armed, memory_order_acq_rel);
+}
+
+/*
+ * Wait until no slot holds up the phase being drained (@armed). @barrier:
+ * the membarrier that makes readers see @armed is still due (second
+ * phase); it is issued before the first sleep, and then everything is
+ * scanned again.
+ */
+static void wait_for_readers(struct gpc_srcu *d, bool expedited, int armed,
+			     bool barrier, uint64_t gp_start,
+			     bool *stall_reported)
 {
 	struct gpc_srcu_state *st = d->state;
 
@@ -642,10 +685,16 @@ static void wait_for_readers(struct gpc_srcu *d, bool expedited,
 			sched_yield();
 			continue;
 		}
+		if (barrier) {
+			atomic_thread_fence(memory_order_seq_cst);
+			gp_membarrier(st);
+			barrier = false;
+			continue;
+		}
 		left = *stall_reported ? SLEEP_MAX_NS : st->stall_ns - waited;
 		if (left > SLEEP_MAX_NS)
 			left = SLEEP_MAX_NS;
-		sleep_for_readers(d, left < 1000000 ? 1000000 : left);
+		sleep_for_readers(d, armed, left < 1000000 ? 1000000 : left);
 	}
 }
 
@@ -675,20 +724,24 @@ static void run_gp(struct gpc_srcu *d, bool expedited)
 	uint64_t start = gpci_now_ns();
 	bool reported = false;
 	unsigned long ctr;
+	int armed;
 
 	/* Odd: cookies taken from now on name the grace period after this. */
 	atomic_store_explicit(&st->gp_seq, seq + 1, memory_order_relaxed);
+	armed = arm_wait(d);
 	atomic_thread_fence(memory_order_seq_cst);
-	gp_membarrier(st); /* (A) */
+	gp_membarrier(st); /* (A); readers also see the armed word now */
 
-	wait_for_readers(d, expedited, start, &reported);
+	wait_for_readers(d, expedited, armed, false, start, &reported);
 	atomic_thread_fence(memory_order_seq_cst);
 	ctr = atomic_load_explicit(&d->gp_ctr, memory_order_relaxed);
 	atomic_store_explicit(&d->gp_ctr, ctr ^ GPC_SRCU_PHASE,
 			      memory_order_relaxed);
+	armed = arm_wait(d);
 	atomic_thread_fence(memory_order_seq_cst);
-	wait_for_readers(d, expedited, start, &reported); /* (B) */
+	wait_for_readers(d, expedited, armed, true, start, &reported); /* (B) */
 
+	atomic_store_explicit(&d->gp_futex, 0, memory_order_relaxed);
 	atomic_thread_fence(memory_order_seq_cst);
 	atomic_store_explicit(&st->gp_seq, seq + 2, memory_order_release);
 	atomic_fetch_add_explicit(&st->st_gp, 1, memory_order_relaxed);

@@ -95,13 +95,26 @@ struct gpc_srcu_slot {
 struct gpc_srcu_state;
 
 /*
+ * The word a grace period waits on (struct gpc_srcu.gp_futex): 0 when no
+ * grace period waits for readers; else ACTIVE, and PHASE when the phase
+ * being drained has GPC_SRCU_PHASE set. A reader that ends the outermost
+ * section of that phase sets WOKEN and, if the updater has said it sleeps
+ * (SLEEP), wakes it: one system call per such section at most, none for
+ * sections the grace period does not wait for (src/srcu.c, docs/srcu.md).
+ */
+#define GPC_SRCU_GPW_ACTIVE 1
+#define GPC_SRCU_GPW_PHASE  2
+#define GPC_SRCU_GPW_WOKEN  4
+#define GPC_SRCU_GPW_SLEEP  8
+
+/*
  * A domain. Embed it anywhere; initialise with gpc_srcu_init(). The first
  * cache line is what readers load; the grace-period machinery lives behind
  * @state.
  */
 struct gpc_srcu {
 	_Atomic unsigned long gp_ctr; /* phase | GPC_SRCU_NEST_ONE */
-	_Atomic int gp_futex;	      /* -1 while a grace period sleeps */
+	_Atomic int gp_futex; /* GPC_SRCU_GPW_*: a grace period's wait */
 	int reader_fence; /* gpc_srcu_reader_fence, on the line readers load */
 	unsigned int id;  /* small, unique among live domains */
 	unsigned int tls_index; /* id, or GPC_SRCU_TLS_ENTRIES if none */
@@ -345,19 +358,21 @@ gpc_srcu__unlock(struct gpc_srcu *d, struct gpc_srcu_slot *s, int fence)
 	atomic_store_explicit(&s->ctr, v - GPC_SRCU_NEST_ONE,
 			      memory_order_release);
 	if ((v & GPC_SRCU_NEST_MASK) == GPC_SRCU_NEST_ONE) {
+		int w;
+
 		/*
-		 * Store above, then load the futex word: if the waiter set it
-		 * to -1 after our load it will see our store, because it
-		 * issues membarrier() (or a fence) between its store and its
-		 * re-scan of the slots.
+		 * Store above, then load the wait word: a grace period arms
+		 * it and then issues membarrier() (or a fence) before it
+		 * scans the phase, so either its scans see our store or we
+		 * see it armed. Only a section of the phase it drains wakes.
 		 */
 		if (gpc_unlikely(fence))
 			atomic_thread_fence(memory_order_seq_cst);
 		else
 			gpc_barrier();
-		if (gpc_unlikely(atomic_load_explicit(&d->gp_futex,
-						      memory_order_relaxed) ==
-				 -1))
+		w = atomic_load_explicit(&d->gp_futex, memory_order_relaxed);
+		if (gpc_unlikely(w & GPC_SRCU_GPW_ACTIVE) &&
+		    !(w & GPC_SRCU_GPW_PHASE) == !(v & GPC_SRCU_PHASE))
 			gpc_srcu_wake_gp(d);
 	}
 }

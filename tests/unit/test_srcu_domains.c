@@ -8,6 +8,7 @@
  * cookie still pending or a waiting thread still waiting after a while, and
  * "completes" by seeing it done well within TEST_PROMPT_MS.
  */
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -229,6 +230,68 @@ static void test_sleeping_and_expedited_waits(void **state)
 	assert_int_equal(gpc_srcu_destroy(&d), 0);
 }
 
+struct churner {
+	struct gpc_srcu *d;
+	pthread_t thread;
+	atomic_int stop;
+	atomic_long sections;
+};
+
+/* Back-to-back short sections (with a yield inside) until told to stop. */
+static void *churner_main(void *arg)
+{
+	struct churner *c = arg;
+
+	while (!atomic_load(&c->stop)) {
+		gpc_srcu_read_lock(c->d);
+		sched_yield();
+		gpc_srcu_read_unlock(c->d);
+		atomic_fetch_add(&c->sections, 1);
+	}
+	return NULL;
+}
+
+/*
+ * A grace period held up by one long reader while another thread runs
+ * thousands of sections it does not wait for (they began after it): those
+ * sections must not wake it, and however often it sleeps it issues at
+ * most two membarriers (one per phase). The protocol before this one woke
+ * the updater at every unlock and issued a membarrier per re-sleep.
+ */
+static void test_wait_ignores_sections_it_does_not_wait_for(void **state)
+{
+	struct gpc_srcu d;
+	struct gpc_srcu_stats st0, st1;
+	struct churner c = { .d = &d };
+	struct holder h;
+	struct syncer s;
+
+	(void)state;
+	assert_int_equal(gpc_srcu_init(&d, NULL), 0);
+	test_watchdog_arm(60, "a long reader and unrelated sections");
+	holder_start(&h, &d);
+	assert_int_equal(pthread_create(&c.thread, NULL, churner_main, &c), 0);
+	assert_int_equal(gpc_srcu_get_stats(&d, &st0), 0);
+	syncer_start(&s, &d, false);
+	test_sleep_ms(300);
+	assert_int_equal(atomic_load(&s.done), 0);
+	holder_stop(&h);
+	syncer_finish(&s);
+	assert_int_equal(gpc_srcu_get_stats(&d, &st1), 0);
+	atomic_store(&c.stop, 1);
+	assert_int_equal(pthread_join(c.thread, NULL), 0);
+	print_message("%ld unrelated sections; %llu membarriers, %llu sleeps\n",
+		      atomic_load(&c.sections),
+		      (unsigned long long)(st1.membarriers - st0.membarriers),
+		      (unsigned long long)(st1.sleeps - st0.sleeps));
+	assert_true(atomic_load(&c.sections) > 100);
+	assert_true(st1.membarriers - st0.membarriers <= 2);
+	/* Woken by the holder (and at most a timeout or two), not by them. */
+	assert_true(st1.sleeps - st0.sleeps <= 3);
+	test_watchdog_disarm();
+	assert_int_equal(gpc_srcu_destroy(&d), 0);
+}
+
 /*
  * destroy() while another thread is inside: refused, domain intact, and
  * accepted once the reader has left.
@@ -348,6 +411,8 @@ int main(void)
 		cmocka_unit_test(test_sleeping_and_expedited_waits),
 		cmocka_unit_test(test_destroy_busy_other_thread),
 		cmocka_unit_test(test_concurrent_synchronize),
+		cmocka_unit_test(
+			test_wait_ignores_sections_it_does_not_wait_for),
 	};
 
 	return cmocka_run_group_tests_name("srcu_domains", tests, NULL, NULL);
