@@ -31,7 +31,7 @@
  * Suite 6 (end to end) lives in the reference VMM; bench/bench runs it
  * (a marked hook) once the VMM offers it.
  *
- * Conventions (as bench_read.c): every contender's op is a static inline
+ * Conventions (as bench_read): every contender's op is a static inline
  * function inlined into a loop of its own (noinline, aligned(64)), chosen by
  * a switch outside the timed loop; rounds interleave the contenders with a
  * rotating order and the median is reported (15 rounds, 7 with --quick);
