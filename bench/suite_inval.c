@@ -557,4 +557,6 @@ void suite_inval(void)
 	}
 	inv_report(&s);
 	inv_teardown(&s);
+	if (!failed)
+		suite_nonblock();
 }
