@@ -129,7 +129,7 @@ struct inv_state {
 	/* memslot delete on the srcu vm, and its domain's counters meanwhile */
 	struct samples msd[2][INV_READERS]; /* [0] short, [1] long sections */
 	uint64_t msd_mb[2][INV_READERS], msd_gp[2][INV_READERS];
-	uint64_t msd_sleeps[2][INV_READERS];
+	uint64_t msd_sleeps[2][INV_READERS], msd_wakes[2][INV_READERS];
 	struct samples ulong[INV_READERS]; /* urcu sync, long sections */
 };
 
@@ -211,6 +211,7 @@ static void inv_memslot_batch(struct inv_state *s, int l, int nr, int count)
 		s->msd_mb[l][nr] += b.membarriers - a.membarriers;
 		s->msd_gp[l][nr] += b.gp_completed - a.gp_completed;
 		s->msd_sleeps[l][nr] += b.sleeps - a.sleeps;
+		s->msd_wakes[l][nr] += b.reader_wakes - a.reader_wakes;
 	}
 }
 
@@ -383,19 +384,20 @@ static void inv_memslot_report(const struct inv_state *s)
 	       "urcu_memb_synchronize_rcu(), us; the same busy readers,\n"
 	       "in short sections (as above) or long ones; reader 2 shares "
 	       "the updater's CPU\n");
-	printf("%-19s %7s %9s %9s %9s %11s %10s %9s %9s\n", "sections",
+	printf("%-19s %7s %9s %9s %9s %11s %10s %9s %9s %9s\n", "sections",
 	       "readers", "p50", "p99", "max", "membar/GP", "sleeps/GP",
-	       "urcu p50", "urcu p99");
+	       "wakes/GP", "urcu p50", "urcu p99");
 	for (int l = 0; l < 2; l++)
 		for (int r = 0; r < INV_READERS; r++) {
 			m = pct_of(&s->msd[l][r]);
 			u = pct_of(l ? &s->ulong[r] : &s->blk[INV_URCU][r]);
 			printf("%-19s %7d %9.1f %9.1f %9.1f %11.1f %10.1f "
-			       "%9.1f %9.1f\n",
+			       "%9.1f %9.1f %9.1f\n",
 			       what[l], r, m.p50 / 1e3, m.p99 / 1e3,
 			       m.max / 1e3,
 			       per_gp(s->msd_mb[l][r], s->msd_gp[l][r]),
 			       per_gp(s->msd_sleeps[l][r], s->msd_gp[l][r]),
+			       per_gp(s->msd_wakes[l][r], s->msd_gp[l][r]),
 			       u.p50 / 1e3, u.p99 / 1e3);
 		}
 	/* The oversubscribed case of the issue: long sections, 2 readers. */
@@ -410,6 +412,11 @@ static void inv_memslot_report(const struct inv_state *s)
 	ratio("gp_membarriers_per_gp_oversub", mb);
 	ratio("gp_sleeps_per_gp_oversub",
 	      per_gp(s->msd_sleeps[1][2], s->msd_gp[1][2]));
+	/* At most one wake per reader inside the drained phase: 2 here. */
+	ratio("reader_wakes_per_gp",
+	      per_gp(s->msd_wakes[1][2], s->msd_gp[1][2]));
+	target("reader_wakes_per_gp",
+	       per_gp(s->msd_wakes[1][2], s->msd_gp[1][2]), true, 2);
 	ratio("gp_membarriers_per_gp_oversub_short",
 	      per_gp(s->msd_mb[0][2], s->msd_gp[0][2]));
 	target("memslot_delete_oversub_vs_urcu_sync_oversub", v, true, 1.0);

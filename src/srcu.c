@@ -89,6 +89,7 @@ struct gpc_srcu_state {
 	uint64_t stall_ns;
 
 	_Atomic uint64_t retired_events; /* of released slots */
+	_Atomic uint64_t st_wakes;	 /* futex_wake calls by readers */
 	_Atomic uint64_t st_gp, st_shared, st_mb, st_sleeps, st_stalls,
 		st_callbacks;
 };
@@ -448,8 +449,11 @@ void gpc_srcu_wake_gp(struct gpc_srcu *d)
 	int old = atomic_fetch_or_explicit(&d->gp_futex, GPC_SRCU_GPW_WOKEN,
 					   memory_order_release);
 
-	if (old & GPC_SRCU_GPW_SLEEP)
+	if (old & GPC_SRCU_GPW_SLEEP) {
+		atomic_fetch_add_explicit(&d->state->st_wakes, 1,
+					  memory_order_relaxed);
 		gpci_futex_wake(&d->gp_futex, 1);
+	}
 }
 
 void gpc_srcu_report_misuse(struct gpc_srcu *d, const char *what)
@@ -1225,6 +1229,8 @@ int gpc_srcu_get_stats(struct gpc_srcu *d, struct gpc_srcu_stats *out)
 		atomic_load_explicit(&st->st_mb, memory_order_relaxed);
 	out->sleeps =
 		atomic_load_explicit(&st->st_sleeps, memory_order_relaxed);
+	out->reader_wakes =
+		atomic_load_explicit(&st->st_wakes, memory_order_relaxed);
 	out->stalls =
 		atomic_load_explicit(&st->st_stalls, memory_order_relaxed);
 	out->callbacks =

@@ -148,6 +148,7 @@ struct gpc_srcu_stats {
 	uint64_t stalls;       /* stall reports */
 	uint64_t callbacks;    /* callbacks invoked */
 	uint64_t slots;	       /* reader slots in use */
+	uint64_t reader_wakes; /* futex wakes of a sleeping grace period */
 };
 
 /* Callback head for gpc_srcu_call(); embed it in the object to be freed. */

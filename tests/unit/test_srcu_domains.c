@@ -288,6 +288,7 @@ static void test_wait_ignores_sections_it_does_not_wait_for(void **state)
 	assert_true(st1.membarriers - st0.membarriers <= 2);
 	/* Woken by the holder (and at most a timeout or two), not by them. */
 	assert_true(st1.sleeps - st0.sleeps <= 3);
+	assert_true(st1.reader_wakes - st0.reader_wakes <= 1);
 	test_watchdog_disarm();
 	assert_int_equal(gpc_srcu_destroy(&d), 0);
 }
