@@ -439,17 +439,23 @@ int gpc_srcu_register_thread(struct gpc_srcu *d)
 }
 
 /*
- * A reader ended a section of the phase a grace period drains. The RMW
- * reads the latest value, so a sleep announced before it is never missed;
- * release: our slot store happens before the updater's next scan once its
- * exchange reads WOKEN (sleep_for_readers).
+ * A reader ended the outermost section @ctr (its slot value before the
+ * unlock), which its relaxed load found armed for. The RMW reads the
+ * latest value, so a sleep announced before it is never missed; and that
+ * value decides: the load may have been stale (the previous phase's arming,
+ * before this phase's membarrier), so the phase is checked again and only
+ * a section of the phase being drained wakes. Release: our slot store
+ * happens before the updater's next scan once its exchange reads WOKEN
+ * (sleep_for_readers). A WOKEN set by a section of the other phase costs
+ * the updater one extra scan, never a system call.
  */
-void gpc_srcu_wake_gp(struct gpc_srcu *d)
+void gpc_srcu_wake_gp(struct gpc_srcu *d, unsigned long ctr)
 {
 	int old = atomic_fetch_or_explicit(&d->gp_futex, GPC_SRCU_GPW_WOKEN,
 					   memory_order_release);
 
-	if (old & GPC_SRCU_GPW_SLEEP) {
+	if ((old & GPC_SRCU_GPW_SLEEP) &&
+	    !(old & GPC_SRCU_GPW_PHASE) == !(ctr & GPC_SRCU_PHASE)) {
 		atomic_fetch_add_explicit(&d->state->st_wakes, 1,
 					  memory_order_relaxed);
 		gpci_futex_wake(&d->gp_futex, 1);
@@ -516,16 +522,18 @@ static bool release_slots_of(struct gpc_srcu_state *st, int tid)
 	for_each_rec(st, r, i, j, n) {
 		if (rec_owner(r) != tid)
 			continue;
-		if (atomic_load_explicit(&rec_slot(r)->ctr,
-					 memory_order_relaxed) &
-		    GPC_SRCU_NEST_MASK)
+		unsigned long v = atomic_load_explicit(&rec_slot(r)->ctr,
+						       memory_order_relaxed);
+
+		if (v & GPC_SRCU_NEST_MASK)
 			open = true;
 		rec_release(st, r, true);
 		/* A released section may be one a grace period waits for. */
-		if (atomic_load_explicit(&st->d->gp_futex,
-					 memory_order_seq_cst) &
-		    GPC_SRCU_GPW_ACTIVE)
-			gpc_srcu_wake_gp(st->d);
+		if ((v & GPC_SRCU_NEST_MASK) &&
+		    (atomic_load_explicit(&st->d->gp_futex,
+					  memory_order_seq_cst) &
+		     GPC_SRCU_GPW_ACTIVE))
+			gpc_srcu_wake_gp(st->d, v);
 	}
 	pthread_mutex_unlock(&st->scan_lock);
 	return open;

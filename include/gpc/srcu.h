@@ -182,7 +182,7 @@ extern int gpc_srcu_reader_fence;
  * system call; report_misuse formats into a stack buffer and writes it.
  */
 struct gpc_srcu_slot *gpc_srcu_slot_slow(struct gpc_srcu *d);
-void gpc_srcu_wake_gp(struct gpc_srcu *d);
+void gpc_srcu_wake_gp(struct gpc_srcu *d, unsigned long ctr);
 void gpc_srcu_report_misuse(struct gpc_srcu *d, const char *what);
 
 /*
@@ -374,7 +374,7 @@ gpc_srcu__unlock(struct gpc_srcu *d, struct gpc_srcu_slot *s, int fence)
 		w = atomic_load_explicit(&d->gp_futex, memory_order_relaxed);
 		if (gpc_unlikely(w & GPC_SRCU_GPW_ACTIVE) &&
 		    !(w & GPC_SRCU_GPW_PHASE) == !(v & GPC_SRCU_PHASE))
-			gpc_srcu_wake_gp(d);
+			gpc_srcu_wake_gp(d, v);
 	}
 }
 

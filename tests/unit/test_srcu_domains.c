@@ -280,15 +280,21 @@ static void test_wait_ignores_sections_it_does_not_wait_for(void **state)
 	assert_int_equal(gpc_srcu_get_stats(&d, &st1), 0);
 	atomic_store(&c.stop, 1);
 	assert_int_equal(pthread_join(c.thread, NULL), 0);
-	print_message("%ld unrelated sections; %llu membarriers, %llu sleeps\n",
-		      atomic_load(&c.sections),
-		      (unsigned long long)(st1.membarriers - st0.membarriers),
-		      (unsigned long long)(st1.sleeps - st0.sleeps));
+	print_message(
+		"%ld unrelated sections; %llu membarriers, %llu sleeps, %llu wakes\n",
+		atomic_load(&c.sections),
+		(unsigned long long)(st1.membarriers - st0.membarriers),
+		(unsigned long long)(st1.sleeps - st0.sleeps),
+		(unsigned long long)(st1.reader_wakes - st0.reader_wakes));
 	assert_true(atomic_load(&c.sections) > 100);
 	assert_true(st1.membarriers - st0.membarriers <= 2);
-	/* Woken by the holder (and at most a timeout or two), not by them. */
+	/*
+	 * Woken by the holder and by at most the one section the churner had
+	 * open when the phase it drains began (both are waited for), not by
+	 * the later ones; at most a timeout or two on top.
+	 */
 	assert_true(st1.sleeps - st0.sleeps <= 3);
-	assert_true(st1.reader_wakes - st0.reader_wakes <= 1);
+	assert_true(st1.reader_wakes - st0.reader_wakes <= 2);
 	test_watchdog_disarm();
 	assert_int_equal(gpc_srcu_destroy(&d), 0);
 }
