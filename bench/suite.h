@@ -258,6 +258,7 @@ void fp_loop_urcu(struct fp_reader *r, uint64_t n);
 void suite_fastpath(void); /* 1 fast path */
 void suite_inval(void);	   /* 2 invalidation latency */
 void suite_nonblock(void);  /* 2, retried non-blocking invalidations */
+void suite_kick(void);	   /* 2, kick and wait; independent domains */
 void suite_storm(void);	   /* 3 refresh under invalidation storms */
 void suite_scale(void);	   /* 4 scale */
 void suite_rt(void);	   /* 5 real time */

@@ -566,4 +566,6 @@ void suite_inval(void)
 	inv_teardown(&s);
 	if (!failed)
 		suite_nonblock();
+	if (!failed)
+		suite_kick();
 }
