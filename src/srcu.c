@@ -606,6 +606,25 @@ static int scan_blocker(struct gpc_srcu *d)
 	return tid;
 }
 
+/*
+ * Whether any slot is inside a section, of either phase; the caller holds
+ * scan_lock. Acquire loads: a slot seen outside orders its section before
+ * what the caller does next (pairs with read_unlock's release store).
+ */
+static bool any_slot_open(struct gpc_srcu_state *st)
+{
+	struct srcu_rec *r;
+	unsigned int i, n;
+	size_t j;
+
+	for_each_rec(st, r, i, j, n)
+		if (atomic_load_explicit(&rec_slot(r)->ctr,
+					 memory_order_acquire) &
+		    GPC_SRCU_NEST_MASK)
+			return true;
+	return false;
+}
+
 static void report_stall(struct gpc_srcu *d, int tid, uint64_t waited_ns)
 {
 	struct gpc_srcu_state *st = d->state;
@@ -865,10 +884,7 @@ int gpc_srcu_poll_state(struct gpc_srcu *d, uint64_t cookie)
 int gpc_srcu_try_synchronize(struct gpc_srcu *d)
 {
 	struct gpc_srcu_state *st;
-	struct srcu_rec *r;
-	unsigned int i, n;
-	size_t j;
-	int done = 1;
+	int done;
 
 	if (!srcu_ok(d))
 		return -EINVAL;
@@ -877,13 +893,7 @@ int gpc_srcu_try_synchronize(struct gpc_srcu *d)
 		return 0;
 	atomic_thread_fence(memory_order_seq_cst);
 	gp_membarrier(st);
-	for_each_rec(st, r, i, j, n)
-		if (atomic_load_explicit(&rec_slot(r)->ctr,
-					 memory_order_acquire) &
-		    GPC_SRCU_NEST_MASK) {
-			done = 0;
-			break;
-		}
+	done = !any_slot_open(st);
 	pthread_mutex_unlock(&st->scan_lock);
 	if (done)
 		atomic_thread_fence(memory_order_seq_cst);
@@ -1158,19 +1168,10 @@ int gpc_srcu_init(struct gpc_srcu *d, const struct gpc_srcu_attr *attr)
 static bool any_reader(struct gpc_srcu *d)
 {
 	struct gpc_srcu_state *st = d->state;
-	struct srcu_rec *r;
-	unsigned int i, n;
-	size_t j;
-	bool found = false;
+	bool found;
 
 	pthread_mutex_lock(&st->scan_lock);
-	for_each_rec(st, r, i, j, n)
-		if (atomic_load_explicit(&rec_slot(r)->ctr,
-					 memory_order_acquire) &
-		    GPC_SRCU_NEST_MASK) {
-			found = true;
-			break;
-		}
+	found = any_slot_open(st);
 	pthread_mutex_unlock(&st->scan_lock);
 	return found;
 }
