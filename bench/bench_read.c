@@ -118,11 +118,6 @@ static void compute_ratios(const struct read_results *rd,
 #undef RATIO
 }
 
-static double per_gp(uint64_t mb, uint64_t gps)
-{
-	return gps ? (double)mb / (double)gps : 0.0;
-}
-
 static void print_header(void)
 {
 	printf("bench_read: %s run, %d rounds, CPUs %d and %d\n",

@@ -47,6 +47,11 @@ void sleep_ns(uint64_t ns)
 		;
 }
 
+double per_gp(uint64_t n, uint64_t gps)
+{
+	return gps ? (double)n / (double)gps : 0.0;
+}
+
 /* The first two CPUs we may run on: 0 and 1 on an unrestricted machine. */
 void pick_cpus(void)
 {

@@ -31,6 +31,9 @@ void spin_ns(uint64_t ns);
 
 void sleep_ns(uint64_t ns);
 
+/* @n per grace period (or any per-event rate): 0 when @gps is 0. */
+double per_gp(uint64_t n, uint64_t gps);
+
 /* The first two CPUs we may run on: 0 and 1 on an unrestricted machine. */
 void pick_cpus(void);
 

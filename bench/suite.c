@@ -248,6 +248,13 @@ void csv_cdf_of(FILE *f, const char *name, const struct samples *s,
 	free(t);
 }
 
+void long_srcu_section(struct gpc_srcu *d)
+{
+	gpc_srcu_read_lock(d);
+	spin_ns(LONG_SECTION_NS);
+	gpc_srcu_read_unlock(d);
+}
+
 void csv_cdf(FILE *f, const char *name, const struct samples *s)
 {
 	csv_cdf_of(f, name, s, s->n);

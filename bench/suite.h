@@ -138,6 +138,13 @@ struct urcu_cache {
 	uint64_t len;
 } gpc_cacheline_aligned;
 
+/* A long section: what a datapath thread that handles a whole request (a
+ * ring's worth of descriptors) inside one read section looks like. */
+#define LONG_SECTION_NS 20000
+
+/* One read section of @d lasting LONG_SECTION_NS (busy, on the CPU). */
+void long_srcu_section(struct gpc_srcu *d);
+
 /* Scale a sample count down for --quick. */
 unsigned int nq(unsigned int full, unsigned int quick);
 
@@ -257,7 +264,7 @@ void fp_loop_urcu(struct fp_reader *r, uint64_t n);
 
 void suite_fastpath(void); /* 1 fast path */
 void suite_inval(void);	   /* 2 invalidation latency */
-void suite_nonblock(void);  /* 2, retried non-blocking invalidations */
+void suite_nonblock(void); /* 2, retried non-blocking invalidations */
 void suite_kick(void);	   /* 2, kick and wait; independent domains */
 void suite_storm(void);	   /* 3 refresh under invalidation storms */
 void suite_scale(void);	   /* 4 scale */

@@ -11,10 +11,6 @@
 
 enum busy_kind { BUSY_CACHE, BUSY_URCU, BUSY_LONG_SRCU, BUSY_LONG_URCU };
 
-/* A long section: what a datapath thread that handles a whole request (a
- * ring's worth of descriptors) inside one read section looks like. */
-#define LONG_SECTION_NS 20000
-
 struct busy_arg {
 	enum busy_kind kind;
 	struct gpc_cache *c;
@@ -44,9 +40,7 @@ static void busy_reader(struct worker *w, void *arg)
 			b->sections += 64;
 			break;
 		case BUSY_LONG_SRCU:
-			gpc_srcu_read_lock(b->c->srcu);
-			spin_ns(LONG_SECTION_NS);
-			gpc_srcu_read_unlock(b->c->srcu);
+			long_srcu_section(b->c->srcu);
 			b->sections++;
 			break;
 		case BUSY_LONG_URCU:
@@ -362,11 +356,6 @@ static void inv_nonblock_ratios(const struct inv_state *s)
 	ratio("nonblock_first_ok_1reader_rwlock",
 	      nb_first_ok(s, INV_RWLOCK, 1));
 	target("nonblock_first_ok_idle", idle, false, 0.99);
-}
-
-static double per_gp(uint64_t n, uint64_t gps)
-{
-	return gps ? (double)n / (double)gps : 0;
 }
 
 /*

@@ -128,9 +128,7 @@ static void *dom_reader_main(void *arg)
 	struct dom_reader *r = arg;
 
 	while (!atomic_load_explicit(&r->stop, memory_order_relaxed)) {
-		gpc_srcu_read_lock(r->a);
-		spin_ns(20000);
-		gpc_srcu_read_unlock(r->a);
+		long_srcu_section(r->a);
 	}
 	return NULL;
 }

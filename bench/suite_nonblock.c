@@ -16,7 +16,6 @@
  */
 #include <pthread.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "suite.h"
 
@@ -57,13 +56,6 @@ static void *nbb_writer_main(void *arg)
 	return NULL;
 }
 
-static void nbb_pause(void)
-{
-	struct timespec ts = { 0, 1000000 };
-
-	nanosleep(&ts, NULL);
-}
-
 /* One invalidation, retried 1 ms apart: its attempts (0: gave up). */
 static uint64_t nbb_one(struct nbb *b)
 {
@@ -75,7 +67,7 @@ static uint64_t nbb_one(struct nbb *b)
 		err = gpc_invalidate_range_start(
 			b->env.vm, hva, hva + page_size, GPC_INVAL_NONBLOCK);
 		if (err == -EAGAIN)
-			nbb_pause();
+			sleep_ns(1000000);
 	} while (err == -EAGAIN && n < NBB_MAX_TRIES);
 	if (err == -EAGAIN) {
 		gpc_invalidate_range_cancel(b->env.vm, hva, hva + page_size);
@@ -121,7 +113,7 @@ static uint64_t nbb_case(enum gpc_scheme scheme, int nwr, int rounds,
 			samples_add(s, n);
 		else
 			gaveup++;
-		nbb_pause();
+		sleep_ns(1000000);
 	}
 	atomic_store(&b.stop, 1);
 	for (i = 0; i < nwr; i++) {
