@@ -10,41 +10,19 @@
 # a C compiler is missing. Prints one line per run.
 
 set -u
-here=$(cd "$(dirname "$0")" && pwd)
-SPIN=${SPIN:-spin}
-CC=${CC:-cc}
-
-if ! command -v "$SPIN" >/dev/null 2>&1; then
-	echo "run_inval_pending.sh: SKIP: '$SPIN' not found (Debian package 'spin')" >&2
-	exit 77
-fi
-if ! command -v "$CC" >/dev/null 2>&1; then
-	echo "run_inval_pending.sh: SKIP: no C compiler ('$CC')" >&2
-	exit 77
-fi
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/gpc-pending-model.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT
-cp "$here/inval_pending.pml" "$tmp/" || exit 1
-cd "$tmp" || exit 1
+. "$(dirname "$0")/lib.sh"
+model_workdir run_inval_pending.sh inval_pending.pml
 
 # check safety|liveness DEFINES...: sets $states and $why; 0 if no error
 check()
 {
-	local kind=$1 out
+	local kind=$1
 	shift
-	"$SPIN" -a "$@" inval_pending.pml >spin.log 2>&1 || { cat spin.log; return 2; }
 	if [ "$kind" = safety ]; then
-		"$CC" -O2 -w -DSAFETY -DNOCLAIM -o pan pan.c >cc.log 2>&1 || { cat cc.log; return 2; }
-		out=$(./pan -m1000000 2>&1)
+		model_check inval_pending.pml "-DSAFETY -DNOCLAIM" -m1000000 "$@"
 	else
-		"$CC" -O2 -w -DNFAIR=4 -o pan pan.c >cc.log 2>&1 || { cat cc.log; return 2; }
-		out=$(./pan -a -f -m1000000 2>&1)
+		model_check inval_pending.pml -DNFAIR=4 "-a -f -m1000000" "$@"
 	fi
-	states=$(echo "$out" | awk '/states, stored/ { print $1; exit }')
-	echo "$out" | grep -q "errors: 0" && return 0
-	why=$(echo "$out" | grep -m1 -E "assertion violated|acceptance cycle|invalid end state" |
-		sed 's/^pan:1: //')
-	return 1
 }
 
 fail=0

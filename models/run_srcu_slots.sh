@@ -8,37 +8,13 @@
 # a C compiler is missing. Prints one line per run.
 
 set -u
-here=$(cd "$(dirname "$0")" && pwd)
-SPIN=${SPIN:-spin}
-CC=${CC:-cc}
+. "$(dirname "$0")/lib.sh"
+model_workdir run_srcu_slots.sh srcu_slots.pml
 
-if ! command -v "$SPIN" >/dev/null 2>&1; then
-	echo "run_srcu_slots.sh: SKIP: '$SPIN' not found (Debian package 'spin')" >&2
-	exit 77
-fi
-if ! command -v "$CC" >/dev/null 2>&1; then
-	echo "run_srcu_slots.sh: SKIP: no C compiler ('$CC')" >&2
-	exit 77
-fi
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/gpc-srcu-model.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT
-cp "$here/srcu_slots.pml" "$tmp/" || exit 1
-cd "$tmp" || exit 1
-
-# verify DEFINES...: prints the verdict line, returns 0 if no error
+# verify DEFINES...: sets $states and $why; 0 if no error
 verify()
 {
-	local out
-	"$SPIN" -a "$@" srcu_slots.pml >spin.log 2>&1 || { cat spin.log; return 2; }
-	"$CC" -O2 -DSAFETY -o pan pan.c >cc.log 2>&1 || { cat cc.log; return 2; }
-	out=$(./pan -m1000000 2>&1)
-	states=$(echo "$out" | awk '/states, stored/ { print $1; exit }')
-	if echo "$out" | grep -q "errors: 0"; then
-		return 0
-	fi
-	why=$(echo "$out" | grep -m1 -E "assertion violated|invalid end state" |
-		sed 's/^pan:1: //')
-	return 1
+	model_check srcu_slots.pml -DSAFETY -m1000000 "$@"
 }
 
 fail=0
