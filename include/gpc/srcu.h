@@ -178,8 +178,10 @@ extern int gpc_srcu_reader_fence;
 /*
  * Out-of-line helpers of the inline read side (not for direct use). Context
  * of all three: any context, async-signal-safe. slot_slow claims the calling
- * thread's slot lock free (see the header comment); wake_gp is one futex
- * system call; report_misuse formats into a stack buffer and writes it.
+ * thread's slot lock free (see the header comment); wake_gp (@ctr: the
+ * ended section's slot value) is one atomic RMW on the wait word and, if
+ * a grace period sleeps for that section's phase, one futex system call;
+ * report_misuse formats into a stack buffer and writes it.
  */
 struct gpc_srcu_slot *gpc_srcu_slot_slow(struct gpc_srcu *d);
 void gpc_srcu_wake_gp(struct gpc_srcu *d, unsigned long ctr);
