@@ -294,7 +294,7 @@ static int stage1(struct gpc_cache *c, uint64_t *hva, uint64_t *gen)
 		*gen = 0;
 		return 0;
 	}
-	gpc_srcu_read_lock(&vm->srcu);
+	gpc_srcu_read_lock(vm->srcu);
 	s = gpci_memslot_find(vm, p->gpa, gen);
 	if (!s)
 		err = -EFAULT;
@@ -305,7 +305,7 @@ static int stage1(struct gpc_cache *c, uint64_t *hva, uint64_t *gen)
 		err = -EFAULT;
 	else
 		*hva = s->hva + (p->gpa - s->gpa);
-	gpc_srcu_read_unlock(&vm->srcu);
+	gpc_srcu_read_unlock(vm->srcu);
 	return err;
 }
 
@@ -668,16 +668,16 @@ int gpc_cache_init(struct gpc_cache *c, struct gpc_vm *vm, enum gpc_usage usage,
 	pthread_mutex_init(&p->wlock, NULL);
 	pthread_rwlock_init(&c->rw, NULL);
 	gpc_seqcount_init(&c->seq);
-	c->srcu = &vm->srcu;
+	c->srcu = vm->srcu;
 	atomic_init(&c->genp, gpci_memslot_gen_word(vm));
 	c->scheme = vm->scheme;
 	c->flags = flags;
 	/* Key index GPC_SRCU_TLS_ENTRIES: the sentinel, which never matches. */
 	if (vm->scheme != GPC_SCHEME_SRCU || (flags & GPC_CACHE_COUNT_HITS) ||
-	    vm->srcu.reader_fence)
+	    vm->srcu->reader_fence)
 		c->fast_key = GPC_SRCU_TLS_ENTRIES;
 	else
-		c->fast_key = vm->srcu.key;
+		c->fast_key = vm->srcu->key;
 	c->vm = vm;
 	c->priv = p;
 	if (vcpu)

@@ -266,7 +266,7 @@ void gpci_cache_vm_stats(struct gpc_vm *vm, struct gpc_vm_stats *st)
 
 bool gpci_section_held(struct gpc_vm *vm)
 {
-	struct gpc_srcu_slot *s = gpc_srcu_slot_of(&vm->srcu);
+	struct gpc_srcu_slot *s = gpc_srcu_slot_of(vm->srcu);
 
 	return (atomic_load_explicit(&s->ctr, memory_order_relaxed) &
 		GPC_SRCU_NEST_MASK) ||

@@ -378,8 +378,8 @@ static void wait_blocking(struct inval_walk *w)
 	uint64_t t0 = gpci_now_ns(), t1;
 
 	if (w->need_cookie &&
-	    gpc_srcu_poll_state(&vm->srcu, w->need_cookie) != 1)
-		gpc_srcu_synchronize(&vm->srcu);
+	    gpc_srcu_poll_state(vm->srcu, w->need_cookie) != 1)
+		gpc_srcu_synchronize(vm->srcu);
 	t1 = gpci_now_ns();
 	atomic_fetch_add(&vm->inv.st_reader_wait_ns, t1 - t0);
 	if (w->vcpus) {
@@ -402,10 +402,10 @@ static bool quiet_now(struct inval_walk *w)
 	 * inside does the caller have to come back.
 	 */
 	if (w->need_cookie &&
-	    gpc_srcu_poll_state(&vm->srcu, w->need_cookie) != 1 &&
-	    gpc_srcu_try_synchronize(&vm->srcu) != 1) {
+	    gpc_srcu_poll_state(vm->srcu, w->need_cookie) != 1 &&
+	    gpc_srcu_try_synchronize(vm->srcu) != 1) {
 		/* Make sure the grace period a retry needs gets going. */
-		gpc_srcu_start_poll(&vm->srcu);
+		gpc_srcu_start_poll(vm->srcu);
 		return false;
 	}
 	return !(w->vcpus && vcpus_inside(w));

@@ -829,8 +829,10 @@ table_alloc(unsigned int cap, const struct index_geom *g, uint64_t gen)
 
 static void table_free(struct gpci_memslots *t)
 {
-	if (t)
+	if (t) {
+		gpci_memslots_aux_free(t);
 		free(t->mem);
+	}
 }
 
 /*
@@ -931,8 +933,9 @@ static int table_insert(struct gpci_memslots *t, const struct gpci_memslot *s)
  * and with @x (NULL: none), index included, in *@out. -EEXIST if @x
  * overlaps a slot, -ENOMEM.
  */
-static int table_next(struct gpc_vm *vm, const struct gpci_memslots *old, int r,
-		      const struct gpci_memslot *x, struct gpci_memslots **out)
+static int table_build(struct gpc_vm *vm, const struct gpci_memslots *old,
+		       int r, const struct gpci_memslot *x,
+		       struct gpci_memslots **out)
 {
 	unsigned int n = old->n - (r >= 0) + (x != NULL);
 	bool crowds, stale = index_stale(old, x, &crowds);
@@ -964,6 +967,22 @@ static int table_next(struct gpc_vm *vm, const struct gpci_memslots *old, int r,
 	return 0;
 }
 
+/* table_build(), then the secondary indexes of the result. */
+static int table_next(struct gpc_vm *vm, const struct gpci_memslots *old, int r,
+		      const struct gpci_memslot *x, struct gpci_memslots **out)
+{
+	int ret = table_build(vm, old, r, x, out);
+
+	if (ret)
+		return ret;
+	ret = gpci_memslots_aux_build(*out);
+	if (ret) {
+		table_free(*out);
+		*out = NULL;
+	}
+	return ret;
+}
+
 static void slot_info(struct gpc_memslot_info *info,
 		      const struct gpci_memslot *s, uint64_t gen)
 {
@@ -972,6 +991,7 @@ static void slot_info(struct gpc_memslot_info *info,
 	info->gpa = s->gpa;
 	info->size = s->size;
 	info->hva = s->hva;
+	info->uaddr = s->uaddr;
 	info->generation = gen;
 }
 
@@ -1102,7 +1122,7 @@ void gpci_memslot_stats(struct gpc_vm *vm, struct gpc_vm_stats *st)
 const struct gpci_memslot *gpci_memslot_find(struct gpc_vm *vm, uint64_t gpa,
 					     uint64_t *gen)
 {
-	struct gpc_srcu_slot *rs = gpc_srcu_slot_of(&vm->srcu);
+	struct gpc_srcu_slot *rs = gpc_srcu_slot_of(vm->srcu);
 	/*
 	 * Acquire pairs with the release in memslots_publish(): the slots and
 	 * the index of the table are complete before we can see its pointer.
@@ -1115,6 +1135,21 @@ const struct gpci_memslot *gpci_memslot_find(struct gpc_vm *vm, uint64_t gpa,
 	return table_search(t, gpa, &rs->user[GPCI_SLOT_MEMSLOT_HINT]);
 }
 
+const struct gpci_memslots *gpci_memslot_table(struct gpc_vm *vm)
+{
+	/* Acquire: see gpci_memslot_find(). */
+	return atomic_load_explicit(&vm->ms.table, memory_order_acquire);
+}
+
+const struct gpci_memslot *gpci_memslots_search(const struct gpci_memslots *t,
+						uint64_t gpa,
+						_Atomic unsigned int *hint)
+{
+	_Atomic unsigned int none = 0;
+
+	return table_search(t, gpa, hint ? hint : &none);
+}
+
 /* ---- writers ----------------------------------------------------------- */
 
 /*
@@ -1124,7 +1159,7 @@ const struct gpci_memslot *gpci_memslot_find(struct gpc_vm *vm, uint64_t gpa,
  */
 static int memslots_lock(struct gpc_vm *vm)
 {
-	if (gpc_srcu_read_held(&vm->srcu))
+	if (gpc_srcu_read_held(vm->srcu))
 		return -EDEADLK;
 	pthread_mutex_lock(&vm->ms.lock);
 	return 0;
@@ -1144,14 +1179,14 @@ static void memslots_free_rcu(struct gpc_srcu_head *head)
  */
 static void memslots_retire(struct gpc_vm *vm, struct gpci_memslots *old)
 {
-	int ret = gpc_srcu_synchronize(&vm->srcu);
+	int ret = gpc_srcu_synchronize(vm->srcu);
 
 	if (!ret) {
 		table_free(old);
 		return;
 	}
 	gpci_log(GPC_LOG_ERR, "memslot: grace period failed (%d)", ret);
-	if (gpc_srcu_call(&vm->srcu, &old->rcu, memslots_free_rcu))
+	if (gpc_srcu_call(vm->srcu, &old->rcu, memslots_free_rcu))
 		gpci_log(GPC_LOG_ERR, "memslot: old table leaked");
 }
 
@@ -1362,7 +1397,7 @@ int gpc_memslot_lookup(struct gpc_vm *vm, uint64_t gpa,
 
 	if (!vm || !out)
 		return -EINVAL;
-	rs = gpc_srcu_read_lock(&vm->srcu);
+	rs = gpc_srcu_read_lock(vm->srcu);
 	/* Acquire: see gpci_memslot_find(). */
 	t = atomic_load_explicit(&vm->ms.table, memory_order_acquire);
 	s = table_search(t, gpa, &rs->user[GPCI_SLOT_MEMSLOT_HINT]);
@@ -1370,7 +1405,7 @@ int gpc_memslot_lookup(struct gpc_vm *vm, uint64_t gpa,
 		slot_info(out, s, t->generation);
 		ret = 0;
 	}
-	gpc_srcu_read_unlock_slot(&vm->srcu, rs);
+	gpc_srcu_read_unlock_slot(vm->srcu, rs);
 	return ret;
 }
 
@@ -1382,13 +1417,13 @@ int gpc_memslot_get(struct gpc_vm *vm, uint32_t id,
 
 	if (!vm || !out)
 		return -EINVAL;
-	gpc_srcu_read_lock(&vm->srcu);
+	gpc_srcu_read_lock(vm->srcu);
 	/* Acquire: see gpci_memslot_find(). */
 	t = atomic_load_explicit(&vm->ms.table, memory_order_acquire);
 	i = table_find_id(t, id);
 	if (i >= 0)
 		slot_info(out, &t->s[i], t->generation);
-	gpc_srcu_read_unlock(&vm->srcu);
+	gpc_srcu_read_unlock(vm->srcu);
 	return i < 0 ? -ENOENT : 0;
 }
 
@@ -1407,9 +1442,9 @@ unsigned int gpc_memslot_count(struct gpc_vm *vm)
 
 	if (!vm)
 		return 0;
-	gpc_srcu_read_lock(&vm->srcu);
+	gpc_srcu_read_lock(vm->srcu);
 	t = atomic_load_explicit(&vm->ms.table, memory_order_acquire);
 	n = t->n;
-	gpc_srcu_read_unlock(&vm->srcu);
+	gpc_srcu_read_unlock(vm->srcu);
 	return n;
 }

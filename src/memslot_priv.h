@@ -21,9 +21,15 @@
 /* The SRCU slot's user word that holds the thread's last memslot hit. */
 #define GPCI_SLOT_MEMSLOT_HINT 1
 
+struct gpci_dirty;
+struct gpci_memslot_aux;
+
 struct gpci_memslot {
 	uint64_t gpa, size, hva;
 	uint32_t id, flags;
+	/* Not read by gpa lookups: behind the fields they read. */
+	uint64_t uaddr;		  /* the caller's second address, 0 if none */
+	struct gpci_dirty *dirty; /* dirty_priv.h; NULL unless logging */
 };
 
 /*
@@ -60,6 +66,8 @@ struct gpci_memslots {
 	unsigned int changes;  /* changes since the index was built */
 	unsigned int crowded;  /* of them, inserts into a shared chunk */
 	unsigned int built_n;  /* slots when it was built */
+	/* Lookups by hva and uaddr (memslot_aux.c); built before publish. */
+	struct gpci_memslot_aux *aux;
 	struct gpc_srcu_head rcu;
 	_Alignas(64) struct gpci_memslot s[];
 };
@@ -85,6 +93,28 @@ void gpci_memslots_fini(struct gpc_vm *vm);
  */
 const struct gpci_memslot *gpci_memslot_find(struct gpc_vm *vm, uint64_t gpa,
 					     uint64_t *gen);
+/*
+ * The current table, for readers inside a read section of vm->srcu, which
+ * keeps it alive until they leave (acquire: its slots, index and aux are
+ * complete). Context: any context.
+ */
+const struct gpci_memslots *gpci_memslot_table(struct gpc_vm *vm);
+/*
+ * The slot of @t containing @gpa, or NULL; @hint is the caller's last-hit
+ * word (a slot user word of vm->srcu) or NULL. Context: any context.
+ */
+const struct gpci_memslot *gpci_memslots_search(const struct gpci_memslots *t,
+						uint64_t gpa,
+						_Atomic unsigned int *hint);
+/*
+ * The secondary indexes of a table under construction (memslot_aux.c):
+ * built by the writer after the slots are final and before the table is
+ * published (-ENOMEM aborts the change), freed with the table.
+ * Context: may sleep.
+ */
+int gpci_memslots_aux_build(struct gpci_memslots *t);
+void gpci_memslots_aux_free(struct gpci_memslots *t);
+
 /*
  * The word that holds the current table's generation: a cache keeps a
  * pointer to it and compares it on every access. Context: any context.

@@ -52,7 +52,8 @@ int gpc_vm_create(const struct gpc_vm_config *cfg, struct gpc_vm **out)
 	pthread_mutex_init(&vm->objs_lock, NULL);
 	attr.name = vm->name;
 	attr.stall_ms = cfg ? cfg->srcu_stall_ms : 0;
-	err = gpc_srcu_init(&vm->srcu, &attr);
+	vm->srcu = &vm->own_srcu;
+	err = gpc_srcu_init(vm->srcu, &attr);
 	if (err)
 		goto locks;
 	err = gpci_index_init(&vm->index);
@@ -66,7 +67,7 @@ int gpc_vm_create(const struct gpc_vm_config *cfg, struct gpc_vm **out)
 index:
 	gpci_index_fini(&vm->index);
 srcu:
-	gpc_srcu_destroy(&vm->srcu);
+	gpc_srcu_destroy(vm->srcu);
 locks:
 	pthread_mutex_destroy(&vm->objs_lock);
 free_vm:
@@ -93,11 +94,11 @@ int gpc_vm_destroy(struct gpc_vm *vm)
 	if (vm_busy(vm))
 		return -EBUSY;
 	/* Deferred frees (old memslot tables, mappings) run before we go. */
-	err = gpc_srcu_barrier(&vm->srcu);
+	err = gpc_srcu_barrier(vm->srcu);
 	if (err)
 		return err;
 	gpci_memslots_fini(vm);
-	err = gpc_srcu_destroy(&vm->srcu);
+	err = gpc_srcu_destroy(vm->srcu);
 	if (err) {
 		gpci_log(GPC_LOG_ERR, "vm %s: destroy: srcu domain busy (%d)",
 			 vm->name, err);
@@ -116,7 +117,7 @@ int gpc_vm_get_stats(struct gpc_vm *vm, struct gpc_vm_stats *st)
 	if (!vm || !st)
 		return -EINVAL;
 	memset(st, 0, sizeof(*st));
-	st->hits = gpc_srcu_events(&vm->srcu);
+	st->hits = gpc_srcu_events(vm->srcu);
 	st->misses = atomic_load_explicit(&vm->st_misses_retired,
 					  memory_order_relaxed);
 	pthread_mutex_lock(&vm->objs_lock);
@@ -183,5 +184,5 @@ enum gpc_scheme gpc_vm_scheme(const struct gpc_vm *vm)
 
 struct gpc_srcu *gpc_vm_srcu(struct gpc_vm *vm)
 {
-	return vm ? &vm->srcu : NULL;
+	return vm ? vm->srcu : NULL;
 }

@@ -26,7 +26,7 @@
 
 struct gpc_vm {
 	/* Configuration: set by gpc_vm_create, read by every module. */
-	struct gpc_srcu srcu;
+	struct gpc_srcu *srcu; /* the domain of its readers: own_srcu for now */
 	enum gpc_scheme scheme;
 	const struct gpc_hostmem_ops *hm_ops;
 	void *hm_ctx;
@@ -50,6 +50,9 @@ struct gpc_vm {
 	_Atomic(struct gpc_vcpu *) vcpus;
 	unsigned int nvcpus_live;
 	_Atomic uint64_t st_kicks;
+
+	/* The domain the vm created for itself (vm.c). */
+	struct gpc_srcu own_srcu;
 
 	GPCI_TESTHOOK_VM_FIELDS
 };

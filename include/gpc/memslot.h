@@ -33,6 +33,9 @@ struct gpc_vm;
 
 /* The slot may only be read through; writable caches on it fail refresh. */
 #define GPC_MEMSLOT_READONLY  (1u << 0)
+/* Pages written through the library are logged (gpc/dirty.h). */
+#define GPC_MEMSLOT_LOG_DIRTY (1u << 1)
+/* Not yet accepted: dirty logging is being built. */
 #define GPC_MEMSLOT_FLAGS_ALL GPC_MEMSLOT_READONLY
 
 struct gpc_memslot_info {
@@ -42,6 +45,7 @@ struct gpc_memslot_info {
 	uint64_t size;
 	uint64_t hva;
 	uint64_t generation; /* of the table the slot was found in */
+	uint64_t uaddr;	     /* the caller's second address; 0 if none */
 };
 
 /*

@@ -52,18 +52,18 @@ struct gpc_vm_config {
 
 /* Per-vm counters (sums over its caches plus vm-wide events). */
 struct gpc_vm_stats {
-	uint64_t hits;		  /* of caches with GPC_CACHE_COUNT_HITS */
-	uint64_t misses;	  /* fast-path begins that missed */
-	uint64_t refreshes;	  /* refresh calls that published */
-	uint64_t refresh_retries; /* refresh loops repeated */
-	uint64_t refresh_waits;	  /* refresh sleeps on an invalidation */
-	uint64_t invalidations;	  /* range_start calls that completed */
-	uint64_t inval_caches;	  /* caches cleared by invalidations */
-	uint64_t inval_eagain;	  /* non-blocking range_start -EAGAIN */
+	uint64_t hits;		       /* of caches with GPC_CACHE_COUNT_HITS */
+	uint64_t misses;	       /* fast-path begins that missed */
+	uint64_t refreshes;	       /* refresh calls that published */
+	uint64_t refresh_retries;      /* refresh loops repeated */
+	uint64_t refresh_waits;	       /* refresh sleeps on an invalidation */
+	uint64_t invalidations;	       /* range_start calls that completed */
+	uint64_t inval_caches;	       /* caches cleared by invalidations */
+	uint64_t inval_eagain;	       /* non-blocking range_start -EAGAIN */
 	uint64_t inval_pending_lapsed; /* pending marks nobody retried */
-	uint64_t kicks;		  /* vCPU kicks sent */
-	uint64_t reader_wait_ns;  /* range_start time in grace periods */
-	uint64_t vcpu_wait_ns;	  /* range_start time waiting for vCPUs */
+	uint64_t kicks;		       /* vCPU kicks sent */
+	uint64_t reader_wait_ns;       /* range_start time in grace periods */
+	uint64_t vcpu_wait_ns;	       /* range_start time waiting for vCPUs */
 	uint64_t memslot_changes;
 	uint64_t active_caches;
 };

@@ -418,7 +418,6 @@ static void same_range_concurrent_ends(void **state)
 	assert_true(gpc_cache_check(c, 0, 8));
 }
 
-
 static void reader_enter(struct fx *f, struct gpc_cache *c);
 
 struct range_arg {
@@ -612,8 +611,9 @@ static void nonblock_first_attempt_idle(void **state)
 						 GPC_INVAL_NONBLOCK);
 		if (err) {
 			assert_int_equal(err, -EAGAIN);
-			assert_int_equal(
-				gpc_invalidate_range_cancel(f->vm, h, h + 8), 0);
+			assert_int_equal(gpc_invalidate_range_cancel(f->vm, h,
+								     h + 8),
+					 0);
 			continue;
 		}
 		first_ok++;

@@ -447,8 +447,8 @@ static void test_try_synchronize(void **state)
 	for (int depth = 1; depth <= 2; depth++) {
 		struct held_reader h = { .d = d, .depth = depth };
 
-		assert_int_equal(
-			pthread_create(&t, NULL, held_reader_main, &h), 0);
+		assert_int_equal(pthread_create(&t, NULL, held_reader_main, &h),
+				 0);
 		while (!atomic_load(&h.inside))
 			test_sleep_ms(1);
 		assert_int_equal(gpc_srcu_try_synchronize(d), 0);
