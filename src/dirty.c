@@ -31,3 +31,10 @@ void gpci_dirty_slot_retire(struct gpc_vm *vm, const struct gpci_memslot *o,
 	(void)o;
 	(void)n;
 }
+
+void gpci_dirty_mark(struct gpci_dirty *d, uint64_t off, uint64_t len)
+{
+	(void)d;
+	(void)off;
+	(void)len;
+}

@@ -31,4 +31,12 @@ void gpci_dirty_slot_unprepare(struct gpci_memslot *n,
 void gpci_dirty_slot_retire(struct gpc_vm *vm, const struct gpci_memslot *o,
 			    const struct gpci_memslot *n);
 
+/*
+ * Mark [off, off + len) of the slot that owns @d as written (offsets from
+ * the slot's gpa). @d may be NULL (the slot does not log): nothing to do.
+ * The caller is inside a read section of vm->srcu, which keeps @d alive.
+ * Context: any context, never blocks.
+ */
+void gpci_dirty_mark(struct gpci_dirty *d, uint64_t off, uint64_t len);
+
 #endif /* GPC_DIRTY_PRIV_H */

@@ -991,7 +991,6 @@ static void slot_info(struct gpc_memslot_info *info,
 	info->gpa = s->gpa;
 	info->size = s->size;
 	info->hva = s->hva;
-	info->uaddr = s->uaddr;
 	info->generation = gen;
 }
 
@@ -1270,18 +1269,18 @@ static int create_table(struct gpc_vm *vm, const struct gpci_memslots *old,
 	return table_next(vm, old, -1, s, out);
 }
 
-int gpc_memslot_create(struct gpc_vm *vm, uint32_t id, uint64_t gpa,
-		       uint64_t size, uint64_t hva, uint32_t flags)
+static int slot_add(struct gpc_vm *vm, const struct gpci_memslot *x)
 {
-	struct gpci_memslot s = {
-		.gpa = gpa, .size = size, .hva = hva, .id = id, .flags = flags
-	};
+	struct gpci_memslot s = *x;
 	struct gpci_memslots *old, *t;
 	int ret;
 
-	if (!vm || id >= vm->max_memslots || (flags & ~GPC_MEMSLOT_FLAGS_ALL))
+	if (!vm || s.id >= vm->max_memslots ||
+	    (s.flags & ~GPC_MEMSLOT_FLAGS_ALL))
 		return -EINVAL;
-	if (!range_ok(vm, gpa, size) || !range_ok(vm, hva, size))
+	if (!range_ok(vm, s.gpa, s.size) || !range_ok(vm, s.hva, s.size))
+		return -EINVAL;
+	if (s.uaddr && !range_ok(vm, s.uaddr, s.size))
 		return -EINVAL;
 	ret = memslots_lock(vm);
 	if (ret)
@@ -1294,6 +1293,31 @@ int gpc_memslot_create(struct gpc_vm *vm, uint32_t id, uint64_t gpa,
 		return ret;
 	}
 	return memslots_commit(vm, old, t, NULL, &s);
+}
+
+int gpc_memslot_create(struct gpc_vm *vm, uint32_t id, uint64_t gpa,
+		       uint64_t size, uint64_t hva, uint32_t flags)
+{
+	struct gpci_memslot s = {
+		.gpa = gpa, .size = size, .hva = hva, .id = id, .flags = flags
+	};
+
+	return slot_add(vm, &s);
+}
+
+int gpc_memslot_add(struct gpc_vm *vm, const struct gpc_memslot_desc *d)
+{
+	struct gpci_memslot s;
+
+	if (!d)
+		return -EINVAL;
+	s = (struct gpci_memslot){ .gpa = d->gpa,
+				   .size = d->size,
+				   .hva = d->hva,
+				   .id = d->id,
+				   .flags = d->flags,
+				   .uaddr = d->uaddr };
+	return slot_add(vm, &s);
 }
 
 int gpc_memslot_delete(struct gpc_vm *vm, uint32_t id)

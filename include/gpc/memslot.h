@@ -45,7 +45,23 @@ struct gpc_memslot_info {
 	uint64_t size;
 	uint64_t hva;
 	uint64_t generation; /* of the table the slot was found in */
-	uint64_t uaddr;	     /* the caller's second address; 0 if none */
+};
+
+/*
+ * A slot as the calls of release 0.2 take and give it (struct
+ * gpc_memslot_info stays as release 0.1 defined it). @uaddr is a second
+ * address of the slot's memory chosen by the caller, for example the
+ * front-end's virtual address of a vhost-user region; 0 means none.
+ */
+struct gpc_memslot_desc {
+	uint32_t id;
+	uint32_t flags;
+	uint64_t gpa;
+	uint64_t size;
+	uint64_t hva;
+	uint64_t uaddr;
+	uint64_t generation;  /* filled in by the calls that return a slot */
+	uint64_t reserved[2]; /* zero */
 };
 
 /*
@@ -73,6 +89,16 @@ typedef int gpc_memslot_mirror_fn(void *ctx, const struct gpc_memslot_info *old,
  */
 int gpc_memslot_create(struct gpc_vm *vm, uint32_t id, uint64_t gpa,
 		       uint64_t size, uint64_t hva, uint32_t flags);
+
+/**
+ * gpc_memslot_add - add the slot @d describes, with its user address.
+ * @d: id, flags, gpa, size, hva as for gpc_memslot_create(); @d->uaddr
+ *     page aligned (or 0: none); generation and reserved are ignored.
+ *
+ * Return: as gpc_memslot_create().
+ * Context: may sleep (waits a grace period of the vm's domain).
+ */
+int gpc_memslot_add(struct gpc_vm *vm, const struct gpc_memslot_desc *d);
 
 /**
  * gpc_memslot_delete - remove slot @id.
