@@ -81,6 +81,7 @@ int gpci_hm_file_new(uint64_t size, struct hm_file **out)
 		return err;
 	}
 	f->id = atomic_fetch_add(&next_file_id, 1) & GPCI_TOKEN_ID_MASK;
+	f->pgsize = gpci_hm_page_size();
 	*out = f;
 	return 0;
 }
@@ -328,6 +329,7 @@ int gpc_hostmem_destroy(struct gpc_hostmem *hm)
 	while (hm->nregions)
 		region_remove(hm, hm->nregions - 1);
 	gpci_hm_retired_fini(hm);
+	gpci_hm_windows_fini(hm);
 	pthread_mutex_unlock(&hm->lock);
 	pthread_mutex_destroy(&hm->lock);
 	free(hm->regions);
@@ -335,9 +337,12 @@ int gpc_hostmem_destroy(struct gpc_hostmem *hm)
 	return 0;
 }
 
-/* Put a new region (one extent over all of @f) into the sorted array. */
+/*
+ * Put a new region (one extent: @f from @off, read-write) into the sorted
+ * array.
+ */
 static int region_insert(struct gpc_hostmem *hm, uint64_t hva, uint64_t size,
-			 struct hm_file *f)
+			 struct hm_file *f, uint64_t off)
 {
 	struct hm_region *r;
 	size_t i;
@@ -355,7 +360,9 @@ static int region_insert(struct gpc_hostmem *hm, uint64_t hva, uint64_t size,
 		;
 	r = &hm->regions[i];
 	memmove(r + 1, r, (hm->nregions - i) * sizeof(*r));
-	*r = (struct hm_region){ .hva = hva, .size = size };
+	*r = (struct hm_region){ .hva = hva,
+				 .size = size,
+				 .pgsize = f->pgsize };
 	r->ext = malloc(4 * sizeof(*r->ext));
 	if (!r->ext) {
 		memmove(r, r + 1, (hm->nregions - i) * sizeof(*r));
@@ -364,7 +371,7 @@ static int region_insert(struct gpc_hostmem *hm, uint64_t hva, uint64_t size,
 	r->cap = 4;
 	r->next = 1;
 	r->ext[0] =
-		(struct hm_extent){ hva, size, f, 0, PROT_READ | PROT_WRITE };
+		(struct hm_extent){ hva, size, f, off, PROT_READ | PROT_WRITE };
 	f->refs = 1;
 	hm->nregions++;
 	return 0;
@@ -387,11 +394,119 @@ int gpc_hostmem_alloc(struct gpc_hostmem *hm, size_t size, void **hva)
 		return -ENOMEM;
 	}
 	pthread_mutex_lock(&hm->lock);
-	err = region_insert(hm, (uintptr_t)p, size, f);
+	err = region_insert(hm, (uintptr_t)p, size, f, 0);
 	pthread_mutex_unlock(&hm->lock);
 	if (err) {
 		munmap(p, size);
 		f->refs = 1;
+		gpci_hm_file_put(f);
+		return err;
+	}
+	*hva = p;
+	return 0;
+}
+
+/* ---- import ---------------------------------------------------------- */
+
+uint64_t gpci_hostmem_page_size_of(long f_type, long f_bsize, uint64_t base)
+{
+	uint64_t bs = (uint64_t)f_bsize;
+
+	/* f_type is a signed long whose width differs between ABIs; the
+	 * magic is compared as the 32-bit value statfs(2) documents. */
+	if ((uint32_t)f_type != (uint32_t)HUGETLBFS_MAGIC || f_bsize <= 0)
+		return base;
+	if (bs < base || (bs & (bs - 1)))
+		return base; /* not a page size: trust the base page */
+	return bs;
+}
+
+int gpci_hostmem_window(uint64_t off, uint64_t len, uint64_t pgsize,
+			uint64_t *woff, uint64_t *wlen)
+{
+	uint64_t mask = pgsize - 1, end;
+
+	if (!pgsize || (pgsize & mask) || !len)
+		return -EINVAL;
+	if (off + len < off || off + len + mask < off + len)
+		return -EFAULT;
+	end = (off + len + mask) & ~mask;
+	*woff = off & ~mask;
+	*wlen = end - *woff;
+	return 0;
+}
+
+/*
+ * A struct hm_file for a dup of the caller's @fd: ours to close, so the
+ * caller's descriptor is free again as soon as the import returns.
+ * Return: 0; -EBADF; -ENODEV (not a file that can be mapped shared);
+ * -ENXIO (@end beyond its size); -EINVAL (offsets not aligned to its page
+ * size); -ENOMEM; -EMFILE.
+ */
+static int file_import(int fd, uint64_t off, uint64_t size,
+		       struct hm_file **out)
+{
+	struct statfs sfs;
+	struct stat st;
+	struct hm_file *f;
+	uint64_t pgsize;
+
+	if (fd < 0 || fstat(fd, &st))
+		return -EBADF;
+	if (!S_ISREG(st.st_mode) || fstatfs(fd, &sfs))
+		return -ENODEV;
+	pgsize = gpci_hostmem_page_size_of((long)sfs.f_type, (long)sfs.f_bsize,
+					   gpci_hm_page_size());
+	if (!gpci_hm_aligned(off, pgsize) || !gpci_hm_aligned(size, pgsize))
+		return -EINVAL;
+	if (off + size < off || off + size > (uint64_t)st.st_size)
+		return -ENXIO;
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	f->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (f->fd < 0) {
+		int err = errno == EMFILE ? -EMFILE : -ENOMEM;
+
+		free(f);
+		return err;
+	}
+	f->id = atomic_fetch_add(&next_file_id, 1) & GPCI_TOKEN_ID_MASK;
+	f->pgsize = pgsize;
+	*out = f;
+	return 0;
+}
+
+int gpc_hostmem_import(struct gpc_hostmem *hm, int fd, uint64_t offset,
+		       size_t size, unsigned int flags, void **hva)
+{
+	struct hm_file *f;
+	void *p;
+	int err;
+
+	if (!hm || !hva || !size || (flags & ~GPC_HOSTMEM_HUGEPAGE))
+		return -EINVAL;
+	err = file_import(fd, offset, size, &f);
+	if (err)
+		return err;
+	f->refs = 1;
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, f->fd,
+		 (off_t)offset);
+	if (p == MAP_FAILED) {
+		/* EACCES: opened read-only or on a noexec/ro mount. */
+		err = errno == ENOMEM ? -ENOMEM : -ENODEV;
+		gpci_hm_file_put(f);
+		return err;
+	}
+	/* Best effort: shmem THP in "advise" mode allocates huge pages only
+	 * for faults through a mapping marked so. */
+	if (flags & GPC_HOSTMEM_HUGEPAGE)
+		(void)madvise(p, size, MADV_HUGEPAGE);
+	pthread_mutex_lock(&hm->lock);
+	err = region_insert(hm, (uintptr_t)p, size, f, offset);
+	pthread_mutex_unlock(&hm->lock);
+	if (err) {
+		munmap(p, size);
 		gpci_hm_file_put(f);
 		return err;
 	}

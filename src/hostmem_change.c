@@ -24,15 +24,22 @@
 typedef int change_fn(struct gpc_hostmem *hm, struct hm_region *r, uint64_t hva,
 		      uint64_t len, int arg);
 
+/*
+ * A region imported from hugetlbfs changes in whole huge pages: the kernel
+ * splits or punches its mappings only there (the region starts on one).
+ */
 static int check_range(struct gpc_hostmem *hm, uint64_t hva, size_t len)
 {
+	struct hm_region *r;
 	int err = 0;
 
 	if (!hm || !len || !gpci_hm_base_aligned(hva) ||
 	    !gpci_hm_base_aligned(len) || hva + len < hva)
 		return -EINVAL;
 	pthread_mutex_lock(&hm->lock);
-	if (!gpci_hm_region_of_range(hm, hva, len))
+	r = gpci_hm_region_of_range(hm, hva, len);
+	if (!r || !gpci_hm_aligned(hva - r->hva, r->pgsize) ||
+	    !gpci_hm_aligned(len, r->pgsize))
 		err = -EINVAL;
 	pthread_mutex_unlock(&hm->lock);
 	return err;

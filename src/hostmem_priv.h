@@ -163,7 +163,14 @@ void gpci_hm_retired_cut(struct gpc_hostmem *hm, uint64_t start, uint64_t end);
 void gpci_hm_retired_add(struct gpc_hostmem *hm, const struct hm_extent *e);
 void gpci_hm_retired_fini(struct gpc_hostmem *hm);
 
-/* hostmem_stage.c: the page under every window (destroy) */
+/* hostmem_stage.c: forget the huge alias windows (destroy) */
 void gpci_hm_windows_fini(struct gpc_hostmem *hm);
+
+/*
+ * Whether @ops can serve as a vm's host memory stage: translate() and map()
+ * set (unmap() may be NULL: nothing to undo). gpc_vm_create() refuses
+ * anything else with -EINVAL.
+ */
+bool gpci_hostmem_ops_ok(const struct gpc_hostmem_ops *ops);
 
 #endif /* GPC_HOSTMEM_PRIV_H */

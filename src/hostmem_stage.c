@@ -277,6 +277,88 @@ static int alias_translate(void *ctx, uint64_t hva, size_t len, bool write,
  * an invalidation has started since, and the caller's retry protocol
  * throws this mapping away; the lock only keeps the memfd open meanwhile.
  */
+/*
+ * Remember a window over huge pages, whose bounds alias_unmap() cannot
+ * compute from (khva, len) alone. Under hm->lock.
+ */
+static int window_add(struct gpc_hostmem *hm, uint64_t base, uint64_t len)
+{
+	size_t n = atomic_load_explicit(&hm->nwin, memory_order_relaxed);
+	int err = gpci_hm_array_reserve((void **)&hm->win, &hm->wcap, n + 1,
+					sizeof(*hm->win));
+
+	if (err)
+		return err;
+	hm->win[n] = (struct hm_window){ base, len };
+	atomic_store_explicit(&hm->nwin, n + 1, memory_order_relaxed);
+	return 0;
+}
+
+/* Forget the window holding @addr; its bounds in *base, *len. */
+static bool window_take(struct gpc_hostmem *hm, uint64_t addr, uint64_t *base,
+			uint64_t *len)
+{
+	bool found = false;
+	size_t i, n;
+
+	pthread_mutex_lock(&hm->lock);
+	n = atomic_load_explicit(&hm->nwin, memory_order_relaxed);
+	for (i = 0; i < n; i++) {
+		if (addr - hm->win[i].base < hm->win[i].len) {
+			*base = hm->win[i].base;
+			*len = hm->win[i].len;
+			hm->win[i] = hm->win[n - 1];
+			atomic_store_explicit(&hm->nwin, n - 1,
+					      memory_order_relaxed);
+			found = true;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&hm->lock);
+	return found;
+}
+
+void gpci_hm_windows_fini(struct gpc_hostmem *hm)
+{
+	free(hm->win);
+	hm->win = NULL;
+	atomic_store_explicit(&hm->nwin, 0, memory_order_relaxed);
+}
+
+/*
+ * Map the window of @f that holds file bytes [off, off + len), aligned to
+ * the file's page size (mmap() of hugetlbfs wants offset and length in
+ * whole huge pages). *p receives the start of the bytes at @off. Under
+ * hm->lock.
+ */
+static int window_map(struct gpc_hostmem *hm, const struct hm_file *f,
+		      uint64_t off, uint64_t len, int prot, char **p)
+{
+	uint64_t woff, wlen;
+	void *w;
+	int err = gpci_hostmem_window(off, len, f->pgsize, &woff, &wlen);
+
+	if (err)
+		return -EFAULT;
+	w = mmap(NULL, wlen, prot, MAP_SHARED, f->fd, (off_t)woff);
+	if (w == MAP_FAILED)
+		return errno == ENOMEM ? -ENOMEM : -EFAULT;
+	if (f->pgsize > gpci_hm_page_size()) {
+		err = window_add(hm, (uintptr_t)w, wlen);
+		if (err) {
+			munmap(w, wlen);
+			return err;
+		}
+	}
+	*p = (char *)w + (off - woff);
+	return 0;
+}
+
+/*
+ * Map what backs the range now. If it changed since translate() saw @pfn,
+ * an invalidation has started since, and the caller's retry protocol
+ * throws this mapping away; the lock only keeps the memfd open meanwhile.
+ */
 static int alias_map(void *ctx, uint64_t hva, size_t len, uint64_t pfn,
 		     bool write, void **khva)
 {
@@ -284,7 +366,7 @@ static int alias_map(void *ctx, uint64_t hva, size_t len, uint64_t pfn,
 	struct gpc_hostmem *hm = ctx;
 	uint64_t start, end, off;
 	struct hm_file *f;
-	void *p = MAP_FAILED;
+	char *p = NULL;
 	int err;
 
 	(void)pfn;
@@ -295,26 +377,35 @@ static int alias_map(void *ctx, uint64_t hva, size_t len, uint64_t pfn,
 		return err;
 	pthread_mutex_lock(&hm->lock);
 	err = gpci_hm_lookup(hm, start, end, &f, &off);
-	if (!err) {
-		p = mmap(NULL, end - start, prot, MAP_SHARED, f->fd,
-			 (off_t)off);
-		if (p == MAP_FAILED)
-			err = errno == ENOMEM ? -ENOMEM : -EFAULT;
-	}
+	if (!err)
+		err = window_map(hm, f, off, end - start, prot, &p);
 	pthread_mutex_unlock(&hm->lock);
 	if (err)
 		return err == -ENOMEM ? err : -EFAULT;
-	*khva = (char *)p + (hva - start);
+	*khva = p + (hva - start);
 	return 0;
 }
 
+/* Base-page windows are the page range of khva; huge ones are recorded. */
 static void alias_unmap(void *ctx, void *khva, size_t len)
 {
-	uint64_t start, end;
+	struct gpc_hostmem *hm = ctx;
+	uint64_t start, end, base, wlen;
 
-	(void)ctx;
-	if (khva && !gpci_hm_page_range((uintptr_t)khva, len, &start, &end))
+	if (!khva)
+		return;
+	if (hm && atomic_load_explicit(&hm->nwin, memory_order_relaxed) &&
+	    window_take(hm, (uintptr_t)khva, &base, &wlen)) {
+		munmap((void *)(uintptr_t)base, wlen);
+		return;
+	}
+	if (!gpci_hm_page_range((uintptr_t)khva, len, &start, &end))
 		munmap((void *)(uintptr_t)start, end - start);
+}
+
+bool gpci_hostmem_ops_ok(const struct gpc_hostmem_ops *ops)
+{
+	return ops && ops->translate && ops->map;
 }
 
 const struct gpc_hostmem_ops gpc_hostmem_alias_ops = {

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hostmem_priv.h" /* gpci_hostmem_ops_ok */
 #include "vcpu_priv.h"
 #include "vm_priv.h"
 
@@ -19,6 +20,8 @@ static int vm_config(struct gpc_vm *vm, const struct gpc_vm_config *cfg)
 	    cfg->scheme != GPC_SCHEME_RWLOCK)
 		return -EINVAL;
 	if (cfg && cfg->max_memslots > GPC_MEMSLOTS_MAX)
+		return -EINVAL;
+	if (cfg && cfg->hostmem && !gpci_hostmem_ops_ok(cfg->hostmem))
 		return -EINVAL;
 	vm->scheme = cfg ? cfg->scheme : GPC_SCHEME_SRCU;
 	vm->hm_ops = cfg && cfg->hostmem ? cfg->hostmem :
