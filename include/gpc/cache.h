@@ -379,16 +379,19 @@ int gpc_cache_destroy(struct gpc_cache *c);
 /**
  * gpc_cache_activate_gpa - cache [@gpa, @gpa + @len) and translate it.
  *
- * The range may span several pages if they lie in one memslot and are
- * contiguous in the host. The cache becomes reachable by invalidations
- * first, then active, then it is refreshed.
+ * The range may span several pages if they lie in one memslot and the host
+ * memory stage can map them as one (gpc/hostmem.h: the direct stage takes
+ * any mapped range, the alias stage pages consecutive in one file). The
+ * cache becomes reachable by invalidations first, then active, then it is
+ * refreshed.
  *
  * Return: 0 (active and valid); -EINVAL (NULL, zero @len, overflow, a
  * destroyed cache);
  * -EFAULT if no memslot contains @gpa or the range is not backed (the cache
  * stays active and invalid: a later refresh may succeed); -EINVAL if the
- * range runs past the end of its memslot or the pages are not contiguous in
- * the host; -ENOMEM; -EDEADLK inside a cache section (begin/end) of the vm.
+ * range runs past the end of its memslot or (alias stage) its pages are not
+ * consecutive in one file; -ENOMEM; -EDEADLK inside a cache section
+ * (begin/end) of the vm.
  * Context: may sleep.
  */
 int gpc_cache_activate_gpa(struct gpc_cache *c, uint64_t gpa, uint64_t len);
