@@ -14,9 +14,10 @@
  *
  *   1. gpc_memslot_delete() the slot (if it goes for good), so that no new
  *      activation or refresh finds it;
- *   2. gpc_invalidate_range_start(vm, hva, hva + len, true), and wait for
- *      it to return: from then on no cache hands out a pointer into the
- *      range and no reader or vCPU still uses one;
+ *   2. gpc_invalidate_range_start(vm, hva, hva + len, 0) (flags 0: the
+ *      blocking form), and wait for it to return 0: from then on no cache
+ *      hands out a pointer into the range and no reader or vCPU still uses
+ *      one (with GPC_INVAL_NONBLOCK, only a return of 0 means that);
  *   3. munmap() (or change the mapping);
  *   4. gpc_invalidate_range_end(vm, hva, hva + len).
  *

@@ -227,6 +227,51 @@ EACH_SCHEME(direct_reversed_offsets)
 EACH_SCHEME(direct_anonymous)
 EACH_SCHEME(direct_needs_mapped)
 
+/*
+ * The documented unmap order on caller-owned memory: delete, blocking
+ * range_start, munmap, range_end. A GPA cache and an HVA cache on the
+ * range: the delete alone leaves the HVA cache valid (it ignores
+ * memslots), which is why step 2 is part of the order; after range_start
+ * both miss, and after the munmap a refresh fails cleanly (-EFAULT).
+ */
+static void unmap_order(enum gpc_scheme scheme)
+{
+	struct gpc_vm *vm = vm_new(scheme, NULL, NULL);
+	int fd = memfd_pages("owned-order", 2);
+	struct gpc_cache cg, ch;
+	char *hva = reserve(2);
+	uint64_t s, e;
+
+	map_at(hva, fd, 0);
+	map_at(hva + ps, fd, (off_t)ps);
+	s = A(hva);
+	e = s + 2 * ps;
+	assert_int_equal(gpc_memslot_create(vm, 1, GPA, 2 * ps, s, 0), 0);
+	assert_int_equal(gpc_cache_init(&cg, vm, GPC_USAGE_HOST, NULL, 0), 0);
+	assert_int_equal(gpc_cache_init(&ch, vm, GPC_USAGE_HOST, NULL, 0), 0);
+	assert_int_equal(gpc_cache_activate_gpa(&cg, GPA, 8), 0);
+	assert_int_equal(gpc_cache_activate_hva(&ch, s + ps, 8), 0);
+	assert_int_equal(gpc_memslot_delete(vm, 1), 0);
+	assert_false(gpc_cache_check(&cg, 0, 8));
+	assert_true(gpc_cache_check(&ch, 0, 8)); /* still hands out hva */
+	assert_int_equal(gpc_invalidate_range_start(vm, s, e, 0), 0);
+	assert_false(gpc_cache_check(&cg, 0, 8));
+	assert_false(gpc_cache_check(&ch, 0, 8));
+	assert_int_equal(munmap(hva, 2 * ps), 0);
+	assert_int_equal(gpc_invalidate_range_end(vm, s, e), 0);
+	assert_int_equal(gpc_cache_refresh(&cg, 8), -EFAULT);
+	assert_int_equal(gpc_cache_refresh(&ch, 8), -EFAULT);
+	assert_false(gpc_cache_check(&ch, 0, 8));
+	assert_int_equal(gpc_cache_deactivate(&cg), 0);
+	assert_int_equal(gpc_cache_deactivate(&ch), 0);
+	assert_int_equal(gpc_cache_destroy(&cg), 0);
+	assert_int_equal(gpc_cache_destroy(&ch), 0);
+	assert_int_equal(gpc_vm_destroy(vm), 0);
+	close(fd);
+}
+
+EACH_SCHEME(unmap_order)
+
 /* ---- ops table ---------------------------------------------------------- */
 
 static void test_ops_table_checked(void **state)
@@ -831,6 +876,7 @@ int main(void)
 		cmocka_unit_test(test_direct_reversed_offsets),
 		cmocka_unit_test(test_direct_anonymous),
 		cmocka_unit_test(test_direct_needs_mapped),
+		cmocka_unit_test(test_unmap_order),
 		cmocka_unit_test(test_ops_table_checked),
 		cmocka_unit_test(test_import_args),
 		cmocka_unit_test(test_import_lifecycle),
