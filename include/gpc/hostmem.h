@@ -39,8 +39,9 @@
  *    THP-backed memory all work. The stage works in base pages
  *    (sysconf(_SC_PAGESIZE)) of the hva: it faults in each base page
  *    (MADV_POPULATE_READ/WRITE), and the page identity ("pfn") is that of
- *    the base page at the start of the range (inside a huge page, the
- *    4 KiB subpage's PFN from pagemap).
+ *    the base page at the start of the range (inside a huge page, that
+ *    base-size subpage's PFN from pagemap, or a token where pagemap shows
+ *    none).
  *  - alias: the range must lie in regions of the struct gpc_hostmem (made
  *    by gpc_hostmem_alloc() or gpc_hostmem_import()) and its pages must be
  *    consecutive in one file (else -EINVAL): the alias is one mmap() of that
@@ -68,8 +69,10 @@
  *
  * Retired copies: only the test build (gpc_testing) keeps the pages that a
  * remap or migrate replaces, for gpc_hostmem_retired_page(); the installed
- * library frees them when the change returns (migrating N bytes needs N
- * bytes of new memory for the duration of the call, nothing after).
+ * library drops them when the change returns (migrating N bytes needs N
+ * bytes of new memory; the old N bytes are freed as soon as nothing maps
+ * them, i.e. once alias-stage caches have unmapped their old windows, a
+ * grace period after the invalidation).
  */
 #ifndef GPC_HOSTMEM_H
 #define GPC_HOSTMEM_H
@@ -97,7 +100,8 @@ struct gpc_hostmem_ops {
 	 * if @write). *pfn receives the identity of the first page. What a
 	 * multi-page range needs is the stage's own rule (see above: direct,
 	 * mapped and accessible; alias, consecutive in one file).
-	 * Return: 0; -EFAULT if not mapped or not accessible as asked;
+	 * Return: 0; -EFAULT if not mapped or not accessible as asked (alias:
+	 * also a page outside @ctx's regions, or a hole in one);
 	 * -EINVAL for a NULL @pfn, a zero @len, (alias) a NULL @ctx or pages
 	 * not consecutive in one file of @ctx; -ENOMEM.
 	 * Context: may sleep.
@@ -118,7 +122,11 @@ struct gpc_hostmem_ops {
 	void (*unmap)(void *ctx, void *khva, size_t len);
 };
 
-/* The direct stage; its context is the struct gpc_hostmem (or NULL). */
+/*
+ * The direct stage; its context is NULL (any memory of this process: what
+ * memory you own needs) or a struct gpc_hostmem, used only for page
+ * identities of its regions when pagemap gives none.
+ */
 extern const struct gpc_hostmem_ops gpc_hostmem_direct_ops;
 /*
  * The alias stage; its context must be the struct gpc_hostmem, which must
