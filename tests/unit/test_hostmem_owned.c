@@ -573,6 +573,110 @@ static void import_from_child(enum gpc_scheme scheme)
 
 EACH_SCHEME(import_from_child)
 
+/*
+ * A writer in another process that does not stop: the child bumps a
+ * counter in its memfd as fast as it can; the parent reads it through an
+ * alias-stage and a direct-stage cache on the imported region. Each sees it
+ * never go back and sees it move (a copy instead of a shared mapping would
+ * show a frozen value). Bounded: at most 2 s of reading.
+ */
+static void counter_child(int sock)
+{
+	int fd = memfd_create("vhost-user-counter", MFD_CLOEXEC);
+	_Atomic uint64_t *ctr;
+	uint64_t i = 0;
+	char c;
+
+	if (fd < 0 || ftruncate(fd, (off_t)ps))
+		_exit(2);
+	ctr = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (ctr == MAP_FAILED || send_fd(sock, fd))
+		_exit(2);
+	if (fcntl(sock, F_SETFL, O_NONBLOCK))
+		_exit(2);
+	for (;;) {
+		atomic_store_explicit(ctr, ++i, memory_order_release);
+		if (!(i & 1023) && read(sock, &c, 1) != -1)
+			_exit(0); /* told to stop (or the parent is gone) */
+		if (i >= (1ull << 40))
+			_exit(3);
+	}
+}
+
+static uint64_t read_ctr(struct gpc_cache *c)
+{
+	struct gpc_guard g;
+	_Atomic uint64_t *p;
+	uint64_t v;
+
+	while (!(p = gpc_cache_begin(c, 0, 8, &g)))
+		assert_int_equal(gpc_cache_refresh(c, 8), 0);
+	v = atomic_load_explicit(p, memory_order_acquire);
+	gpc_cache_end(c, &g);
+	return v;
+}
+
+static void import_concurrent_writer(enum gpc_scheme scheme)
+{
+	const struct gpc_hostmem_ops *ops[2] = { &gpc_hostmem_direct_ops,
+						 &gpc_hostmem_alias_ops };
+	struct gpc_hostmem *hm;
+	struct gpc_vm *vm[2];
+	struct gpc_cache c[2];
+	uint64_t last[2] = { 0, 0 }, moved[2] = { 0, 0 }, t0;
+	int sv[2], fd, status, i;
+	pid_t pid;
+	void *v;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
+			 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(sv[0]);
+		counter_child(sv[1]);
+	}
+	close(sv[1]);
+	fd = recv_fd(sv[0]);
+	assert_true(fd >= 0);
+	assert_int_equal(gpc_hostmem_create(&hm), 0);
+	assert_int_equal(gpc_hostmem_import(hm, fd, 0, ps, 0, &v), 0);
+	close(fd);
+	for (i = 0; i < 2; i++) {
+		vm[i] = vm_new(scheme, ops[i], hm);
+		assert_int_equal(gpc_memslot_create(vm[i], 0, GPA, ps, A(v), 0),
+				 0);
+		assert_int_equal(gpc_cache_init(&c[i], vm[i], GPC_USAGE_HOST,
+						NULL, GPC_CACHE_READONLY),
+				 0);
+		assert_int_equal(gpc_cache_activate_gpa(&c[i], GPA, 8), 0);
+	}
+	t0 = test_now_ns();
+	while ((moved[0] < 100 || moved[1] < 100) &&
+	       test_now_ns() - t0 < 2000000000ull) {
+		for (i = 0; i < 2; i++) {
+			uint64_t x = read_ctr(&c[i]);
+
+			assert_true(x >= last[i]);
+			moved[i] += x > last[i];
+			last[i] = x;
+		}
+	}
+	assert_int_equal(write(sv[0], "q", 1), 1);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	close(sv[0]);
+	assert_true(moved[0] >= 2 && moved[1] >= 2);
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(gpc_cache_deactivate(&c[i]), 0);
+		assert_int_equal(gpc_cache_destroy(&c[i]), 0);
+		assert_int_equal(gpc_vm_destroy(vm[i]), 0);
+	}
+	assert_int_equal(gpc_hostmem_destroy(hm), 0);
+}
+
+EACH_SCHEME(import_concurrent_writer)
+
 /* ---- huge pages ----------------------------------------------------------- */
 
 static void test_window_math(void **state)
@@ -881,6 +985,7 @@ int main(void)
 		cmocka_unit_test(test_import_args),
 		cmocka_unit_test(test_import_lifecycle),
 		cmocka_unit_test(test_import_from_child),
+		cmocka_unit_test(test_import_concurrent_writer),
 		cmocka_unit_test(test_window_math),
 		cmocka_unit_test(test_page_size_of),
 		cmocka_unit_test(test_big_page_windows),
