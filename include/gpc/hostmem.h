@@ -236,9 +236,16 @@ int gpc_hostmem_backing(struct gpc_hostmem *hm, uint64_t hva, int *fd,
  * the host mapping, then range_end. @vm may be NULL (no notification).
  * All take page-aligned ranges that lie within one region of @hm (for a
  * region imported from hugetlbfs: aligned to its huge page size).
- * Return: 0; -EINVAL (unaligned, empty, outside @hm's regions or across
- * two); -EFAULT (migrate: a hole in the range); -ENOMEM (protect: a hole in
- * the range); the system call's negative errno; never -EAGAIN (they block).
+ * Return: 0; -EINVAL if the range is not one the helpers take (NULL @hm,
+ * empty, unaligned, not inside one region of @hm: one cause, a bad range;
+ * nothing was changed and no invalidation ran); -EFAULT (migrate only) if
+ * the range has a hole (a page gpc_hostmem_unmap() took away); -ENOMEM if
+ * memory ran out, and also (protect only, as mprotect(2) says for unmapped
+ * memory) if the range has a hole: gpc_hostmem_backing() returns -EFAULT
+ * at a hole, which tells the two apart; any other negative errno is the
+ * failing system call's (the range is then as it was); never -EAGAIN
+ * (they block). Every return after the range check has run its
+ * invalidation: range_end follows range_start even when the change fails.
  * Context: may sleep.
  */
 
