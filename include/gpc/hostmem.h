@@ -243,7 +243,8 @@ int gpc_hostmem_backing(struct gpc_hostmem *hm, uint64_t hva, int *fd,
  * memory ran out, and also (protect only, as mprotect(2) says for unmapped
  * memory) if the range has a hole: gpc_hostmem_backing() returns -EFAULT
  * at a hole, which tells the two apart; any other negative errno is the
- * failing system call's (the range is then as it was); never -EAGAIN
+ * failing system call's (remap and migrate put the old backing back;
+ * discard and protect may have changed a part of the range); never -EAGAIN
  * (they block). Every return after the range check has run its
  * invalidation: range_end follows range_start even when the change fails.
  * Context: may sleep.
