@@ -500,6 +500,51 @@ static void hint_shared_differential(void **state)
 	domain_free(d);
 }
 
+/*
+ * Counters stay per vm on a shared domain: hits are the vm's caches', not
+ * the domain's per-thread event counts (every vm's), also after the cache
+ * that counted them is gone.
+ */
+static void stats_per_vm(void **state)
+{
+	struct fx *f = *state;
+	struct gpc_srcu *d = domain_new();
+	struct gpc_vm *a = vm_new(f, d, 0, 4), *b = vm_new(f, d, 4, 4);
+	struct gpc_cache ca, cb;
+	struct gpc_guard g;
+	struct gpc_vm_stats sa, sb;
+
+	memset(&ca, 0, sizeof(ca));
+	memset(&cb, 0, sizeof(cb));
+	assert_int_equal(gpc_cache_init(&ca, a, GPC_USAGE_HOST, NULL,
+					GPC_CACHE_COUNT_HITS),
+			 0);
+	assert_int_equal(gpc_cache_init(&cb, b, GPC_USAGE_HOST, NULL,
+					GPC_CACHE_COUNT_HITS),
+			 0);
+	assert_int_equal(gpc_cache_activate_gpa(&ca, GPA_A, 8), 0);
+	assert_int_equal(gpc_cache_activate_gpa(&cb, GPA_A, 8), 0);
+	for (int i = 0; i < 3; i++) {
+		assert_non_null(gpc_cache_begin(&ca, 0, 8, &g));
+		gpc_cache_end(&ca, &g);
+	}
+	for (int i = 0; i < 5; i++) {
+		assert_non_null(gpc_cache_begin(&cb, 0, 8, &g));
+		gpc_cache_end(&cb, &g);
+	}
+	assert_int_equal(gpc_vm_get_stats(a, &sa), 0);
+	assert_int_equal(gpc_vm_get_stats(b, &sb), 0);
+	assert_int_equal(sa.hits, 3);
+	assert_int_equal(sb.hits, 5);
+	assert_int_equal(gpc_cache_destroy(&ca), 0);
+	assert_int_equal(gpc_vm_get_stats(a, &sa), 0);
+	assert_int_equal(sa.hits, 3);
+	assert_int_equal(gpc_cache_destroy(&cb), 0);
+	assert_int_equal(gpc_vm_destroy(a), 0);
+	assert_int_equal(gpc_vm_destroy(b), 0);
+	domain_free(d);
+}
+
 /* ---- worker threads ------------------------------------------------------ */
 
 static int count_tasks(void)
@@ -625,6 +670,7 @@ int main(void)
 		T2(reader_delays_shared_only),
 		T2(nested_sections_two_vms),
 		T2(hint_shared_differential),
+		T2(stats_per_vm),
 		T2(one_worker_per_domain),
 		T2(forty_domains),
 	};
