@@ -282,6 +282,76 @@ static void init_live_domain(void **state)
 	assert_int_equal(test_log_clean(), 0);
 }
 
+/*
+ * gpc_vm_create_on() racing gpc_srcu_destroy() of the same domain: the
+ * destroy succeeds only while no vm is on the domain, and once it has, no
+ * create succeeds any more. A thread creates and destroys vms on the
+ * domain in a loop and checks, while it holds one, that the domain is live
+ * (a grace period of it works); the main thread tries to destroy the
+ * domain until it succeeds.
+ */
+struct churn {
+	struct fx *f;
+	struct gpc_srcu *d;
+	pthread_t t;
+	atomic_int stop, created, refused, bad;
+};
+
+static void *churn_main(void *arg)
+{
+	struct churn *c = arg;
+	struct gpc_vm_config cfg = { .scheme = c->f->scheme };
+
+	while (!atomic_load(&c->stop)) {
+		struct gpc_vm *vm;
+		int err = gpc_vm_create_on(&cfg, c->d, &vm);
+
+		if (err == -EINVAL) {
+			atomic_fetch_add(&c->refused, 1);
+			continue;
+		}
+		if (err) {
+			atomic_fetch_add(&c->bad, 1);
+			break;
+		}
+		atomic_fetch_add(&c->created, 1);
+		if (gpc_srcu_synchronize(gpc_vm_srcu(vm)) != 0)
+			atomic_fetch_add(&c->bad, 1);
+		if (gpc_vm_destroy(vm) != 0)
+			atomic_fetch_add(&c->bad, 1);
+	}
+	return NULL;
+}
+
+static void create_on_races_destroy(void **state)
+{
+	struct fx *f = *state;
+	long rounds = test_iters(20);
+
+	test_watchdog_arm(60, "create_on vs srcu_destroy");
+	for (long i = 0; i < rounds; i++) {
+		static struct gpc_srcu d;
+		struct churn c = { .f = f, .d = &d };
+		int err, created;
+
+		assert_int_equal(gpc_srcu_init(&d, NULL), 0);
+		assert_int_equal(pthread_create(&c.t, NULL, churn_main, &c), 0);
+		while (!atomic_load(&c.created))
+			sched_yield();
+		while ((err = gpc_srcu_destroy(&d)) == -EBUSY)
+			sched_yield();
+		assert_int_equal(err, 0);
+		/* No vm was on it; from now on every create is refused. */
+		created = atomic_load(&c.created);
+
+		atomic_store(&c.stop, 1);
+		assert_int_equal(pthread_join(c.t, NULL), 0);
+		assert_int_equal(atomic_load(&c.bad), 0);
+		assert_int_equal(atomic_load(&c.created), created);
+	}
+	test_watchdog_disarm();
+}
+
 /* ---- a reader of vm A and a grace period of vm B ------------------------ */
 
 /* Sits in a reader section of vm A: a cache section on the srcu scheme,
@@ -665,6 +735,7 @@ int main(void)
 		cmocka_unit_test(create_on_bad_args),
 		cmocka_unit_test(init_live_domain),
 		T2(shared_destroy_order),
+		T2(create_on_races_destroy),
 		T2(own_domain_protected),
 		T2(own_domain_reader_busy),
 		T2(reader_delays_shared_only),
