@@ -49,11 +49,13 @@ extern "C" {
 /*
  * Size of the per-thread lookaside table, indexed by domain id: each entry
  * is the thread's slot in one domain. The first GPC_SRCU_TLS_ENTRIES (32)
- * live domains (ids are the lowest free, so a destroyed domain's id is
- * reused) get the inline fast lookup; every later one works fully, with
+ * live domains get the inline fast lookup (a domain initialised while
+ * fewer than 32 others live gets an entry, the lowest free id, and keeps
+ * what it got for its lifetime); every later one works fully, with
  * the same guarantees, but each of its read_lock/unlock calls finds the
- * thread's slot by an out-of-line scan of the domain's registry (a few ns
- * per registered thread; bench_cache suite 2 prints the ratio,
+ * thread's slot by an out-of-line scan of the domain's registry (several
+ * times the inline cost, growing with the number of threads that ever read
+ * in the domain; bench_cache suite 2 prints the ratio,
  * domain_slow_vs_fast_section). Many vms can share one domain
  * (gpc_vm_create_on()) to stay within the limit. The table is initial-exec
  * TLS (signal handlers must not reach __tls_get_addr), and 33 entries of
