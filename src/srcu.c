@@ -1217,6 +1217,17 @@ int gpci_srcu_get(struct gpc_srcu *d)
 	return err;
 }
 
+unsigned int gpci_srcu_users(struct gpc_srcu *d)
+{
+	unsigned int n = 0;
+
+	pthread_mutex_lock(&domains_lock);
+	if (d && domain_live(d))
+		n = d->state->users;
+	pthread_mutex_unlock(&domains_lock);
+	return n;
+}
+
 void gpci_srcu_put(struct gpc_srcu *d)
 {
 	pthread_mutex_lock(&domains_lock);

@@ -27,6 +27,13 @@ int gpci_srcu_get(struct gpc_srcu *d);
 void gpci_srcu_put(struct gpc_srcu *d);
 
 /*
+ * The users of @d counted now (0 for a domain that is not live). A vm
+ * whose own domain other vms were created on (gpc_vm_create_on() of
+ * gpc_vm_srcu()) must not go first. Context: may sleep briefly.
+ */
+unsigned int gpci_srcu_users(struct gpc_srcu *d);
+
+/*
  * Whether any thread (the caller included) is inside a read section of
  * @d now: what gpc_srcu_destroy() refuses with -EBUSY. A vm checks it
  * before it tears anything down, so that a refusal changes nothing.

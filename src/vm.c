@@ -67,19 +67,30 @@ static int vm_domain(struct gpc_vm *vm, const struct gpc_vm_config *cfg,
 	return 0;
 }
 
-/* Undo vm_domain(). The domain has no readers of this vm left. */
-static int vm_domain_release(struct gpc_vm *vm)
+/*
+ * Undo vm_domain(). The caller checked that no thread is inside a section
+ * of an own domain; one that entered since (a section of a vm being
+ * destroyed: the caller's bug, but not one to turn into a use after free
+ * of the domain, which the library's list of domains still points at) is
+ * waited for: it cannot be the caller, whose own section was refused
+ * before (-EDEADLK), so it ends.
+ */
+static void vm_domain_release(struct gpc_vm *vm)
 {
-	int err;
+	bool logged = false;
 
 	gpci_srcu_put(vm->srcu);
 	if (vm->srcu != &vm->own_srcu)
-		return 0;
-	err = gpc_srcu_destroy(vm->srcu);
-	if (err)
-		gpci_log(GPC_LOG_ERR, "vm %s: destroy: srcu domain busy (%d)",
-			 vm->name, err);
-	return err;
+		return;
+	while (gpc_srcu_destroy(vm->srcu) == -EBUSY) {
+		if (!logged)
+			gpci_log(GPC_LOG_ERR,
+				 "vm %s: destroy: a thread entered the vm's "
+				 "domain meanwhile; waiting for it",
+				 vm->name);
+		logged = true;
+		usleep(1000);
+	}
 }
 
 static int vm_create(const struct gpc_vm_config *cfg, struct gpc_srcu *shared,
@@ -149,8 +160,9 @@ static bool vm_busy(struct gpc_vm *vm)
  * leaves a vm that works and can be destroyed later. The order of the
  * checks: objects first (-EBUSY), then the caller's own section (-EDEADLK:
  * the barrier below would wait for a grace period that waits for the
- * caller), then other threads' sections of the vm's own domain (-EBUSY:
- * gpc_srcu_destroy() would refuse after the memslot table is gone).
+ * caller), then, for the vm's own domain, other vms created on it and
+ * other threads' sections of it (-EBUSY: gpc_srcu_destroy() would refuse
+ * after the memslot table is gone).
  */
 int gpc_vm_destroy(struct gpc_vm *vm)
 {
@@ -167,7 +179,8 @@ int gpc_vm_destroy(struct gpc_vm *vm)
 	err = gpc_srcu_barrier(vm->srcu);
 	if (err)
 		return err;
-	if (vm->srcu == &vm->own_srcu && gpci_srcu_readers(vm->srcu))
+	if (vm->srcu == &vm->own_srcu &&
+	    (gpci_srcu_users(vm->srcu) > 1 || gpci_srcu_readers(vm->srcu)))
 		return -EBUSY;
 	gpci_memslots_fini(vm);
 	vm_domain_release(vm);

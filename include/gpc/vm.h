@@ -110,7 +110,9 @@ int gpc_vm_create(const struct gpc_vm_config *cfg, struct gpc_vm **out);
  * gpc_vm_create_on - create a vm whose readers use an existing SRCU domain.
  * @cfg: as for gpc_vm_create(); srcu_stall_ms is ignored.
  * @domain: an initialised domain (gpc_srcu_init()), which any number of
- *          vms (of either scheme) and the application itself may share.
+ *          vms (of either scheme) and the application itself may share;
+ *          also another vm's own (gpc_vm_srcu()), whose vm must then be
+ *          destroyed last.
  * @out: receives the vm; left alone on failure.
  *
  * No thread is started: the domain's one worker serves every vm on it. The
@@ -150,8 +152,9 @@ int gpc_vm_create_on(const struct gpc_vm_config *cfg, struct gpc_srcu *domain,
  * user fewer.
  *
  * Return: 0; -EINVAL for NULL; -EBUSY if caches or vCPUs still exist, an
- * invalidation is in progress, or (own domain only) another thread is
- * inside a read section of the vm's domain; -EDEADLK if the caller is
+ * invalidation is in progress, or (own domain only) other vms were created
+ * on the vm's domain (gpc_vm_create_on() of gpc_vm_srcu(): destroy them
+ * first) or another thread is inside a read section of it; -EDEADLK if the caller is
  * inside a read section of the vm's domain (gpc_srcu_read_lock() of
  * gpc_vm_srcu(), or an srcu-scheme cache section of any vm on a shared
  * domain: the barrier would wait for the caller). Every refusal changes

@@ -211,6 +211,26 @@ static void own_domain_protected(void **state)
 	assert_int_equal(gpc_vm_destroy(vm), 0);
 }
 
+/*
+ * A vm's own domain may carry other vms (gpc_vm_create_on of
+ * gpc_vm_srcu()): the owner then goes last (-EBUSY before that, changing
+ * nothing).
+ */
+static void own_domain_shared(void **state)
+{
+	struct fx *f = *state;
+	struct gpc_vm *owner = vm_new(f, NULL, 0, 4);
+	struct gpc_vm *guest = vm_new(f, gpc_vm_srcu(owner), 4, 4);
+	struct gpc_memslot_info mi;
+
+	assert_ptr_equal(gpc_vm_srcu(guest), gpc_vm_srcu(owner));
+	assert_int_equal(gpc_vm_destroy(owner), -EBUSY);
+	assert_int_equal(gpc_memslot_lookup(owner, GPA_A, &mi), 0);
+	assert_int_equal(gpc_memslot_delete(guest, 0), 0);
+	assert_int_equal(gpc_vm_destroy(guest), 0);
+	assert_int_equal(gpc_vm_destroy(owner), 0);
+}
+
 /* A destroy refused because of a reader on another thread changes nothing. */
 struct parked {
 	struct gpc_srcu *d;
@@ -738,6 +758,7 @@ int main(void)
 		T2(create_on_races_destroy),
 		T2(own_domain_protected),
 		T2(own_domain_reader_busy),
+		T2(own_domain_shared),
 		T2(reader_delays_shared_only),
 		T2(nested_sections_two_vms),
 		T2(hint_shared_differential),
