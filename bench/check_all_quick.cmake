@@ -53,7 +53,11 @@ list(APPEND ratios
   lookup_32k_vs_1_slots_same_gpa
   rt_fifo_rwlock_max_vs_srcu_max
   rt_fifo_rwlock_p99_vs_srcu_p99
-  rt_signal_rwlock_max_vs_srcu_max)
+  rt_signal_rwlock_max_vs_srcu_max
+  domain_slow_vs_fast_section
+  domain_slow_vs_fast_srcu_cache
+  domain_slow_vs_fast_rwlock_cache
+  domain_shared_vs_separate_gp_busy_mean)
 list(APPEND targets
   fast_srcu_vs_raw
   fast_srcu_vs_urcu

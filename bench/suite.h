@@ -266,6 +266,7 @@ void suite_fastpath(void); /* 1 fast path */
 void suite_inval(void);	   /* 2 invalidation latency */
 void suite_nonblock(void); /* 2, retried non-blocking invalidations */
 void suite_kick(void);	   /* 2, kick and wait; independent domains */
+void suite_domains(void);  /* 2, domains beyond TLS; shared domains */
 void suite_storm(void);	   /* 3 refresh under invalidation storms */
 void suite_scale(void);	   /* 4 scale */
 void suite_rt(void);	   /* 5 real time */

@@ -557,4 +557,6 @@ void suite_inval(void)
 		suite_nonblock();
 	if (!failed)
 		suite_kick();
+	if (!failed)
+		suite_domains();
 }

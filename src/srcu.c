@@ -20,6 +20,7 @@
 #include <gpc/srcu.h>
 
 #include "internal.h"
+#include "srcu_priv.h"
 
 #define SRCU_MAGIC 0x53524355u /* "SRCU" */
 #define SRCU_DEAD  0x44454144u /* "DEAD" */
@@ -87,6 +88,11 @@ struct gpc_srcu_state {
 
 	char name[32];
 	uint64_t stall_ns;
+	/*
+	 * vms on this domain (gpci_srcu_get/put), under domains_lock: while
+	 * nonzero, gpc_srcu_destroy() refuses with -EBUSY.
+	 */
+	unsigned int users;
 
 	_Atomic uint64_t retired_events; /* of released slots */
 	_Atomic uint64_t st_wakes;	 /* futex_wake calls by readers */
@@ -1114,19 +1120,27 @@ static void state_free(struct gpc_srcu_state *st)
 	free(st);
 }
 
-int gpc_srcu_init(struct gpc_srcu *d, const struct gpc_srcu_attr *attr)
+/*
+ * Whether @d is a live domain: its magic says so and the list of live
+ * domains holds its state, pointing back at @d. The list is the proof: a
+ * never-zeroed struct may hold any magic, and a copy of a live domain holds
+ * the magic and the state of the original. Caller holds domains_lock.
+ */
+static bool domain_live(const struct gpc_srcu *d)
 {
-	struct gpc_srcu_state *st;
-	uint64_t stall_ms;
-	int err;
+	if (d->magic != SRCU_MAGIC)
+		return false;
+	for (struct gpc_srcu_state *st = domains; st; st = st->next)
+		if (st == d->state && st->d == d)
+			return true;
+	return false;
+}
 
-	if (!d)
-		return -EINVAL;
-	st = calloc(1, sizeof(*st));
-	if (!st)
-		return -ENOMEM;
-	memset(d, 0, sizeof(*d));
-	st->d = d;
+static void state_setup(struct gpc_srcu_state *st,
+			const struct gpc_srcu_attr *attr)
+{
+	uint64_t stall_ms;
+
 	pthread_mutex_init(&st->gp_lock, NULL);
 	pthread_mutex_init(&st->scan_lock, NULL);
 	pthread_mutex_init(&st->cb_lock, NULL);
@@ -1137,15 +1151,39 @@ int gpc_srcu_init(struct gpc_srcu *d, const struct gpc_srcu_attr *attr)
 	stall_ms = attr && attr->stall_ms ? attr->stall_ms :
 					    GPC_SRCU_DEFAULT_STALL_MS;
 	st->stall_ns = stall_ms * 1000000ull;
+}
 
+/*
+ * Everything under domains_lock, from the check that @d is not live to its
+ * link into the list: the check and the registration it protects are one
+ * step, and alloc_id() needs the list stable anyway.
+ */
+int gpc_srcu_init(struct gpc_srcu *d, const struct gpc_srcu_attr *attr)
+{
+	struct gpc_srcu_state *st;
+	int err;
+
+	if (!d)
+		return -EINVAL;
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	state_setup(st, attr);
+	pthread_mutex_lock(&domains_lock);
+	/* Re-initialising would leak the registration and strand readers. */
+	if (domain_live(d)) {
+		pthread_mutex_unlock(&domains_lock);
+		state_free(st);
+		return -EBUSY;
+	}
+	memset(d, 0, sizeof(*d));
+	st->d = d;
 	atomic_init(&d->gp_ctr, GPC_SRCU_NEST_ONE);
 	atomic_init(&d->gp_futex, 0);
 	d->reader_fence = gpc_srcu_reader_fence;
 	d->serial = atomic_fetch_add(&next_serial, 1);
 	d->state = st;
 	d->magic = SRCU_MAGIC;
-
-	pthread_mutex_lock(&domains_lock);
 	d->id = alloc_id();
 	d->tls_index = d->id < GPC_SRCU_TLS_ENTRIES ? d->id :
 						      GPC_SRCU_TLS_ENTRIES;
@@ -1164,6 +1202,42 @@ int gpc_srcu_init(struct gpc_srcu *d, const struct gpc_srcu_attr *attr)
 	return err;
 }
 
+int gpci_srcu_get(struct gpc_srcu *d)
+{
+	int err = -EINVAL;
+
+	if (!d)
+		return -EINVAL;
+	pthread_mutex_lock(&domains_lock);
+	if (domain_live(d)) {
+		d->state->users++;
+		err = 0;
+	}
+	pthread_mutex_unlock(&domains_lock);
+	return err;
+}
+
+unsigned int gpci_srcu_users(struct gpc_srcu *d)
+{
+	unsigned int n = 0;
+
+	pthread_mutex_lock(&domains_lock);
+	if (d && domain_live(d))
+		n = d->state->users;
+	pthread_mutex_unlock(&domains_lock);
+	return n;
+}
+
+void gpci_srcu_put(struct gpc_srcu *d)
+{
+	pthread_mutex_lock(&domains_lock);
+	if (domain_live(d) && d->state->users)
+		d->state->users--;
+	else
+		gpci_log(GPC_LOG_ERR, "srcu: put of a domain without users");
+	pthread_mutex_unlock(&domains_lock);
+}
+
 /* Whether any thread is inside a read section of @d. */
 static bool any_reader(struct gpc_srcu *d)
 {
@@ -1176,6 +1250,17 @@ static bool any_reader(struct gpc_srcu *d)
 	return found;
 }
 
+bool gpci_srcu_readers(struct gpc_srcu *d)
+{
+	return srcu_ok(d) && any_reader(d);
+}
+
+/* Whether vms use @d; the caller holds domains_lock. */
+static bool domain_used(struct gpc_srcu_state *st)
+{
+	return st->users != 0;
+}
+
 static void unlink_domain(struct gpc_srcu_state *st)
 {
 	struct gpc_srcu_state **pp = &domains;
@@ -1185,9 +1270,16 @@ static void unlink_domain(struct gpc_srcu_state *st)
 	*pp = st->next;
 }
 
+/*
+ * The users count is checked twice, like the readers: first to refuse
+ * before the barrier waits (nothing changes on a refusal), then again
+ * under domains_lock, where gpci_srcu_get() also runs, so that a vm
+ * created on the domain meanwhile is never left on a dead one.
+ */
 int gpc_srcu_destroy(struct gpc_srcu *d)
 {
 	struct gpc_srcu_state *st;
+	bool used;
 	int err;
 
 	if (!srcu_ok(d))
@@ -1195,6 +1287,11 @@ int gpc_srcu_destroy(struct gpc_srcu *d)
 	st = d->state;
 	if (st->worker_started && pthread_equal(pthread_self(), st->worker))
 		return -EDEADLK;
+	pthread_mutex_lock(&domains_lock);
+	used = domain_used(st);
+	pthread_mutex_unlock(&domains_lock);
+	if (used)
+		goto used;
 	/* Before the barrier: a reader inside would make it wait forever. */
 	if (any_reader(d))
 		goto busy;
@@ -1202,6 +1299,10 @@ int gpc_srcu_destroy(struct gpc_srcu *d)
 	if (err)
 		return err;
 	pthread_mutex_lock(&domains_lock);
+	if (domain_used(st)) {
+		pthread_mutex_unlock(&domains_lock);
+		goto used;
+	}
 	if (any_reader(d)) {
 		pthread_mutex_unlock(&domains_lock);
 		goto busy;
@@ -1213,6 +1314,10 @@ int gpc_srcu_destroy(struct gpc_srcu *d)
 	d->state = NULL;
 	state_free(st);
 	return 0;
+used:
+	gpci_log(GPC_LOG_ERR, "srcu %s: destroy while vms use it; refused",
+		 st->name);
+	return -EBUSY;
 busy:
 	gpci_log(GPC_LOG_ERR, "srcu %s: destroy with a reader inside; refused",
 		 st->name);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "hostmem_priv.h" /* gpci_hostmem_ops_ok */
+#include "srcu_priv.h"
 #include "vcpu_priv.h"
 #include "vm_priv.h"
 
@@ -36,9 +37,68 @@ static int vm_config(struct gpc_vm *vm, const struct gpc_vm_config *cfg)
 	return 0;
 }
 
-int gpc_vm_create(const struct gpc_vm_config *cfg, struct gpc_vm **out)
+/*
+ * The vm's own domain (@shared NULL), or a user's count on @shared: either
+ * way the vm is one of the domain's users until gpc_vm_destroy(), so
+ * gpc_srcu_destroy() of it returns -EBUSY instead of freeing it from under
+ * the vm. No worker thread is started for a shared domain: the domain's
+ * own worker runs every vm's deferred frees.
+ */
+static int vm_domain(struct gpc_vm *vm, const struct gpc_vm_config *cfg,
+		     struct gpc_srcu *shared)
 {
 	struct gpc_srcu_attr attr = { 0 };
+	int err;
+
+	if (shared) {
+		err = gpci_srcu_get(shared);
+		if (!err)
+			vm->srcu = shared;
+		return err;
+	}
+	attr.name = vm->name;
+	attr.stall_ms = cfg ? cfg->srcu_stall_ms : 0;
+	err = gpc_srcu_init(&vm->own_srcu, &attr);
+	if (err)
+		return err;
+	err = gpci_srcu_get(&vm->own_srcu);
+	if (err) {
+		gpc_srcu_destroy(&vm->own_srcu);
+		return err;
+	}
+	vm->srcu = &vm->own_srcu;
+	return 0;
+}
+
+/*
+ * Undo vm_domain(). The caller checked that no thread is inside a section
+ * of an own domain; one that entered since (a section of a vm being
+ * destroyed: the caller's bug, but not one to turn into a use after free
+ * of the domain, which the library's list of domains still points at) is
+ * waited for: it cannot be the caller, whose own section was refused
+ * before (-EDEADLK), so it ends.
+ */
+static void vm_domain_release(struct gpc_vm *vm)
+{
+	bool logged = false;
+
+	gpci_srcu_put(vm->srcu);
+	if (vm->srcu != &vm->own_srcu)
+		return;
+	while (gpc_srcu_destroy(vm->srcu) == -EBUSY) {
+		if (!logged)
+			gpci_log(GPC_LOG_ERR,
+				 "vm %s: destroy: a thread entered the vm's "
+				 "domain meanwhile; waiting for it",
+				 vm->name);
+		logged = true;
+		usleep(1000);
+	}
+}
+
+static int vm_create(const struct gpc_vm_config *cfg, struct gpc_srcu *shared,
+		     struct gpc_vm **out)
+{
 	struct gpc_vm *vm;
 	int err;
 
@@ -53,10 +113,7 @@ int gpc_vm_create(const struct gpc_vm_config *cfg, struct gpc_vm **out)
 	if (err)
 		goto free_vm;
 	pthread_mutex_init(&vm->objs_lock, NULL);
-	attr.name = vm->name;
-	attr.stall_ms = cfg ? cfg->srcu_stall_ms : 0;
-	vm->srcu = &vm->own_srcu;
-	err = gpc_srcu_init(vm->srcu, &attr);
+	err = vm_domain(vm, cfg, shared);
 	if (err)
 		goto locks;
 	err = gpci_index_init(&vm->index);
@@ -70,12 +127,25 @@ int gpc_vm_create(const struct gpc_vm_config *cfg, struct gpc_vm **out)
 index:
 	gpci_index_fini(&vm->index);
 srcu:
-	gpc_srcu_destroy(vm->srcu);
+	vm_domain_release(vm);
 locks:
 	pthread_mutex_destroy(&vm->objs_lock);
 free_vm:
 	free(vm);
 	return err;
+}
+
+int gpc_vm_create(const struct gpc_vm_config *cfg, struct gpc_vm **out)
+{
+	return vm_create(cfg, NULL, out);
+}
+
+int gpc_vm_create_on(const struct gpc_vm_config *cfg, struct gpc_srcu *domain,
+		     struct gpc_vm **out)
+{
+	if (!domain)
+		return -EINVAL;
+	return vm_create(cfg, domain, out);
 }
 
 static bool vm_busy(struct gpc_vm *vm)
@@ -88,6 +158,15 @@ static bool vm_busy(struct gpc_vm *vm)
 	return busy || gpci_inflight_in_progress(vm);
 }
 
+/*
+ * Every refusal comes before anything is torn down, so a refused destroy
+ * leaves a vm that works and can be destroyed later. The order of the
+ * checks: objects first (-EBUSY), then the caller's own section (-EDEADLK:
+ * the barrier below would wait for a grace period that waits for the
+ * caller), then, for the vm's own domain, other vms created on it and
+ * other threads' sections of it (-EBUSY: gpc_srcu_destroy() would refuse
+ * after the memslot table is gone).
+ */
 int gpc_vm_destroy(struct gpc_vm *vm)
 {
 	int err;
@@ -96,17 +175,18 @@ int gpc_vm_destroy(struct gpc_vm *vm)
 		return -EINVAL;
 	if (vm_busy(vm))
 		return -EBUSY;
-	/* Deferred frees (old memslot tables, mappings) run before we go. */
+	/*
+	 * Deferred frees (old memslot tables, mappings) run before we go.
+	 * -EDEADLK inside a section of the domain (of any vm on it).
+	 */
 	err = gpc_srcu_barrier(vm->srcu);
 	if (err)
 		return err;
+	if (vm->srcu == &vm->own_srcu &&
+	    (gpci_srcu_users(vm->srcu) > 1 || gpci_srcu_readers(vm->srcu)))
+		return -EBUSY;
 	gpci_memslots_fini(vm);
-	err = gpc_srcu_destroy(vm->srcu);
-	if (err) {
-		gpci_log(GPC_LOG_ERR, "vm %s: destroy: srcu domain busy (%d)",
-			 vm->name, err);
-		return err;
-	}
+	vm_domain_release(vm);
 	gpci_index_fini(&vm->index);
 	gpci_vcpus_free(atomic_load(&vm->vcpus));
 	gpci_testhook_fini(vm);
@@ -120,13 +200,21 @@ int gpc_vm_get_stats(struct gpc_vm *vm, struct gpc_vm_stats *st)
 	if (!vm || !st)
 		return -EINVAL;
 	memset(st, 0, sizeof(*st));
-	st->hits = gpc_srcu_events(vm->srcu);
+	/*
+	 * Hits per cache, not the domain's per-thread event sums: on a shared
+	 * domain those are every vm's. Both are counted by the same call.
+	 */
+	st->hits = atomic_load_explicit(&vm->st_hits_retired,
+					memory_order_relaxed);
 	st->misses = atomic_load_explicit(&vm->st_misses_retired,
 					  memory_order_relaxed);
 	pthread_mutex_lock(&vm->objs_lock);
-	for (struct gpc_cache_priv *p = vm->caches; p; p = p->vm_next)
+	for (struct gpc_cache_priv *p = vm->caches; p; p = p->vm_next) {
+		st->hits +=
+			atomic_load_explicit(&p->c->hits, memory_order_relaxed);
 		st->misses += atomic_load_explicit(&p->c->misses,
 						   memory_order_relaxed);
+	}
 	pthread_mutex_unlock(&vm->objs_lock);
 	gpci_cache_vm_stats(vm, st);
 	gpci_inval_stats(vm, st);
@@ -148,7 +236,7 @@ void gpci_vm_add_cache(struct gpc_vm *vm, struct gpc_cache_priv *p)
 	pthread_mutex_unlock(&vm->objs_lock);
 }
 
-/* The cache's misses move to the vm's total in the same step. */
+/* The cache's counts move to the vm's totals in the same step. */
 void gpci_vm_del_cache(struct gpc_vm *vm, struct gpc_cache_priv *p)
 {
 	pthread_mutex_lock(&vm->objs_lock);
@@ -160,6 +248,7 @@ void gpci_vm_del_cache(struct gpc_vm *vm, struct gpc_cache_priv *p)
 		p->vm_next->vm_prev = p->vm_prev;
 	vm->ncaches--;
 	atomic_fetch_add(&vm->st_misses_retired, atomic_load(&p->c->misses));
+	atomic_fetch_add(&vm->st_hits_retired, atomic_load(&p->c->hits));
 	pthread_mutex_unlock(&vm->objs_lock);
 }
 

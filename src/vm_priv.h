@@ -26,7 +26,15 @@
 
 struct gpc_vm {
 	/* Configuration: set by gpc_vm_create, read by every module. */
-	struct gpc_srcu *srcu; /* the domain of its readers: own_srcu for now */
+	/*
+	 * The domain of its readers: &own_srcu, or a domain shared with other
+	 * vms (gpc_vm_create_on). The vm is counted as a user of it either
+	 * way (srcu_priv.h). The per-thread slot user words (the memslot hit
+	 * hint, the rwlock-scheme section count) are per (thread, domain), so
+	 * vms on one domain share them: the hint is checked like any
+	 * candidate, and a section of any vm on the domain counts as held.
+	 */
+	struct gpc_srcu *srcu;
 	enum gpc_scheme scheme;
 	const struct gpc_hostmem_ops *hm_ops;
 	void *hm_ctx;
@@ -45,13 +53,14 @@ struct gpc_vm {
 	unsigned int ncaches;
 	struct gpc_cache_priv *caches;	    /* live caches, for counters */
 	_Atomic uint64_t st_misses_retired; /* of caches gone */
+	_Atomic uint64_t st_hits_retired;   /* of caches gone */
 	/* All vCPUs ever created, freed with the vm; pushed with release so
 	 * an invalidation may walk the list without a lock. */
 	_Atomic(struct gpc_vcpu *) vcpus;
 	unsigned int nvcpus_live;
 	_Atomic uint64_t st_kicks;
 
-	/* The domain the vm created for itself (vm.c). */
+	/* The domain the vm created for itself (vm.c), unless shared. */
 	struct gpc_srcu own_srcu;
 
 	GPCI_TESTHOOK_VM_FIELDS

@@ -48,12 +48,19 @@ extern "C" {
 
 /*
  * Size of the per-thread lookaside table, indexed by domain id: each entry
- * is the thread's slot in one domain. The first GPC_SRCU_TLS_ENTRIES live
- * domains get the fast lookup; later ones (ids beyond) find their slot by a
- * scan of the domain's registry. The table is initial-exec TLS (signal
- * handlers must not reach __tls_get_addr), and 33 entries of 32 bytes keep
- * it within what glibc reserves for a library loaded with dlopen() (64 do
- * not; tests/test_dlopen.c checks).
+ * is the thread's slot in one domain. The first GPC_SRCU_TLS_ENTRIES (32)
+ * live domains get the inline fast lookup (a domain initialised while
+ * fewer than 32 others live gets an entry, the lowest free id, and keeps
+ * what it got for its lifetime); every later one works fully, with
+ * the same guarantees, but each of its read_lock/unlock calls finds the
+ * thread's slot by an out-of-line scan of the domain's registry (several
+ * times the inline cost, growing with the number of threads that ever read
+ * in the domain; bench_cache suite 2 prints the ratio,
+ * domain_slow_vs_fast_section). Many vms can share one domain
+ * (gpc_vm_create_on()) to stay within the limit. The table is initial-exec
+ * TLS (signal handlers must not reach __tls_get_addr), and 33 entries of
+ * 32 bytes keep it within what glibc reserves for a library loaded with
+ * dlopen() (64 do not; tests/test_dlopen.c checks).
  */
 #define GPC_SRCU_TLS_ENTRIES 32
 
@@ -232,7 +239,8 @@ gpc_srcu__unlock(struct gpc_srcu *d, struct gpc_srcu_slot *s, int fence);
 
 /**
  * gpc_srcu_read_lock - enter a read-side section of @d.
- * @d: an initialised domain.
+ * @d: an initialised domain. Not checked on the inline fast path: NULL
+ *     crashes, and a zero-filled or destroyed domain is undefined.
  *
  * Sections nest, also across a signal handler that interrupts a section of
  * the same thread. Everything read inside the section stays valid until the
@@ -382,7 +390,8 @@ gpc_srcu__unlock(struct gpc_srcu *d, struct gpc_srcu_slot *s, int fence)
 
 /**
  * gpc_srcu_read_unlock - leave the innermost read-side section of @d.
- * @d: the domain passed to the matching gpc_srcu_read_lock().
+ * @d: the domain passed to the matching gpc_srcu_read_lock() (not checked,
+ *     as there).
  *
  * Context: any context, async-signal-safe; never blocks. When a grace period
  * is asleep waiting for this reader, the outermost unlock wakes it with one
@@ -395,6 +404,8 @@ static gpc_always_inline void gpc_srcu_read_unlock(struct gpc_srcu *d)
 
 /**
  * gpc_srcu_read_held - whether the calling thread is inside a section of @d.
+ * @d: an initialised domain. Not checked (inline): NULL crashes, and a
+ *     zero-filled or destroyed domain is undefined.
  *
  * Context: any context, async-signal-safe. For assertions.
  */
@@ -415,10 +426,16 @@ static inline bool gpc_srcu_read_held(struct gpc_srcu *d)
  * @attr: attributes, or NULL for the defaults.
  *
  * Starts the domain's worker thread, which drives polled grace periods and
- * runs callbacks.
+ * runs callbacks: one per domain, however many vms use it
+ * (gpc_vm_create_on()).
  *
- * Return: 0; -EINVAL if @d is NULL; -ENOMEM; -EAGAIN if the worker thread
- * cannot be created.
+ * @d must not be a live domain: zero-filled storage, or a domain that
+ * gpc_srcu_destroy() destroyed. Initialising a live domain again would leak
+ * its registration and strand its readers, so it is refused (a live domain
+ * is recognised by the library's list of domains, not by its bytes alone).
+ *
+ * Return: 0; -EINVAL if @d is NULL; -EBUSY if @d is a live domain (nothing
+ * is changed); -ENOMEM; -EAGAIN if the worker thread cannot be created.
  * Context: may sleep.
  */
 int gpc_srcu_init(struct gpc_srcu *d, const struct gpc_srcu_attr *attr);
@@ -432,8 +449,10 @@ int gpc_srcu_init(struct gpc_srcu *d, const struct gpc_srcu_attr *attr);
  * left untouched and usable, and reported through the log.
  *
  * Return: 0; -EINVAL if @d is NULL, not initialised or already destroyed;
- * -EBUSY if a thread (the caller included) is inside a read section of @d;
- * -EDEADLK if called from one of @d's callbacks.
+ * -EBUSY if a thread (the caller included) is inside a read section of @d,
+ * or a vm uses @d (a vm created on it with gpc_vm_create_on(), or @d is a
+ * vm's own domain, gpc_vm_srcu(): destroy the vms first); -EDEADLK if
+ * called from one of @d's callbacks. On -EBUSY nothing is changed.
  * Context: may sleep.
  */
 int gpc_srcu_destroy(struct gpc_srcu *d);

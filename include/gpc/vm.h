@@ -14,6 +14,23 @@
  *   cache refresh lock -> vm memslot lock -> vm index lock ->
  *   cache write lock.
  * The registry of invalidations in progress is lock free.
+ *
+ * Destroying objects, one rule for all of them:
+ *  - objects the library allocates and hands out by pointer (a vm, a KVM
+ *    binding and its KVM vCPUs, a gpc_hostmem) are freed by their destroy
+ *    call when it returns 0; any later use of the pointer, a second destroy
+ *    included, is undefined (a use after free). The one exception is a
+ *    struct gpc_vcpu: the vm keeps every vCPU's memory until the vm goes,
+ *    so until then a second gpc_vcpu_destroy() returns -EINVAL;
+ *  - objects the caller allocates and the library initialises in place
+ *    (struct gpc_cache, struct gpc_srcu) are marked dead by their destroy
+ *    call: a second destroy returns -EINVAL, and the storage may be
+ *    initialised again (an init of a live struct gpc_srcu is -EBUSY).
+ * A destroy that refuses (-EBUSY, -EDEADLK) changes nothing.
+ *
+ * Domains: every vm has one SRCU domain (gpc/srcu.h) for its readers, its
+ * own (gpc_vm_create()) or one shared with other vms (gpc_vm_create_on()).
+ * docs/srcu.md, "Shared domains", has what sharing costs and buys.
  */
 #ifndef GPC_VM_H
 #define GPC_VM_H
@@ -43,9 +60,15 @@ struct gpc_vm_config {
 	/* Host memory stage; NULL means the direct stage (khva = hva). */
 	const struct gpc_hostmem_ops *hostmem;
 	void *hostmem_ctx;
-	/* Memslot ids are 0 .. max_memslots-1; 0 means 32764. */
+	/*
+	 * Memslot ids are 0 .. max_memslots-1; 0 means GPC_MEMSLOTS_MAX
+	 * (32764), the most a vm can have: more is refused (-EINVAL).
+	 */
 	unsigned int max_memslots;
-	/* Passed to the vm's SRCU domain; 0 means its default. */
+	/*
+	 * Passed to the vm's own SRCU domain; 0 means its default. Ignored by
+	 * gpc_vm_create_on() (the domain has its own).
+	 */
 	unsigned int srcu_stall_ms;
 	const char *name;
 };
@@ -69,24 +92,73 @@ struct gpc_vm_stats {
 };
 
 /**
- * gpc_vm_create - create a vm.
+ * gpc_vm_create - create a vm with an SRCU domain of its own.
  * @cfg: configuration, or NULL for all defaults (srcu scheme, direct stage).
- * @out: receives the vm.
+ * @out: receives the vm; left alone on failure.
  *
- * Return: 0; -EINVAL for a NULL @out or an unknown scheme; -ENOMEM; -EAGAIN
- * if the SRCU domain's worker cannot be started.
+ * The vm's domain (gpc_vm_srcu()) is created with it, with its own worker
+ * thread, and destroyed with it.
+ *
+ * Return: 0; -EINVAL for a NULL @out, an unknown scheme, or max_memslots
+ * above GPC_MEMSLOTS_MAX (32764); -ENOMEM; -EAGAIN if the SRCU domain's
+ * worker cannot be started.
  * Context: may sleep.
  */
 int gpc_vm_create(const struct gpc_vm_config *cfg, struct gpc_vm **out);
 
 /**
+ * gpc_vm_create_on - create a vm whose readers use an existing SRCU domain.
+ * @cfg: as for gpc_vm_create(); srcu_stall_ms is ignored.
+ * @domain: an initialised domain (gpc_srcu_init()), which any number of
+ *          vms (of either scheme) and the application itself may share;
+ *          also another vm's own (gpc_vm_srcu()), whose vm must then be
+ *          destroyed last.
+ * @out: receives the vm; left alone on failure.
+ *
+ * No thread is started: the domain's one worker serves every vm on it. The
+ * vm counts as a user of @domain until gpc_vm_destroy(), and
+ * gpc_srcu_destroy(@domain) returns -EBUSY meanwhile: destroy the vms
+ * first, then the domain.
+ *
+ * What sharing means: a read section is a section of the domain, whichever
+ * vm it was entered through, so a reader of one vm delays the grace periods
+ * (memslot changes, blocking invalidations, deactivations) of every vm on
+ * the domain, and the calls that return -EDEADLK inside a section of their
+ * vm (memslot changes, blocking gpc_invalidate_range_start(), refresh,
+ * activate, gpc_vm_destroy(), ...) return it inside a section of any vm on
+ * the domain, cache sections of the rwlock scheme included (on that scheme
+ * the check is conservative: it does not know which vm's cache the section
+ * is on). In exchange a thread has one slot for all of them, and a
+ * back-end serving many devices keeps within the GPC_SRCU_TLS_ENTRIES
+ * domains that have the inline fast path (docs/srcu.md, "Shared domains").
+ *
+ * Return: 0; -EINVAL for a NULL @out, a NULL or not initialised (or
+ * destroyed) @domain, an unknown scheme, or max_memslots above
+ * GPC_MEMSLOTS_MAX; -ENOMEM.
+ * Context: may sleep.
+ */
+int gpc_vm_create_on(const struct gpc_vm_config *cfg, struct gpc_srcu *domain,
+		     struct gpc_vm **out);
+
+/**
  * gpc_vm_destroy - destroy a vm that has no caches and no vCPUs left.
+ * @vm: a vm from gpc_vm_create() or gpc_vm_create_on(); freed on success,
+ *      after which any use of it (a second destroy too) is undefined.
  *
  * Caches and vCPUs refer to their vm, so the vm refuses to go while any
  * exist: destroy them first (gpc_cache_destroy deactivates an active cache).
+ * The vm's deferred frees run first (gpc_srcu_barrier() of its domain). A
+ * vm's own domain is destroyed with it; a shared domain stays, with one
+ * user fewer.
  *
- * Return: 0; -EINVAL for NULL; -EBUSY if caches or vCPUs still exist or an
- * invalidation is in progress (nothing is changed).
+ * Return: 0; -EINVAL for NULL; -EBUSY if caches or vCPUs still exist, an
+ * invalidation is in progress, or (own domain only) other vms were created
+ * on the vm's domain (gpc_vm_create_on() of gpc_vm_srcu(): destroy them
+ * first) or another thread is inside a read section of it; -EDEADLK if the caller is
+ * inside a read section of the vm's domain (gpc_srcu_read_lock() of
+ * gpc_vm_srcu(), or an srcu-scheme cache section of any vm on a shared
+ * domain: the barrier would wait for the caller). Every refusal changes
+ * nothing.
  * Context: may sleep.
  */
 int gpc_vm_destroy(struct gpc_vm *vm);
@@ -101,6 +173,8 @@ int gpc_vm_get_stats(struct gpc_vm *vm, struct gpc_vm_stats *st);
 
 /**
  * gpc_vm_scheme - the vm's read-side scheme.
+ * @vm: a live vm. Not checked: there is no error value in the enum, and
+ *      NULL or a destroyed vm is undefined (NULL crashes).
  *
  * Context: any context.
  */
@@ -109,6 +183,11 @@ enum gpc_scheme gpc_vm_scheme(const struct gpc_vm *vm);
 /**
  * gpc_vm_srcu - the vm's SRCU domain (memslot table readers use it too).
  *
+ * The vm's own, or the one it was created on. The vm keeps it alive: while
+ * the vm exists gpc_srcu_destroy() of it returns -EBUSY, and
+ * gpc_srcu_init() of it (a live domain) returns -EBUSY.
+ *
+ * Return: the domain; NULL for a NULL @vm.
  * Context: any context.
  */
 struct gpc_srcu *gpc_vm_srcu(struct gpc_vm *vm);

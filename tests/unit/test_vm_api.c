@@ -7,9 +7,10 @@
  * refuses to be destroyed (-EBUSY) while caches, vCPUs or an invalidation
  * in progress exist, and that refusal changes nothing (the cache keeps
  * working, the vCPU still enters, the invalidation still ends); every
- * counter moves exactly for the events it documents. Hits are counted per
- * thread (a thread's own slot, summed by gpc_vm_get_stats), so hits of a
- * thread that has exited stay counted.
+ * counter moves exactly for the events it documents. Hits are summed over
+ * the vm's caches (and those destroyed), not over the domain's threads (a
+ * shared domain's are every vm's), so hits of a thread that has exited stay
+ * counted.
  *
  * Each test runs on both schemes (direct stage; the stage does not matter
  * to anything here except reader_wait_ns, checked on both schemes).
