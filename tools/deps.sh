@@ -26,6 +26,7 @@ PACKAGES="
 	valgrind
 	binutils
 	linux-libc-dev
+	abigail-tools
 "
 
 set -eu
