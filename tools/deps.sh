@@ -27,6 +27,9 @@ PACKAGES="
 	binutils
 	linux-libc-dev
 	abigail-tools
+	python3
+	man-db
+	groff-base
 "
 
 set -eu
