@@ -48,6 +48,8 @@
 #include <getopt.h>
 #include <sys/stat.h>
 
+#include <gpc/version.h>
+
 #include "suite.h"
 
 /* ===================================================================== */
@@ -69,6 +71,7 @@ static void usage(FILE *f, const char *prog)
 		"  --csv-dir DIR  write each suite's CSV files into DIR\n"
 		"  --profile X    run one loop once (for callgrind), see "
 		"docs/performance.md\n"
+		"  --version      print \"bench_cache libgpc X.Y.Z\" and exit\n"
 		"Prints tables, 'ratio <name> <value>' lines and "
 		"informational 'target'\nlines (not in the exit status).\n",
 		prog, prog);
@@ -100,6 +103,7 @@ static int parse_opts(int argc, char **argv)
 		{ "profile", required_argument, NULL, 'p' },
 		{ "iters", required_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
@@ -132,6 +136,9 @@ static int parse_opts(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout, argv[0]);
+			exit(0);
+		case 'V':
+			printf("bench_cache libgpc %s\n", gpc_version());
 			exit(0);
 		default:
 			usage(stderr, argv[0]);

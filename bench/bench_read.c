@@ -50,6 +50,7 @@
 #include <urcu/urcu-memb.h>
 
 #include <gpc/srcu.h>
+#include <gpc/version.h>
 
 #include "bench_read.h"
 #include "common.h"
@@ -238,6 +239,7 @@ static void usage(FILE *f, const char *prog)
 		GP_QUICK);
 	fprintf(f, "  --csv FILE  also write every measurement to FILE\n"
 		   "  --help      this text\n"
+		   "  --version   print \"bench_read libgpc X.Y.Z\" and exit\n"
 		   "Prints a table, then 'ratio <name> <value>' lines and\n"
 		   "informational 'target' lines (not in the exit status).\n");
 }
@@ -248,6 +250,7 @@ static int parse_opts(int argc, char **argv)
 		{ "quick", no_argument, NULL, 'q' },
 		{ "csv", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
@@ -268,6 +271,9 @@ static int parse_opts(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout, argv[0]);
+			exit(0);
+		case 'V':
+			printf("bench_read libgpc %s\n", gpc_version());
 			exit(0);
 		default:
 			usage(stderr, argv[0]);

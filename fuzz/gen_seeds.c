@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <gpc/version.h>
+
 #include "fuzz_ops.h"
 
 #define MAXB (1 + FZ_REC * FZ_MAX_OPS)
@@ -92,8 +94,14 @@ int main(int argc, char **argv)
 	struct seed s;
 	int err = 0;
 
+	if (argc == 2 && !strcmp(argv[1], "--version")) {
+		/* Not linked with libgpc: the header's version. */
+		printf("fuzz_gen_seeds libgpc %s\n", GPC_VERSION_STRING);
+		return 0;
+	}
 	if (argc != 2) {
-		fprintf(stderr, "usage: %s <corpus dir>\n", argv[0]);
+		fprintf(stderr, "usage: %s <corpus dir> | --version\n",
+			argv[0]);
 		return 2;
 	}
 #define SEED(name) err |= write_seed(argv[1], name, &s)

@@ -210,7 +210,16 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	const char *s = getenv("GPC_FUZZ_STRICT");
 	const char *v = getenv("GPC_FUZZ_VERBOSE");
 
-	(void)argc, (void)argv;
+	/*
+	 * libFuzzer passes every argument here before it parses its own flags
+	 * (it would take "--version" for a corpus directory).
+	 */
+	for (int i = 1; i < *argc; i++) {
+		if (!strcmp((*argv)[i], "--version")) {
+			printf("fuzz_api libgpc %s\n", gpc_version());
+			exit(0);
+		}
+	}
 	strict = s && *s && strcmp(s, "0");
 	verbose = v && *v && strcmp(v, "0");
 	if ((uint64_t)sysconf(_SC_PAGESIZE) != PG) {

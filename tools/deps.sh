@@ -26,6 +26,10 @@ PACKAGES="
 	valgrind
 	binutils
 	linux-libc-dev
+	abigail-tools
+	python3
+	man-db
+	groff-base
 "
 
 set -eu

@@ -14,6 +14,7 @@
 #include <gpc/seqcount.h>
 #include <gpc/srcu.h>
 #include <gpc/vcpu.h>
+#include <gpc/version.h>
 #include <gpc/vm.h>
 
 #endif /* GPC_GPC_H */

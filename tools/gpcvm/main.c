@@ -75,6 +75,7 @@ static void usage(FILE *f)
 		"      --quick             with --bench: ~2 s per scheme\n"
 		"      --csv-dir DIR       with --bench: write DIR/e2e.csv\n"
 		"  -h, --help              this text\n"
+		"      --version           print \"gpcvm libgpc X.Y.Z\" and exit\n"
 		"\n"
 		"Exit status: 0 no violation, 1 violations, 2 bad usage or setup failure,\n"
 		"77 --backend kvm where KVM is not available.\n",
@@ -471,6 +472,11 @@ int main(int argc, char **argv)
 	struct vmm *m = &vmm;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	/* Before parse_args: it needs nothing else and must not fail. */
+	if (argc == 2 && !strcmp(argv[1], "--version")) {
+		printf("gpcvm libgpc %s\n", gpc_version());
+		return 0;
+	}
 	if (parse_args(argc, argv, &m->opt))
 		return EXIT_USAGE;
 	return bench ? run_bench(m) : run_vmm(m, NULL);
