@@ -100,18 +100,17 @@ int gpc_translate_gpa(struct gpc_vm *vm, uint64_t gpa, uint64_t *len,
 		      unsigned int flags, void **ptr)
 {
 	const struct gpci_memslot *s;
-	struct gpc_srcu_slot *rs;
+	uint64_t gen;
 
 	if (gpc_unlikely(!vm || !len || !ptr ||
 			 (flags & ~GPC_TRANSLATE_FLAGS_ALL)))
 		return -EINVAL;
-	rs = section_of(vm);
-	if (gpc_unlikely(!rs))
+	if (gpc_unlikely(!section_of(vm)))
 		return -EPERM;
 	if (gpc_unlikely(range_wraps(gpa, *len)))
 		return -EOVERFLOW;
-	s = gpci_memslots_search(gpci_memslot_table(vm), gpa,
-				 &rs->user[GPCI_SLOT_MEMSLOT_HINT]);
+	/* One call: the table load and the search with our hint. */
+	s = gpci_memslot_find(vm, gpa, &gen);
 	if (gpc_unlikely(!s))
 		return -ENOENT;
 	return slot_piece(s, gpa - s->gpa, len, flags, ptr);
@@ -152,7 +151,8 @@ struct iov_walk {
  * Append @n bytes at @hva to the list: to the last entry if it ends at
  * @hva (two slots adjacent in host memory too), else in a new one.
  */
-static int iov_add(struct iov_walk *w, uint64_t hva, uint64_t n)
+static gpc_always_inline int iov_add(struct iov_walk *w, uint64_t hva,
+				     uint64_t n)
 {
 	struct iovec *last = w->k ? &w->iov[w->k - 1] : NULL;
 
@@ -173,9 +173,10 @@ static int iov_add(struct iov_walk *w, uint64_t hva, uint64_t n)
  * Gpa order is the table's, user order the aux index's; either way the
  * next slot must start where the last one ended.
  */
-static int iov_walk(struct iov_walk *w, const struct gpci_memslot *s, long k,
-		    bool by_user, uint64_t addr, uint64_t len,
-		    unsigned int flags)
+static gpc_always_inline int iov_walk(struct iov_walk *w,
+				      const struct gpci_memslot *s, long k,
+				      bool by_user, uint64_t addr, uint64_t len,
+				      unsigned int flags)
 {
 	while (w->done < len) {
 		uint64_t at = addr + w->done, base, off, n;
@@ -206,9 +207,11 @@ static int iov_walk(struct iov_walk *w, const struct gpci_memslot *s, long k,
 }
 
 /* What both scatter forms check first; 1 if there is nothing to do. */
-static int iov_begin(struct gpc_vm *vm, uint64_t addr, uint64_t len,
-		     unsigned int flags, struct iovec *iov, unsigned int niov,
-		     uint64_t *done, struct gpc_srcu_slot **rs)
+static gpc_always_inline int iov_begin(struct gpc_vm *vm, uint64_t addr,
+				       uint64_t len, unsigned int flags,
+				       struct iovec *iov, unsigned int niov,
+				       uint64_t *done,
+				       struct gpc_srcu_slot **rs)
 {
 	if (done)
 		*done = 0;

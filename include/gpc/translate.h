@@ -45,6 +45,11 @@
  * gets -EPERM. Sections of the domain may be long (a whole request); they
  * only delay memslot changes and invalidations of the vm.
  *
+ * User addresses are unique: gpc_memslot_add() refuses a slot whose user
+ * range overlaps another slot's with -ENOTUNIQ (nothing changes). Host
+ * ranges may overlap (two slots aliasing one mapping); see
+ * gpc_translate_hva_gpa() for which slot a reverse lookup returns then.
+ *
  * Host-memory invalidations (gpc/invalidate.h) are not seen by these calls:
  * they read the memslot table only. A caller that changes the memory behind
  * a slot without a memslot change (remaps it, punches a hole) must make sure
