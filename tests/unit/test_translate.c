@@ -15,17 +15,21 @@
  *    user -> gpa, slots without one); overlapping user ranges refused by
  *    gpc_memslot_add with -ENOTUNIQ and no state change; reverse lookups,
  *    aliasing slots (lowest gpa wins) and a randomized differential test of
- *    them against a linear scan; gpc_translate_gpa_slot;
+ *    them against a linear scan, a table too big for host segments;
+ *    gpc_translate_gpa_slot; a signal handler translating with its own
+ *    section and inside the section it interrupted;
  *  - concurrency: readers translate (single, scatter, user address) while a
  *    writer adds and deletes slots over real mappings that it unmaps only
  *    after the delete returned; every result must equal the translation
  *    under one of the table layouts current during the reader's section
  *    (recorded by the writer before each change, indexed by generation),
  *    and the memory behind it must be there and be that slot's (each page
- *    carries a tag of its mapping's instance).
+ *    carries a tag of its mapping's instance); readers also translate from
+ *    signal handlers the writer sends them, often inside their own section.
  */
 #include <sched.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -759,6 +763,49 @@ static void test_gpa_slot(void **state)
 	gpc_srcu_read_unlock(f->d);
 }
 
+/* ---- unit: from a signal handler --------------------------------------- */
+
+static struct fx *sig_fx;
+static volatile sig_atomic_t sig_own, sig_bare;
+static void *volatile sig_ptr;
+
+/* Translates with a section of its own, and without one. */
+static void sig_handler(int sig)
+{
+	uint64_t len = 8;
+	void *p = NULL;
+
+	(void)sig;
+	sig_bare = gpc_translate_gpa(sig_fx->vm, G0 + 8, &len, 0, &p);
+	gpc_srcu_read_lock(sig_fx->d);
+	len = 8;
+	sig_own = gpc_translate_gpa(sig_fx->vm, G0 + 8, &len, 0, &p);
+	sig_ptr = p;
+	gpc_srcu_read_unlock(sig_fx->d);
+}
+
+static void test_signal_handler(void **state)
+{
+	struct fx *f = *state;
+	struct sigaction sa = { .sa_handler = sig_handler }, old;
+
+	add(f, 0, G0, 2, hva_of(f, 0), 0, 0);
+	sig_fx = f;
+	assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
+	/* Outside any section: the handler's own section is what counts. */
+	raise(SIGUSR1);
+	assert_int_equal(sig_own, 0);
+	assert_int_equal(sig_bare, -EPERM);
+	assert_ptr_equal(sig_ptr, f->mem + 8);
+	/* Interrupting a section: the handler is inside it too. */
+	gpc_srcu_read_lock(f->d);
+	raise(SIGUSR1);
+	assert_int_equal(sig_bare, 0);
+	assert_int_equal(sig_own, 0);
+	gpc_srcu_read_unlock(f->d);
+	assert_int_equal(sigaction(SIGUSR1, &old, NULL), 0);
+}
+
 /* ---- concurrency: readers against a writer, checked against versions ----- */
 
 #define CK	   8 /* candidate slots */
@@ -970,6 +1017,21 @@ static void reader_once(struct conc *c, uint64_t *seed)
 	gpc_srcu_read_unlock(f->d);
 }
 
+static struct conc *conc_now; /* for the signal handler */
+static _Atomic long conc_in_handler;
+
+/* A reader's translation from a signal handler that may interrupt one. */
+static void conc_sig(int sig)
+{
+	static _Thread_local uint64_t seed;
+
+	(void)sig;
+	if (!seed)
+		seed = (uint64_t)(uintptr_t)&seed | 1;
+	reader_once(conc_now, &seed);
+	atomic_fetch_add(&conc_in_handler, 1);
+}
+
 static void *conc_reader(void *arg)
 {
 	struct conc *c = arg;
@@ -1006,6 +1068,7 @@ static void test_conc_translate(void **state)
 	struct conc *c = calloc(1, sizeof(*c));
 	struct layout cur = { 0 };
 	pthread_t th[CK_READERS];
+	struct sigaction sa = { .sa_handler = conc_sig }, old_sa;
 	uint64_t seed = 42, gen;
 	uint32_t inst = 1;
 	long changes = test_iters(600);
@@ -1017,10 +1080,17 @@ static void test_conc_translate(void **state)
 	test_watchdog_arm(120, "translate: readers against a writer");
 	gen = gpc_memslot_generation(f->vm);
 	record(c, gen, &cur);
+	conc_now = c;
+	atomic_store(&conc_in_handler, 0);
+	assert_int_equal(sigaction(SIGUSR2, &sa, &old_sa), 0);
 	for (int i = 0; i < CK_READERS; i++)
 		assert_int_equal(pthread_create(&th[i], NULL, conc_reader, c),
 				 0);
 	for (long k = 0; k < changes; k++) {
+		/* Now and then a reader translates from a signal handler,
+		 * often inside its own section. */
+		if (k % 4 == 0)
+			pthread_kill(th[k / 4 % CK_READERS], SIGUSR2);
 		unsigned int i = (unsigned int)(test_rand(&seed) % CK);
 		struct layout next = cur;
 
@@ -1050,15 +1120,17 @@ static void test_conc_translate(void **state)
 	atomic_store(&c->stop, 1);
 	for (int i = 0; i < CK_READERS; i++)
 		assert_int_equal(pthread_join(th[i], NULL), 0);
+	assert_int_equal(sigaction(SIGUSR2, &old_sa, NULL), 0);
 	test_watchdog_disarm();
 	for (unsigned int i = 0; i < CK; i++)
 		if (cur.mask & (1u << i)) {
 			assert_int_equal(gpc_memslot_delete(f->vm, i), 0);
 			munmap((void *)(uintptr_t)cur.hva[i], CK_PAGES * ps);
 		}
-	print_message("%ld checks (%ld translated), %ld changes\n",
+	print_message("%ld checks (%ld translated, %ld from signal "
+		      "handlers), %ld changes\n",
 		      atomic_load(&c->checks), atomic_load(&c->ok_hits),
-		      changes);
+		      atomic_load(&conc_in_handler), changes);
 	if (atomic_load(&c->fails))
 		print_error("%ld failures; first: %s\n", atomic_load(&c->fails),
 			    c->why);
@@ -1093,6 +1165,7 @@ int main(int argc, char **argv)
 		T2(test_hva_differential),
 		T2(test_hva_scan_large),
 		T2(test_gpa_slot),
+		T2(test_signal_handler),
 	};
 	const struct CMUnitTest concurrency[] = {
 		T2(test_conc_translate),
