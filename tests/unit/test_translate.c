@@ -693,14 +693,15 @@ static void test_hva_differential(void **state)
 /*
  * A table too big for host segments, out of hva order (memslot_aux.c's
  * hva_scan): the reverse lookups scan, with the same answers. Slot i: one
- * page at gpa i * 2p, hva going down as i goes up; slot N-1 also aliases
- * slot 0's page at a higher gpa, slot N-2 a fresh page.
+ * page at gpa i * 2p and hva base + i pages, so the table stays in hva
+ * order (and cheap to build) until the last two: slot N-2 at a fresh page
+ * below all others, slot N-1 aliasing slot 0's page at a higher gpa.
  */
 #define BIG_N 4200
 
 static uint64_t big_hva(uint32_t i)
 {
-	return 0x300000000000ull - (uint64_t)i * ps;
+	return 0x300000000000ull + (uint64_t)i * ps;
 }
 
 static void test_hva_scan_large(void **state)
@@ -712,7 +713,7 @@ static void test_hva_scan_large(void **state)
 	test_watchdog_arm(120, "test_hva_scan_large");
 	for (uint32_t i = 0; i < BIG_N - 2; i++)
 		add(f, i, (uint64_t)i * 2 * ps, 1, big_hva(i), 0, 0);
-	add(f, BIG_N - 2, (uint64_t)BIG_N * 2 * ps, 1, big_hva(BIG_N), 0, 0);
+	add(f, BIG_N - 2, (uint64_t)BIG_N * 2 * ps, 1, big_hva(0) - ps, 0, 0);
 	add(f, BIG_N - 1, (uint64_t)(BIG_N + 1) * 2 * ps, 1, big_hva(0), 0, 0);
 	gpc_srcu_read_lock(f->d);
 	for (uint32_t i = 0; i < BIG_N - 2; i += 97) {
@@ -729,15 +730,22 @@ static void test_hva_scan_large(void **state)
 				 f->vm, (void *)(uintptr_t)big_hva(0), &g, &sd),
 			 0);
 	assert_int_equal(sd.id, 0);
-	assert_int_equal(
-		gpc_translate_hva_gpa(f->vm, (void *)(uintptr_t)big_hva(BIG_N),
-				      &g, &sd),
-		0);
-	assert_int_equal(sd.id, BIG_N - 2);
+	/* The page below them all, out of order. */
 	assert_int_equal(gpc_translate_hva_gpa(
-				 f->vm, (void *)(uintptr_t)(big_hva(0) + ps),
+				 f->vm, (void *)(uintptr_t)(big_hva(0) - 1), &g,
+				 &sd),
+			 0);
+	assert_int_equal(sd.id, BIG_N - 2);
+	assert_int_equal(g, (uint64_t)BIG_N * 2 * ps + ps - 1);
+	assert_int_equal(gpc_translate_hva_gpa(
+				 f->vm, (void *)(uintptr_t)big_hva(BIG_N - 2),
 				 &g, &sd),
 			 -ENOENT);
+	assert_int_equal(
+		gpc_translate_hva_gpa(f->vm,
+				      (void *)(uintptr_t)(big_hva(0) - ps - 1),
+				      &g, &sd),
+		-ENOENT);
 	gpc_srcu_read_unlock(f->d);
 	test_watchdog_disarm();
 }
