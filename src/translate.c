@@ -100,17 +100,18 @@ int gpc_translate_gpa(struct gpc_vm *vm, uint64_t gpa, uint64_t *len,
 		      unsigned int flags, void **ptr)
 {
 	const struct gpci_memslot *s;
-	uint64_t gen;
+	struct gpc_srcu_slot *rs;
 
 	if (gpc_unlikely(!vm || !len || !ptr ||
 			 (flags & ~GPC_TRANSLATE_FLAGS_ALL)))
 		return -EINVAL;
-	if (gpc_unlikely(!section_of(vm)))
+	rs = section_of(vm);
+	if (gpc_unlikely(!rs))
 		return -EPERM;
 	if (gpc_unlikely(range_wraps(gpa, *len)))
 		return -EOVERFLOW;
-	/* One call: the table load and the search with our hint. */
-	s = gpci_memslot_find(vm, gpa, &gen);
+	s = gpci_memslots_search(gpci_memslot_table(vm), gpa,
+				 &rs->user[GPCI_SLOT_MEMSLOT_HINT]);
 	if (gpc_unlikely(!s))
 		return -ENOENT;
 	return slot_piece(s, gpa - s->gpa, len, flags, ptr);
