@@ -43,6 +43,27 @@ static gpc_always_inline struct gpc_srcu_slot *section_of(struct gpc_vm *vm)
 	return NULL;
 }
 
+/*
+ * The slot of the current table containing @gpa. The thread's last hit
+ * (its position, in the slot's hint word) is tried inline first, as
+ * memslot.c's search does: a request's buffers are usually in the slot of
+ * the previous one, and this saves the call. Like there, the hint is only
+ * a candidate, checked against the table we loaded.
+ */
+static gpc_always_inline const struct gpci_memslot *
+gpa_slot(struct gpc_vm *vm, struct gpc_srcu_slot *rs, uint64_t gpa,
+	 const struct gpci_memslots **tp)
+{
+	const struct gpci_memslots *t = gpci_memslot_table(vm);
+	_Atomic unsigned int *hint = &rs->user[GPCI_SLOT_MEMSLOT_HINT];
+	unsigned int h = atomic_load_explicit(hint, memory_order_relaxed);
+
+	*tp = t;
+	if (gpc_likely(h < t->n) && gpa - t->s[h].gpa < t->s[h].size)
+		return &t->s[h];
+	return gpci_memslots_search(t, gpa, hint);
+}
+
 /* [addr, addr + len) ends above 2^64 (an end of exactly 2^64 is fine). */
 static gpc_always_inline bool range_wraps(uint64_t addr, uint64_t len)
 {
@@ -99,6 +120,7 @@ static void slot_desc(struct gpc_memslot_desc *d, const struct gpci_memslot *s,
 int gpc_translate_gpa(struct gpc_vm *vm, uint64_t gpa, uint64_t *len,
 		      unsigned int flags, void **ptr)
 {
+	const struct gpci_memslots *t;
 	const struct gpci_memslot *s;
 	struct gpc_srcu_slot *rs;
 
@@ -110,8 +132,7 @@ int gpc_translate_gpa(struct gpc_vm *vm, uint64_t gpa, uint64_t *len,
 		return -EPERM;
 	if (gpc_unlikely(range_wraps(gpa, *len)))
 		return -EOVERFLOW;
-	s = gpci_memslots_search(gpci_memslot_table(vm), gpa,
-				 &rs->user[GPCI_SLOT_MEMSLOT_HINT]);
+	s = gpa_slot(vm, rs, gpa, &t);
 	if (gpc_unlikely(!s))
 		return -ENOENT;
 	return slot_piece(s, gpa - s->gpa, len, flags, ptr);
@@ -237,8 +258,7 @@ int gpc_translate_gpa_iov(struct gpc_vm *vm, uint64_t gpa, uint64_t len,
 
 	if (ret)
 		return ret < 0 ? ret : 0;
-	w.t = gpci_memslot_table(vm);
-	s = gpci_memslots_search(w.t, gpa, &rs->user[GPCI_SLOT_MEMSLOT_HINT]);
+	s = gpa_slot(vm, rs, gpa, &w.t);
 	ret = iov_walk(&w, s, 0, false, gpa, len, flags);
 	if (done)
 		*done = w.done;
@@ -323,8 +343,7 @@ int gpc_translate_gpa_slot(struct gpc_vm *vm, uint64_t gpa,
 	rs = section_of(vm);
 	if (!rs)
 		return -EPERM;
-	t = gpci_memslot_table(vm);
-	s = gpci_memslots_search(t, gpa, &rs->user[GPCI_SLOT_MEMSLOT_HINT]);
+	s = gpa_slot(vm, rs, gpa, &t);
 	if (!s)
 		return -ENOENT;
 	slot_desc(slot, s, t->generation);
