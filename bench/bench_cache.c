@@ -23,7 +23,8 @@
  *     invalidation is in progress anywhere in the vm), modelled here.
  *  4. scale: invalidation cost with 10, 1,000 and 100,000 active caches;
  *     memslot lookup with 1, 1,000 and 32,764 slots; memory per cache and
- *     per memslot.
+ *     per memslot; translation calls (gpc/translate.h) vs memslot lookup
+ *     with 1 and 512 slots (suite_translate.c).
  *  5. real time: worst-case latency of a SCHED_FIFO reader pinned to the
  *     CPU of a writer it preempts, and of a signal-handler reader that
  *     interrupts a writer, per scheme.

@@ -51,6 +51,15 @@ list(APPEND ratios
   inval_miss_100k_vs_10_caches
   lookup_32k_vs_1_slots
   lookup_32k_vs_1_slots_same_gpa
+  translate_own_vs_lookup_1
+  translate_own_vs_lookup_512
+  translate_open_vs_lookup_1
+  translate_open_vs_lookup_512
+  translate_open_vs_raw_1
+  translate_open_vs_raw_512
+  translate_uaddr_vs_gpa_512
+  translate_hva_vs_gpa_512
+  translate_iov_vs_gpa_512
   rt_fifo_rwlock_max_vs_srcu_max
   rt_fifo_rwlock_p99_vs_srcu_p99
   rt_signal_rwlock_max_vs_srcu_max
@@ -67,6 +76,7 @@ list(APPEND targets
   refresh_unrelated_storm_p99_vs_idle_p99
   inval_100k_vs_10_caches
   lookup_32k_vs_1_slots
+  translate_own_vs_lookup_512
   rt_signal_srcu_max_us)
 # Suite 5's SCHED_FIFO part may be refused (not root, no RT budget): then
 # its ratios say "skipped (...)" and its target line is absent.

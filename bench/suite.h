@@ -269,6 +269,7 @@ void suite_kick(void);	   /* 2, kick and wait; independent domains */
 void suite_domains(void);  /* 2, domains beyond TLS; shared domains */
 void suite_storm(void);	   /* 3 refresh under invalidation storms */
 void suite_scale(void);	   /* 4 scale */
+void suite_translate(void); /* 4, translation calls vs memslot lookup */
 void suite_rt(void);	   /* 5 real time */
 int run_profile(void);	   /* --profile: one fast-path loop for callgrind */
 

@@ -420,4 +420,6 @@ out:
 	}
 	for (int k = 0; k < LK_CONFIGS; k++)
 		lookup_vm_teardown(&s.lv[k]);
+	if (!failed)
+		suite_translate();
 }

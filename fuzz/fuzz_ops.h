@@ -67,7 +67,9 @@ enum fz_op {
 	FZ_OP_HOLD,
 	FZ_OP_INIT,  /* a: cache; b: usage sel; c: flags sel */
 	FZ_OP_FAULT, /* a: translate fails; b: map fails; c: errno */
-	FZ_OP_BAD,   /* a: which bad call; b, c: arguments */
+	FZ_OP_BAD,   /* a: which bad call; b, c: arguments; d: for the
+			memslot lookup, how its address is translated
+			(ops_translate.h) */
 	FZ_OP_STATS,
 	FZ_OP_VCPU_LIFE, /* a: 0 destroy, 1 create */
 	FZ_OP_NR

@@ -14,6 +14,7 @@
 #include "decoder.h"
 #include "model.h"
 #include "ops.h"
+#include "ops_translate.h"
 #include "report.h"
 #include "runtime.h"
 
@@ -95,6 +96,7 @@ static void op_bad(const uint8_t *a)
 			  info.size != s->size || info.generation != m.gen))
 			fail("gpc_memslot_lookup(%#llx): wrong slot",
 			     (unsigned long long)gpa);
+		translate_checks(gpa, a[3]);
 		break;
 	}
 	case 6:

@@ -13,6 +13,7 @@
 #include <gpc/memslot.h>
 #include <gpc/seqcount.h>
 #include <gpc/srcu.h>
+#include <gpc/translate.h>
 #include <gpc/vcpu.h>
 #include <gpc/version.h>
 #include <gpc/vm.h>
