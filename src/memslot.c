@@ -827,7 +827,7 @@ table_alloc(unsigned int cap, const struct index_geom *g, uint64_t gen)
 	return t;
 }
 
-static void table_free(struct gpci_memslots *t)
+void gpci_memslots_free(struct gpci_memslots *t)
 {
 	if (t) {
 		gpci_memslots_aux_free(t);
@@ -881,12 +881,12 @@ static int table_reindex(struct gpc_vm *vm, struct gpci_memslots *t,
 		struct gpci_memslots *nt = table_alloc(t->n, &g, t->generation);
 
 		if (!nt) {
-			table_free(t);
+			gpci_memslots_free(t);
 			return -ENOMEM;
 		}
 		memcpy(nt->s, t->s, (size_t)t->n * sizeof(t->s[0]));
 		nt->n = t->n;
-		table_free(t);
+		gpci_memslots_free(t);
 		t = nt;
 	} else {
 		/* Same sizes, so the same places: the fields alone change. */
@@ -898,7 +898,7 @@ static int table_reindex(struct gpc_vm *vm, struct gpci_memslots *t,
 }
 
 /* Index of the slot with @id, or -1. Linear: ids are not sorted. */
-static int table_find_id(const struct gpci_memslots *t, uint32_t id)
+int gpci_memslots_find_id(const struct gpci_memslots *t, uint32_t id)
 {
 	unsigned int i;
 
@@ -918,9 +918,9 @@ static int table_insert(struct gpci_memslots *t, const struct gpci_memslot *s)
 	unsigned int pos = table_upper(t, s->gpa);
 
 	if (pos > 0 && slot_last(&t->s[pos - 1]) >= s->gpa)
-		return -EEXIST;
+		return -EADDRINUSE;
 	if (pos < t->n && t->s[pos].gpa <= slot_last(s))
-		return -EEXIST;
+		return -EADDRINUSE;
 	memmove(t->s + pos + 1, t->s + pos,
 		(size_t)(t->n - pos) * sizeof(t->s[0]));
 	t->s[pos] = *s;
@@ -930,12 +930,12 @@ static int table_insert(struct gpci_memslots *t, const struct gpci_memslot *s)
 
 /*
  * The table that follows @old: without its slot at position @r (-1: none)
- * and with @x (NULL: none), index included, in *@out. -EEXIST if @x
- * overlaps a slot, -ENOMEM.
+ * and with @x (NULL: none), index included, in *@out. -EADDRINUSE if
+ * @x overlaps a slot, -ENOMEM.
  */
-static int table_build(struct gpc_vm *vm, const struct gpci_memslots *old,
-		       int r, const struct gpci_memslot *x,
-		       struct gpci_memslots **out)
+int gpci_memslots_build(struct gpc_vm *vm, const struct gpci_memslots *old,
+			int r, const struct gpci_memslot *x,
+			struct gpci_memslots **out)
 {
 	unsigned int n = old->n - (r >= 0) + (x != NULL);
 	bool crowds, stale = index_stale(old, x, &crowds);
@@ -955,7 +955,7 @@ static int table_build(struct gpc_vm *vm, const struct gpci_memslots *old,
 	if (x) {
 		q = table_insert(t, x);
 		if (q < 0) {
-			table_free(t);
+			gpci_memslots_free(t);
 			return q;
 		}
 	}
@@ -967,24 +967,8 @@ static int table_build(struct gpc_vm *vm, const struct gpci_memslots *old,
 	return 0;
 }
 
-/* table_build(), then the secondary indexes of the result. */
-static int table_next(struct gpc_vm *vm, const struct gpci_memslots *old, int r,
-		      const struct gpci_memslot *x, struct gpci_memslots **out)
-{
-	int ret = table_build(vm, old, r, x, out);
-
-	if (ret)
-		return ret;
-	ret = gpci_memslots_aux_build(*out);
-	if (ret) {
-		table_free(*out);
-		*out = NULL;
-	}
-	return ret;
-}
-
-static void slot_info(struct gpc_memslot_info *info,
-		      const struct gpci_memslot *s, uint64_t gen)
+void gpci_memslot_info_of(struct gpc_memslot_info *info,
+			  const struct gpci_memslot *s, uint64_t gen)
 {
 	info->id = s->id;
 	info->flags = s->flags;
@@ -1101,10 +1085,11 @@ int gpci_memslots_init(struct gpc_vm *vm)
 
 void gpci_memslots_fini(struct gpc_vm *vm)
 {
-	table_free(atomic_exchange_explicit(&vm->ms.table, NULL,
-					    memory_order_relaxed));
+	gpci_memslots_free(atomic_exchange_explicit(&vm->ms.table, NULL,
+						    memory_order_relaxed));
 	free(vm->ms.ids);
 	vm->ms.ids = NULL;
+	gpci_listeners_fini(vm);
 	pthread_mutex_destroy(&vm->ms.lock);
 }
 
@@ -1149,266 +1134,6 @@ const struct gpci_memslot *gpci_memslots_search(const struct gpci_memslots *t,
 	return table_search(t, gpa, hint ? hint : &none);
 }
 
-/* ---- writers ----------------------------------------------------------- */
-
-/*
- * Take the writers' lock. A writer waits a grace period of vm->srcu, so it
- * must not be inside a section of that domain: refuse before changing
- * anything rather than publish a change that we could not wait for.
- */
-static int memslots_lock(struct gpc_vm *vm)
-{
-	if (gpc_srcu_read_held(vm->srcu))
-		return -EDEADLK;
-	pthread_mutex_lock(&vm->ms.lock);
-	return 0;
-}
-
-static void memslots_free_rcu(struct gpc_srcu_head *head)
-{
-	char *p = (char *)head - offsetof(struct gpci_memslots, rcu);
-
-	table_free((struct gpci_memslots *)p);
-}
-
-/*
- * Free @old once no reader can hold it. Waiting here (rather than deferring
- * the free with gpc_srcu_call) is what makes "no reader still uses the old
- * layout when the change returns" true, which caches rely on.
- */
-static void memslots_retire(struct gpc_vm *vm, struct gpci_memslots *old)
-{
-	int ret = gpc_srcu_synchronize(vm->srcu);
-
-	if (!ret) {
-		table_free(old);
-		return;
-	}
-	gpci_log(GPC_LOG_ERR, "memslot: grace period failed (%d)", ret);
-	if (gpc_srcu_call(vm->srcu, &old->rcu, memslots_free_rcu))
-		gpci_log(GPC_LOG_ERR, "memslot: old table leaked");
-}
-
-/*
- * Make @t the current table, and its generation the vm's. The table first:
- * the generation store is a release too, so whoever loads the new
- * generation with acquire (gpc_memslot_generation(), a cache's check) and
- * then looks a slot up finds the new table; a cache can therefore never
- * record the new generation next to a translation from the old table. A
- * reader that still sees the old generation may still be using the old
- * table; the grace period in memslots_retire() waits for it. seq_cst puts
- * the generation in one total order with the vm's other seq_cst counters
- * (the invalidation sequence); this is a slow path and can afford it.
- */
-static void memslots_publish(struct gpc_vm *vm, struct gpci_memslots *t)
-{
-	atomic_store_explicit(&vm->ms.table, t, memory_order_release);
-	atomic_store_explicit(&vm->ms.gen, t->generation, memory_order_seq_cst);
-	atomic_fetch_add_explicit(&vm->ms.st_changes, 1, memory_order_relaxed);
-}
-
-/*
- * Commit a change that replaces @old by @t. @o and @n are the slot before
- * and after (NULL for a create or a delete), for the mirror hook. Called
- * with slots_lock held; drops it. On error nothing was published.
- */
-static int memslots_commit(struct gpc_vm *vm, struct gpci_memslots *old,
-			   struct gpci_memslots *t,
-			   const struct gpci_memslot *o,
-			   const struct gpci_memslot *n)
-{
-	struct gpc_memslot_info oi, ni;
-	int ret = 0;
-
-	if (vm->ms.mirror) {
-		if (o)
-			slot_info(&oi, o, old->generation);
-		if (n)
-			slot_info(&ni, n, t->generation);
-		ret = vm->ms.mirror(vm->ms.mirror_ctx, o ? &oi : NULL,
-				    n ? &ni : NULL);
-	}
-	if (ret) {
-		pthread_mutex_unlock(&vm->ms.lock);
-		table_free(t);
-		return ret;
-	}
-	memslots_publish(vm, t);
-	if (o && !n)
-		vm->ms.ids[o->id / 64] &= ~(1ull << o->id % 64);
-	else if (n && !o)
-		vm->ms.ids[n->id / 64] |= 1ull << n->id % 64;
-	pthread_mutex_unlock(&vm->ms.lock);
-	memslots_retire(vm, old);
-
-	return 0;
-}
-
-/* Aligned to the vm's page, nonzero size, no wrap-around past 2^64. */
-static bool range_ok(struct gpc_vm *vm, uint64_t addr, uint64_t size)
-{
-	uint64_t mask = vm->page_size - 1;
-	uint64_t end;
-
-	if (!size || (addr & mask) || (size & mask))
-		return false;
-	return !__builtin_add_overflow(addr, size, &end);
-}
-
-/*
- * The table for a create: -EEXIST if @s->id is in use or @s overlaps. The
- * ids in use are in a bitmap, not found by a scan of the table: a scan of
- * 32k slots costs about as much as the copy of the table.
- */
-static int create_table(struct gpc_vm *vm, const struct gpci_memslots *old,
-			const struct gpci_memslot *s,
-			struct gpci_memslots **out)
-{
-	if (vm->ms.ids[s->id / 64] & 1ull << s->id % 64)
-		return -EEXIST;
-	return table_next(vm, old, -1, s, out);
-}
-
-static int slot_add(struct gpc_vm *vm, const struct gpci_memslot *x)
-{
-	struct gpci_memslot s = *x;
-	struct gpci_memslots *old, *t;
-	int ret;
-
-	if (!vm || s.id >= vm->max_memslots ||
-	    (s.flags & ~GPC_MEMSLOT_FLAGS_ALL))
-		return -EINVAL;
-	if (!range_ok(vm, s.gpa, s.size) || !range_ok(vm, s.hva, s.size))
-		return -EINVAL;
-	if (s.uaddr && !range_ok(vm, s.uaddr, s.size))
-		return -EINVAL;
-	ret = memslots_lock(vm);
-	if (ret)
-		return ret;
-	/* Relaxed: writers are ordered by slots_lock. */
-	old = atomic_load_explicit(&vm->ms.table, memory_order_relaxed);
-	ret = create_table(vm, old, &s, &t);
-	if (ret) {
-		pthread_mutex_unlock(&vm->ms.lock);
-		return ret;
-	}
-	return memslots_commit(vm, old, t, NULL, &s);
-}
-
-int gpc_memslot_create(struct gpc_vm *vm, uint32_t id, uint64_t gpa,
-		       uint64_t size, uint64_t hva, uint32_t flags)
-{
-	struct gpci_memslot s = {
-		.gpa = gpa, .size = size, .hva = hva, .id = id, .flags = flags
-	};
-
-	return slot_add(vm, &s);
-}
-
-int gpc_memslot_add(struct gpc_vm *vm, const struct gpc_memslot_desc *d)
-{
-	struct gpci_memslot s;
-
-	if (!d)
-		return -EINVAL;
-	s = (struct gpci_memslot){ .gpa = d->gpa,
-				   .size = d->size,
-				   .hva = d->hva,
-				   .id = d->id,
-				   .flags = d->flags,
-				   .uaddr = d->uaddr };
-	return slot_add(vm, &s);
-}
-
-int gpc_memslot_delete(struct gpc_vm *vm, uint32_t id)
-{
-	struct gpci_memslots *old, *t;
-	int i, ret;
-
-	if (!vm)
-		return -EINVAL;
-	ret = memslots_lock(vm);
-	if (ret)
-		return ret;
-	old = atomic_load_explicit(&vm->ms.table, memory_order_relaxed);
-	i = table_find_id(old, id);
-	ret = i < 0 ? -ENOENT : table_next(vm, old, i, NULL, &t);
-	if (ret) {
-		pthread_mutex_unlock(&vm->ms.lock);
-		return ret;
-	}
-	return memslots_commit(vm, old, t, &old->s[i], NULL);
-}
-
-/* The table for a move of @old->s[i] to @gpa, in *@out; @moved gets it. */
-static int move_table(struct gpc_vm *vm, struct gpci_memslots *old, int i,
-		      uint64_t gpa, struct gpci_memslots **out,
-		      struct gpci_memslot *moved)
-{
-	*moved = old->s[i];
-	moved->gpa = gpa;
-	if (!range_ok(vm, gpa, moved->size))
-		return -EINVAL;
-	/* Without the slot itself, so a move may overlap its old range. */
-	return table_next(vm, old, i, moved, out);
-}
-
-int gpc_memslot_move(struct gpc_vm *vm, uint32_t id, uint64_t new_gpa)
-{
-	struct gpci_memslots *old, *t;
-	struct gpci_memslot moved;
-	int i, ret;
-
-	if (!vm || (new_gpa & (vm->page_size - 1)))
-		return -EINVAL;
-	ret = memslots_lock(vm);
-	if (ret)
-		return ret;
-	old = atomic_load_explicit(&vm->ms.table, memory_order_relaxed);
-	i = table_find_id(old, id);
-	ret = i < 0 ? -ENOENT : move_table(vm, old, i, new_gpa, &t, &moved);
-	if (ret) {
-		pthread_mutex_unlock(&vm->ms.lock);
-		return ret;
-	}
-	return memslots_commit(vm, old, t, &old->s[i], &moved);
-}
-
-int gpc_memslot_set_flags(struct gpc_vm *vm, uint32_t id, uint32_t flags)
-{
-	struct gpci_memslots *old, *t;
-	int i, ret;
-
-	if (!vm || (flags & ~GPC_MEMSLOT_FLAGS_ALL))
-		return -EINVAL;
-	ret = memslots_lock(vm);
-	if (ret)
-		return ret;
-	old = atomic_load_explicit(&vm->ms.table, memory_order_relaxed);
-	i = table_find_id(old, id);
-	/* Same layout: the positions, and so i, stay. */
-	ret = i < 0 ? -ENOENT : table_next(vm, old, -1, NULL, &t);
-	if (ret) {
-		pthread_mutex_unlock(&vm->ms.lock);
-		return ret;
-	}
-	t->s[i].flags = flags;
-	return memslots_commit(vm, old, t, &old->s[i], &t->s[i]);
-}
-
-int gpc_memslot_set_mirror(struct gpc_vm *vm, gpc_memslot_mirror_fn *fn,
-			   void *ctx)
-{
-	if (!vm)
-		return -EINVAL;
-	/* Under the lock so that a change in progress sees both or neither. */
-	pthread_mutex_lock(&vm->ms.lock);
-	vm->ms.mirror = fn;
-	vm->ms.mirror_ctx = ctx;
-	pthread_mutex_unlock(&vm->ms.lock);
-	return 0;
-}
-
 /* ---- readers ----------------------------------------------------------- */
 
 int gpc_memslot_lookup(struct gpc_vm *vm, uint64_t gpa,
@@ -1426,7 +1151,7 @@ int gpc_memslot_lookup(struct gpc_vm *vm, uint64_t gpa,
 	t = atomic_load_explicit(&vm->ms.table, memory_order_acquire);
 	s = table_search(t, gpa, &rs->user[GPCI_SLOT_MEMSLOT_HINT]);
 	if (s) {
-		slot_info(out, s, t->generation);
+		gpci_memslot_info_of(out, s, t->generation);
 		ret = 0;
 	}
 	gpc_srcu_read_unlock_slot(vm->srcu, rs);
@@ -1444,9 +1169,9 @@ int gpc_memslot_get(struct gpc_vm *vm, uint32_t id,
 	gpc_srcu_read_lock(vm->srcu);
 	/* Acquire: see gpci_memslot_find(). */
 	t = atomic_load_explicit(&vm->ms.table, memory_order_acquire);
-	i = table_find_id(t, id);
+	i = gpci_memslots_find_id(t, id);
 	if (i >= 0)
-		slot_info(out, &t->s[i], t->generation);
+		gpci_memslot_info_of(out, &t->s[i], t->generation);
 	gpc_srcu_read_unlock(vm->srcu);
 	return i < 0 ? -ENOENT : 0;
 }
