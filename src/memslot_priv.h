@@ -154,6 +154,12 @@ int gpci_memslot_listener_bind(struct gpc_vm *vm,
 bool gpci_memslots_pinned(struct gpc_vm *vm);
 void gpci_listeners_fini(struct gpc_vm *vm);
 #ifdef GPC_TESTING
+/*
+ * Publish a copy of the table with the next generation, the layout
+ * unchanged (no listener is called): what a test does to make every cache
+ * stale now that no public call bumps the generation for nothing.
+ */
+int gpci_memslot_test_bump(struct gpc_vm *vm);
 /* Tables published and grace periods waited by writers so far. */
 void gpci_memslot_test_counts(struct gpc_vm *vm, uint64_t *publishes,
 			      uint64_t *gps);

@@ -44,7 +44,8 @@ struct gpc_memslot_txn {
 	uint64_t *ids;		    /* the id bitmap as changed so far */
 	struct txn_rec *rec;
 	unsigned int nrec, rec_room;
-	int err; /* the first failed step's errno: poisoned */
+	int err;    /* the first failed step's errno: poisoned */
+	bool force; /* publish even without a change (tests) */
 };
 
 /* This thread's identity for the writers' lock's owner word. */
@@ -577,7 +578,7 @@ static int commit_prepare(struct gpc_memslot_txn *tx, struct commit *cm)
 	 * detect such as overlapping user addresses) aborts the change.
 	 */
 	ret = gpci_memslots_aux_build(tx->work);
-	if (ret)
+	if (ret || !cm->nc)
 		return ret;
 	ret = commit_dirty_prepare(vm, cm);
 	if (!ret) {
@@ -601,9 +602,9 @@ int gpc_memslot_txn_commit(struct gpc_memslot_txn *tx)
 		return -EINVAL;
 	vm = tx->vm;
 	ret = tx->err ? -ECANCELED : commit_list(tx, &cm);
-	if (!ret && cm.nc)
+	if (!ret && (cm.nc || tx->force))
 		ret = commit_prepare(tx, &cm);
-	if (ret || !cm.nc) {
+	if (ret || (!cm.nc && !tx->force)) {
 		commit_free(&cm);
 		txn_end(tx);
 		return ret;
@@ -611,7 +612,8 @@ int gpc_memslot_txn_commit(struct gpc_memslot_txn *tx)
 	old = tx->base;
 	memslots_publish(vm, tx->work);
 	memcpy(vm->ms.ids, tx->ids, (vm->max_memslots + 63) / 64 * 8);
-	gpci_listeners_commit(vm, cm.c, cm.nc, tx->work->generation);
+	if (cm.nc)
+		gpci_listeners_commit(vm, cm.c, cm.nc, tx->work->generation);
 	tx->base = tx->work; /* txn_end() must not free it */
 	txn_end(tx);
 	if (memslots_wait(vm)) {
@@ -628,6 +630,22 @@ int gpc_memslot_txn_commit(struct gpc_memslot_txn *tx)
 }
 
 #ifdef GPC_TESTING
+int gpci_memslot_test_bump(struct gpc_vm *vm)
+{
+	struct gpc_memslot_txn *tx;
+	int ret = gpc_memslot_txn_begin(vm, &tx);
+
+	if (ret)
+		return ret;
+	ret = step_table(tx, -1, NULL); /* a copy, one generation on */
+	if (ret) {
+		gpc_memslot_txn_abort(tx);
+		return ret;
+	}
+	tx->force = true;
+	return gpc_memslot_txn_commit(tx);
+}
+
 void gpci_memslot_test_counts(struct gpc_vm *vm, uint64_t *publishes,
 			      uint64_t *gps)
 {
