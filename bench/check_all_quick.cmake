@@ -53,7 +53,11 @@ list(APPEND ratios
   lookup_32k_vs_1_slots_same_gpa
   rt_fifo_rwlock_max_vs_srcu_max
   rt_fifo_rwlock_p99_vs_srcu_p99
-  rt_signal_rwlock_max_vs_srcu_max)
+  rt_signal_rwlock_max_vs_srcu_max
+  # bench_cache suite 6 (memslot transactions; not the driver's suite 6)
+  txn_commit_1_vs_1_single
+  txn_commit_8_vs_8_single
+  txn_commit_64_vs_64_single)
 list(APPEND targets
   fast_srcu_vs_raw
   fast_srcu_vs_urcu
@@ -63,7 +67,9 @@ list(APPEND targets
   refresh_unrelated_storm_p99_vs_idle_p99
   inval_100k_vs_10_caches
   lookup_32k_vs_1_slots
-  rt_signal_srcu_max_us)
+  rt_signal_srcu_max_us
+  txn_commit_1_vs_1_single
+  txn_commit_64_vs_64_single)
 # Suite 5's SCHED_FIFO part may be refused (not root, no RT budget): then
 # its ratios say "skipped (...)" and its target line is absent.
 set(may_skip
