@@ -81,8 +81,10 @@ void op_slot_create(const uint8_t *a)
 		want = -EINVAL;
 	else if (srcu_held())
 		want = -EDEADLK;
-	else if (m.slots[id].used || m_slot_overlaps(-1, gpa, size))
-		want = -EEXIST;
+	else if (m.slots[id].used)
+		want = -EEXIST; /* the id in use */
+	else if (m_slot_overlaps(-1, gpa, size))
+		want = -EADDRINUSE; /* the range */
 	else
 		want = 1;
 	if (want != 1) {
@@ -140,10 +142,12 @@ void op_slot_move(const uint8_t *a)
 		want = -EDEADLK;
 	else if (id >= MAX_SLOTS || !m.slots[id].used)
 		want = -ENOENT;
+	else if (gpa == m.slots[id].gpa)
+		want = 0; /* its own address: no change, no mirror call */
 	else if (!m_slot_range_ok(gpa, m.slots[id].size))
 		want = -EINVAL;
 	else if (m_slot_overlaps((int)id, gpa, m.slots[id].size))
-		want = -EEXIST;
+		want = -EADDRINUSE;
 	else
 		want = 1;
 	if (want != 1) {
@@ -178,6 +182,8 @@ void op_slot_flags(const uint8_t *a)
 		want = -EDEADLK;
 	else if (id >= MAX_SLOTS || !m.slots[id].used)
 		want = -ENOENT;
+	else if (flags == m.slots[id].flags)
+		want = 0; /* unchanged: no change, no mirror call */
 	else
 		want = 1;
 	if (want != 1) {
