@@ -131,7 +131,8 @@ int gpc_memslot_create(struct gpc_vm *vm, uint32_t id, uint64_t gpa,
 /**
  * gpc_memslot_add - add the slot @d describes, with its user address.
  * @d: id, flags, gpa, size, hva as for gpc_memslot_create(); @d->uaddr
- *     page aligned (or 0: none); generation and reserved are ignored.
+ *     page aligned (or 0: none); generation is ignored, reserved must be
+ *     zero.
  *
  * Return: as gpc_memslot_create(); also -EINVAL for nonzero @d->reserved,
  * and any errno of building the secondary indexes (user-address lookups).
@@ -353,7 +354,8 @@ struct gpc_memslot_change {
  * -EDEADLK there) nor wait for a thread that does; readers are fine.
  *  - prepare (may be NULL): before the publish; readers see the old
  *    table. Nonzero refuses the commit: the listeners prepared before it
- *    get abort, latest first, and the commit returns that errno.
+ *    get abort, latest first, and the commit returns that errno (a
+ *    positive value is returned as -EPERM).
  *  - abort (may be NULL): undo what prepare did; the commit failed after
  *    this listener's prepare succeeded (a later listener refused, or
  *    building the table failed).
