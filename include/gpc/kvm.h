@@ -261,8 +261,11 @@ int gpc_kvm_vcpu_destroy(struct gpc_kvm_vcpu *v);
  * Return: 0 with @ex filled in; -EINVAL for NULL; the error of
  * gpc_vcpu_handle_requests() (for example -EFAULT when a guest-usage cache
  * can no longer be translated: the cache stays invalid, so deactivate it
- * or fix the memory before calling again); the negative errno of KVM_RUN
- * other than EINTR (the vCPU is outside guest mode).
+ * or fix the memory before calling again; -EDEADLK when the calling
+ * thread is inside a read section of the vm's domain and a guest-usage
+ * cache needs a refresh, which would wait for that section: run vCPUs
+ * outside sections); the negative errno of KVM_RUN other than EINTR (the
+ * vCPU is outside guest mode).
  * Context: may sleep; call it from the thread that runs the vCPU.
  */
 int gpc_kvm_vcpu_run(struct gpc_kvm_vcpu *v, struct gpc_kvm_exit *ex);
