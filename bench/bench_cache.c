@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bench/bench_cache.c - benchmark suites 1-5 of the gfn-to-pfn cache: the
+ * bench/bench_cache.c - benchmark suites 1-6 of the gfn-to-pfn cache: the
  * driver (options, which suites run, header); each suite is in
  * suite_<name>.c, what they share in suite.{c,h} and common.{c,h}.
  *
@@ -65,10 +65,11 @@ static void usage(FILE *f, const char *prog)
 		"[--iters N]\n"
 		"  --quick        short run of every selected suite (~30 s "
 		"for all)\n"
-		"  --suite LIST   suites to run (default: all of 1-5):\n"
+		"  --suite LIST   suites to run (default: all of 1-6):\n"
 		"                 1 fast path, 2 invalidation latency, 3 "
 		"refresh under\n"
-		"                 storms, 4 scale, 5 real time\n"
+		"                 storms, 4 scale, 5 real time, 6 memslot "
+		"transactions\n"
 		"  --csv-dir DIR  write each suite's CSV files into DIR\n"
 		"  --profile X    run one loop once (for callgrind), see "
 		"docs/performance.md\n"
@@ -182,6 +183,7 @@ int main(int argc, char **argv)
 		{ "3 refresh under invalidation storms", suite_storm },
 		{ "4 scale", suite_scale },
 		{ "5 real time", suite_rt },
+		{ "6 memslot transactions", suite_txn },
 	};
 	uint64_t t0 = now_ns();
 	int err;

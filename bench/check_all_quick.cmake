@@ -66,7 +66,11 @@ list(APPEND ratios
   domain_slow_vs_fast_section
   domain_slow_vs_fast_srcu_cache
   domain_slow_vs_fast_rwlock_cache
-  domain_shared_vs_separate_gp_busy_mean)
+  domain_shared_vs_separate_gp_busy_mean
+  # bench_cache suite 6 (memslot transactions; not the driver's suite 6)
+  txn_commit_1_vs_1_single
+  txn_commit_8_vs_8_single
+  txn_commit_64_vs_64_single)
 list(APPEND targets
   fast_srcu_vs_raw
   fast_srcu_vs_urcu
@@ -77,7 +81,9 @@ list(APPEND targets
   inval_100k_vs_10_caches
   lookup_32k_vs_1_slots
   translate_own_vs_lookup_512
-  rt_signal_srcu_max_us)
+  rt_signal_srcu_max_us
+  txn_commit_1_vs_1_single
+  txn_commit_64_vs_64_single)
 # Suite 5's SCHED_FIFO part may be refused (not root, no RT budget): then
 # its ratios say "skipped (...)" and its target line is absent.
 set(may_skip

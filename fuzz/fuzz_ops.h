@@ -72,6 +72,9 @@ enum fz_op {
 			(ops_translate.h) */
 	FZ_OP_STATS,
 	FZ_OP_VCPU_LIFE, /* a: 0 destroy, 1 create */
+	/* a: slot x (bits 0-2) | slot y (bits 3-5); b: gpa page/bogus: one
+	 * transaction, delete x then move y */
+	FZ_OP_SLOT_TXN,
 	FZ_OP_NR
 };
 

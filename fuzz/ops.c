@@ -219,6 +219,7 @@ static const char *op_names[FZ_OP_NR] = {
 	"bad",
 	"stats",
 	"vcpu_life",
+	"slot_txn",
 };
 
 /* Operations that never block on the vCPU (everything else runs with the
@@ -262,6 +263,9 @@ void dispatch(const uint8_t *rec, const uint8_t **next, const uint8_t *end)
 		break;
 	case FZ_OP_SLOT_FLAGS:
 		op_slot_flags(a);
+		break;
+	case FZ_OP_SLOT_TXN:
+		op_slot_txn(a);
 		break;
 	case FZ_OP_ACT_GPA:
 		op_activate(a, false);

@@ -19,6 +19,7 @@ void op_slot_create(const uint8_t *a);
 void op_slot_delete(const uint8_t *a);
 void op_slot_move(const uint8_t *a);
 void op_slot_flags(const uint8_t *a);
+void op_slot_txn(const uint8_t *a);
 
 /* ops_cache.c */
 void op_init(const uint8_t *a);

@@ -81,8 +81,10 @@ void op_slot_create(const uint8_t *a)
 		want = -EINVAL;
 	else if (srcu_held())
 		want = -EDEADLK;
-	else if (m.slots[id].used || m_slot_overlaps(-1, gpa, size))
-		want = -EEXIST;
+	else if (m.slots[id].used)
+		want = -EEXIST; /* the id in use */
+	else if (m_slot_overlaps(-1, gpa, size))
+		want = -EADDRINUSE; /* the range */
 	else
 		want = 1;
 	if (want != 1) {
@@ -140,10 +142,12 @@ void op_slot_move(const uint8_t *a)
 		want = -EDEADLK;
 	else if (id >= MAX_SLOTS || !m.slots[id].used)
 		want = -ENOENT;
+	else if (gpa == m.slots[id].gpa)
+		want = 0; /* its own address: no change, no mirror call */
 	else if (!m_slot_range_ok(gpa, m.slots[id].size))
 		want = -EINVAL;
 	else if (m_slot_overlaps((int)id, gpa, m.slots[id].size))
-		want = -EEXIST;
+		want = -EADDRINUSE;
 	else
 		want = 1;
 	if (want != 1) {
@@ -178,6 +182,8 @@ void op_slot_flags(const uint8_t *a)
 		want = -EDEADLK;
 	else if (id >= MAX_SLOTS || !m.slots[id].used)
 		want = -ENOENT;
+	else if (flags == m.slots[id].flags)
+		want = 0; /* unchanged: no change, no mirror call */
 	else
 		want = 1;
 	if (want != 1) {
@@ -193,4 +199,70 @@ void op_slot_flags(const uint8_t *a)
 		}
 	}
 	expect_err("gpc_memslot_set_flags", got, want);
+}
+
+/*
+ * One transaction of two steps: delete slot x, then move slot y to gpa,
+ * validated against the table as the first step left it (y may move into
+ * x's range). A failed step poisons: the commit is -ECANCELED and nothing
+ * changes. One publish and one generation step for whatever changed, and
+ * the mirror hook is called once per changed slot (the mirror never
+ * refuses here: a refusal's undo calls are the unit tests' business).
+ */
+void op_slot_txn(const uint8_t *a)
+{
+	uint32_t x = a[0] & 7, y = (a[0] >> 3) & 7;
+	uint64_t gpa = dec_slot_gpa(a[1]);
+	struct gpc_memslot_txn *tx;
+	struct mslot sx = { 0 }, sy = { 0 };
+	int want, got, calls = 0;
+	bool bad = false;
+
+	prep_mirror(false);
+	got = gpc_memslot_txn_begin(rt.vm, &tx);
+	expect_err("gpc_memslot_txn_begin", got, srcu_held() ? -EDEADLK : 0);
+	if (got)
+		return;
+	if (x < MAX_SLOTS)
+		sx = m.slots[x];
+	if (y < MAX_SLOTS)
+		sy = m.slots[y];
+	want = sx.used ? 0 : -ENOENT;
+	got = gpc_memslot_txn_delete(tx, x);
+	expect_err("gpc_memslot_txn_delete", got, want);
+	bad = got != 0;
+	if (!bad)
+		m.slots[x].used = false;
+	if (bad)
+		want = -ECANCELED;
+	else if (gpa & (PG - 1))
+		want = -EINVAL;
+	else if (y >= MAX_SLOTS || !m.slots[y].used)
+		want = -ENOENT; /* also y == x, deleted by the first step */
+	else if (gpa == sy.gpa)
+		want = 0;
+	else if (!m_slot_range_ok(gpa, sy.size))
+		want = -EINVAL;
+	else if (m_slot_overlaps((int)y, gpa, sy.size))
+		want = -EADDRINUSE;
+	else
+		want = 0;
+	got = gpc_memslot_txn_move(tx, y, gpa);
+	expect_err("gpc_memslot_txn_move", got, want);
+	bad = bad || got != 0;
+	calls = !bad + (!bad && gpa != sy.gpa);
+	got = gpc_memslot_txn_commit(tx);
+	expect_err("gpc_memslot_txn_commit", got, bad ? -ECANCELED : 0);
+	if (bad) {
+		if (x < MAX_SLOTS)
+			m.slots[x] = sx;
+		mirror_not_called();
+		return;
+	}
+	m.slots[y].gpa = gpa;
+	m_slot_changed(); /* one step, whatever the number of changes */
+	if (m.mirror && rt.mirror_calls != calls)
+		fail("memslot mirror called %d times for a transaction of %d "
+		     "changes",
+		     rt.mirror_calls, calls);
 }

@@ -2,10 +2,16 @@
 /*
  * kvm.c - the KVM binding: memslot mirroring and the KVM_RUN helper.
  *
- * Mirroring: the library calls our hook under its memslot lock, after it
- * validated a change and before it publishes the new table. We make the same
- * change in KVM there, so when a gpc_memslot_* call returns, KVM and the
- * caches agree; if KVM refuses, the library drops the change.
+ * Mirroring: the binding is a memslot listener. Its prepare runs under the
+ * writers' lock, after the commit's table is built and before it is
+ * published: we make the commit's changes in KVM there, in the order of
+ * gpci_kvm_plan() (kvm_plan.c: deletes, in-place changes, creates), so when
+ * the commit returns, KVM and the caches agree; if KVM refuses a step, the
+ * steps made are undone, latest first, and the commit fails. Its abort
+ * (a later listener refused) undoes the whole plan. The VMM's pause hook
+ * brackets the window in which KVM holds an intermediate layout: from
+ * before the first KVM call to the listener's commit (after the publish)
+ * or abort.
  *
  * Kicking: the library kicks a vCPU it must evict by calling our callback
  * once it moved the vCPU from IN_GUEST to EXITING. The callback sets
@@ -33,6 +39,8 @@
 #include <gpc/kvm.h>
 
 #include "internal.h"
+#include "kvm_priv.h"
+#include "memslot_priv.h"
 
 #ifndef GPC_HAVE_LINUX_KVM_H
 #if defined(__has_include)
@@ -56,6 +64,13 @@ struct gpc_kvm {
 	size_t run_size;
 	_Atomic unsigned int nvcpus;
 	_Atomic uint64_t mirror_errors;
+	struct gpc_memslot_listener listener;
+	/* The plan of the commit in progress (under the writers' lock). */
+	struct gpci_kvm_op *plan;
+	unsigned int nplan;
+	bool paused;
+	gpc_kvm_pause_fn *pause;
+	void *pause_ctx;
 };
 
 struct gpc_kvm_vcpu {
@@ -135,15 +150,15 @@ int gpc_kvm_probe(const char *device, char *why, size_t whylen)
 
 /* ---- memslot mirroring ------------------------------------------------ */
 
-static int set_region(struct gpc_kvm *k, uint32_t id, uint64_t gpa,
-		      uint64_t size, uint64_t hva, uint32_t flags)
+static int set_region(struct gpc_kvm *k, const struct gpci_kvm_region *g)
 {
 	struct kvm_userspace_memory_region r = {
-		.slot = id,
-		.flags = (flags & GPC_MEMSLOT_READONLY) ? KVM_MEM_READONLY : 0,
-		.guest_phys_addr = gpa,
-		.memory_size = size,
-		.userspace_addr = hva,
+		.slot = g->id,
+		.flags = (g->flags & GPC_MEMSLOT_READONLY) ? KVM_MEM_READONLY :
+							     0,
+		.guest_phys_addr = g->gpa,
+		.memory_size = g->size,
+		.userspace_addr = g->hva,
 	};
 
 	if (ioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) == 0)
@@ -151,41 +166,102 @@ static int set_region(struct gpc_kvm *k, uint32_t id, uint64_t gpa,
 	return -errno;
 }
 
-/*
- * Create, delete, move (same id, size and hva, new gpa) and flag changes map
- * one to one onto KVM_SET_USER_MEMORY_REGION, except that KVM cannot toggle
- * KVM_MEM_READONLY in place: that is a delete and a create (not atomic in
- * KVM; the old slot is put back if the create fails).
- */
-static int mirror(void *ctx, const struct gpc_memslot_info *old,
-		  const struct gpc_memslot_info *new_slot)
+static void pause_end(struct gpc_kvm *k)
+{
+	if (k->paused) {
+		k->paused = false;
+		k->pause(k->pause_ctx, false);
+	}
+}
+
+/* Undo the first @upto steps of the plan, latest first. */
+static void plan_undo(struct gpc_kvm *k, unsigned int upto)
+{
+	while (upto-- > 0) {
+		int err = set_region(k, &k->plan[upto].undo);
+
+		if (err)
+			gpci_log(GPC_LOG_ERR,
+				 "kvm: undo of memslot %u failed: %s; KVM and "
+				 "the table disagree",
+				 k->plan[upto].undo.id, strerror(-err));
+	}
+}
+
+static void plan_free(struct gpc_kvm *k)
+{
+	free(k->plan);
+	k->plan = NULL;
+	k->nplan = 0;
+}
+
+static int kvm_prepare(void *ctx, struct gpc_vm *vm,
+		       const struct gpc_memslot_change *c, unsigned int n)
 {
 	struct gpc_kvm *k = ctx;
+	unsigned int i;
+	int err = 0;
+
+	(void)vm;
+	k->plan = malloc(2 * (size_t)n * sizeof(*k->plan));
+	if (!k->plan)
+		return -ENOMEM;
+	k->nplan = gpci_kvm_plan(c, n, k->plan);
+	if (k->nplan && k->pause) {
+		/* Before KVM can show a vCPU the first intermediate layout. */
+		k->paused = true;
+		k->pause(k->pause_ctx, true);
+	}
+	for (i = 0; i < k->nplan && !err; i++)
+		err = set_region(k, &k->plan[i].set);
+	if (!err)
+		return 0;
+	atomic_fetch_add(&k->mirror_errors, 1);
+	gpci_log(GPC_LOG_WARN, "kvm: memslot %u change refused: %s",
+		 k->plan[i - 1].set.id, strerror(-err));
+	plan_undo(k, i - 1);
+	plan_free(k);
+	pause_end(k);
+	return err;
+}
+
+static void kvm_abort(void *ctx, struct gpc_vm *vm,
+		      const struct gpc_memslot_change *c, unsigned int n)
+{
+	struct gpc_kvm *k = ctx;
+
+	(void)vm, (void)c, (void)n;
+	plan_undo(k, k->nplan);
+	plan_free(k);
+	pause_end(k);
+}
+
+static void kvm_commit(void *ctx, struct gpc_vm *vm,
+		       const struct gpc_memslot_change *c, unsigned int n,
+		       uint64_t gen)
+{
+	struct gpc_kvm *k = ctx;
+
+	(void)vm, (void)c, (void)n, (void)gen;
+	plan_free(k);
+	/* The table is published: the caches and KVM agree again. */
+	pause_end(k);
+}
+
+int gpc_kvm_set_pause_hook(struct gpc_kvm *k, gpc_kvm_pause_fn *fn, void *ctx)
+{
 	int err;
 
-	if (!new_slot)
-		err = set_region(k, old->id, old->gpa, 0, old->hva, 0);
-	else if (old &&
-		 ((old->flags ^ new_slot->flags) & GPC_MEMSLOT_READONLY)) {
-		err = set_region(k, old->id, old->gpa, 0, old->hva, 0);
-		if (!err) {
-			err = set_region(k, new_slot->id, new_slot->gpa,
-					 new_slot->size, new_slot->hva,
-					 new_slot->flags);
-			if (err)
-				set_region(k, old->id, old->gpa, old->size,
-					   old->hva, old->flags);
-		}
-	} else {
-		err = set_region(k, new_slot->id, new_slot->gpa, new_slot->size,
-				 new_slot->hva, new_slot->flags);
-	}
-	if (err) {
-		atomic_fetch_add(&k->mirror_errors, 1);
-		gpci_log(GPC_LOG_WARN, "kvm: memslot %u change refused: %s",
-			 new_slot ? new_slot->id : old->id, strerror(-err));
-	}
-	return err;
+	if (!k)
+		return -EINVAL;
+	/* Under the writers' lock: never between a pause and its resume. */
+	err = gpci_memslots_lock(k->vm, true);
+	if (err)
+		return err;
+	k->pause = fn;
+	k->pause_ctx = ctx;
+	gpci_memslots_unlock(k->vm);
+	return 0;
 }
 
 /* ---- the kick signal -------------------------------------------------- */
@@ -241,6 +317,7 @@ int gpc_kvm_create(struct gpc_vm *vm, const struct gpc_kvm_config *cfg,
 
 	if (!vm || !out)
 		return -EINVAL;
+	/* Early answer; the bind below checks again, atomically. */
 	if (gpc_memslot_count(vm))
 		return -EBUSY;
 	err = install_handler(sig);
@@ -266,13 +343,21 @@ int gpc_kvm_create(struct gpc_vm *vm, const struct gpc_kvm_config *cfg,
 		err = -errno;
 		goto fail_close;
 	}
-	gpc_memslot_set_mirror(vm, mirror, k);
-	/* A slot created concurrently with the bind escaped the mirror. */
-	if (gpc_memslot_count(vm)) {
-		gpc_memslot_set_mirror(vm, NULL, NULL);
-		err = -EBUSY;
+	k->listener = (struct gpc_memslot_listener){
+		.prepare = kvm_prepare,
+		.abort = kvm_abort,
+		.commit = kvm_commit,
+		.ctx = k,
+		.flags = GPC_MEMSLOT_LISTENER_PIN,
+	};
+	/*
+	 * Under the writers' lock: no slot can be created between the check
+	 * that the table is empty and the registration (it would escape
+	 * KVM), and a second binding (same prepare) is refused, not stacked.
+	 */
+	err = gpci_memslot_listener_bind(vm, &k->listener, true);
+	if (err)
 		goto fail_close;
-	}
 	*out = k;
 	return 0;
 fail_close:
@@ -286,11 +371,16 @@ fail_free:
 
 int gpc_kvm_destroy(struct gpc_kvm *k)
 {
+	int err;
+
 	if (!k)
 		return -EINVAL;
 	if (atomic_load(&k->nvcpus))
 		return -EBUSY;
-	gpc_memslot_set_mirror(k->vm, NULL, NULL);
+	/* Waits for a commit in progress: no callback runs after this. */
+	err = gpc_memslot_listener_remove(k->vm, &k->listener);
+	if (err)
+		return err;
 	close(k->vm_fd);
 	close(k->sys_fd);
 	free(k);
@@ -542,6 +632,12 @@ int gpc_kvm_create(struct gpc_vm *vm, const struct gpc_kvm_config *cfg,
 
 int gpc_kvm_destroy(struct gpc_kvm *k)
 {
+	return k ? -ENOSYS : -EINVAL;
+}
+
+int gpc_kvm_set_pause_hook(struct gpc_kvm *k, gpc_kvm_pause_fn *fn, void *ctx)
+{
+	(void)fn, (void)ctx;
 	return k ? -ENOSYS : -EINVAL;
 }
 

@@ -910,7 +910,7 @@ static void covered_ram_is_hidden_not_lost(void **state)
 		assert_int_equal(gpc_memslot_create(vm, 30, rg->gpa, rg->size,
 						    (uint64_t)(uintptr_t)ram,
 						    0),
-				 -EEXIST);
+				 -EADDRINUSE); /* overlap, not id */
 		for (uint64_t pg = 0; pg < pages; pg++) {
 			uint64_t gpa = rg->gpa + pg * GPCVM_PAGE + 100;
 

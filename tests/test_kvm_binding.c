@@ -201,6 +201,16 @@ static int guest_read(struct fx *f, uint64_t gpa)
 	return -2;
 }
 
+static int pauses;
+
+static void count_pause(void *ctx, bool pause)
+{
+	(void)ctx;
+	/* pause and resume alternate */
+	assert_int_equal(pauses % 2 == 0, pause);
+	pauses++;
+}
+
 static void mirror_follows_every_change(void **state)
 {
 	struct fx *f = *state;
@@ -227,6 +237,33 @@ static void mirror_follows_every_change(void **state)
 	/* Delete: gone for the guest. */
 	assert_int_equal(gpc_memslot_delete(f->vm, 1), 0);
 	assert_int_equal(guest_read(f, DATA_GPA2), -1);
+	/* One transaction: a create and a move-with-new-flags (a replace:
+	 * delete + create in KVM), with a pause hook around the KVM calls. */
+	assert_int_equal(gpc_kvm_set_pause_hook(f->kvm, count_pause, f), 0);
+	{
+		struct gpc_memslot_txn *tx;
+		struct gpc_memslot_desc d = { .id = 1,
+					      .gpa = DATA_GPA,
+					      .size = PAGE,
+					      .hva = (uint64_t)f->data };
+
+		assert_int_equal(gpc_memslot_txn_begin(f->vm, &tx), 0);
+		assert_int_equal(gpc_memslot_txn_add(tx, &d), 0);
+		assert_int_equal(gpc_memslot_txn_commit(tx), 0);
+		assert_int_equal(pauses, 2);
+		assert_int_equal(guest_read(f, DATA_GPA), 0x42);
+		assert_int_equal(gpc_memslot_txn_begin(f->vm, &tx), 0);
+		assert_int_equal(gpc_memslot_txn_move(tx, 1, DATA_GPA2), 0);
+		assert_int_equal(
+			gpc_memslot_txn_set_flags(tx, 1, GPC_MEMSLOT_READONLY),
+			0);
+		assert_int_equal(gpc_memslot_txn_commit(tx), 0);
+		assert_int_equal(pauses, 4);
+		assert_int_equal(guest_read(f, DATA_GPA2), 0x42);
+		assert_int_equal(guest_read(f, DATA_GPA), -1);
+		assert_int_equal(gpc_memslot_delete(f->vm, 1), 0);
+	}
+	assert_int_equal(gpc_kvm_set_pause_hook(f->kvm, NULL, NULL), 0);
 	/* KVM refuses a kernel address: the change fails, nothing changes,
 	 * and the library says why. */
 	test_log_capture();
@@ -247,6 +284,30 @@ static void bind_refuses_vm_with_slots(void **state)
 	assert_int_equal(gpc_kvm_create(f->vm, NULL, &k2), -EBUSY);
 	assert_int_equal(gpc_kvm_create(NULL, NULL, &k2), -EINVAL);
 	assert_int_equal(gpc_kvm_destroy(f->kvm), -EBUSY); /* vCPU exists */
+}
+
+static int nop_mirror(void *ctx, const struct gpc_memslot_info *o,
+		      const struct gpc_memslot_info *n)
+{
+	(void)ctx, (void)o, (void)n;
+	return 0;
+}
+
+/* One binding per vm, next to a mirror; the binding pins the vm. */
+static void bind_rules(void **state)
+{
+	struct gpc_vm *vm;
+	struct gpc_kvm *k, *k2;
+
+	(void)state;
+	assert_int_equal(gpc_vm_create(NULL, &vm), 0);
+	assert_int_equal(gpc_memslot_set_mirror(vm, nop_mirror, NULL), 0);
+	assert_int_equal(gpc_kvm_create(vm, NULL, &k), 0);
+	assert_int_equal(gpc_kvm_create(vm, NULL, &k2), -EBUSY);
+	assert_int_equal(gpc_vm_destroy(vm), -EBUSY);
+	assert_int_equal(gpc_kvm_destroy(k), 0);
+	assert_int_equal(gpc_memslot_set_mirror(vm, NULL, NULL), 0);
+	assert_int_equal(gpc_vm_destroy(vm), 0);
 }
 
 /* ---- a vCPU thread that spins in the guest ------------------------------ */
@@ -491,6 +552,7 @@ int main(void)
 							 (void *)&schemes[1])
 	const struct CMUnitTest tests[] = {
 		T(mirror_follows_every_change),
+		T(bind_rules),
 		T(bind_refuses_vm_with_slots),
 		T(request_kicks_vcpu_out_of_kvm_run),
 		T(kick_just_before_kvm_run_is_not_lost),

@@ -5,10 +5,30 @@
  * Two things a VMM built on libgpc needs from KVM:
  *
  *  - the memslot table and KVM's view of guest-physical memory must never
- *    disagree: gpc_kvm_create() installs a mirror hook (gpc/memslot.h) so
- *    that every gpc_memslot_* change is made in KVM as well, inside the same
- *    call and before the library publishes it (KVM_SET_USER_MEMORY_REGION);
- *    if KVM refuses, the change fails and the table stays as it was;
+ *    disagree once a change returns: gpc_kvm_create() registers a memslot
+ *    listener (gpc/memslot.h) that makes every commit in KVM as well
+ *    (KVM_SET_USER_MEMORY_REGION), inside the commit and before the library
+ *    publishes it; if KVM refuses a step, what was done is undone and the
+ *    commit fails, the table stays as it was. Other listeners (devices,
+ *    gpc_memslot_set_mirror()) may follow the table next to it.
+ *
+ *    KVM has no atomic multi-slot update, so a commit becomes single-slot
+ *    calls in an order KVM accepts: first deletes (deleted and replaced
+ *    slots, and all moved slots when a commit moves more than one), then
+ *    in-place changes (the one move of a commit that moves one slot; a
+ *    READONLY toggle, as a delete and a create of the same range), then
+ *    creates. What vCPUs running meanwhile can observe: a range that the
+ *    commit deletes, replaces, moves or re-flags may be absent (accesses
+ *    exit to the VMM as MMIO) from the first call to the last; a range the
+ *    commit adds appears at the end; a range is never mapped to a host
+ *    address or with flags that neither the old nor the new table gives
+ *    it. To keep vCPUs out of that window, install a pause hook
+ *    (gpc_kvm_set_pause_hook()): it is called before the first KVM call of
+ *    a commit and again once the commit is published (or undone), which is
+ *    where a VMM stops and restarts its vCPUs (gpcvm's pause gate does);
+ *
+ *    the binding pins the vm: gpc_vm_destroy() returns -EBUSY until
+ *    gpc_kvm_destroy();
  *
  *  - a vCPU that uses guest-usage caches (gpc/vcpu.h) around KVM_RUN:
  *    gpc_kvm_vcpu_run() sets the vCPU's mode to "in guest" before KVM_RUN
@@ -23,6 +43,11 @@
  * The binding exists where <linux/kvm.h> does. Elsewhere every function
  * fails with -ENOSYS (gpc_kvm_probe() says so), so programs can be written
  * once and fall back at run time.
+ *
+ * Object lifetime (the rule of every library-allocated object): destroy
+ * once; a pointer passed to a destroy call that returned 0 is freed, and
+ * using it again, destroy included, is undefined (no -EINVAL can be
+ * promised for freed memory).
  *
  * Thread model: a struct gpc_kvm_vcpu is run by one thread at a time (the
  * thread that calls gpc_kvm_vcpu_run(); it may change between calls while the
@@ -123,12 +148,15 @@ int gpc_kvm_probe(const char *device, char *why, size_t whylen);
 
 /**
  * gpc_kvm_create - create a KVM VM and bind @vm to it.
- * @vm: a vm with no memslots yet (every later change is mirrored).
+ * @vm: a vm with no memslots yet and no KVM binding (every later commit
+ *      is mirrored).
  * @cfg: NULL for the defaults.
  * @out: receives the binding.
  *
  * Return: 0; -EINVAL (NULL @vm or @out, bad signal); -EBUSY if @vm already
- * has memslots or a mirror; -ENOMEM; -ENOSYS without <linux/kvm.h>;
+ * has memslots or a KVM binding (a mirror hook or other listeners are
+ * fine: they are called next to the binding); -ENOMEM; -EDEADLK from a
+ * memslot listener callback or with an open memslot transaction; -ENOSYS without <linux/kvm.h>;
  * the negative errno of opening the device or of KVM_CREATE_VM; -EPROTO for
  * a KVM without the API version 12, user memory or immediate_exit.
  * Context: may sleep.
@@ -139,11 +167,39 @@ int gpc_kvm_create(struct gpc_vm *vm, const struct gpc_kvm_config *cfg,
 /**
  * gpc_kvm_destroy - unbind and close the KVM VM.
  *
- * The vm keeps its memslots (no longer mirrored).
- * Return: 0; -EINVAL for NULL; -EBUSY while vCPUs of the binding exist.
+ * The vm keeps its memslots (no longer mirrored) and may be destroyed
+ * after this. Waits for a memslot commit in progress. Destroy once (see
+ * "Object lifetime" above).
+ * Return: 0; -EINVAL for NULL; -EBUSY while vCPUs of the binding exist;
+ * -EDEADLK from a memslot listener callback or with an open memslot
+ * transaction on this thread.
  * Context: may sleep.
  */
 int gpc_kvm_destroy(struct gpc_kvm *kvm);
+
+/*
+ * A VMM's hook around the window of a memslot commit in which KVM holds an
+ * intermediate layout: called with @pause true before the first KVM call
+ * of a commit, and false once the commit is published or undone, on the
+ * committing thread with the memslot writers' lock held (so it must not
+ * call a memslot writer). A pause must make vCPUs leave KVM_RUN and not
+ * enter again until the resume (for example a pause gate checked by each
+ * vCPU thread before gpc_kvm_vcpu_run(), and gpc_kvm_vcpu_kick()).
+ */
+typedef void gpc_kvm_pause_fn(void *ctx, bool pause);
+
+/**
+ * gpc_kvm_set_pause_hook - install (NULL: remove) the commit pause hook.
+ *
+ * Replaces the previous hook; never takes effect inside a commit (it waits
+ * for a commit in progress).
+ * Return: 0; -EINVAL for NULL @kvm; -EDEADLK from a memslot listener
+ * callback or with an open memslot transaction; -ENOSYS without
+ * <linux/kvm.h>.
+ * Context: may sleep.
+ */
+int gpc_kvm_set_pause_hook(struct gpc_kvm *kvm, gpc_kvm_pause_fn *fn,
+			   void *ctx);
 
 /**
  * gpc_kvm_vm_fd - the KVM VM file descriptor (for the caller's own ioctls).
@@ -162,7 +218,8 @@ int gpc_kvm_vm_fd(const struct gpc_kvm *kvm);
 int gpc_kvm_sys_fd(const struct gpc_kvm *kvm);
 
 /**
- * gpc_kvm_mirror_errors - how many mirrored changes KVM refused.
+ * gpc_kvm_mirror_errors - how many commits KVM refused (a step of the
+ * commit's plan failed; the commit was undone and failed).
  *
  * Context: any context.
  */
@@ -185,6 +242,7 @@ int gpc_kvm_vcpu_create(struct gpc_kvm *kvm, unsigned int id,
 /**
  * gpc_kvm_vcpu_destroy - destroy the vCPU (and its libgpc vCPU).
  *
+ * Destroy once (see "Object lifetime" above).
  * Return: 0; -EINVAL for NULL; -EBUSY if a guest-usage cache still names it
  * (destroy or deactivate those first) or it is in guest mode.
  * Context: may sleep.
@@ -203,8 +261,11 @@ int gpc_kvm_vcpu_destroy(struct gpc_kvm_vcpu *v);
  * Return: 0 with @ex filled in; -EINVAL for NULL; the error of
  * gpc_vcpu_handle_requests() (for example -EFAULT when a guest-usage cache
  * can no longer be translated: the cache stays invalid, so deactivate it
- * or fix the memory before calling again); the negative errno of KVM_RUN
- * other than EINTR (the vCPU is outside guest mode).
+ * or fix the memory before calling again; -EDEADLK when the calling
+ * thread is inside a read section of the vm's domain and a guest-usage
+ * cache needs a refresh, which would wait for that section: run vCPUs
+ * outside sections); the negative errno of KVM_RUN other than EINTR (the
+ * vCPU is outside guest mode).
  * Context: may sleep; call it from the thread that runs the vCPU.
  */
 int gpc_kvm_vcpu_run(struct gpc_kvm_vcpu *v, struct gpc_kvm_exit *ex);

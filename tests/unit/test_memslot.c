@@ -203,7 +203,7 @@ static void test_create_einval(void **state)
 	expect_fail(vm, -EINVAL, gpc_memslot_create(vm, 2, 0, ps, 0, 1u << 5));
 	expect_fail(vm, -EINVAL,
 		    gpc_memslot_create(vm, 2, 0, ps, 0, 0x80000000u));
-	/* EINVAL wins over EEXIST: the id and range are both in use here */
+	/* EINVAL wins over EEXIST/EADDRINUSE: id and range both in use */
 	expect_fail(vm, -EINVAL,
 		    gpc_memslot_create(vm, 1, 16 * ps, ps, ps, 1u << 5));
 
@@ -241,21 +241,21 @@ static void test_create_eexist(void **state)
 	expect_fail(vm, -EEXIST,
 		    gpc_memslot_create(vm, 1, 1024 * ps, ps, 0, 0));
 	/* identical, containing, contained */
-	expect_fail(vm, -EEXIST, gpc_memslot_create(vm, 2, a, 4 * ps, 0, 0));
-	expect_fail(vm, -EEXIST,
+	expect_fail(vm, -EADDRINUSE, gpc_memslot_create(vm, 2, a, 4 * ps, 0, 0));
+	expect_fail(vm, -EADDRINUSE,
 		    gpc_memslot_create(vm, 2, a - ps, 6 * ps, 0, 0));
-	expect_fail(vm, -EEXIST, gpc_memslot_create(vm, 2, a + ps, ps, 0, 0));
+	expect_fail(vm, -EADDRINUSE, gpc_memslot_create(vm, 2, a + ps, ps, 0, 0));
 	/* one page over the low edge, one page over the high edge */
-	expect_fail(vm, -EEXIST,
+	expect_fail(vm, -EADDRINUSE,
 		    gpc_memslot_create(vm, 2, a - ps, 2 * ps, 0, 0));
-	expect_fail(vm, -EEXIST,
+	expect_fail(vm, -EADDRINUSE,
 		    gpc_memslot_create(vm, 2, a + 3 * ps, 2 * ps, 0, 0));
 	/* adjacent on both sides is fine */
 	expect_change(vm, gpc_memslot_create(vm, 2, a - ps, ps, 0, 0));
 	expect_change(vm, gpc_memslot_create(vm, 3, a + 4 * ps, ps, 0, 0));
 	/* a gap of exactly the slot's size between two slots */
 	expect_change(vm, gpc_memslot_create(vm, 4, a + 6 * ps, ps, 0, 0));
-	expect_fail(vm, -EEXIST,
+	expect_fail(vm, -EADDRINUSE,
 		    gpc_memslot_create(vm, 5, a + 5 * ps, 2 * ps, 0, 0));
 	expect_change(vm, gpc_memslot_create(vm, 5, a + 5 * ps, ps, 0, 0));
 	assert_int_equal(gpc_memslot_count(vm), 5);
@@ -390,10 +390,11 @@ static void test_move(void **state)
 	expect_fail(vm, -EINVAL, gpc_memslot_move(vm, 1, top - 2 * ps));
 	expect_fail(vm, -EINVAL, gpc_memslot_move(vm, 1, top));
 	/* onto slot 2 at its low edge and at its high edge */
-	expect_fail(vm, -EEXIST, gpc_memslot_move(vm, 1, a + 5 * ps));
-	expect_fail(vm, -EEXIST, gpc_memslot_move(vm, 1, a + 9 * ps));
-	/* onto itself, and overlapping its own old range: allowed */
-	expect_change(vm, gpc_memslot_move(vm, 1, a));
+	expect_fail(vm, -EADDRINUSE, gpc_memslot_move(vm, 1, a + 5 * ps));
+	expect_fail(vm, -EADDRINUSE, gpc_memslot_move(vm, 1, a + 9 * ps));
+	/* onto itself: nothing changes, no generation bump (caches keep
+	 * hitting); overlapping its own old range: allowed */
+	expect_fail(vm, 0, gpc_memslot_move(vm, 1, a));
 	assert_slot(vm, a, 1, a, 4 * ps, h, 0);
 	expect_change(vm, gpc_memslot_move(vm, 1, a + ps));
 	assert_no_slot(vm, a + ps - 1);
@@ -429,8 +430,8 @@ static void test_set_flags(void **state)
 		    gpc_memslot_set_flags(vm, GPC_MEMSLOTS_MAX, 0));
 	expect_change(vm, gpc_memslot_set_flags(vm, 4, GPC_MEMSLOT_READONLY));
 	assert_slot(vm, 0, 4, 0, ps, 0, GPC_MEMSLOT_READONLY);
-	/* the same flags again is still a change the caches must notice */
-	expect_change(vm, gpc_memslot_set_flags(vm, 4, GPC_MEMSLOT_READONLY));
+	/* the same flags again change nothing: no generation bump */
+	expect_fail(vm, 0, gpc_memslot_set_flags(vm, 4, GPC_MEMSLOT_READONLY));
 	expect_change(vm, gpc_memslot_set_flags(vm, 4, 0));
 	assert_slot(vm, ps - 1, 4, 0, ps, 0, 0);
 }
@@ -963,7 +964,7 @@ static bool diff_step(struct diff *d)
 		else if (d->present[id])
 			want = -EEXIST;
 		else
-			want = diff_overlaps(d, id, gpa, size) ? -EEXIST : 0;
+			want = diff_overlaps(d, id, gpa, size) ? -EADDRINUSE : 0;
 		ret = gpc_memslot_create(d->vm, id, gpa, size, d->hva[id],
 					 flags);
 		op = OP_CREATE;
@@ -974,7 +975,7 @@ static bool diff_step(struct diff *d)
 		if (!diff_valid(gpa, size))
 			want = -EINVAL;
 		else
-			want = diff_overlaps(d, id, gpa, size) ? -EEXIST : 0;
+			want = diff_overlaps(d, id, gpa, size) ? -EADDRINUSE : 0;
 		ret = gpc_memslot_move(d->vm, id, gpa);
 	} else {
 		want = 0;
@@ -1295,7 +1296,9 @@ static void test_dense_edges(void **state)
 	 * rebuild, within as many changes as there are slots) */
 	expect_change(vm, gpc_memslot_delete(vm, 102));
 	for (id = 0; id < 200 && !atomic_load(&vm->ms.table)->ndense; id++)
-		expect_change(vm, gpc_memslot_set_flags(vm, id % 64, 0));
+		expect_change(vm, gpc_memslot_set_flags(
+					  vm, id % 64,
+					  id / 64 % 2 ? 0 : GPC_MEMSLOT_READONLY));
 	assert_true(id < 100);
 	assert_int_equal(gpci_memslots_verify(vm), 0);
 	assert_no_slot(vm, 1ull << 50);
@@ -1522,23 +1525,24 @@ static void model_check(struct conc *c, const struct model *m, uint32_t id)
 		conc_fail(c, E_GET, id, in.gpa);
 }
 
-/* One random change to an id of @m; returns whether it succeeded. */
+/* One random change to an id of @m; returns whether it changed the table. */
 static bool model_step(struct conc *c, struct model *m, uint64_t *seed)
 {
 	uint32_t id = m->first + (uint32_t)(test_rand(seed) % m->nids);
 	uint64_t gpa = m->base + test_rand(seed) % m->pages * ps;
 	uint32_t flags = test_rand(seed) & 1 ? GPC_MEMSLOT_READONLY : 0;
 	int op = (int)(test_rand(seed) % 3), want, ret;
+	bool noop;
 
 	if (!m->present[id]) {
-		want = model_overlaps(m, id, gpa, conc_size(id)) ? -EEXIST : 0;
+		want = model_overlaps(m, id, gpa, conc_size(id)) ? -EADDRINUSE : 0;
 		ret = gpc_memslot_create(c->vm, id, gpa, conc_size(id),
 					 conc_hva(id), flags);
 	} else if (op == 0) {
 		want = 0;
 		ret = gpc_memslot_delete(c->vm, id);
 	} else if (op == 1) {
-		want = model_overlaps(m, id, gpa, conc_size(id)) ? -EEXIST : 0;
+		want = model_overlaps(m, id, gpa, conc_size(id)) ? -EADDRINUSE : 0;
 		ret = gpc_memslot_move(c->vm, id, gpa);
 		flags = m->flags[id];
 	} else {
@@ -1548,13 +1552,16 @@ static bool model_step(struct conc *c, struct model *m, uint64_t *seed)
 	}
 	if (ret != want)
 		conc_fail(c, E_WRITER, id, (uint64_t)(int64_t)ret);
+	/* A move to its own gpa, or the flags it has: no change at all. */
+	noop = m->present[id] && op && gpa == m->gpa[id] &&
+	       flags == m->flags[id];
 	if (!ret) {
 		m->present[id] = !(m->present[id] && op == 0);
 		m->gpa[id] = gpa;
 		m->flags[id] = flags;
 	}
 	model_check(c, m, id);
-	return ret == 0;
+	return ret == 0 && !noop;
 }
 
 struct writer_arg {

@@ -11,8 +11,9 @@
  * slots; the RAM under it is hidden, not lost, and the region is rebuilt
  * whole when the page leaves. A move takes the next page of the pool: the
  * cache is deactivated (no sender can use the old page once that returns),
- * the content copied, the memslots rearranged (mirrored into KVM within
- * each call) with every vCPU paused, the cache activated at the new GPA,
+ * the content copied, the memslots rearranged in one transaction (readers
+ * see the old layout or the new one; KVM, which has no atomic multi-slot
+ * update, gets it as single-slot calls) with every vCPU paused, the cache activated at the new GPA,
  * and the old page filled with a canary that must still be intact when the
  * page is reused or at the end. The covered RAM is copied when it is
  * covered and must be unchanged when it is uncovered.
@@ -133,39 +134,65 @@ void vmm_pool_final_check(struct vmm *m)
 }
 
 /*
- * Every RAM region's memslots for the shared-info page at @gpa: the region
- * it is in split around it, every other one whole (the one it left is
- * rebuilt). The overlay slot must be absent. KVM cannot replace slots
- * atomically (a delete, then a create), so every vCPU is paused: one that
- * ran in between would find no memory under the code, the page tables or
- * the stack it is using.
+ * Every RAM region's memslots for the shared-info page at @gpa, as steps of
+ * @tx: the region it is in split around it, every other one whole (the one
+ * it left is rebuilt). The overlay slot must be absent by then (an earlier
+ * step). KVM cannot replace slots atomically (its mirror of the commit is a
+ * delete, then a create), so every vCPU is paused: one that ran in between
+ * would find no memory under the code, the page tables or the stack it is
+ * using. The caller records the new layout once the commit succeeded.
  */
-static int ram_rearrange(struct vmm *m, uint64_t gpa)
+static int ram_rearrange(struct vmm *m, struct gpc_memslot_txn *tx,
+			 uint64_t gpa,
+			 struct gpcvm_range want[GPCVM_NR_RAM_REGIONS][2])
 {
 	for (int r = 0; r < GPCVM_NR_RAM_REGIONS; r++) {
 		const struct gpcvm_ram_region *rg = &gpcvm_ram_regions[r];
-		struct gpcvm_range want[2] = { { 0, 0 }, { 0, 0 } };
 		int err;
 
-		gpcvm_split_around(rg->gpa, rg->size, gpa, want);
-		if (!memcmp(want, m->sh->ram_slots[r], sizeof(want)))
+		memset(want[r], 0, sizeof(want[r]));
+		gpcvm_split_around(rg->gpa, rg->size, gpa, want[r]);
+		if (!memcmp(want[r], m->sh->ram_slots[r], sizeof(want[r])))
 			continue;
-		for (int i = 0; i < 2; i++) {
+		for (int i = 0; i < 2; i++)
 			if (m->sh->ram_slots[r][i].size &&
-			    (err = vmm_slot_delete(m, rg->slot[i])))
+			    (err = gpc_memslot_txn_delete(tx, rg->slot[i])))
 				return err;
-			m->sh->ram_slots[r][i].size = 0;
-		}
-		for (int i = 0; i < 2; i++) {
-			if (want[i].size &&
-			    (err = vmm_slot_create(
-				     m, rg->slot[i], want[i].gpa, want[i].size,
-				     m->ram[r] + (want[i].gpa - rg->gpa))))
+		for (int i = 0; i < 2; i++)
+			if (want[r][i].size &&
+			    (err = vmm_slots_add(
+				     tx, rg->slot[i], want[r][i].gpa,
+				     want[r][i].size,
+				     m->ram[r] + (want[r][i].gpa - rg->gpa))))
 				return err;
-			m->sh->ram_slots[r][i] = want[i];
-		}
 	}
 	return 0;
+}
+
+/*
+ * Move the overlay to @gpa and rearrange the RAM around it: one
+ * transaction, so that no reader (and no cache) ever sees RAM missing
+ * under the page or the page missing.
+ */
+static int slots_switch(struct vmm *m, uint64_t old, uint64_t gpa,
+			struct gpcvm_shared_info *si)
+{
+	struct gpcvm_range want[GPCVM_NR_RAM_REGIONS][2];
+	struct gpc_memslot_txn *tx;
+	int err = vmm_slots_begin(m, &tx);
+
+	if (err)
+		return err;
+	if (old)
+		err = gpc_memslot_txn_delete(tx, GPCVM_SLOT_SHINFO);
+	if (!err)
+		err = ram_rearrange(m, tx, gpa, want);
+	if (!err)
+		err = vmm_slots_add(tx, GPCVM_SLOT_SHINFO, gpa, GPCVM_PAGE, si);
+	err = vmm_slots_commit(m, tx, err);
+	if (!err)
+		memcpy(m->sh->ram_slots, want, sizeof(want));
+	return err;
 }
 
 /* With every vCPU paused and m->shinfo_lock held. */
@@ -189,9 +216,7 @@ static int shinfo_switch(struct vmm *m, uint64_t gpa)
 		si->magic = GPCVM_SHINFO_MAGIC;
 	}
 	si->moves++;
-	if (old && (err = vmm_slot_delete(m, GPCVM_SLOT_SHINFO)))
-		return err;
-	if ((err = ram_rearrange(m, gpa)))
+	if ((err = slots_switch(m, old, gpa, si)))
 		return err;
 	/* The RAM left behind is visible again: is it as we hid it? Then
 	 * hide the new one, with every vCPU paused since the guest last
@@ -204,8 +229,6 @@ static int shinfo_switch(struct vmm *m, uint64_t gpa)
 		m->sh->hidden_gpa = gpa;
 		memcpy(m->sh->hidden_snap, m->sh->hidden, GPCVM_PAGE);
 	}
-	if ((err = vmm_slot_create(m, GPCVM_SLOT_SHINFO, gpa, GPCVM_PAGE, si)))
-		return err;
 	if (from >= 0) {
 		vmm_canary_fill(pool_page(m, from), GPCVM_PAGE,
 				POOL_CANARY + from);

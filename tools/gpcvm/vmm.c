@@ -92,6 +92,42 @@ int vmm_slot_delete(struct vmm *m, uint32_t id)
 	return err;
 }
 
+int vmm_slots_begin(struct vmm *m, struct gpc_memslot_txn **tx)
+{
+	int err = gpc_memslot_txn_begin(m->vm, tx);
+
+	if (err)
+		vmm_violation(m, V_VMM, "memslot transaction: %s",
+			      strerror(-err));
+	return err;
+}
+
+int vmm_slots_add(struct gpc_memslot_txn *tx, uint32_t id, uint64_t gpa,
+		  uint64_t size, void *hva)
+{
+	struct gpc_memslot_desc d = {
+		.id = id, .gpa = gpa, .size = size, .hva = (uint64_t)hva
+	};
+
+	return gpc_memslot_txn_add(tx, &d);
+}
+
+int vmm_slots_commit(struct vmm *m, struct gpc_memslot_txn *tx, int err)
+{
+	uint64_t t0 = vmm_now_ns();
+
+	if (err)
+		gpc_memslot_txn_abort(tx);
+	else
+		err = gpc_memslot_txn_commit(tx);
+	hist_add(&m->memslot_lat, vmm_now_ns() - t0);
+	atomic_fetch_add(&m->st.memslot_ops, 1);
+	if (err)
+		vmm_violation(m, V_VMM, "memslot transaction: %s",
+			      strerror(-err));
+	return err;
+}
+
 /* ---- setup ------------------------------------------------------------------- */
 
 static int alloc(struct vmm *m, size_t size, uint8_t **out)

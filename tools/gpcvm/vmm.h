@@ -264,6 +264,17 @@ void vmm_layout_view_locked(struct vmm *m, struct gpcvm_layout_view *lv);
 int vmm_slot_create(struct vmm *m, uint32_t id, uint64_t gpa, uint64_t size,
 		    void *hva);
 int vmm_slot_delete(struct vmm *m, uint32_t id);
+/*
+ * Several memslot changes as one transaction (gpc/memslot.h): readers and
+ * KVM's mirror see the layout before or after, one grace period for all.
+ * Steps fail the whole transaction; vmm_slots_commit() commits it if @err
+ * is 0, else aborts it, and reports a failure as a violation. Timed and
+ * counted as one memslot operation.
+ */
+int vmm_slots_begin(struct vmm *m, struct gpc_memslot_txn **tx);
+int vmm_slots_add(struct gpc_memslot_txn *tx, uint32_t id, uint64_t gpa,
+		  uint64_t size, void *hva);
+int vmm_slots_commit(struct vmm *m, struct gpc_memslot_txn *tx, int err);
 
 /* ---- shinfo.c ------------------------------------------------------------- */
 
