@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cache_priv.h"
+#include "dirty_priv.h"
 #include "vm_priv.h"
 
 /* ---- fast-path helpers kept out of line --------------------------------- */
@@ -162,6 +163,21 @@ static bool within_len(struct gpc_cache *c, uint64_t off, uint64_t len)
 }
 
 /*
+ * dirty log: mark exactly what was written, after the copy and still inside
+ * the section (dirty.c says why both). One relaxed load when nothing logs.
+ */
+static void mark_written(struct gpc_cache *c, uint64_t off, size_t len)
+{
+	uint64_t gpa;
+
+	if (!gpci_dirty_any())
+		return;
+	gpa = atomic_load_explicit(&c->priv->log_gpa, memory_order_relaxed);
+	if (gpa != UINT64_MAX)
+		gpci_dirty_cache_wrote(c, gpa + off, len);
+}
+
+/*
  * begin -> (miss: refresh) -> use -> end. Bounded: a refresh that succeeds
  * makes the next begin hit unless an invalidation came in between, and we
  * give up after many such rounds rather than loop forever.
@@ -176,9 +192,10 @@ static int copy_through(struct gpc_cache *c, uint64_t off, void *buf,
 		uint8_t *p = gpc_cache_begin(c, off, len, &g);
 
 		if (p) {
-			if (write)
+			if (write) {
 				memcpy(p, buf, len);
-			else
+				mark_written(c, off, len);
+			} else
 				memcpy(buf, p, len);
 			gpc_cache_end(c, &g);
 			return 0;

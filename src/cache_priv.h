@@ -50,6 +50,8 @@ struct gpc_cache_priv {
 	uint64_t pfn;
 
 	uint64_t pub_hva; /* hva of the published translation */
+	/* Its gpa, for the dirty log; UINT64_MAX in HVA mode (dirty.c). */
+	_Atomic uint64_t log_gpa;
 
 	/* Index entries for [idx_first, idx_first + idx_n) pages. */
 	struct gpci_index_node *idx;

@@ -28,6 +28,7 @@
 #include <gpc/memslot.h>
 #include <gpc/srcu.h>
 
+#include "dirty_priv.h"
 #include "memslot_priv.h"
 #include "vm_priv.h"
 
@@ -1101,8 +1102,13 @@ int gpci_memslots_init(struct gpc_vm *vm)
 
 void gpci_memslots_fini(struct gpc_vm *vm)
 {
-	table_free(atomic_exchange_explicit(&vm->ms.table, NULL,
-					    memory_order_relaxed));
+	struct gpci_memslots *t = atomic_exchange_explicit(
+		&vm->ms.table, NULL, memory_order_relaxed);
+
+	/* DIRTY-HOOK: the bitmaps of the slots still there (no reader). */
+	for (unsigned int i = 0; t && i < t->n; i++)
+		gpci_dirty_slot_retire(vm, &t->s[i], NULL);
+	table_free(t);
 	free(vm->ms.ids);
 	vm->ms.ids = NULL;
 	pthread_mutex_destroy(&vm->ms.lock);
@@ -1176,17 +1182,18 @@ static void memslots_free_rcu(struct gpc_srcu_head *head)
  * the free with gpc_srcu_call) is what makes "no reader still uses the old
  * layout when the change returns" true, which caches rely on.
  */
-static void memslots_retire(struct gpc_vm *vm, struct gpci_memslots *old)
+static bool memslots_retire(struct gpc_vm *vm, struct gpci_memslots *old)
 {
 	int ret = gpc_srcu_synchronize(vm->srcu);
 
 	if (!ret) {
 		table_free(old);
-		return;
+		return true;
 	}
 	gpci_log(GPC_LOG_ERR, "memslot: grace period failed (%d)", ret);
 	if (gpc_srcu_call(vm->srcu, &old->rcu, memslots_free_rcu))
 		gpci_log(GPC_LOG_ERR, "memslot: old table leaked");
+	return false;
 }
 
 /*
@@ -1218,6 +1225,11 @@ static int memslots_commit(struct gpc_vm *vm, struct gpci_memslots *old,
 			   const struct gpci_memslot *n)
 {
 	struct gpc_memslot_info oi, ni;
+	/* DIRTY-HOOK (lead: reconcile with the txn rewrite): copies of the
+	 * slots for gpci_dirty_slot_retire(), which runs after @old is freed
+	 * and when @t may be gone too. */
+	struct gpci_memslot oc = o ? *o : (struct gpci_memslot){ 0 };
+	struct gpci_memslot nc = n ? *n : (struct gpci_memslot){ 0 };
 	int ret = 0;
 
 	if (vm->ms.mirror) {
@@ -1229,6 +1241,8 @@ static int memslots_commit(struct gpc_vm *vm, struct gpci_memslots *old,
 				    n ? &ni : NULL);
 	}
 	if (ret) {
+		if (n) /* DIRTY-HOOK: what prepare allocated for @n */
+			gpci_dirty_slot_unprepare(&nc, o);
 		pthread_mutex_unlock(&vm->ms.lock);
 		table_free(t);
 		return ret;
@@ -1239,7 +1253,9 @@ static int memslots_commit(struct gpc_vm *vm, struct gpci_memslots *old,
 	else if (n && !o)
 		vm->ms.ids[n->id / 64] |= 1ull << n->id % 64;
 	pthread_mutex_unlock(&vm->ms.lock);
-	memslots_retire(vm, old);
+	/* DIRTY-HOOK: after the grace period only (else leak the bitmap). */
+	if (memslots_retire(vm, old))
+		gpci_dirty_slot_retire(vm, o ? &oc : NULL, n ? &nc : NULL);
 
 	return 0;
 }
@@ -1287,7 +1303,13 @@ static int slot_add(struct gpc_vm *vm, const struct gpci_memslot *x)
 		return ret;
 	/* Relaxed: writers are ordered by slots_lock. */
 	old = atomic_load_explicit(&vm->ms.table, memory_order_relaxed);
-	ret = create_table(vm, old, &s, &t);
+	/* DIRTY-HOOK: the bitmap goes into the table with the slot. */
+	ret = gpci_dirty_slot_prepare(vm, &s, NULL);
+	if (!ret) {
+		ret = create_table(vm, old, &s, &t);
+		if (ret)
+			gpci_dirty_slot_unprepare(&s, NULL);
+	}
 	if (ret) {
 		pthread_mutex_unlock(&vm->ms.lock);
 		return ret;
@@ -1349,6 +1371,8 @@ static int move_table(struct gpc_vm *vm, struct gpci_memslots *old, int i,
 	moved->gpa = gpa;
 	if (!range_ok(vm, gpa, moved->size))
 		return -EINVAL;
+	/* DIRTY-HOOK: a move keeps the bitmap (never allocates). */
+	gpci_dirty_slot_prepare(vm, moved, &old->s[i]);
 	/* Without the slot itself, so a move may overlap its old range. */
 	return table_next(vm, old, i, moved, out);
 }
@@ -1393,6 +1417,13 @@ int gpc_memslot_set_flags(struct gpc_vm *vm, uint32_t id, uint32_t flags)
 		return ret;
 	}
 	t->s[i].flags = flags;
+	/* DIRTY-HOOK: logging on (a new bitmap), kept, or off. */
+	ret = gpci_dirty_slot_prepare(vm, &t->s[i], &old->s[i]);
+	if (ret) {
+		pthread_mutex_unlock(&vm->ms.lock);
+		table_free(t);
+		return ret;
+	}
 	return memslots_commit(vm, old, t, &old->s[i], &t->s[i]);
 }
 
