@@ -32,7 +32,7 @@
 
 #include "common.h"
 
-#define NR_SUITES  5
+#define NR_SUITES  7  /* 6 is the driver's end to end (bench.in) */
 #define MAX_ROUNDS 15 /* interleaved rounds of the ns/op measurements: */
 #define ROUNDS	   (opt.quick ? 7 : MAX_ROUNDS) /* 7 in a quick run */
 #define GPA_BASE   0x100000ULL
@@ -269,6 +269,7 @@ void suite_kick(void);	   /* 2, kick and wait; independent domains */
 void suite_storm(void);	   /* 3 refresh under invalidation storms */
 void suite_scale(void);	   /* 4 scale */
 void suite_rt(void);	   /* 5 real time */
+void suite_dirty(void);	   /* 7 dirty logging */
 int run_profile(void);	   /* --profile: one fast-path loop for callgrind */
 
 #endif

@@ -168,13 +168,8 @@ static bool within_len(struct gpc_cache *c, uint64_t off, uint64_t len)
  */
 static void mark_written(struct gpc_cache *c, uint64_t off, size_t len)
 {
-	uint64_t gpa;
-
-	if (!gpci_dirty_any())
-		return;
-	gpa = atomic_load_explicit(&c->priv->log_gpa, memory_order_relaxed);
-	if (gpa != UINT64_MAX)
-		gpci_dirty_cache_wrote(c, gpa + off, len);
+	if (gpci_dirty_any())
+		gpci_dirty_cache_wrote(c, off, len);
 }
 
 /*

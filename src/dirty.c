@@ -47,6 +47,7 @@
 
 #include <gpc/dirty.h>
 
+#include "cache_priv.h"
 #include "dirty_priv.h"
 #include "index_priv.h"
 #include "vm_priv.h"
@@ -152,34 +153,78 @@ void gpci_dirty_mark(struct gpci_dirty *d, uint64_t off, uint64_t len)
 	bits_set(d->bits, first, last);
 }
 
-/* Mark [gpa, gpa + len) in the slot that holds @gpa, if it logs. */
-static void mark_gpa(struct gpc_vm *vm, uint64_t gpa, uint64_t len)
+/*
+ * Mark [gpa, gpa + len) in the slot that holds @gpa, if it logs; return
+ * its bitmap (NULL if none) and in *@off the offset of @gpa in the slot.
+ */
+static struct gpci_dirty *mark_gpa(struct gpc_vm *vm, uint64_t gpa,
+				   uint64_t len, uint64_t *off)
 {
 	const struct gpci_memslot *s;
+	struct gpci_dirty *d = NULL;
 	uint64_t gen;
 
 	/*
 	 * A section of vm->srcu of our own: on the rwlock scheme the caller's
 	 * cache section is not one, and the bitmap may be retired meanwhile.
-	 * Nested inside the caller's on the srcu scheme.
 	 */
 	gpc_srcu_read_lock(vm->srcu);
 	s = gpci_memslot_find(vm, gpa, &gen);
-	if (s && s->dirty)
-		gpci_dirty_mark(s->dirty, gpa - s->gpa, len);
+	if (s && s->dirty) {
+		d = s->dirty;
+		*off = gpa - s->gpa;
+		gpci_dirty_mark(d, *off, len);
+	}
 	gpc_srcu_read_unlock(vm->srcu);
+	return d;
 }
 
-void gpci_dirty_cache_refreshed(struct gpc_cache *c, uint64_t gpa, uint64_t len)
+struct gpci_dirty *gpci_dirty_cache_refreshed(struct gpc_cache *c, uint64_t gpa,
+					      uint64_t len, uint64_t *off)
 {
-	if (gpci_dirty_any() && !(c->flags & GPC_CACHE_READONLY))
-		mark_gpa(c->vm, gpa, len);
+	if (!gpci_dirty_any() || (c->flags & GPC_CACHE_READONLY))
+		return NULL;
+	return mark_gpa(c->vm, gpa, len, off);
 }
 
-void gpci_dirty_cache_wrote(struct gpc_cache *c, uint64_t gpa, uint64_t len)
+void gpci_dirty_cache_publish(struct gpc_cache *c, struct gpci_dirty *d,
+			      uint64_t off)
 {
-	if (gpci_dirty_any())
-		mark_gpa(c->vm, gpa, len);
+	struct gpc_cache_priv *p = c->priv;
+
+	atomic_store_explicit(&p->log_dirty, d, memory_order_relaxed);
+	atomic_store_explicit(&p->log_off, off, memory_order_relaxed);
+	atomic_store_explicit(&p->log_gpa, p->hva_mode ? UINT64_MAX : p->gpa,
+			      memory_order_relaxed);
+}
+
+/*
+ * The srcu scheme: the caller's begin .. end is a section of vm->srcu whose
+ * check found the cache's generation current, so the translation it used
+ * was published from a table that no grace period has retired yet, and
+ * log_dirty (stored before that publish, or by a later one, from a table
+ * current then) is that table's bitmap or a newer one's: alive until the
+ * section ends. Same page, no lookup. The rwlock scheme's section is not
+ * one of vm->srcu and the bitmap may be retired under it: look the slot up
+ * again inside a section of our own. (Either way a cache's whole range is
+ * marked already, by its refresh and by harvests; this keeps the log exact
+ * for what the call wrote should that ever change.)
+ */
+void gpci_dirty_cache_wrote(struct gpc_cache *c, uint64_t off, uint64_t len)
+{
+	struct gpc_cache_priv *p = c->priv;
+	struct gpci_dirty *d;
+	uint64_t gpa, o;
+
+	if (c->scheme == GPC_SCHEME_SRCU) {
+		d = atomic_load_explicit(&p->log_dirty, memory_order_relaxed);
+		o = atomic_load_explicit(&p->log_off, memory_order_relaxed);
+		gpci_dirty_mark(d, o + off, len);
+		return;
+	}
+	gpa = atomic_load_explicit(&p->log_gpa, memory_order_relaxed);
+	if (gpa != UINT64_MAX)
+		mark_gpa(c->vm, gpa + off, len, &o);
 }
 
 /* ---- harvesting -------------------------------------------------------- */

@@ -424,6 +424,8 @@ static int writer(void *arg)
 	struct gpc_cache *c = &k->caches[a->i];
 	uint64_t seed = 0x9e3779b97f4a7c15ull * (a->i + 1), page = 0;
 	long n = test_iters(20000);
+	/* Its own word of the page: writers may pick the same page. */
+	uint64_t off = 8 * (uint64_t)a->i;
 
 	for (long it = 0; it < n && k->nrec[a->i] < MAXREC; it++) {
 		uint32_t h0, h1;
@@ -435,14 +437,14 @@ static int writer(void *arg)
 			/* Sometimes unmapped before the next harvest. */
 			if (it % 16 == 0)
 				gpc_cache_deactivate(c);
-			err = gpc_cache_activate_gpa(c, G0 + page * PG, 8);
+			err = gpc_cache_activate_gpa(c, G0 + page * PG, 64);
 		}
 		h0 = atomic_load(&k->completed);
 		if (!err && (it & 1)) {
-			err = gpc_cache_write(c, 0, &v, 8);
+			err = gpc_cache_write(c, off, &v, 8);
 		} else if (!err) {
 			struct gpc_guard g;
-			uint64_t *p = gpc_cache_begin(c, 0, 8, &g);
+			uint64_t *p = gpc_cache_begin(c, off, 8, &g);
 
 			if (p) {
 				*p = v;
