@@ -550,13 +550,29 @@ static void concurrent(void **state)
 	free(k);
 }
 
+/* A vm destroyed with a logging slot frees its bitmap (LeakSanitizer). */
+static void destroy_logging(void **state)
+{
+	struct fx *f = *state;
+	struct tvm t;
+
+	(void)f;
+	assert_int_equal(tvm_setup(&t, f->t.scheme, f->t.stage), 0);
+	assert_int_equal(gpc_memslot_set_flags(t.vm, 0, GPC_MEMSLOT_LOG_DIRTY),
+			 0);
+	assert_int_equal(gpc_vm_set_hook(t.vm, NULL, NULL), 0);
+	assert_int_equal(gpc_vm_destroy(t.vm), 0);
+	t.vm = NULL;
+	assert_int_equal(tvm_teardown(&t), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T4(bad_input),	  T4(writes_and_copies),
 		T4(direct_marks), T4(set_flags_live),
 		T4(vhost_log),	  T4(harvest_mid_refresh),
-		T4(concurrent),
+		T4(concurrent),	  T4(destroy_logging),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
