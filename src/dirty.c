@@ -331,7 +331,9 @@ int gpc_dirty_log_get_and_clear(struct gpc_vm *vm, uint32_t slot_id,
 
 	if (!vm || !bitmap)
 		return -EINVAL;
-	if (gpc_srcu_read_held(vm->srcu))
+	/* The grace period would wait for us; on the rwlock scheme an
+	 * invalidation holding the index lock may wait for our section. */
+	if (gpci_section_held(vm))
 		return -EDEADLK;
 	gpc_srcu_read_lock(vm->srcu);
 	ret = find_logging(vm, slot_id, &h.s);
@@ -390,7 +392,7 @@ int gpc_dirty_log_harvest(struct gpc_vm *vm, uint32_t slot_id, void *log_base,
 
 	if (!vm || !log_base)
 		return -EINVAL;
-	if (gpc_srcu_read_held(vm->srcu))
+	if (gpci_section_held(vm))
 		return -EDEADLK;
 	gpc_srcu_read_lock(vm->srcu);
 	ret = find_logging(vm, slot_id, &h.s);

@@ -75,7 +75,10 @@ struct gpc_vm;
  * @vm or @bitmap is NULL; -ENOENT if no slot has @slot_id; -ENODATA if the
  * slot does not log (no GPC_MEMSLOT_LOG_DIRTY); -ENOSPC if @words is below
  * GPC_DIRTY_LOG_WORDS(slot size); -EDEADLK if the calling thread is inside
- * a read section of the vm's domain (the grace period would wait for it).
+ * a cache section of the vm: a read section of its SRCU domain (the grace
+ * period would wait for it) or, on the rwlock scheme, a gpc_cache_begin()
+ * .. gpc_cache_end() (an invalidation may hold the lock we need while it
+ * waits for that section).
  * The log is untouched on every error.
  * Context: may sleep.
  */

@@ -152,8 +152,18 @@ static void bad_input(void **state)
 		assert_int_equal(gpc_dirty_log_harvest(f->vm, 0, log, 64),
 				 -EDEADLK);
 		gpc_srcu_read_unlock(gpc_vm_srcu(f->vm));
-		(void)g;
-		(void)p;
+		/* Inside a cache section, either scheme. */
+		assert_int_equal(gpc_cache_init(&f->c[1], f->vm, GPC_USAGE_HOST,
+						NULL, GPC_CACHE_READONLY),
+				 0);
+		assert_int_equal(gpc_cache_activate_gpa(&f->c[1], G0, 8), 0);
+		p = gpc_cache_begin(&f->c[1], 0, 8, &g);
+		assert_non_null(p);
+		assert_int_equal(gpc_dirty_log_get_and_clear(f->vm, 0, bm,
+							     NWORDS),
+				 -EDEADLK);
+		gpc_cache_end(&f->c[1], &g);
+		assert_int_equal(gpc_cache_destroy(&f->c[1]), 0);
 	}
 	bm[NWORDS] = 42; /* past the slot's words: untouched */
 	assert_int_equal(gpc_dirty_log_get_and_clear(f->vm, 0, bm, NWORDS + 1),
