@@ -220,6 +220,51 @@ static void writes_and_copies(void **state)
 	expect_pages(f, NONE);
 }
 
+/* A guest-usage cache: written through guest_ptr while "in guest mode". */
+static void guest_usage(void **state)
+{
+	struct fx *f = *state;
+	struct gpc_cache *c = &f->c[0];
+	struct gpc_vcpu *v;
+	uint64_t *p;
+
+	log_on(f);
+	assert_int_equal(gpc_vcpu_create(f->vm, NULL, NULL, &v), 0);
+	assert_int_equal(gpc_cache_init(c, f->vm, GPC_USAGE_GUEST, v, 0), 0);
+	assert_int_equal(gpc_cache_activate_gpa(c, G0 + 90 * PG, 8), 0);
+	assert_int_equal(gpc_vcpu_enter_guest(v), 0);
+	p = gpc_cache_guest_ptr(c, 0, 8);
+	assert_non_null(p);
+	*p = 5;
+	gpc_vcpu_exit_guest(v);
+	assert_int_equal(gpc_cache_deactivate(c), 0);
+	expect_pages(f, PAGES(90));
+	expect_pages(f, NONE);
+	assert_int_equal(gpc_cache_destroy(c), 0);
+	assert_int_equal(gpc_vcpu_destroy(v), 0);
+}
+
+/*
+ * A writable HVA-mode cache in the slot's memory: reported by the harvests
+ * that find it mapped (its refresh looks no slot up: gpc/dirty.h).
+ */
+static void hva_mode(void **state)
+{
+	struct fx *f = *state;
+	struct gpc_cache *c = &f->c[0];
+	uint64_t v = 9;
+
+	log_on(f);
+	assert_int_equal(gpc_cache_init(c, f->vm, GPC_USAGE_HOST, NULL, 0), 0);
+	assert_int_equal(
+		gpc_cache_activate_hva(c, tvm_hva(&f->t, G0 + 95 * PG), 8), 0);
+	assert_int_equal(gpc_cache_write(c, 0, &v, 8), 0);
+	expect_pages(f, PAGES(95));
+	assert_int_equal(gpc_cache_deactivate(c), 0);
+	expect_pages(f, PAGES(95));
+	expect_pages(f, NONE);
+}
+
 /* The translate helper's path: gpci_dirty_mark on the slot's bitmap. */
 static void mark(struct fx *f, uint64_t off, uint64_t len)
 {
@@ -583,6 +628,7 @@ int main(void)
 		T4(direct_marks), T4(set_flags_live),
 		T4(vhost_log),	  T4(harvest_mid_refresh),
 		T4(concurrent),	  T4(destroy_logging),
+		T4(guest_usage),  T4(hva_mode),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
