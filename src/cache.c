@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cache_priv.h"
+#include "dirty_priv.h"
 #include "index_priv.h"
 #include "invalidate_priv.h"
 #include "memslot_priv.h"
@@ -315,6 +316,8 @@ struct xlate {
 	uint64_t hva, gen, page, npages_len, pfn;
 	void *base;
 	bool fresh; /* base is a new mapping, not the current one */
+	struct gpci_dirty *dirty; /* dirty log: the slot's, if it logs */
+	uint64_t doff;		  /* ... and the cache's offset in it */
 };
 
 /* Stage 2: the page behind [hva, hva + len) and a pointer to it. */
@@ -391,6 +394,8 @@ static bool try_publish(struct gpc_cache *c, struct xlate *x, uint64_t snap)
 					      &gpc_cache_hva_gen :
 					      gpci_memslot_gen_word(c->vm),
 				      memory_order_relaxed);
+		/* dirty log: what gpc_cache_write() marks (dirty.c). */
+		gpci_dirty_cache_publish(c, x->dirty, x->doff);
 		/* Valid last (order within the write section is cosmetic:
 		 * readers discard the snapshot unless the count is unchanged). */
 		atomic_store_explicit(&c->khva,
@@ -487,6 +492,14 @@ static int refresh_locked(struct gpc_cache *c)
 		err = refresh_prepare(c, &x);
 		if (err)
 			return err;
+		/*
+		 * dirty log: a writable cache's range counts as written while
+		 * mapped. Marked now that its pages are in the index and before
+		 * the publish: the order dirty.c's no-lost-write argument needs.
+		 */
+		if (!p->hva_mode)
+			x.dirty = gpci_dirty_cache_refreshed(c, p->gpa, p->len,
+							     &x.doff);
 		snap = atomic_load(&p->inval_count);
 		gpci_hook(vm, GPC_HOOK_REFRESH_UNLOCKED, c);
 		err = stage2(c, &x);
@@ -663,6 +676,7 @@ int gpc_cache_init(struct gpc_cache *c, struct gpc_vm *vm, enum gpc_usage usage,
 	memset(c, 0, sizeof(*c));
 	p->c = c;
 	p->usage = usage;
+	atomic_init(&p->log_gpa, UINT64_MAX); /* dirty log: none yet */
 	p->vcpu = vcpu;
 	pthread_mutex_init(&p->refresh_lock, NULL);
 	pthread_mutex_init(&p->wlock, NULL);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cache_priv.h"
+#include "dirty_priv.h"
 #include "vm_priv.h"
 
 /* ---- fast-path helpers kept out of line --------------------------------- */
@@ -162,6 +163,16 @@ static bool within_len(struct gpc_cache *c, uint64_t off, uint64_t len)
 }
 
 /*
+ * dirty log: mark exactly what was written, after the copy and still inside
+ * the section (dirty.c says why both). One relaxed load when nothing logs.
+ */
+static void mark_written(struct gpc_cache *c, uint64_t off, size_t len)
+{
+	if (gpci_dirty_any())
+		gpci_dirty_cache_wrote(c, off, len);
+}
+
+/*
  * begin -> (miss: refresh) -> use -> end. Bounded: a refresh that succeeds
  * makes the next begin hit unless an invalidation came in between, and we
  * give up after many such rounds rather than loop forever.
@@ -176,9 +187,10 @@ static int copy_through(struct gpc_cache *c, uint64_t off, void *buf,
 		uint8_t *p = gpc_cache_begin(c, off, len, &g);
 
 		if (p) {
-			if (write)
+			if (write) {
 				memcpy(p, buf, len);
-			else
+				mark_written(c, off, len);
+			} else
 				memcpy(buf, p, len);
 			gpc_cache_end(c, &g);
 			return 0;

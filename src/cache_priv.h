@@ -50,6 +50,13 @@ struct gpc_cache_priv {
 	uint64_t pfn;
 
 	uint64_t pub_hva; /* hva of the published translation */
+	/*
+	 * The dirty log of the published translation (dirty.c): its slot's
+	 * bitmap or NULL, the cache's offset in the slot, its gpa (UINT64_MAX
+	 * in HVA mode). Stored in the publish's write section.
+	 */
+	_Atomic(struct gpci_dirty *) log_dirty;
+	_Atomic uint64_t log_off, log_gpa;
 
 	/* Index entries for [idx_first, idx_first + idx_n) pages. */
 	struct gpci_index_node *idx;

@@ -10,6 +10,9 @@
 #ifndef GPC_DIRTY_PRIV_H
 #define GPC_DIRTY_PRIV_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
+
 #include "memslot_priv.h"
 
 /*
@@ -38,5 +41,40 @@ void gpci_dirty_slot_retire(struct gpc_vm *vm, const struct gpci_memslot *o,
  * Context: any context, never blocks.
  */
 void gpci_dirty_mark(struct gpci_dirty *d, uint64_t off, uint64_t len);
+
+/*
+ * Bitmaps alive in the process (all vms). Zero: no slot logs anywhere, and
+ * the out-of-line write paths skip their lookup after this one load.
+ */
+extern _Atomic unsigned long gpci_dirty_logs;
+
+static inline bool gpci_dirty_any(void)
+{
+	return atomic_load_explicit(&gpci_dirty_logs, memory_order_relaxed);
+}
+
+/*
+ * A GPA-mode cache @c is about to publish a translation of [gpa, gpa +
+ * len): if it is writable and the slot logs, mark those pages and return
+ * the slot's bitmap (and in *@off the cache's offset in the slot), else
+ * NULL. Called by its refresh after the cache's pages are in the vm's index
+ * and before it publishes (the order the no-lost-write argument needs:
+ * dirty.c). Context: may sleep (takes no lock but a read section).
+ */
+struct gpci_dirty *gpci_dirty_cache_refreshed(struct gpc_cache *c, uint64_t gpa,
+					      uint64_t len, uint64_t *off);
+
+/*
+ * Record, in @c's publish write section, what gpc_cache_write() marks:
+ * @d and @off from gpci_dirty_cache_refreshed() (NULL: nothing).
+ */
+void gpci_dirty_cache_publish(struct gpc_cache *c, struct gpci_dirty *d,
+			      uint64_t off);
+
+/*
+ * gpc_cache_write() copied @len bytes at @off of @c, still inside its
+ * begin .. end: mark them. Context: any context.
+ */
+void gpci_dirty_cache_wrote(struct gpc_cache *c, uint64_t off, uint64_t len);
 
 #endif /* GPC_DIRTY_PRIV_H */

@@ -158,3 +158,28 @@ int gpci_index_walk(struct gpci_index *idx, uint64_t first, uint64_t last,
 		return walk_pages(idx, first, last, stamp, fn, arg);
 	return walk_table(idx, first, last, stamp, fn, arg);
 }
+
+void gpci_index_walk_nodes(
+	struct gpci_index *idx, uint64_t first, uint64_t last,
+	void (*fn)(const struct gpci_index_node *n, void *arg), void *arg)
+{
+	const struct gpci_index_node *n;
+
+	if (!idx->nnodes)
+		return;
+	/* As gpci_index_walk(): page by page only while that is cheaper. */
+	if (last - first < idx->nbuckets + idx->nnodes) {
+		for (uint64_t pg = first;; pg++) {
+			n = idx->buckets[hash_page(pg, idx->nbuckets)];
+			for (; n; n = n->next)
+				if (n->page == pg)
+					fn(n, arg);
+			if (pg == last)
+				return;
+		}
+	}
+	for (size_t b = 0; b < idx->nbuckets; b++)
+		for (n = idx->buckets[b]; n; n = n->next)
+			if (n->page >= first && n->page <= last)
+				fn(n, arg);
+}

@@ -70,4 +70,13 @@ int gpci_index_walk(struct gpci_index *idx, uint64_t first, uint64_t last,
 		    uint64_t stamp, int (*fn)(struct gpc_cache *c, void *arg),
 		    void *arg);
 
+/*
+ * Call fn(n, arg) for every node with a page in [first, last] (a cache of
+ * several pages there: once per page). For the dirty log (dirty.c), which
+ * needs the pages themselves, not the caches. Never allocates.
+ */
+void gpci_index_walk_nodes(
+	struct gpci_index *idx, uint64_t first, uint64_t last,
+	void (*fn)(const struct gpci_index_node *n, void *arg), void *arg);
+
 #endif /* GPC_INDEX_PRIV_H */

@@ -30,6 +30,7 @@
 #include <gpc/memslot.h>
 #include <gpc/srcu.h>
 
+#include "dirty_priv.h"
 #include "memslot_index.h"
 #include "memslot_priv.h"
 #include "vm_priv.h"
@@ -367,8 +368,13 @@ int gpci_memslots_init(struct gpc_vm *vm)
 
 void gpci_memslots_fini(struct gpc_vm *vm)
 {
-	gpci_memslots_free(atomic_exchange_explicit(&vm->ms.table, NULL,
-						    memory_order_relaxed));
+	struct gpci_memslots *t = atomic_exchange_explicit(
+		&vm->ms.table, NULL, memory_order_relaxed);
+
+	/* The bitmaps of the slots still there (no reader is left). */
+	for (unsigned int i = 0; t && i < t->n; i++)
+		gpci_dirty_slot_retire(vm, &t->s[i], NULL);
+	gpci_memslots_free(t);
 	free(vm->ms.ids);
 	vm->ms.ids = NULL;
 	gpci_listeners_fini(vm);

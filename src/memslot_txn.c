@@ -469,6 +469,12 @@ struct commit {
 	/* Per change: the slot in the old table and in the new (or NULL). */
 	const struct gpci_memslot **o;
 	struct gpci_memslot **n;
+	/*
+	 * The bitmaps of the new slots, copied while the writers' lock is
+	 * held: after it is dropped, a later commit may free the table that
+	 * n[] points into before our grace period ends.
+	 */
+	struct gpci_dirty **nd;
 	unsigned int nc, prepared;
 };
 
@@ -492,7 +498,8 @@ static int commit_list(struct gpc_memslot_txn *tx, struct commit *cm)
 	cm->c = calloc(tx->nrec ? tx->nrec : 1, sizeof(*cm->c));
 	cm->o = calloc(tx->nrec ? tx->nrec : 1, sizeof(*cm->o));
 	cm->n = calloc(tx->nrec ? tx->nrec : 1, sizeof(*cm->n));
-	if (!cm->c || !cm->o || !cm->n)
+	cm->nd = calloc(tx->nrec ? tx->nrec : 1, sizeof(*cm->nd));
+	if (!cm->c || !cm->o || !cm->n || !cm->nd)
 		return -ENOMEM;
 	for (k = 0; k < sizeof(order) / sizeof(order[0]); k++) {
 		for (i = 0; i < tx->nrec; i++) {
@@ -524,6 +531,7 @@ static void commit_free(struct commit *cm)
 	free(cm->c);
 	free(cm->o);
 	free(cm->n);
+	free(cm->nd);
 }
 
 /*
@@ -610,6 +618,8 @@ int gpc_memslot_txn_commit(struct gpc_memslot_txn *tx)
 		return ret;
 	}
 	old = tx->base;
+	for (i = 0; i < cm.nc; i++)
+		cm.nd[i] = cm.n[i] ? cm.n[i]->dirty : NULL;
 	memslots_publish(vm, tx->work);
 	memcpy(vm->ms.ids, tx->ids, (vm->max_memslots + 63) / 64 * 8);
 	if (cm.nc)
@@ -617,9 +627,13 @@ int gpc_memslot_txn_commit(struct gpc_memslot_txn *tx)
 	tx->base = tx->work; /* txn_end() must not free it */
 	txn_end(tx);
 	if (memslots_wait(vm)) {
-		for (i = 0; i < cm.nc; i++)
+		for (i = 0; i < cm.nc; i++) {
+			struct gpci_memslot n = { .dirty = cm.nd[i] };
+
 			if (cm.o[i])
-				gpci_dirty_slot_retire(vm, cm.o[i], cm.n[i]);
+				gpci_dirty_slot_retire(vm, cm.o[i],
+						       cm.n[i] ? &n : NULL);
+		}
 		gpci_memslots_free(old);
 	} else if (gpc_srcu_call(vm->srcu, &old->rcu, memslots_free_rcu)) {
 		/* Bitmaps too: a reader may still mark through them. */

@@ -6,6 +6,7 @@
 #define GPC_GPC_H
 
 #include <gpc/cache.h>
+#include <gpc/dirty.h>
 #include <gpc/hostmem.h>
 #include <gpc/invalidate.h>
 #include <gpc/kvm.h>

@@ -65,8 +65,7 @@ struct gpc_vm;
 #define GPC_MEMSLOT_READONLY  (1u << 0)
 /* Pages written through the library are logged (gpc/dirty.h). */
 #define GPC_MEMSLOT_LOG_DIRTY (1u << 1)
-/* Not yet accepted: dirty logging is being built. */
-#define GPC_MEMSLOT_FLAGS_ALL GPC_MEMSLOT_READONLY
+#define GPC_MEMSLOT_FLAGS_ALL (GPC_MEMSLOT_READONLY | GPC_MEMSLOT_LOG_DIRTY)
 
 struct gpc_memslot_info {
 	uint32_t id;
