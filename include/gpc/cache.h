@@ -114,21 +114,21 @@ struct gpc_cache {
 	 * The accessor pointer to the cache's byte 0; NULL when the cache is
 	 * not valid ("valid" in the docs is khva != NULL: one load, not two).
 	 */
-	_Atomic(uint8_t *) khva;
-	_Atomic uint64_t len;
-	_Atomic uint64_t gen;
+	GPC_ATOMIC(uint8_t *) khva;
+	GPC_ATOMIC(uint64_t) len;
+	GPC_ATOMIC(uint64_t) gen;
 	/*
 	 * What gen must equal: the vm's memslot generation in GPA mode, or a
 	 * constant 0 in HVA mode (which ignores memslot changes), so the check
 	 * has no mode branch.
 	 */
-	_Atomic(const _Atomic uint64_t *) genp;
+	GPC_ATOMIC(const GPC_ATOMIC(uint64_t) *) genp;
 	unsigned int magic;
 	/* rwlock scheme: readers hold it across check and use. */
 	pthread_rwlock_t rw;
 	/* Written on misses (slow path) and, if asked for, on hits. */
-	_Atomic uint64_t hits;
-	_Atomic uint64_t misses;
+	GPC_ATOMIC(uint64_t) hits;
+	GPC_ATOMIC(uint64_t) misses;
 	struct gpc_vm *vm;
 	struct gpc_cache_priv *priv;
 	/*
@@ -145,17 +145,18 @@ struct gpc_cache {
  * space. Checked where the layout is known (x86-64 and AArch64 glibc).
  */
 #if defined(__GLIBC__) && (defined(__x86_64__) || defined(__aarch64__))
-_Static_assert(sizeof(struct gpc_cache) == 192, "struct gpc_cache size is ABI");
-_Static_assert(offsetof(struct gpc_cache, fast_key) == 8 &&
-		       offsetof(struct gpc_cache, seq) == 24 &&
-		       offsetof(struct gpc_cache, khva) == 32,
-	       "struct gpc_cache fast-path offsets are ABI");
+gpc_static_assert(sizeof(struct gpc_cache) == 192,
+		  "struct gpc_cache size is ABI");
+gpc_static_assert(offsetof(struct gpc_cache, fast_key) == 8 &&
+			  offsetof(struct gpc_cache, seq) == 24 &&
+			  offsetof(struct gpc_cache, khva) == 32,
+		  "struct gpc_cache fast-path offsets are ABI");
 #endif
 
 /* ---- internal helpers of the inline fast path ------------------------ */
 
 /* The generation HVA-mode caches compare against: always 0. */
-extern const _Atomic uint64_t gpc_cache_hva_gen;
+extern const GPC_ATOMIC(uint64_t) gpc_cache_hva_gen;
 
 /*
  * Read (pointer, generation, length) after a seqcount read of @seq and check
@@ -167,18 +168,16 @@ static gpc_always_inline bool gpc_cache__read(struct gpc_cache *c,
 					      unsigned int seq, uint64_t off,
 					      uint64_t len, uint8_t **p)
 {
-	uint8_t *k = atomic_load_explicit(&c->khva, memory_order_relaxed);
-	uint64_t gen = atomic_load_explicit(&c->gen, memory_order_relaxed);
-	const _Atomic uint64_t *genp =
-		atomic_load_explicit(&c->genp, memory_order_relaxed);
-	uint64_t clen = atomic_load_explicit(&c->len, memory_order_relaxed);
+	uint8_t *k = gpc_atomic_load(&c->khva, GPC_MO_RELAXED);
+	uint64_t gen = gpc_atomic_load(&c->gen, GPC_MO_RELAXED);
+	const GPC_ATOMIC(uint64_t) *genp =
+		gpc_atomic_load(&c->genp, GPC_MO_RELAXED);
+	uint64_t clen = gpc_atomic_load(&c->len, GPC_MO_RELAXED);
 
 	if (gpc_seqcount_read_retry(&c->seq, seq))
 		return false;
-	if (gpc_likely(
-		    k &&
-		    gen == atomic_load_explicit(genp, memory_order_relaxed) &&
-		    off <= clen && len <= clen - off))
+	if (gpc_likely(k && gen == gpc_atomic_load(genp, GPC_MO_RELAXED) &&
+		       off <= clen && len <= clen - off))
 		*p = k + off;
 	else
 		*p = NULL;
@@ -264,8 +263,7 @@ static gpc_always_inline void *gpc_cache__begin(struct gpc_cache *c,
 	uint8_t *p;
 
 	/* See gpc_srcu__slot_by_key(): the entry is the thread's slot. */
-	if (gpc_unlikely(atomic_load_explicit(&s->key, memory_order_relaxed) !=
-			 key))
+	if (gpc_unlikely(gpc_atomic_load(&s->key, GPC_MO_RELAXED) != key))
 		return gpc_cache__slow(c, off, len, g, try_only);
 	g->slot = s;
 	g->srcu = c->srcu;
