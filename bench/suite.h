@@ -270,5 +270,7 @@ void suite_storm(void);	   /* 3 refresh under invalidation storms */
 void suite_scale(void);	   /* 4 scale */
 void suite_rt(void);	   /* 5 real time */
 int run_profile(void);	   /* --profile: one fast-path loop for callgrind */
+void suite_ffi(void);	   /* 1, out-of-line (FFI) forms vs inline */
+int ffi_profile(const char *name); /* --profile of suite_ffi's loops */
 
 #endif

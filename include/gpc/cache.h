@@ -349,6 +349,73 @@ static gpc_always_inline void *gpc_cache_guest_ptr(struct gpc_cache *c,
 	return gpc_cache__snapshot(c, off, len);
 }
 
+/* ---- the fast path out of line, for FFI callers ---------------------- */
+
+/*
+ * The functions above are static inline: a C or C++ caller compiles them
+ * into its own code, which is what makes the fast path cheap, but a caller
+ * through a foreign-function interface (Rust with bindgen, Go with cgo,
+ * Python ctypes, ...) sees no symbol for them. These exported forms run the
+ * very same inline code inside the library, for the cost of one call each
+ * (bench_cache suite 1, "ool_vs_inline"). They are the stable FFI entry
+ * points (docs/abi.md): their names and signatures follow the ABI rules of
+ * LIBGPC_0.2. A struct gpc_guard filled in by one form may be ended by
+ * either form of end.
+ */
+
+/**
+ * gpc_cache_begin_ool - gpc_cache_begin(), as an exported function.
+ * @c: an initialised host-usage cache (not checked, as in the inline form).
+ * @off: offset of the access in the cached area.
+ * @len: length of the access.
+ * @g: caller storage for the read-side state, passed to gpc_cache_end_ool()
+ *     (or gpc_cache_end()).
+ *
+ * Return: as gpc_cache_begin(): a pointer to byte @off, usable until the
+ * matching end; or NULL on a miss (invalid, stale or too short, or a
+ * writer in progress), with nothing held: do not call end then.
+ * Context: as gpc_cache_begin(): srcu scheme any context, async-signal-safe,
+ * never blocks; rwlock scheme may block behind a writer.
+ */
+void *gpc_cache_begin_ool(struct gpc_cache *c, uint64_t off, uint64_t len,
+			  struct gpc_guard *g);
+
+/**
+ * gpc_cache_try_begin_ool - gpc_cache_try_begin(), as an exported function.
+ * @c: an initialised host-usage cache (not checked).
+ * @off: offset of the access in the cached area.
+ * @len: length of the access.
+ * @g: caller storage for the read-side state.
+ *
+ * Return: as gpc_cache_begin_ool(); on the rwlock scheme a writer holding
+ * the lock is also a miss.
+ * Context: any context, async-signal-safe, never blocks.
+ */
+void *gpc_cache_try_begin_ool(struct gpc_cache *c, uint64_t off, uint64_t len,
+			      struct gpc_guard *g);
+
+/**
+ * gpc_cache_end_ool - gpc_cache_end(), as an exported function.
+ * @c: the cache passed to the begin that granted the access.
+ * @g: the guard that begin filled in.
+ *
+ * Only after a begin that returned non-NULL, once.
+ * Context: any context, async-signal-safe.
+ */
+void gpc_cache_end_ool(struct gpc_cache *c, struct gpc_guard *g);
+
+/**
+ * gpc_cache_guest_ptr_ool - gpc_cache_guest_ptr(), as an exported function.
+ * @c: an initialised guest-usage cache (not checked).
+ * @off: offset in the cached area.
+ * @len: length of the access.
+ *
+ * Return: as gpc_cache_guest_ptr(): the pointer to byte @off, or NULL if
+ * the cache is not valid or [@off, @off + @len) does not fit.
+ * Context: any context; from the cache's vCPU thread in guest mode.
+ */
+void *gpc_cache_guest_ptr_ool(struct gpc_cache *c, uint64_t off, uint64_t len);
+
 /* ---- slow path -------------------------------------------------------- */
 
 /**

@@ -402,6 +402,46 @@ static inline bool gpc_srcu_read_held(struct gpc_srcu *d)
 	return gpc_atomic_load(&s->ctr, GPC_MO_RELAXED) & GPC_SRCU_NEST_MASK;
 }
 
+/* ---- the read side out of line, for FFI callers ----------------------- */
+
+/*
+ * Exported forms of the static inline read side above, for callers that
+ * cannot compile C inline functions (Rust with bindgen, Go with cgo, ...).
+ * They run the same inline code inside the library, for one call's cost;
+ * sections they open and close are the same sections as the inline
+ * forms', so the two may be mixed (lock with one, unlock with the other).
+ * Stable FFI entry points of LIBGPC_0.2 (docs/abi.md).
+ */
+
+/**
+ * gpc_srcu_read_lock_ool - gpc_srcu_read_lock(), as an exported function.
+ * @d: an initialised domain (not checked, as in the inline form).
+ *
+ * Return: the calling thread's slot in @d (as gpc_srcu_read_lock(); an
+ * FFI caller may ignore it).
+ * Context: any context, async-signal-safe; never blocks.
+ */
+struct gpc_srcu_slot *gpc_srcu_read_lock_ool(struct gpc_srcu *d);
+
+/**
+ * gpc_srcu_read_unlock_ool - gpc_srcu_read_unlock(), as an exported
+ * function.
+ * @d: the domain passed to the matching read lock.
+ *
+ * Context: any context, async-signal-safe; never blocks (the outermost
+ * unlock may wake a sleeping grace period with one futex system call).
+ */
+void gpc_srcu_read_unlock_ool(struct gpc_srcu *d);
+
+/**
+ * gpc_srcu_read_held_ool - gpc_srcu_read_held(), as an exported function.
+ * @d: an initialised domain (not checked).
+ *
+ * Return: true if the calling thread is inside a read section of @d.
+ * Context: any context, async-signal-safe. For assertions.
+ */
+bool gpc_srcu_read_held_ool(struct gpc_srcu *d);
+
 /* ---- setup ------------------------------------------------------------ */
 
 /**
