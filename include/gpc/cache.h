@@ -155,8 +155,13 @@ gpc_static_assert(offsetof(struct gpc_cache, fast_key) == 8 &&
 
 /* ---- internal helpers of the inline fast path ------------------------ */
 
-/* The generation HVA-mode caches compare against: always 0. */
-extern const GPC_ATOMIC(uint64_t) gpc_cache_hva_gen;
+/*
+ * gpc_cache_hva_gen (exported since 0.1) is the generation HVA-mode caches
+ * compare against, always 0; the inline code reaches it only through
+ * c->genp, so it is not declared here: an extern _Atomic variable makes
+ * bindgen up to 0.70 panic ("Couldn't resolve constant type"), even when
+ * blocklisted (rust-bindgen issue 2920). src/cache.c defines it.
+ */
 
 /*
  * Read (pointer, generation, length) after a seqcount read of @seq and check

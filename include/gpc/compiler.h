@@ -77,6 +77,31 @@ template <typename T> struct atomic_of {
 #define gpc_atomic_thread_fence(mo) std::atomic_thread_fence(mo)
 #define gpc_atomic_signal_fence(mo) std::atomic_signal_fence(mo)
 #define gpc_static_assert(e, msg)   static_assert(e, msg)
+#elif defined(GPC_PLAIN_ATOMICS)
+/*
+ * For binding generators only (bindgen -- -DGPC_PLAIN_ATOMICS): bindgen 0.70
+ * and older panic on C atomic types in arrays and variables, so here an
+ * atomic field is its plain type, and the inline code uses the compiler's
+ * __atomic builtins on it. The layout is the same as with _Atomic(T)
+ * wherever every type the headers make atomic is naturally aligned (the
+ * assert; test_cxx compares the layouts). Not for code that is compiled
+ * into a program: C callers use the default (_Atomic) form.
+ */
+#define GPC_ATOMIC(T) __typeof__(T)
+_Static_assert(_Alignof(unsigned long long) == sizeof(unsigned long long),
+	       "GPC_PLAIN_ATOMICS: _Atomic(uint64_t) would be aligned more");
+
+#define GPC_MO_RELAXED __ATOMIC_RELAXED
+#define GPC_MO_ACQUIRE __ATOMIC_ACQUIRE
+#define GPC_MO_RELEASE __ATOMIC_RELEASE
+#define GPC_MO_SEQ_CST __ATOMIC_SEQ_CST
+
+#define gpc_atomic_load(p, mo)	    __atomic_load_n((p), (mo))
+#define gpc_atomic_store(p, v, mo)  __atomic_store_n((p), (v), (mo))
+#define gpc_atomic_init(p, v)	    __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#define gpc_atomic_thread_fence(mo) __atomic_thread_fence(mo)
+#define gpc_atomic_signal_fence(mo) __atomic_signal_fence(mo)
+#define gpc_static_assert(e, msg)   _Static_assert(e, msg)
 #else
 #include <stdatomic.h>
 

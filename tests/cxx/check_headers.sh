@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 #
 # tests/cxx/check_headers.sh - every public header compiles on its own, as
-# strict C11 and as C++20, C++23 (and later standards the compiler knows),
+# strict C11 (also with GPC_PLAIN_ATOMICS, the form for binding
+# generators) and as C++20, C++23 (and later standards the compiler knows),
 # with every C and C++ compiler found (gcc, clang, g++, clang++ and the
 # ones CMake uses), warnings as errors. Also: gpc/gpc.h reaches every
 # header, and tests/cxx/layout.h lists every public struct (so that the
@@ -94,6 +95,10 @@ run_c()
 		check "$h C11 $(basename "$1")" "$1" -x c -std=c11 \
 			-D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wpedantic \
 			-Werror
+		# The binding generators' form (gpc/compiler.h).
+		check "$h C11 GPC_PLAIN_ATOMICS $(basename "$1")" "$1" -x c \
+			-std=c11 -D_POSIX_C_SOURCE=200809L -DGPC_PLAIN_ATOMICS \
+			-Wall -Wextra -Wpedantic -Werror
 	done
 	echo "$nok $nfail" >"$tmp/$n.count"
 }

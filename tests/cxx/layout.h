@@ -21,7 +21,9 @@
 
 #define GPC_LAYOUT(S, F, E)                                                                                                                                                                        \
 	S(gpc_seqcount)                                                                                                                                                                            \
-	F(gpc_seqcount, seq) S(gpc_srcu_slot) F(gpc_srcu_slot, ctr) F(gpc_srcu_slot, events) F(gpc_srcu_slot, user) F(                                                                             \
+	F(gpc_seqcount, seq)                                                                                                                                                                       \
+	S(gpc_srcu_slot)                                                                                                                                                                           \
+	F(gpc_srcu_slot, ctr) F(gpc_srcu_slot, events) F(gpc_srcu_slot, user) F(                                                                                                                   \
 		gpc_srcu_slot,                                                                                                                                                                     \
 		key) S(gpc_srcu) F(gpc_srcu,                                                                                                                                                       \
 				   gp_ctr) F(gpc_srcu,                                                                                                                                             \
@@ -29,14 +31,14 @@
 							 reader_fence) F(gpc_srcu,                                                                                                                 \
 									 id) F(gpc_srcu,                                                                                                           \
 									       tls_index) F(gpc_srcu,                                                                                              \
-											    serial) F(gpc_srcu, key)                                                                               \
-		F(gpc_srcu, magic) F(gpc_srcu, state) S(gpc_srcu_attr) F(gpc_srcu_attr, name) F(                                                                                                   \
+											    serial)                                                                                                \
+		F(gpc_srcu, key) F(gpc_srcu, magic) F(gpc_srcu, state) S(gpc_srcu_attr) F(                                                                                                         \
 			gpc_srcu_attr,                                                                                                                                                             \
-			stall_ms) S(gpc_srcu_stats) F(gpc_srcu_stats,                                                                                                                              \
-						      gp_completed) F(gpc_srcu_stats,                                                                                                              \
-								      gp_shared) F(gpc_srcu_stats,                                                                                                 \
-										   membarriers)                                                                                                    \
-			F(gpc_srcu_stats, sleeps) F(gpc_srcu_stats, stalls) F(                                                                                                                     \
+			name) F(gpc_srcu_attr,                                                                                                                                                     \
+				stall_ms) S(gpc_srcu_stats) F(gpc_srcu_stats,                                                                                                                      \
+							      gp_completed) F(gpc_srcu_stats,                                                                                                      \
+									      gp_shared)                                                                                                           \
+			F(gpc_srcu_stats, membarriers) F(gpc_srcu_stats, sleeps) F(gpc_srcu_stats, stalls) F(                                                                                      \
 				gpc_srcu_stats,                                                                                                                                                    \
 				callbacks) F(gpc_srcu_stats,                                                                                                                                       \
 					     slots) F(gpc_srcu_stats,                                                                                                                              \
@@ -137,9 +139,15 @@ struct gpc_layout_entry {
 extern "C" {
 #endif
 
-/* layout_c.c's table (compiled as C) and layout_cxx.cpp's (as C++). */
+/*
+ * layout_c.c's table (compiled as C), the same compiled with
+ * GPC_PLAIN_ATOMICS (what a binding generator sees: layout_plain.c) and
+ * layout_cxx.cpp's (as C++).
+ */
 extern const struct gpc_layout_entry gpc_layout_c[];
 extern const size_t gpc_layout_c_count;
+extern const struct gpc_layout_entry gpc_layout_plain[];
+extern const size_t gpc_layout_plain_count;
 extern const struct gpc_layout_entry gpc_layout_cxx[];
 extern const size_t gpc_layout_cxx_count;
 

@@ -14,6 +14,13 @@
 		{ #s "." #f " size", sizeof(((struct s *)0)->f) },
 #define L_E(e) { "enum " #e " size", sizeof(enum e) },
 
-const struct gpc_layout_entry gpc_layout_c[] = { GPC_LAYOUT(L_S, L_F, L_E) };
-const size_t gpc_layout_c_count =
-	sizeof(gpc_layout_c) / sizeof(gpc_layout_c[0]);
+/* layout_plain.c: this file again, with GPC_PLAIN_ATOMICS. */
+#ifndef GPC_LAYOUT_TABLE
+#define GPC_LAYOUT_TABLE gpc_layout_c
+#define GPC_LAYOUT_COUNT gpc_layout_c_count
+#endif
+
+const struct gpc_layout_entry GPC_LAYOUT_TABLE[] = { GPC_LAYOUT(L_S, L_F,
+								L_E) };
+const size_t GPC_LAYOUT_COUNT =
+	sizeof(GPC_LAYOUT_TABLE) / sizeof(GPC_LAYOUT_TABLE[0]);

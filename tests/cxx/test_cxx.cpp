@@ -128,20 +128,33 @@ uint64_t get(gpc_cache *c, uint64_t off)
 	return v;
 }
 
-void test_layout_matches_c(void **state)
+void compare_layout(const char *name, const gpc_layout_entry *t, size_t n)
 {
-	(void)state;
-	assert_int_equal(gpc_layout_c_count, gpc_layout_cxx_count);
-	for (size_t i = 0; i < gpc_layout_c_count; i++) {
+	assert_int_equal(gpc_layout_c_count, n);
+	for (size_t i = 0; i < n; i++) {
 		const gpc_layout_entry &a = gpc_layout_c[i];
-		const gpc_layout_entry &b = gpc_layout_cxx[i];
+		const gpc_layout_entry &b = t[i];
 
 		assert_string_equal(a.what, b.what);
 		if (a.value != b.value)
-			std::fprintf(stderr, "%s: C %zu, C++ %zu\n", a.what,
-				     a.value, b.value);
+			std::fprintf(stderr, "%s: C %zu, %s %zu\n", a.what,
+				     a.value, name, b.value);
 		assert_int_equal(a.value, b.value);
 	}
+}
+
+void test_layout_matches_c(void **state)
+{
+	(void)state;
+	compare_layout("C++", gpc_layout_cxx, gpc_layout_cxx_count);
+}
+
+/* What a binding generator sees (GPC_PLAIN_ATOMICS) is C's layout too. */
+void test_layout_plain_matches_c(void **state)
+{
+	(void)state;
+	compare_layout("GPC_PLAIN_ATOMICS", gpc_layout_plain,
+		       gpc_layout_plain_count);
 }
 
 void test_cache_inline_and_ool(void **state)
@@ -248,6 +261,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_layout_matches_c),
+		cmocka_unit_test(test_layout_plain_matches_c),
 		cmocka_unit_test_prestate(test_cache_inline_and_ool,
 					  &srcu_scheme),
 		cmocka_unit_test_prestate(test_cache_inline_and_ool,
