@@ -46,6 +46,7 @@ list(APPEND ratios
   ool_vs_inline
   ool_vs_inline_rwlock
   ool_vs_inline_srcu_read
+  ool_vs_inline_cpu
   inval_busy_vs_urcu_sync_busy
   inval_idle_vs_urcu_sync_idle
   refresh_unrelated_storm_p99_vs_idle_p99

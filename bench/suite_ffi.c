@@ -41,8 +41,9 @@ struct ffi_state {
 	uint64_t off;		   /* payload offset in the cached page */
 	uint64_t misses;	   /* must stay 0: no writer runs */
 	uint64_t iters[NR_FFI];
-	double ns[NR_FFI][MAX_ROUNDS];
-	struct mmm res[NR_FFI];
+	double ns[NR_FFI][MAX_ROUNDS];	/* wall clock */
+	double cpu[NR_FFI][MAX_ROUNDS]; /* thread CPU time */
+	struct mmm res[NR_FFI], res_cpu[NR_FFI];
 };
 
 static gpc_always_inline void ffi_op_inline(struct ffi_state *s,
@@ -115,13 +116,23 @@ static void (*const ffi_loop[NR_FFI])(struct ffi_state *, uint64_t) = {
 	[FFI_SRCU_OOL] = ffi_loop_srcu_ool,
 };
 
-/* ns per access of one run of @n accesses. */
-static double ffi_measure(struct ffi_state *s, int c, uint64_t n)
+/*
+ * ns per access of one run of @n accesses by the wall clock, and in
+ * *@cpu_op (if not NULL) by the thread's CPU time, which other load on the
+ * machine cannot inflate.
+ */
+static double ffi_measure(struct ffi_state *s, int c, uint64_t n,
+			  double *cpu_op)
 {
+	uint64_t c0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
 	uint64_t t0 = now_ns();
 
 	ffi_loop[c](s, n);
-	return (double)(now_ns() - t0) / (double)n;
+	t0 = now_ns() - t0;
+	if (cpu_op)
+		*cpu_op = (double)(clock_ns(CLOCK_THREAD_CPUTIME_ID) - c0) /
+			  (double)n;
+	return (double)t0 / (double)n;
 }
 
 /* Accesses for one measurement of about opt.target_ns. */
@@ -131,7 +142,7 @@ static uint64_t ffi_calibrate(struct ffi_state *s, int c)
 	double ns;
 
 	for (;;) {
-		ns = ffi_measure(s, c, n);
+		ns = ffi_measure(s, c, n, NULL);
 		if (ns * (double)n >= (double)opt.pilot_ns || n >= (1ULL << 36))
 			break;
 		n *= 4;
@@ -217,29 +228,37 @@ static void ffi_teardown(struct ffi_state *s)
 
 static void ffi_report(struct ffi_state *s)
 {
-	double r_cache, r_rw, r_srcu;
+	double r_cache, r_rw, r_srcu, r_cpu;
 	FILE *f;
 
 	printf("\nout-of-line (FFI) forms vs inline: one access, ns/op, "
 	       "median [min..max] of %d rounds (stores at page offset "
 	       "%#llx)\n",
 	       ROUNDS, (unsigned long long)s->off);
+	printf("%-20s %8s %17s %8s %17s\n", "contender", "wall", "[min..max]",
+	       "cpu", "[min..max]");
 	for (int c = 0; c < NR_FFI; c++)
-		printf("%-20s %8.2f [%6.2f..%8.2f]\n", ffi_name[c],
-		       s->res[c].med, s->res[c].min, s->res[c].max);
-	f = csv_open("ffi.csv", "contender,round,ns_per_op");
+		printf("%-20s %8.2f [%6.2f..%8.2f] %8.2f [%6.2f..%8.2f]\n",
+		       ffi_name[c], s->res[c].med, s->res[c].min, s->res[c].max,
+		       s->res_cpu[c].med, s->res_cpu[c].min, s->res_cpu[c].max);
+	f = csv_open("ffi.csv", "contender,round,ns_per_op,cpu_ns_per_op");
 	for (int c = 0; f && c < NR_FFI; c++)
 		for (int r = 0; r < ROUNDS; r++)
-			fprintf(f, "%s,%d,%.4f\n", ffi_name[c], r, s->ns[c][r]);
+			fprintf(f, "%s,%d,%.4f,%.4f\n", ffi_name[c], r,
+				s->ns[c][r], s->cpu[c][r]);
 	csv_close(f);
 
 	r_cache = s->res[FFI_CACHE_OOL].med / s->res[FFI_CACHE_INLINE].med;
 	r_rw = s->res[FFI_RW_OOL].med / s->res[FFI_RW_INLINE].med;
 	r_srcu = s->res[FFI_SRCU_OOL].med / s->res[FFI_SRCU_INLINE].med;
+	/* Informational: the same by CPU time, for a loaded machine. */
+	r_cpu = s->res_cpu[FFI_CACHE_OOL].med /
+		s->res_cpu[FFI_CACHE_INLINE].med;
 	printf("\n");
 	ratio("ool_vs_inline", r_cache);
 	ratio("ool_vs_inline_rwlock", r_rw);
 	ratio("ool_vs_inline_srcu_read", r_srcu);
+	ratio("ool_vs_inline_cpu", r_cpu);
 	/*
 	 * Loose: two calls and returns, and the guard through memory, on a
 	 * path of about 1.5 ns; more than 3x would mean the out-of-line form
@@ -266,10 +285,13 @@ void suite_ffi(void)
 		for (int i = 0; i < NR_FFI; i++) {
 			int c = (i + r) % NR_FFI;
 
-			s.ns[c][r] = ffi_measure(&s, c, s.iters[c]);
+			s.ns[c][r] =
+				ffi_measure(&s, c, s.iters[c], &s.cpu[c][r]);
 		}
-	for (int c = 0; c < NR_FFI; c++)
+	for (int c = 0; c < NR_FFI; c++) {
 		s.res[c] = mmm_of(s.ns[c]);
+		s.res_cpu[c] = mmm_of(s.cpu[c]);
+	}
 	if (s.misses) {
 		fprintf(stderr,
 			"suite 1 (ffi): fast path missed %llu times with "
