@@ -61,7 +61,7 @@ static void usage(FILE *f, const char *prog)
 {
 	fprintf(f,
 		"usage: %s [--quick] [--suite N[,N...]] [--csv-dir DIR]\n"
-		"       %s --profile raw|srcu|rwlock|urcu|refresh|inval "
+		"       %s --profile raw|srcu|rwlock|urcu|refresh|inval|cache_ool|... "
 		"[--iters N]\n"
 		"  --quick        short run of every selected suite (~30 s "
 		"for all)\n"

@@ -43,6 +43,10 @@ list(APPEND ratios
   fast_rwlock_vs_srcu_1t
   fast_rwlock_vs_srcu_2t_shared
   fast_rwlock_vs_srcu_2t_private
+  ool_vs_inline
+  ool_vs_inline_rwlock
+  ool_vs_inline_srcu_read
+  ool_vs_inline_cpu
   inval_busy_vs_urcu_sync_busy
   inval_idle_vs_urcu_sync_idle
   refresh_unrelated_storm_p99_vs_idle_p99
@@ -76,6 +80,7 @@ list(APPEND targets
   fast_srcu_vs_urcu
   fast_rwlock_vs_srcu_1t
   fast_rwlock_vs_srcu_2t_shared
+  ool_vs_inline
   inval_busy_vs_urcu_sync_busy
   refresh_unrelated_storm_p99_vs_idle_p99
   inval_100k_vs_10_caches

@@ -274,5 +274,7 @@ void suite_rt(void);	   /* 5 real time */
 void suite_dirty(void);	   /* 7 dirty logging */
 void suite_txn(void);	   /* 8 memslot transactions */
 int run_profile(void);	   /* --profile: one fast-path loop for callgrind */
+void suite_ffi(void);	   /* 1, out-of-line (FFI) forms vs inline */
+int ffi_profile(const char *name); /* --profile of suite_ffi's loops */
 
 #endif

@@ -454,6 +454,7 @@ void suite_fastpath(void)
 	}
 	fp_report(&s);
 	fp_teardown(&s);
+	suite_ffi();
 }
 
 /* ===================================================================== */
@@ -502,7 +503,7 @@ int run_profile(void)
 						 hva + page_size);
 			gpc_cache_refresh(s.sc[0], 0);
 		}
-	} else {
+	} else if (ffi_profile(opt.profile)) {
 		fprintf(stderr, "unknown --profile %s\n", opt.profile);
 		failed = true;
 	}

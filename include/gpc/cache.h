@@ -114,21 +114,21 @@ struct gpc_cache {
 	 * The accessor pointer to the cache's byte 0; NULL when the cache is
 	 * not valid ("valid" in the docs is khva != NULL: one load, not two).
 	 */
-	_Atomic(uint8_t *) khva;
-	_Atomic uint64_t len;
-	_Atomic uint64_t gen;
+	GPC_ATOMIC(uint8_t *) khva;
+	GPC_ATOMIC(uint64_t) len;
+	GPC_ATOMIC(uint64_t) gen;
 	/*
 	 * What gen must equal: the vm's memslot generation in GPA mode, or a
 	 * constant 0 in HVA mode (which ignores memslot changes), so the check
 	 * has no mode branch.
 	 */
-	_Atomic(const _Atomic uint64_t *) genp;
+	GPC_ATOMIC(const GPC_ATOMIC(uint64_t) *) genp;
 	unsigned int magic;
 	/* rwlock scheme: readers hold it across check and use. */
 	pthread_rwlock_t rw;
 	/* Written on misses (slow path) and, if asked for, on hits. */
-	_Atomic uint64_t hits;
-	_Atomic uint64_t misses;
+	GPC_ATOMIC(uint64_t) hits;
+	GPC_ATOMIC(uint64_t) misses;
 	struct gpc_vm *vm;
 	struct gpc_cache_priv *priv;
 	/*
@@ -145,17 +145,23 @@ struct gpc_cache {
  * space. Checked where the layout is known (x86-64 and AArch64 glibc).
  */
 #if defined(__GLIBC__) && (defined(__x86_64__) || defined(__aarch64__))
-_Static_assert(sizeof(struct gpc_cache) == 192, "struct gpc_cache size is ABI");
-_Static_assert(offsetof(struct gpc_cache, fast_key) == 8 &&
-		       offsetof(struct gpc_cache, seq) == 24 &&
-		       offsetof(struct gpc_cache, khva) == 32,
-	       "struct gpc_cache fast-path offsets are ABI");
+gpc_static_assert(sizeof(struct gpc_cache) == 192,
+		  "struct gpc_cache size is ABI");
+gpc_static_assert(offsetof(struct gpc_cache, fast_key) == 8 &&
+			  offsetof(struct gpc_cache, seq) == 24 &&
+			  offsetof(struct gpc_cache, khva) == 32,
+		  "struct gpc_cache fast-path offsets are ABI");
 #endif
 
 /* ---- internal helpers of the inline fast path ------------------------ */
 
-/* The generation HVA-mode caches compare against: always 0. */
-extern const _Atomic uint64_t gpc_cache_hva_gen;
+/*
+ * gpc_cache_hva_gen (exported since 0.1) is the generation HVA-mode caches
+ * compare against, always 0; the inline code reaches it only through
+ * c->genp, so it is not declared here: an extern _Atomic variable makes
+ * bindgen up to 0.70 panic ("Couldn't resolve constant type"), even when
+ * blocklisted (rust-bindgen issue 2920). src/cache.c defines it.
+ */
 
 /*
  * Read (pointer, generation, length) after a seqcount read of @seq and check
@@ -167,18 +173,16 @@ static gpc_always_inline bool gpc_cache__read(struct gpc_cache *c,
 					      unsigned int seq, uint64_t off,
 					      uint64_t len, uint8_t **p)
 {
-	uint8_t *k = atomic_load_explicit(&c->khva, memory_order_relaxed);
-	uint64_t gen = atomic_load_explicit(&c->gen, memory_order_relaxed);
-	const _Atomic uint64_t *genp =
-		atomic_load_explicit(&c->genp, memory_order_relaxed);
-	uint64_t clen = atomic_load_explicit(&c->len, memory_order_relaxed);
+	uint8_t *k = gpc_atomic_load(&c->khva, GPC_MO_RELAXED);
+	uint64_t gen = gpc_atomic_load(&c->gen, GPC_MO_RELAXED);
+	const GPC_ATOMIC(uint64_t) *genp =
+		gpc_atomic_load(&c->genp, GPC_MO_RELAXED);
+	uint64_t clen = gpc_atomic_load(&c->len, GPC_MO_RELAXED);
 
 	if (gpc_seqcount_read_retry(&c->seq, seq))
 		return false;
-	if (gpc_likely(
-		    k &&
-		    gen == atomic_load_explicit(genp, memory_order_relaxed) &&
-		    off <= clen && len <= clen - off))
+	if (gpc_likely(k && gen == gpc_atomic_load(genp, GPC_MO_RELAXED) &&
+		       off <= clen && len <= clen - off))
 		*p = k + off;
 	else
 		*p = NULL;
@@ -264,8 +268,7 @@ static gpc_always_inline void *gpc_cache__begin(struct gpc_cache *c,
 	uint8_t *p;
 
 	/* See gpc_srcu__slot_by_key(): the entry is the thread's slot. */
-	if (gpc_unlikely(atomic_load_explicit(&s->key, memory_order_relaxed) !=
-			 key))
+	if (gpc_unlikely(gpc_atomic_load(&s->key, GPC_MO_RELAXED) != key))
 		return gpc_cache__slow(c, off, len, g, try_only);
 	g->slot = s;
 	g->srcu = c->srcu;
@@ -350,6 +353,73 @@ static gpc_always_inline void *gpc_cache_guest_ptr(struct gpc_cache *c,
 {
 	return gpc_cache__snapshot(c, off, len);
 }
+
+/* ---- the fast path out of line, for FFI callers ---------------------- */
+
+/*
+ * The functions above are static inline: a C or C++ caller compiles them
+ * into its own code, which is what makes the fast path cheap, but a caller
+ * through a foreign-function interface (Rust with bindgen, Go with cgo,
+ * Python ctypes, ...) sees no symbol for them. These exported forms run the
+ * very same inline code inside the library, for the cost of one call each
+ * (bench_cache suite 1, "ool_vs_inline"). They are the stable FFI entry
+ * points (docs/abi.md): their names and signatures follow the ABI rules of
+ * LIBGPC_0.2. A struct gpc_guard filled in by one form may be ended by
+ * either form of end.
+ */
+
+/**
+ * gpc_cache_begin_ool - gpc_cache_begin(), as an exported function.
+ * @c: an initialised host-usage cache (not checked, as in the inline form).
+ * @off: offset of the access in the cached area.
+ * @len: length of the access.
+ * @g: caller storage for the read-side state, passed to gpc_cache_end_ool()
+ *     (or gpc_cache_end()).
+ *
+ * Return: as gpc_cache_begin(): a pointer to byte @off, usable until the
+ * matching end; or NULL on a miss (invalid, stale or too short, or a
+ * writer in progress), with nothing held: do not call end then.
+ * Context: as gpc_cache_begin(): srcu scheme any context, async-signal-safe,
+ * never blocks; rwlock scheme may block behind a writer.
+ */
+void *gpc_cache_begin_ool(struct gpc_cache *c, uint64_t off, uint64_t len,
+			  struct gpc_guard *g);
+
+/**
+ * gpc_cache_try_begin_ool - gpc_cache_try_begin(), as an exported function.
+ * @c: an initialised host-usage cache (not checked).
+ * @off: offset of the access in the cached area.
+ * @len: length of the access.
+ * @g: caller storage for the read-side state.
+ *
+ * Return: as gpc_cache_begin_ool(); on the rwlock scheme a writer holding
+ * the lock is also a miss.
+ * Context: any context, async-signal-safe, never blocks.
+ */
+void *gpc_cache_try_begin_ool(struct gpc_cache *c, uint64_t off, uint64_t len,
+			      struct gpc_guard *g);
+
+/**
+ * gpc_cache_end_ool - gpc_cache_end(), as an exported function.
+ * @c: the cache passed to the begin that granted the access.
+ * @g: the guard that begin filled in.
+ *
+ * Only after a begin that returned non-NULL, once.
+ * Context: any context, async-signal-safe.
+ */
+void gpc_cache_end_ool(struct gpc_cache *c, struct gpc_guard *g);
+
+/**
+ * gpc_cache_guest_ptr_ool - gpc_cache_guest_ptr(), as an exported function.
+ * @c: an initialised guest-usage cache (not checked).
+ * @off: offset in the cached area.
+ * @len: length of the access.
+ *
+ * Return: as gpc_cache_guest_ptr(): the pointer to byte @off, or NULL if
+ * the cache is not valid or [@off, @off + @len) does not fit.
+ * Context: any context; from the cache's vCPU thread in guest mode.
+ */
+void *gpc_cache_guest_ptr_ool(struct gpc_cache *c, uint64_t off, uint64_t len);
 
 /* ---- slow path -------------------------------------------------------- */
 

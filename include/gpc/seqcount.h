@@ -8,8 +8,9 @@
  * serialized by a lock of their own (the seqcount is not a lock).
  *
  * Protected fields must be accessed with relaxed atomics on both sides (for
- * example atomic_load_explicit(..., memory_order_relaxed)): a reader may read
- * them while a writer changes them, and only the retry check decides whether
+ * example atomic_load_explicit(..., memory_order_relaxed), or
+ * gpc_atomic_load(..., GPC_MO_RELAXED) in code that C++ compiles too): a
+ * reader may read them while a writer changes them, and only the retry check decides whether
  * what it read is used. The fences below follow Boehm, "Can seqlocks get
  * along with programming language memory models?" (MSPC 2012).
  *
@@ -43,7 +44,7 @@ extern "C" {
 #endif
 
 struct gpc_seqcount {
-	_Atomic unsigned int seq;
+	GPC_ATOMIC(unsigned int) seq;
 };
 
 #define GPC_SEQCOUNT_INIT \
@@ -61,7 +62,7 @@ struct gpc_seqcount {
  */
 static inline void gpc_seqcount_init(struct gpc_seqcount *s)
 {
-	atomic_init(&s->seq, 0);
+	gpc_atomic_init(&s->seq, 0);
 }
 
 /**
@@ -77,8 +78,7 @@ static gpc_always_inline bool
 gpc_seqcount_read_try(const struct gpc_seqcount *s, unsigned int *start)
 {
 	/* Acquire: our field loads happen after this count load. */
-	unsigned int v = atomic_load_explicit((_Atomic unsigned int *)&s->seq,
-					      memory_order_acquire);
+	unsigned int v = gpc_atomic_load(&s->seq, GPC_MO_ACQUIRE);
 
 	*start = v;
 	return !(v & 1);
@@ -118,9 +118,8 @@ gpc_seqcount_read_retry(const struct gpc_seqcount *s, unsigned int start)
 	 * any value a writer stored after making the count odd, we also see
 	 * the odd (or a later) count here.
 	 */
-	atomic_thread_fence(memory_order_acquire);
-	return atomic_load_explicit((_Atomic unsigned int *)&s->seq,
-				    memory_order_relaxed) != start;
+	gpc_atomic_thread_fence(GPC_MO_ACQUIRE);
+	return gpc_atomic_load(&s->seq, GPC_MO_RELAXED) != start;
 }
 
 /**
@@ -163,14 +162,14 @@ gpc_seqcount_read_bounded_begin(const struct gpc_seqcount *s,
  */
 static inline void gpc_seqcount_write_begin(struct gpc_seqcount *s)
 {
-	unsigned int v = atomic_load_explicit(&s->seq, memory_order_relaxed);
+	unsigned int v = gpc_atomic_load(&s->seq, GPC_MO_RELAXED);
 
-	atomic_store_explicit(&s->seq, v + 1, memory_order_relaxed);
+	gpc_atomic_store(&s->seq, v + 1, GPC_MO_RELAXED);
 	/*
 	 * Release fence: the odd count is ordered before the field stores
 	 * that follow. Pairs with the acquire fence in read_retry.
 	 */
-	atomic_thread_fence(memory_order_release);
+	gpc_atomic_thread_fence(GPC_MO_RELEASE);
 }
 
 /**
@@ -180,10 +179,10 @@ static inline void gpc_seqcount_write_begin(struct gpc_seqcount *s)
  */
 static inline void gpc_seqcount_write_end(struct gpc_seqcount *s)
 {
-	unsigned int v = atomic_load_explicit(&s->seq, memory_order_relaxed);
+	unsigned int v = gpc_atomic_load(&s->seq, GPC_MO_RELAXED);
 
 	/* Release: the field stores are visible before the even count. */
-	atomic_store_explicit(&s->seq, v + 1, memory_order_release);
+	gpc_atomic_store(&s->seq, v + 1, GPC_MO_RELEASE);
 }
 
 /**
@@ -225,8 +224,7 @@ static inline void gpc_seqcount_write_end_sigsafe(struct gpc_seqcount *s,
  */
 static inline unsigned int gpc_seqcount_raw(const struct gpc_seqcount *s)
 {
-	return atomic_load_explicit((_Atomic unsigned int *)&s->seq,
-				    memory_order_relaxed);
+	return gpc_atomic_load(&s->seq, GPC_MO_RELAXED);
 }
 
 #ifdef __cplusplus

@@ -79,8 +79,8 @@ extern "C" {
 #define GPC_SRCU_SLOT_USER_WORDS 2
 
 struct gpc_srcu_slot {
-	_Atomic unsigned long ctr;    /* phase | nesting, 0 when outside */
-	_Atomic unsigned long events; /* see gpc_srcu_count_event() */
+	GPC_ATOMIC(unsigned long) ctr;	  /* phase | nesting, 0 when outside */
+	GPC_ATOMIC(unsigned long) events; /* see gpc_srcu_count_event() */
 	/*
 	 * Per-thread words for the domain's user, on the line the read lock
 	 * has just written (reading them costs no cache miss, and no other
@@ -90,13 +90,13 @@ struct gpc_srcu_slot {
 	 * the thread's last memslot hit here (the counterpart of KVM's
 	 * per-vCPU last-used slot).
 	 */
-	_Atomic unsigned int user[GPC_SRCU_SLOT_USER_WORDS];
+	GPC_ATOMIC(unsigned int) user[GPC_SRCU_SLOT_USER_WORDS];
 	/*
 	 * Lookaside entries: the key of the domain whose slot this entry is,
 	 * 0 when none (no domain has key 0: serials start at 1). Unused in
 	 * registry records.
 	 */
-	_Atomic uint64_t key;
+	GPC_ATOMIC(uint64_t) key;
 };
 
 struct gpc_srcu_state;
@@ -120,8 +120,8 @@ struct gpc_srcu_state;
  * @state.
  */
 struct gpc_srcu {
-	_Atomic unsigned long gp_ctr; /* phase | GPC_SRCU_NEST_ONE */
-	_Atomic int gp_futex; /* GPC_SRCU_GPW_*: a grace period's wait */
+	GPC_ATOMIC(unsigned long) gp_ctr; /* phase | GPC_SRCU_NEST_ONE */
+	GPC_ATOMIC(int) gp_futex; /* GPC_SRCU_GPW_*: a grace period's wait */
 	int reader_fence; /* gpc_srcu_reader_fence, on the line readers load */
 	unsigned int id;  /* small, unique among live domains */
 	unsigned int tls_index; /* id, or GPC_SRCU_TLS_ENTRIES if none */
@@ -169,8 +169,8 @@ struct gpc_srcu_head {
 
 #define GPC_SRCU_KEY_SHIFT 8
 #define GPC_SRCU_KEY_INDEX ((1u << GPC_SRCU_KEY_SHIFT) - 1)
-_Static_assert(GPC_SRCU_TLS_ENTRIES <= GPC_SRCU_KEY_INDEX,
-	       "the key's low byte holds the lookaside index");
+gpc_static_assert(GPC_SRCU_TLS_ENTRIES <= GPC_SRCU_KEY_INDEX,
+		  "the key's low byte holds the lookaside index");
 
 /*
  * The calling thread's lookaside entries, indexed by the domains' tls_index.
@@ -213,8 +213,7 @@ gpc_srcu__slot_by_key(struct gpc_srcu *d, uint64_t key)
 {
 	struct gpc_srcu_slot *e = &gpc_srcu_tls[key & GPC_SRCU_KEY_INDEX];
 
-	if (gpc_likely(atomic_load_explicit(&e->key, memory_order_relaxed) ==
-		       key))
+	if (gpc_likely(gpc_atomic_load(&e->key, GPC_MO_RELAXED) == key))
 		return e;
 	return gpc_srcu_slot_slow(d);
 }
@@ -274,10 +273,9 @@ gpc_srcu_read_lock(struct gpc_srcu *d)
  */
 static gpc_always_inline void gpc_srcu_count_event(struct gpc_srcu_slot *s)
 {
-	atomic_store_explicit(
-		&s->events,
-		atomic_load_explicit(&s->events, memory_order_relaxed) + 1,
-		memory_order_relaxed);
+	gpc_atomic_store(&s->events,
+			 gpc_atomic_load(&s->events, GPC_MO_RELAXED) + 1,
+			 GPC_MO_RELAXED);
 }
 
 /**
@@ -299,7 +297,7 @@ static gpc_always_inline void gpc_srcu_read_lock_slot(struct gpc_srcu *d,
 static gpc_always_inline void gpc_srcu__lock(struct gpc_srcu *d,
 					     struct gpc_srcu_slot *s, int fence)
 {
-	unsigned long v = atomic_load_explicit(&s->ctr, memory_order_relaxed);
+	unsigned long v = gpc_atomic_load(&s->ctr, GPC_MO_RELAXED);
 
 	/*
 	 * A signal handler may run between this load and the store below; it
@@ -307,7 +305,7 @@ static gpc_always_inline void gpc_srcu__lock(struct gpc_srcu *d,
 	 * safe against it without an atomic instruction.
 	 */
 	if (gpc_likely(!(v & GPC_SRCU_NEST_MASK)))
-		v = atomic_load_explicit(&d->gp_ctr, memory_order_relaxed);
+		v = gpc_atomic_load(&d->gp_ctr, GPC_MO_RELAXED);
 	else
 		v += GPC_SRCU_NEST_ONE;
 	/*
@@ -317,7 +315,7 @@ static gpc_always_inline void gpc_srcu__lock(struct gpc_srcu *d,
 	 * synchronizes with the previous section (release sequences are not
 	 * something every tool models).
 	 */
-	atomic_store_explicit(&s->ctr, v, memory_order_release);
+	gpc_atomic_store(&s->ctr, v, GPC_MO_RELEASE);
 	/*
 	 * The slot store must be visible before our loads of protected data.
 	 * Pairs with the membarrier() at the start of a grace period ((A) in
@@ -325,7 +323,7 @@ static gpc_always_inline void gpc_srcu__lock(struct gpc_srcu *d,
 	 * barrier whenever it matters.
 	 */
 	if (gpc_unlikely(fence))
-		atomic_thread_fence(memory_order_seq_cst);
+		gpc_atomic_thread_fence(GPC_MO_SEQ_CST);
 	else
 		gpc_barrier();
 }
@@ -350,7 +348,7 @@ static gpc_always_inline void gpc_srcu_read_unlock_slot(struct gpc_srcu *d,
 static gpc_always_inline void
 gpc_srcu__unlock(struct gpc_srcu *d, struct gpc_srcu_slot *s, int fence)
 {
-	unsigned long v = atomic_load_explicit(&s->ctr, memory_order_relaxed);
+	unsigned long v = gpc_atomic_load(&s->ctr, GPC_MO_RELAXED);
 
 #ifdef GPC_DEBUG
 	if (!(v & GPC_SRCU_NEST_MASK)) {
@@ -359,15 +357,14 @@ gpc_srcu__unlock(struct gpc_srcu *d, struct gpc_srcu_slot *s, int fence)
 	}
 #endif
 	if (gpc_unlikely(fence))
-		atomic_thread_fence(memory_order_seq_cst);
+		gpc_atomic_thread_fence(GPC_MO_SEQ_CST);
 	/*
 	 * Release: our section's accesses happen before a grace period that
 	 * sees this store. The grace period ends with an acquire load of it
 	 * and no membarrier, so this is the ordering it relies on (free on
 	 * x86: every store is a release there).
 	 */
-	atomic_store_explicit(&s->ctr, v - GPC_SRCU_NEST_ONE,
-			      memory_order_release);
+	gpc_atomic_store(&s->ctr, v - GPC_SRCU_NEST_ONE, GPC_MO_RELEASE);
 	if ((v & GPC_SRCU_NEST_MASK) == GPC_SRCU_NEST_ONE) {
 		int w;
 
@@ -378,10 +375,10 @@ gpc_srcu__unlock(struct gpc_srcu *d, struct gpc_srcu_slot *s, int fence)
 		 * see it armed. Only a section of the phase it drains wakes.
 		 */
 		if (gpc_unlikely(fence))
-			atomic_thread_fence(memory_order_seq_cst);
+			gpc_atomic_thread_fence(GPC_MO_SEQ_CST);
 		else
 			gpc_barrier();
-		w = atomic_load_explicit(&d->gp_futex, memory_order_relaxed);
+		w = gpc_atomic_load(&d->gp_futex, GPC_MO_RELAXED);
 		if (gpc_unlikely(w & GPC_SRCU_GPW_ACTIVE) &&
 		    !(w & GPC_SRCU_GPW_PHASE) == !(v & GPC_SRCU_PHASE))
 			gpc_srcu_wake_gp(d, v);
@@ -413,9 +410,48 @@ static inline bool gpc_srcu_read_held(struct gpc_srcu *d)
 {
 	struct gpc_srcu_slot *s = gpc_srcu_slot_of(d);
 
-	return atomic_load_explicit(&s->ctr, memory_order_relaxed) &
-	       GPC_SRCU_NEST_MASK;
+	return gpc_atomic_load(&s->ctr, GPC_MO_RELAXED) & GPC_SRCU_NEST_MASK;
 }
+
+/* ---- the read side out of line, for FFI callers ----------------------- */
+
+/*
+ * Exported forms of the static inline read side above, for callers that
+ * cannot compile C inline functions (Rust with bindgen, Go with cgo, ...).
+ * They run the same inline code inside the library, for one call's cost;
+ * sections they open and close are the same sections as the inline
+ * forms', so the two may be mixed (lock with one, unlock with the other).
+ * Stable FFI entry points of LIBGPC_0.2 (docs/abi.md).
+ */
+
+/**
+ * gpc_srcu_read_lock_ool - gpc_srcu_read_lock(), as an exported function.
+ * @d: an initialised domain (not checked, as in the inline form).
+ *
+ * Return: the calling thread's slot in @d (as gpc_srcu_read_lock(); an
+ * FFI caller may ignore it).
+ * Context: any context, async-signal-safe; never blocks.
+ */
+struct gpc_srcu_slot *gpc_srcu_read_lock_ool(struct gpc_srcu *d);
+
+/**
+ * gpc_srcu_read_unlock_ool - gpc_srcu_read_unlock(), as an exported
+ * function.
+ * @d: the domain passed to the matching read lock.
+ *
+ * Context: any context, async-signal-safe; never blocks (the outermost
+ * unlock may wake a sleeping grace period with one futex system call).
+ */
+void gpc_srcu_read_unlock_ool(struct gpc_srcu *d);
+
+/**
+ * gpc_srcu_read_held_ool - gpc_srcu_read_held(), as an exported function.
+ * @d: an initialised domain (not checked).
+ *
+ * Return: true if the calling thread is inside a read section of @d.
+ * Context: any context, async-signal-safe. For assertions.
+ */
+bool gpc_srcu_read_held_ool(struct gpc_srcu *d);
 
 /* ---- setup ------------------------------------------------------------ */
 
