@@ -82,6 +82,14 @@
 	F(gpc_memslot_desc, gpa) F(gpc_memslot_desc, size)                     \
 	F(gpc_memslot_desc, hva) F(gpc_memslot_desc, uaddr)                    \
 	F(gpc_memslot_desc, generation) F(gpc_memslot_desc, reserved)          \
+	S(gpc_memslot_change)                                                  \
+	F(gpc_memslot_change, op) F(gpc_memslot_change, reserved)              \
+	F(gpc_memslot_change, old_slot) F(gpc_memslot_change, new_slot)        \
+	S(gpc_memslot_listener)                                                \
+	F(gpc_memslot_listener, prepare) F(gpc_memslot_listener, abort)        \
+	F(gpc_memslot_listener, commit) F(gpc_memslot_listener, ctx)           \
+	F(gpc_memslot_listener, flags) F(gpc_memslot_listener, reserved0)      \
+	F(gpc_memslot_listener, reserved)                                      \
 	S(gpc_vcpu_stats)                                                      \
 	F(gpc_vcpu_stats, entries) F(gpc_vcpu_stats, entry_bailouts)           \
 	F(gpc_vcpu_stats, kicks) F(gpc_vcpu_stats, requests_handled)           \
