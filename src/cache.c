@@ -514,17 +514,36 @@ static int refresh_locked(struct gpc_cache *c)
 	}
 }
 
+/*
+ * Slow paths that may wait for readers or for the cache's vCPU: refuse what
+ * would wait for the caller itself (nothing changed).
+ */
+static int self_wait(struct gpc_cache *c)
+{
+	struct gpc_cache_priv *p = c->priv;
+
+	if (gpci_section_held(c->vm))
+		return -EDEADLK;
+	if (p->usage == GPC_USAGE_GUEST && gpci_vcpu_self_inside(p->vcpu))
+		return -EDEADLK;
+	return 0;
+}
+
 int gpc_cache_refresh(struct gpc_cache *c, uint64_t len)
 {
 	struct gpc_cache_priv *p;
-	int err = -EINVAL;
+	int err;
 
 	if (!gpci_cache_ok(c))
 		return -EINVAL;
-	if (gpci_section_held(c->vm))
-		return -EDEADLK;
+	err = self_wait(c);
+	if (err)
+		return err;
 	p = c->priv;
-	pthread_mutex_lock(&p->refresh_lock);
+	err = gpci_refresh_lock(p);
+	if (err)
+		return err;
+	err = -EINVAL;
 	/* Never make an inactive cache valid (R5, R14). */
 	if (!atomic_load(&p->active))
 		goto out;
@@ -557,10 +576,13 @@ static int activate(struct gpc_cache *c, uint64_t addr, uint64_t len,
 
 	if (!gpci_cache_ok(c) || !range_ok(c->vm, addr, len))
 		return -EINVAL;
-	if (gpci_section_held(c->vm))
-		return -EDEADLK;
+	err = self_wait(c);
+	if (err)
+		return err;
 	p = c->priv;
-	pthread_mutex_lock(&p->refresh_lock);
+	err = gpci_refresh_lock(p);
+	if (err)
+		return err;
 	if (atomic_load(&p->active) && p->usage == GPC_USAGE_GUEST)
 		gpci_vcpu_del_cache(p->vcpu, c);
 	p->hva_mode = hva_mode;
@@ -619,13 +641,17 @@ static void deactivate_locked(struct gpc_cache *c)
 int gpc_cache_deactivate(struct gpc_cache *c)
 {
 	struct gpc_cache_priv *p;
+	int err;
 
 	if (!gpci_cache_ok(c))
 		return -EINVAL;
-	if (gpci_section_held(c->vm))
-		return -EDEADLK;
+	err = self_wait(c);
+	if (err)
+		return err;
 	p = c->priv;
-	pthread_mutex_lock(&p->refresh_lock);
+	err = gpci_refresh_lock(p);
+	if (err)
+		return err;
 	if (atomic_load(&p->active))
 		deactivate_locked(c);
 	pthread_mutex_unlock(&p->refresh_lock);
@@ -646,6 +672,32 @@ static int init_check(struct gpc_vm *vm, enum gpc_usage usage,
 	return 0;
 }
 
+/*
+ * Checked caches (every begin and end out of line and matched, see
+ * gpc_cache__rw_end): a library built with GPC_DEBUG, or GPC_DEBUG set to
+ * anything but "" or "0" in the environment when the cache is initialised.
+ */
+static bool checks_on(void)
+{
+#ifdef GPC_DEBUG
+	return true;
+#else
+	const char *e = getenv("GPC_DEBUG");
+
+	return e && *e && strcmp(e, "0");
+#endif
+}
+
+static void refresh_lock_init(pthread_mutex_t *m)
+{
+	pthread_mutexattr_t a;
+
+	pthread_mutexattr_init(&a);
+	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK);
+	pthread_mutex_init(m, &a);
+	pthread_mutexattr_destroy(&a);
+}
+
 int gpc_cache_init(struct gpc_cache *c, struct gpc_vm *vm, enum gpc_usage usage,
 		   struct gpc_vcpu *vcpu, unsigned int flags)
 {
@@ -654,17 +706,22 @@ int gpc_cache_init(struct gpc_cache *c, struct gpc_vm *vm, enum gpc_usage usage,
 
 	if (!c)
 		return -EINVAL;
+	/* Initialised and not destroyed: a second init would leak it. */
+	if (c->magic == CACHE_MAGIC)
+		return -EBUSY;
 	err = init_check(vm, usage, vcpu, flags);
 	if (err)
 		return err;
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
+	if (checks_on())
+		flags |= GPCI_CACHE_CHECKED;
 	memset(c, 0, sizeof(*c));
 	p->c = c;
 	p->usage = usage;
 	p->vcpu = vcpu;
-	pthread_mutex_init(&p->refresh_lock, NULL);
+	refresh_lock_init(&p->refresh_lock);
 	pthread_mutex_init(&p->wlock, NULL);
 	pthread_rwlock_init(&c->rw, NULL);
 	gpc_seqcount_init(&c->seq);
@@ -672,10 +729,11 @@ int gpc_cache_init(struct gpc_cache *c, struct gpc_vm *vm, enum gpc_usage usage,
 	atomic_init(&c->genp, gpci_memslot_gen_word(vm));
 	c->scheme = vm->scheme;
 	c->flags = flags;
-	/* Key index GPC_SRCU_TLS_ENTRIES: the sentinel, which never matches. */
-	if (vm->scheme != GPC_SCHEME_SRCU || (flags & GPC_CACHE_COUNT_HITS) ||
+	/* Key 0 indexes the sentinel entry, which never matches. */
+	if (vm->scheme != GPC_SCHEME_SRCU ||
+	    (flags & (GPC_CACHE_COUNT_HITS | GPCI_CACHE_CHECKED)) ||
 	    vm->srcu->reader_fence)
-		c->fast_key = GPC_SRCU_TLS_ENTRIES;
+		c->fast_key = 0;
 	else
 		c->fast_key = vm->srcu->key;
 	c->vm = vm;
@@ -687,15 +745,25 @@ int gpc_cache_init(struct gpc_cache *c, struct gpc_vm *vm, enum gpc_usage usage,
 	return 0;
 }
 
+/* All zero: never initialised, or destroyed (destroy zeroes it). */
+static bool cache_zero(const struct gpc_cache *c)
+{
+	return !c->magic && !c->priv && !c->vm;
+}
+
 int gpc_cache_destroy(struct gpc_cache *c)
 {
 	struct gpc_cache_priv *p;
+	int err;
 
+	if (c && cache_zero(c))
+		return 0;
 	if (!gpci_cache_ok(c))
 		return -EINVAL;
 	p = c->priv;
-	if (gpc_cache_deactivate(c))
-		return -EDEADLK;
+	err = gpc_cache_deactivate(c);
+	if (err)
+		return err;
 	if (p->usage == GPC_USAGE_GUEST)
 		gpci_vcpu_put(p->vcpu);
 	c->magic = CACHE_DEAD;
@@ -703,7 +771,11 @@ int gpc_cache_destroy(struct gpc_cache *c)
 	pthread_mutex_destroy(&p->refresh_lock);
 	pthread_mutex_destroy(&p->wlock);
 	pthread_rwlock_destroy(&c->rw);
-	c->priv = NULL;
 	free(p);
+	/*
+	 * As if never initialised: later calls miss or fail with -EINVAL,
+	 * another destroy is a no-op, and gpc_cache_init() may reuse it.
+	 */
+	memset(c, 0, sizeof(*c));
 	return 0;
 }

@@ -423,7 +423,13 @@ int gpc_invalidate_range_start(struct gpc_vm *vm, uint64_t start, uint64_t end,
 	if (!vm || end <= start || (flags & ~GPC_INVAL_NONBLOCK))
 		return -EINVAL;
 	w.nonblock = flags & GPC_INVAL_NONBLOCK;
-	if (!w.nonblock && gpci_section_held(vm))
+	/*
+	 * Blocking: it waits for readers and for evicted vCPUs to leave guest
+	 * mode, so a caller inside a section, or a vCPU thread in guest mode,
+	 * would wait for itself. Nothing is registered yet.
+	 */
+	if (!w.nonblock &&
+	    (gpci_section_held(vm) || gpci_vcpus_self_inside(vm)))
 		return -EDEADLK;
 	slot = inflight_claim(vm, start, end, GPCI_INFL_PENDING,
 			      GPCI_INFL_STARTING);

@@ -23,6 +23,8 @@ struct gpc_vcpu {
 	gpc_kick_fn *kick;
 	void *kick_ctx;
 	_Atomic int exit_waiters;
+	/* The thread that last entered guest mode (pthread_self()). */
+	_Atomic uintptr_t guest_thread;
 	_Atomic int dead;
 	_Atomic unsigned int nref; /* guest-usage caches that name it */
 	pthread_mutex_t lock;	   /* the guest-usage cache list */
@@ -50,6 +52,13 @@ void gpci_vcpu_get(struct gpc_vcpu *v);
 void gpci_vcpu_put(struct gpc_vcpu *v);
 /* Whether the vCPU is in or leaving guest mode. Any context. */
 bool gpci_vcpu_inside(struct gpc_vcpu *v);
+/*
+ * Whether the calling thread is the one that put @v (or any vCPU of @vm)
+ * into guest mode, and it is still there: waiting for it to leave would
+ * wait for ourselves. Any context.
+ */
+bool gpci_vcpu_self_inside(struct gpc_vcpu *v);
+bool gpci_vcpus_self_inside(struct gpc_vm *vm);
 /* The same two for every vCPU of @vm. */
 void gpci_vcpus_wait_outside(struct gpc_vm *vm);
 bool gpci_vcpus_inside(struct gpc_vm *vm);

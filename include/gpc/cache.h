@@ -80,7 +80,8 @@ enum gpc_usage {
  * registers.
  */
 struct gpc_guard {
-	struct gpc_srcu_slot *slot; /* NULL: rwlock scheme */
+	/* NULL: end goes out of line (rwlock, checked cache, after a miss) */
+	struct gpc_srcu_slot *slot;
 	struct gpc_srcu *srcu;
 	int fence;
 };
@@ -99,11 +100,13 @@ struct gpc_cache {
 	/* Read by the fast path; set at init. */
 	struct gpc_srcu *srcu;
 	/*
-	 * srcu->key when begin may take the inline path, else a key no
-	 * thread's lookaside entry holds (rwlock scheme, hit counting, readers
-	 * that must fence themselves). One load and one compare both find the
-	 * thread's slot and rule out every slow case: a thread's first section
-	 * in the vm misses the entry and takes the out-of-line path too.
+	 * srcu->key when begin may take the inline path, else 0, the key of
+	 * the sentinel entry, which never matches (rwlock scheme, hit
+	 * counting, readers that must fence themselves, checked caches - and
+	 * a zero-filled, never initialised cache). One load and one compare
+	 * both find the thread's slot and rule out every slow case: a
+	 * thread's first section in the vm misses the entry and takes the
+	 * out-of-line path too.
 	 */
 	uint64_t fast_key;
 	int scheme;
@@ -232,6 +235,9 @@ struct gpc_cache__begun {
 
 void *gpc_cache__miss(struct gpc_cache *c, struct gpc_srcu_slot *s,
 		      uint64_t off, uint64_t len);
+struct gpc_cache__begun gpc_cache__miss_begun(struct gpc_cache *c,
+					      struct gpc_srcu_slot *s,
+					      uint64_t off, uint64_t len);
 struct gpc_cache__begun gpc_cache__begin_slow(struct gpc_cache *c, uint64_t off,
 					      uint64_t len, bool try_only);
 void gpc_cache__rw_end(struct gpc_cache *c);
@@ -272,8 +278,14 @@ static gpc_always_inline void *gpc_cache__begin(struct gpc_cache *c,
 	g->fence = 0;
 	gpc_srcu__lock(g->srcu, s, 0);
 	p = gpc_cache__snapshot_once(c, off, len);
-	if (gpc_unlikely(!p))
-		return gpc_cache__miss(c, s, off, len);
+	if (gpc_unlikely(!p)) {
+		/* On a miss the slot is NULL: an end after it is caught. */
+		struct gpc_cache__begun b =
+			gpc_cache__miss_begun(c, s, off, len);
+
+		g->slot = b.slot;
+		return b.p;
+	}
 	return p;
 }
 
