@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache_priv.h"
 #include "internal.h"
 #include "vcpu_priv.h"
 #include "vm_priv.h"
@@ -225,8 +226,12 @@ int gpc_vcpu_handle_requests(struct gpc_vcpu *v)
 
 	if (!vcpu_ok(v))
 		return -EINVAL;
-	/* Its refreshes would wait for the vCPU to leave guest mode. */
-	if (gpci_vcpu_self_inside(v))
+	/*
+	 * Its refreshes would wait for the vCPU to leave guest mode, or for
+	 * the caller's own section: refuse before consuming anything, not
+	 * only when a cache turns out to need a refresh.
+	 */
+	if (gpci_vcpu_self_inside(v) || gpci_section_held(v->vm))
 		return -EDEADLK;
 	list = snapshot_caches(v, &n);
 	if (!list)

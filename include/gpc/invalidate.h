@@ -69,8 +69,14 @@ struct gpc_vm;
  * @flags: 0 or GPC_INVAL_NONBLOCK.
  *
  * Return: 0; -EINVAL (NULL vm, @end <= @start, unknown flags); -EAGAIN
- * (non-blocking only: retry or cancel, see above); -EBUSY if
- * GPC_INVAL_MAX_INFLIGHT invalidations are already in progress or pending.
+ * (non-blocking only: retry or cancel, see above; it keeps coming while a
+ * reader of an overlapping cache stays in its section or a vCPU using one
+ * stays in guest mode - the caller's own thread included); -EBUSY if
+ * GPC_INVAL_MAX_INFLIGHT invalidations are already in progress or pending;
+ * -EDEADLK (blocking only, nothing registered or changed) if the caller is
+ * inside a cache section or SRCU read section of @vm, or is the thread of
+ * a vCPU of @vm that is in guest mode (gpc_vcpu_enter_guest() to
+ * gpc_vcpu_exit_guest()), whatever the range: it would wait for itself.
  * Context: may sleep; with GPC_INVAL_NONBLOCK any context, async-signal-safe,
  * never blocks.
  */
@@ -104,6 +110,7 @@ int gpc_invalidate_range_cancel(struct gpc_vm *vm, uint64_t start,
  * gpc_invalidate_sequence - the vm's invalidation sequence (bumped by every
  * range_end).
  *
+ * Return: the sequence; 0 for NULL.
  * Context: any context.
  */
 uint64_t gpc_invalidate_sequence(struct gpc_vm *vm);

@@ -357,8 +357,10 @@ static void edeadlk_inside_sections(void **state)
 	assert_int_equal(gpc_cache_init(n, f->vm, GPC_USAGE_HOST, NULL, 0), 0);
 	seq = gpc_invalidate_sequence(f->vm);
 
+	assert_int_equal(gpc_vcpu_request(f->v, GPC_REQ_USER), 0);
 	/* Inside another cache's section (either scheme). */
 	assert_non_null(gpc_cache_begin(a, 0, 8, &g));
+	assert_int_equal(gpc_vcpu_handle_requests(f->v), -EDEADLK);
 	assert_int_equal(gpc_cache_read(b, 0, buf, 8), -EDEADLK);
 	assert_int_equal(gpc_cache_write(b, 0, buf, 8), -EDEADLK);
 	assert_int_equal(gpc_cache_copy(b, 0, a, 0, 8), -EDEADLK);
@@ -376,7 +378,8 @@ static void edeadlk_inside_sections(void **state)
 			 -EDEADLK);
 	gpc_srcu_read_unlock(d);
 
-	/* Nothing changed. */
+	/* Nothing changed (the request is still pending). */
+	assert_int_equal(gpc_vcpu_handle_requests(f->v), (int)GPC_REQ_USER);
 	assert_int_equal(gpc_invalidate_sequence(f->vm), seq);
 	assert_false(gpc_cache_is_active(n));
 	assert_true(gpc_cache_check(a, 0, 8));
