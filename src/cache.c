@@ -174,22 +174,38 @@ static bool clear_valid_section(struct gpc_cache *c)
  * passed already); guest usage, its vCPU outside guest mode. On the rwlock
  * scheme every clear happened under the write lock, which excluded readers.
  */
-static void quiesce(struct gpc_cache *c)
+static int quiesce(struct gpc_cache *c)
 {
 	struct gpc_cache_priv *p = c->priv;
 	uint64_t cookie;
 
 	if (p->usage == GPC_USAGE_GUEST) {
+		/* -EDEADLK: the vCPU is the caller's, still in guest mode. */
 		if (gpc_vcpu_mode(p->vcpu) != GPC_VCPU_OUTSIDE &&
 		    gpci_vcpu_evict(p->vcpu))
-			gpci_vcpu_wait_outside(p->vcpu);
-		return;
+			return gpci_vcpu_wait_outside(p->vcpu);
+		return 0;
 	}
 	if (c->scheme != GPC_SCHEME_SRCU)
-		return;
+		return 0;
 	cookie = atomic_load_explicit(&p->clear_cookie, memory_order_relaxed);
 	if (cookie && gpc_srcu_poll_state(c->srcu, cookie) != 1)
 		gpc_srcu_synchronize(c->srcu);
+	return 0;
+}
+
+/*
+ * After a publish or a deactivation nothing can be undone: if the vCPU we
+ * would wait for is the caller's own, in guest mode, it is running this
+ * code, not guest code, so no access can be in flight; say so and go on.
+ */
+static void quiesce_after(struct gpc_cache *c)
+{
+	if (quiesce(c))
+		gpci_log(GPC_LOG_ERR,
+			 "cache %p: its vCPU's own thread changed it in guest "
+			 "mode; pointers it took before are stale",
+			 (void *)c);
 }
 
 /* ---- the index of host pages ----------------------------------------- */
@@ -413,7 +429,7 @@ static void adopt(struct gpc_cache *c, struct xlate *x)
 		 * cleared valid may still use it; new readers use the new one.
 		 */
 		if (p->mapped)
-			quiesce(c);
+			quiesce_after(c);
 		release_mapping(c);
 		p->mapped = true;
 		p->map_base = x->base;
@@ -448,8 +464,11 @@ static int refresh_prepare(struct gpc_cache *c, struct xlate *x)
 	if (p->idx && (p->idx_first != first ||
 		       p->idx_n != (page_up(vm, x->hva + p->len) -
 				    page_down(vm, x->hva)) >>
-					   vm->page_shift))
-		quiesce(c);
+					   vm->page_shift)) {
+		err = quiesce(c);
+		if (err)
+			return err;
+	}
 	return index_set(c, x->hva, p->len);
 }
 
@@ -520,13 +539,22 @@ static int refresh_locked(struct gpc_cache *c)
  */
 static int self_wait(struct gpc_cache *c)
 {
-	struct gpc_cache_priv *p = c->priv;
+	return gpci_section_held(c->vm) ? -EDEADLK : 0;
+}
 
-	if (gpci_section_held(c->vm))
-		return -EDEADLK;
-	if (p->usage == GPC_USAGE_GUEST && gpci_vcpu_self_inside(p->vcpu))
-		return -EDEADLK;
-	return 0;
+/*
+ * Deactivating a guest-usage cache waits for its vCPU to leave guest mode:
+ * kick it first (as the wait would), and refuse if it is the caller's own
+ * and still inside, before anything changes.
+ */
+static int guest_self_wait(struct gpc_cache *c)
+{
+	struct gpc_vcpu *v = c->priv->vcpu;
+
+	if (c->priv->usage != GPC_USAGE_GUEST || !gpci_vcpu_self_inside(v))
+		return 0;
+	gpci_vcpu_evict(v);
+	return gpci_vcpu_self_inside(v) ? -EDEADLK : 0;
 }
 
 int gpc_cache_refresh(struct gpc_cache *c, uint64_t len)
@@ -630,7 +658,7 @@ static void deactivate_locked(struct gpc_cache *c)
 	gpci_cache_write_unlock(c);
 	gpci_restore_signals(&old);
 	gpci_hook(c->vm, GPC_HOOK_DEACTIVATE, c);
-	quiesce(c);
+	quiesce_after(c);
 	index_drop(c);
 	release_mapping(c);
 	if (p->usage == GPC_USAGE_GUEST)
@@ -652,10 +680,13 @@ int gpc_cache_deactivate(struct gpc_cache *c)
 	err = gpci_refresh_lock(p);
 	if (err)
 		return err;
-	if (atomic_load(&p->active))
-		deactivate_locked(c);
+	if (atomic_load(&p->active)) {
+		err = guest_self_wait(c);
+		if (!err)
+			deactivate_locked(c);
+	}
 	pthread_mutex_unlock(&p->refresh_lock);
-	return 0;
+	return err;
 }
 
 /* ---- init / destroy --------------------------------------------------- */

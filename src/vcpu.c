@@ -141,11 +141,15 @@ bool gpci_vcpu_evict(struct gpc_vcpu *v)
  * signal that arrived just before KVM_RUN without immediate_exit set), so a
  * vCPU that stays in guest mode is kicked again after REKICK_NS.
  */
-void gpci_vcpu_wait_outside(struct gpc_vcpu *v)
+int gpci_vcpu_wait_outside(struct gpc_vcpu *v)
 {
 	int mode;
 
 	while ((mode = atomic_load(&v->mode)) != GPC_VCPU_OUTSIDE) {
+		/* Kicked already (the callback ran, maybe on this very
+		 * thread) and still inside: if it is ours, it never leaves. */
+		if (gpci_vcpu_self_inside(v))
+			return -EDEADLK;
 		atomic_fetch_add(&v->exit_waiters, 1);
 		gpci_futex_wait(&v->mode, mode, REKICK_NS);
 		atomic_fetch_sub(&v->exit_waiters, 1);
@@ -154,6 +158,7 @@ void gpci_vcpu_wait_outside(struct gpc_vcpu *v)
 		else if (atomic_load(&v->mode) == GPC_VCPU_IN_GUEST)
 			kick(v);
 	}
+	return 0;
 }
 
 void gpc_vcpu_exit_guest(struct gpc_vcpu *v)
@@ -227,11 +232,12 @@ int gpc_vcpu_handle_requests(struct gpc_vcpu *v)
 	if (!vcpu_ok(v))
 		return -EINVAL;
 	/*
-	 * Its refreshes would wait for the vCPU to leave guest mode, or for
-	 * the caller's own section: refuse before consuming anything, not
-	 * only when a cache turns out to need a refresh.
+	 * Its refreshes would wait for the caller's own section: refuse
+	 * before consuming anything, not only when a cache turns out to need
+	 * a refresh. (From the vCPU's own thread in guest mode, a refresh
+	 * that must wait for it returns -EDEADLK by itself.)
 	 */
-	if (gpci_vcpu_self_inside(v) || gpci_section_held(v->vm))
+	if (gpci_section_held(v->vm))
 		return -EDEADLK;
 	list = snapshot_caches(v, &n);
 	if (!list)
@@ -316,18 +322,14 @@ bool gpci_vcpu_self_inside(struct gpc_vcpu *v)
 		       (uintptr_t)pthread_self();
 }
 
-bool gpci_vcpus_self_inside(struct gpc_vm *vm)
+int gpci_vcpus_wait_outside(struct gpc_vm *vm)
 {
-	for (struct gpc_vcpu *v = gpci_vm_vcpus(vm); v; v = v->next)
-		if (!atomic_load(&v->dead) && gpci_vcpu_self_inside(v))
-			return true;
-	return false;
-}
+	int err = 0;
 
-void gpci_vcpus_wait_outside(struct gpc_vm *vm)
-{
 	for (struct gpc_vcpu *v = gpci_vm_vcpus(vm); v; v = v->next)
-		gpci_vcpu_wait_outside(v);
+		if (gpci_vcpu_wait_outside(v))
+			err = -EDEADLK;
+	return err;
 }
 
 bool gpci_vcpus_inside(struct gpc_vm *vm)

@@ -68,10 +68,11 @@
  *    block for good. Sections beyond 8 nested rwlock-scheme (or checked)
  *    sections per thread are not tracked for this and for the end check.
  *  - -EDEADLK always means "this would wait for the calling thread
- *    itself", with nothing changed: inside a cache section or SRCU read
- *    section of the vm; on a guest-usage cache (or a blocking
- *    invalidation) from a vCPU thread in guest mode; or called back from
- *    the same cache's refresh (a host memory callback or test hook).
+ *    itself": inside a cache section or SRCU read section of the vm
+ *    (nothing changed); called back from the same cache's refresh (a host
+ *    memory callback or test hook; nothing changed); or it would wait for
+ *    a vCPU that the calling thread put in guest mode and that is still
+ *    there after its kick (each function says what is left changed).
  */
 #ifndef GPC_CACHE_H
 #define GPC_CACHE_H
@@ -451,9 +452,10 @@ int gpc_cache_init(struct gpc_cache *c, struct gpc_vm *vm, enum gpc_usage usage,
  * Return: 0, also for a zero-filled cache (never initialised, or destroyed
  * already: a no-op); -EINVAL if @c is NULL or neither initialised nor
  * zero-filled (garbage); -EDEADLK (nothing is changed) inside a cache
- * section or SRCU read section of the vm, for a guest-usage cache from its
- * vCPU's thread in guest mode, or when called back from the cache's own
- * refresh.
+ * section or SRCU read section of the vm, or when called back from the
+ * cache's own refresh; and for a guest-usage cache whose vCPU the calling
+ * thread has in guest mode and its kick did not get out (the vCPU is left
+ * kicked, with a request posted: leave guest mode first).
  * Context: may sleep.
  */
 int gpc_cache_destroy(struct gpc_cache *c);
@@ -477,8 +479,10 @@ int gpc_cache_destroy(struct gpc_cache *c);
  * requires) - after these three the cache stays active and invalid, and a
  * later refresh may succeed once the memory is there;
  * -ENOMEM; -EDEADLK (nothing is changed) inside a cache section or SRCU
- * read section of the vm, for a guest-usage cache from its vCPU's thread
- * in guest mode, or called back from the cache's own refresh.
+ * read section of the vm, or called back from the cache's own refresh;
+ * -EDEADLK also when re-activating a guest-usage cache at another host
+ * range must wait for its vCPU and the calling thread has that vCPU in
+ * guest mode (the cache is left active and invalid).
  * Context: may sleep.
  */
 int gpc_cache_activate_gpa(struct gpc_cache *c, uint64_t gpa, uint64_t len);
@@ -499,8 +503,10 @@ int gpc_cache_activate_hva(struct gpc_cache *c, uint64_t hva, uint64_t len);
  * reader can hold it. A no-op for an inactive cache.
  * Return: 0; -EINVAL for NULL or a cache not initialised (or destroyed);
  * -EDEADLK (nothing is changed) inside a cache section or SRCU read
- * section of the vm, for a guest-usage cache from its vCPU's thread in
- * guest mode, or called back from the cache's own refresh.
+ * section of the vm, or called back from the cache's own refresh; and for
+ * an active guest-usage cache whose vCPU the calling thread has in guest
+ * mode and its kick did not get out (it stays active; the vCPU is left
+ * kicked, with a request posted).
  * Context: may sleep.
  */
 int gpc_cache_deactivate(struct gpc_cache *c);
@@ -535,8 +541,10 @@ bool gpc_cache_check(struct gpc_cache *c, uint64_t off, uint64_t len);
  * the memslot read-only (the cache stays active and invalid); -ENOMEM;
  * -EDEADLK (nothing is changed) if the caller is inside a cache section
  * (gpc_cache_begin/end, either scheme) or an SRCU read section of the vm,
- * is a guest-usage cache's vCPU thread in guest mode, or is called back
- * from this cache's own refresh: it would wait for itself.
+ * or is called back from this cache's own refresh: it would wait for
+ * itself; -EDEADLK also (the cache is left invalid) when the refresh of a
+ * guest-usage cache must wait for its vCPU (the cache moves to another
+ * host range) and the calling thread has that vCPU in guest mode.
  * Context: may sleep.
  */
 int gpc_cache_refresh(struct gpc_cache *c, uint64_t len);

@@ -73,10 +73,14 @@ struct gpc_vm;
  * reader of an overlapping cache stays in its section or a vCPU using one
  * stays in guest mode - the caller's own thread included); -EBUSY if
  * GPC_INVAL_MAX_INFLIGHT invalidations are already in progress or pending;
- * -EDEADLK (blocking only, nothing registered or changed) if the caller is
- * inside a cache section or SRCU read section of @vm, or is the thread of
- * a vCPU of @vm that is in guest mode (gpc_vcpu_enter_guest() to
- * gpc_vcpu_exit_guest()), whatever the range: it would wait for itself.
+ * -EDEADLK (blocking only) if it would wait for the caller itself: the
+ * caller is inside a cache section or SRCU read section of @vm (checked
+ * first: nothing registered or changed); or a vCPU it must wait for (one
+ * using an overlapping guest-usage cache) was put in guest mode by the
+ * calling thread and is still there after its kick - then, as after
+ * -EAGAIN, the overlapping caches stay invalid and the vCPU kicked, but
+ * nothing stays registered; the caller must not change the mapping and
+ * must not call range_end (leave guest mode, then invalidate again).
  * Context: may sleep; with GPC_INVAL_NONBLOCK any context, async-signal-safe,
  * never blocks.
  */

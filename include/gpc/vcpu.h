@@ -98,8 +98,11 @@ int gpc_vcpu_destroy(struct gpc_vcpu *vcpu);
  * -EINVAL for a NULL or destroyed vCPU, or if it is already in (or
  * leaving) guest mode (gpc_vcpu_mode() tells).
  * The calling thread is recorded as the vCPU's: while the vCPU is in guest
- * mode, that thread's blocking invalidations and the slow paths of the
- * vCPU's guest-usage caches return -EDEADLK (they would wait for it).
+ * mode, a call from that thread that would wait for the vCPU to leave
+ * guest mode (a blocking invalidation of its cache, the deactivation of
+ * one, ...) kicks it and, if the kick did not get it out (a kick callback
+ * that exits guest mode at once does), returns -EDEADLK instead of waiting
+ * for ever.
  * Context: may spin briefly; call it from the vCPU's own thread.
  */
 int gpc_vcpu_enter_guest(struct gpc_vcpu *vcpu);
@@ -117,12 +120,12 @@ void gpc_vcpu_exit_guest(struct gpc_vcpu *vcpu);
  *
  * Return: the caller's request bits (>= GPC_REQ_USER) that were pending, now
  * consumed, or a negative errno: -EINVAL for a NULL or destroyed vCPU;
- * -ENOMEM (nothing consumed); -EDEADLK (nothing consumed) if called from
- * the thread that has the vCPU in guest mode, or inside a cache section or
- * SRCU read section of the vCPU's vm (its refreshes would wait for the
- * caller); or the first refresh error
- * (the cache stays invalid, the library's request is consumed and the
- * caller's bits stay pending for the next call; the caller decides).
+ * -ENOMEM (nothing consumed); -EDEADLK (nothing consumed) inside a cache
+ * section or SRCU read section of the vCPU's vm (its refreshes would wait
+ * for the caller); or the first refresh error - -EDEADLK included, from a
+ * thread in guest mode whose refresh must wait for this vCPU - (the cache
+ * stays invalid, the library's request is consumed and the caller's bits
+ * stay pending for the next call; the caller decides).
  * Context: may sleep; call it outside guest mode from the vCPU's thread.
  */
 int gpc_vcpu_handle_requests(struct gpc_vcpu *vcpu);
