@@ -130,6 +130,8 @@ void op_copy(const uint8_t *a)
 		want = -EINVAL;
 	else if (md->flags & GPC_CACHE_READONLY)
 		want = -EPERM;
+	else if (held()) /* before the length checks (lock order) */
+		want = -EDEADLK;
 	else if (soff + len > ms->len || doff + len > md->len)
 		want = -EINVAL;
 	else

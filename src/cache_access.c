@@ -403,6 +403,13 @@ int gpc_cache_copy(struct gpc_cache *dst, uint64_t dst_off,
 		return -EINVAL;
 	if (dst->flags & GPC_CACHE_READONLY)
 		return -EPERM;
+	/*
+	 * Before within_len(): inside a section (an rwlock read lock held)
+	 * taking a refresh lock inverts the lock order against a refresh,
+	 * which holds it and then takes the write lock (ThreadSanitizer).
+	 */
+	if (gpci_section_held(src->vm))
+		return -EDEADLK;
 	err = within_len(src, src_off, len);
 	if (!err)
 		err = within_len(dst, dst_off, len);

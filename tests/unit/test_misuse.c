@@ -583,6 +583,13 @@ static void sections_nest_any_order(void **state)
 	struct inval_arg ia = { f, 0 };
 	struct tbg t1, t2, ra, rb;
 
+	/*
+	 * ThreadSanitizer reports two read locks taken in opposite orders as
+	 * a lock-order inversion: it does not model reader preference, which
+	 * is the very point here. The plain, ASan and UBSan builds run it.
+	 */
+	if (TEST_TSAN && f->t.scheme == GPC_SCHEME_RWLOCK)
+		skip();
 	test_watchdog_arm(20, "nested sections of two caches, writers waiting");
 	tbg_start(&t1, nest_thread, &n1);
 	tbg_start(&t2, nest_thread, &n2);
