@@ -175,7 +175,8 @@ void m_kick_to(int *mode)
 static void m_evict(void)
 {
 	/* A vCPU kicked already and not out yet gets the callback again
-	 * (lost-kick recovery), which the library does not count. */
+	 * (lost-kick recovery); the library's kick counters count it too,
+	 * checks.c compares them with the callback's count. */
 	if (m.v.mode == M_EXITING || m.v.mode == M_MAYBE)
 		m.rekicks++;
 	if (m.v.mode == M_MAYBE) {
@@ -588,8 +589,13 @@ int m_access(int ci, uint64_t off, uint64_t len, bool write)
 	if (write && mc->state == CS_LIVE && (mc->flags & GPC_CACHE_READONLY))
 		return -EPERM;
 	/* Guest-usage caches are for their vCPU only (gpc_cache_guest_ptr). */
-	if (mc->state != CS_LIVE || !len || off + len < off || !mc->active ||
+	if (mc->state != CS_LIVE || !len || off + len < off ||
 	    mc->usage != GPC_USAGE_HOST)
+		return -EINVAL;
+	/* Refused inside a section whether or not it would miss. */
+	if (held())
+		return -EDEADLK;
+	if (!mc->active)
 		return -EINVAL;
 	for (int round = 0; round < 3; round++) {
 		int err;

@@ -87,7 +87,7 @@ struct model {
 	bool mirror;
 	uint64_t st_inval, st_eagain, st_slot_changes, st_refreshes, st_retries,
 		kicks;
-	uint64_t rekicks; /* upper bound of uncounted re-sent kicks */
+	uint64_t rekicks; /* upper bound of re-sent kicks (lost-kick recovery) */
 };
 
 extern struct model m;

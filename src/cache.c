@@ -175,22 +175,38 @@ static bool clear_valid_section(struct gpc_cache *c)
  * passed already); guest usage, its vCPU outside guest mode. On the rwlock
  * scheme every clear happened under the write lock, which excluded readers.
  */
-static void quiesce(struct gpc_cache *c)
+static int quiesce(struct gpc_cache *c)
 {
 	struct gpc_cache_priv *p = c->priv;
 	uint64_t cookie;
 
 	if (p->usage == GPC_USAGE_GUEST) {
+		/* -EDEADLK: the vCPU is the caller's, still in guest mode. */
 		if (gpc_vcpu_mode(p->vcpu) != GPC_VCPU_OUTSIDE &&
 		    gpci_vcpu_evict(p->vcpu))
-			gpci_vcpu_wait_outside(p->vcpu);
-		return;
+			return gpci_vcpu_wait_outside(p->vcpu);
+		return 0;
 	}
 	if (c->scheme != GPC_SCHEME_SRCU)
-		return;
+		return 0;
 	cookie = atomic_load_explicit(&p->clear_cookie, memory_order_relaxed);
 	if (cookie && gpc_srcu_poll_state(c->srcu, cookie) != 1)
 		gpc_srcu_synchronize(c->srcu);
+	return 0;
+}
+
+/*
+ * After a publish or a deactivation nothing can be undone: if the vCPU we
+ * would wait for is the caller's own, in guest mode, it is running this
+ * code, not guest code, so no access can be in flight; say so and go on.
+ */
+static void quiesce_after(struct gpc_cache *c)
+{
+	if (quiesce(c))
+		gpci_log(GPC_LOG_ERR,
+			 "cache %p: its vCPU's own thread changed it in guest "
+			 "mode; pointers it took before are stale",
+			 (void *)c);
 }
 
 /* ---- the index of host pages ----------------------------------------- */
@@ -418,7 +434,7 @@ static void adopt(struct gpc_cache *c, struct xlate *x)
 		 * cleared valid may still use it; new readers use the new one.
 		 */
 		if (p->mapped)
-			quiesce(c);
+			quiesce_after(c);
 		release_mapping(c);
 		p->mapped = true;
 		p->map_base = x->base;
@@ -453,8 +469,11 @@ static int refresh_prepare(struct gpc_cache *c, struct xlate *x)
 	if (p->idx && (p->idx_first != first ||
 		       p->idx_n != (page_up(vm, x->hva + p->len) -
 				    page_down(vm, x->hva)) >>
-					   vm->page_shift))
-		quiesce(c);
+					   vm->page_shift)) {
+		err = quiesce(c);
+		if (err)
+			return err;
+	}
 	return index_set(c, x->hva, p->len);
 }
 
@@ -527,17 +546,45 @@ static int refresh_locked(struct gpc_cache *c)
 	}
 }
 
+/*
+ * Slow paths that may wait for readers or for the cache's vCPU: refuse what
+ * would wait for the caller itself (nothing changed).
+ */
+static int self_wait(struct gpc_cache *c)
+{
+	return gpci_section_held(c->vm) ? -EDEADLK : 0;
+}
+
+/*
+ * Deactivating a guest-usage cache waits for its vCPU to leave guest mode:
+ * kick it first (as the wait would), and refuse if it is the caller's own
+ * and still inside, before anything changes.
+ */
+static int guest_self_wait(struct gpc_cache *c)
+{
+	struct gpc_vcpu *v = c->priv->vcpu;
+
+	if (c->priv->usage != GPC_USAGE_GUEST || !gpci_vcpu_self_inside(v))
+		return 0;
+	gpci_vcpu_evict(v);
+	return gpci_vcpu_self_inside(v) ? -EDEADLK : 0;
+}
+
 int gpc_cache_refresh(struct gpc_cache *c, uint64_t len)
 {
 	struct gpc_cache_priv *p;
-	int err = -EINVAL;
+	int err;
 
 	if (!gpci_cache_ok(c))
 		return -EINVAL;
-	if (gpci_section_held(c->vm))
-		return -EDEADLK;
+	err = self_wait(c);
+	if (err)
+		return err;
 	p = c->priv;
-	pthread_mutex_lock(&p->refresh_lock);
+	err = gpci_refresh_lock(p);
+	if (err)
+		return err;
+	err = -EINVAL;
 	/* Never make an inactive cache valid (R5, R14). */
 	if (!atomic_load(&p->active))
 		goto out;
@@ -570,10 +617,13 @@ static int activate(struct gpc_cache *c, uint64_t addr, uint64_t len,
 
 	if (!gpci_cache_ok(c) || !range_ok(c->vm, addr, len))
 		return -EINVAL;
-	if (gpci_section_held(c->vm))
-		return -EDEADLK;
+	err = self_wait(c);
+	if (err)
+		return err;
 	p = c->priv;
-	pthread_mutex_lock(&p->refresh_lock);
+	err = gpci_refresh_lock(p);
+	if (err)
+		return err;
 	if (atomic_load(&p->active) && p->usage == GPC_USAGE_GUEST)
 		gpci_vcpu_del_cache(p->vcpu, c);
 	p->hva_mode = hva_mode;
@@ -621,7 +671,7 @@ static void deactivate_locked(struct gpc_cache *c)
 	gpci_cache_write_unlock(c);
 	gpci_restore_signals(&old);
 	gpci_hook(c->vm, GPC_HOOK_DEACTIVATE, c);
-	quiesce(c);
+	quiesce_after(c);
 	index_drop(c);
 	release_mapping(c);
 	if (p->usage == GPC_USAGE_GUEST)
@@ -632,17 +682,24 @@ static void deactivate_locked(struct gpc_cache *c)
 int gpc_cache_deactivate(struct gpc_cache *c)
 {
 	struct gpc_cache_priv *p;
+	int err;
 
 	if (!gpci_cache_ok(c))
 		return -EINVAL;
-	if (gpci_section_held(c->vm))
-		return -EDEADLK;
+	err = self_wait(c);
+	if (err)
+		return err;
 	p = c->priv;
-	pthread_mutex_lock(&p->refresh_lock);
-	if (atomic_load(&p->active))
-		deactivate_locked(c);
+	err = gpci_refresh_lock(p);
+	if (err)
+		return err;
+	if (atomic_load(&p->active)) {
+		err = guest_self_wait(c);
+		if (!err)
+			deactivate_locked(c);
+	}
 	pthread_mutex_unlock(&p->refresh_lock);
-	return 0;
+	return err;
 }
 
 /* ---- init / destroy --------------------------------------------------- */
@@ -659,6 +716,32 @@ static int init_check(struct gpc_vm *vm, enum gpc_usage usage,
 	return 0;
 }
 
+/*
+ * Checked caches (every begin and end out of line and matched, see
+ * gpc_cache__rw_end): a library built with GPC_DEBUG, or GPC_DEBUG set to
+ * anything but "" or "0" in the environment when the cache is initialised.
+ */
+static bool checks_on(void)
+{
+#ifdef GPC_DEBUG
+	return true;
+#else
+	const char *e = getenv("GPC_DEBUG");
+
+	return e && *e && strcmp(e, "0");
+#endif
+}
+
+static void refresh_lock_init(pthread_mutex_t *m)
+{
+	pthread_mutexattr_t a;
+
+	pthread_mutexattr_init(&a);
+	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK);
+	pthread_mutex_init(m, &a);
+	pthread_mutexattr_destroy(&a);
+}
+
 int gpc_cache_init(struct gpc_cache *c, struct gpc_vm *vm, enum gpc_usage usage,
 		   struct gpc_vcpu *vcpu, unsigned int flags)
 {
@@ -667,18 +750,23 @@ int gpc_cache_init(struct gpc_cache *c, struct gpc_vm *vm, enum gpc_usage usage,
 
 	if (!c)
 		return -EINVAL;
+	/* Initialised and not destroyed: a second init would leak it. */
+	if (c->magic == CACHE_MAGIC)
+		return -EBUSY;
 	err = init_check(vm, usage, vcpu, flags);
 	if (err)
 		return err;
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
+	if (checks_on())
+		flags |= GPCI_CACHE_CHECKED;
 	memset(c, 0, sizeof(*c));
 	p->c = c;
 	p->usage = usage;
 	atomic_init(&p->log_gpa, UINT64_MAX); /* dirty log: none yet */
 	p->vcpu = vcpu;
-	pthread_mutex_init(&p->refresh_lock, NULL);
+	refresh_lock_init(&p->refresh_lock);
 	pthread_mutex_init(&p->wlock, NULL);
 	pthread_rwlock_init(&c->rw, NULL);
 	gpc_seqcount_init(&c->seq);
@@ -686,10 +774,11 @@ int gpc_cache_init(struct gpc_cache *c, struct gpc_vm *vm, enum gpc_usage usage,
 	atomic_init(&c->genp, gpci_memslot_gen_word(vm));
 	c->scheme = vm->scheme;
 	c->flags = flags;
-	/* Key index GPC_SRCU_TLS_ENTRIES: the sentinel, which never matches. */
-	if (vm->scheme != GPC_SCHEME_SRCU || (flags & GPC_CACHE_COUNT_HITS) ||
+	/* Key 0 indexes the sentinel entry, which never matches. */
+	if (vm->scheme != GPC_SCHEME_SRCU ||
+	    (flags & (GPC_CACHE_COUNT_HITS | GPCI_CACHE_CHECKED)) ||
 	    vm->srcu->reader_fence)
-		c->fast_key = GPC_SRCU_TLS_ENTRIES;
+		c->fast_key = 0;
 	else
 		c->fast_key = vm->srcu->key;
 	c->vm = vm;
@@ -701,15 +790,25 @@ int gpc_cache_init(struct gpc_cache *c, struct gpc_vm *vm, enum gpc_usage usage,
 	return 0;
 }
 
+/* All zero: never initialised, or destroyed (destroy zeroes it). */
+static bool cache_zero(const struct gpc_cache *c)
+{
+	return !c->magic && !c->priv && !c->vm;
+}
+
 int gpc_cache_destroy(struct gpc_cache *c)
 {
 	struct gpc_cache_priv *p;
+	int err;
 
+	if (c && cache_zero(c))
+		return 0;
 	if (!gpci_cache_ok(c))
 		return -EINVAL;
 	p = c->priv;
-	if (gpc_cache_deactivate(c))
-		return -EDEADLK;
+	err = gpc_cache_deactivate(c);
+	if (err)
+		return err;
 	if (p->usage == GPC_USAGE_GUEST)
 		gpci_vcpu_put(p->vcpu);
 	c->magic = CACHE_DEAD;
@@ -717,7 +816,11 @@ int gpc_cache_destroy(struct gpc_cache *c)
 	pthread_mutex_destroy(&p->refresh_lock);
 	pthread_mutex_destroy(&p->wlock);
 	pthread_rwlock_destroy(&c->rw);
-	c->priv = NULL;
 	free(p);
+	/*
+	 * As if never initialised: later calls miss or fail with -EINVAL,
+	 * another destroy is a no-op, and gpc_cache_init() may reuse it.
+	 */
+	memset(c, 0, sizeof(*c));
 	return 0;
 }

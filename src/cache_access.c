@@ -13,7 +13,132 @@
 
 #include "cache_priv.h"
 #include "dirty_priv.h"
+#include "internal.h"
 #include "vm_priv.h"
+
+/* ---- the calling thread's open sections that end out of line ---------- */
+
+/*
+ * Every section whose gpc_cache_end() comes out of line (rwlock scheme; on
+ * checked caches, every scheme) is recorded here at begin and looked up at
+ * end, so that an end with nothing to end (after a miss, a second end, the
+ * wrong cache) is reported and ignored instead of unlocking a lock nobody
+ * holds, and so that a thread that exits inside such a section gives its
+ * read lock back (an invalidation would otherwise wait for it forever).
+ * Initial-exec TLS, written only by the owner thread (and its signal
+ * handlers, which leave it as they found it: a push reserves its entry
+ * before it fills it, a pop fills the hole before it shrinks the list).
+ * Sections beyond HELD_MAX are counted, not recorded, and their ends are
+ * trusted.
+ */
+#define HELD_MAX 8
+
+/*
+ * An entry is the cache's address, with bit 0 set for the rwlock scheme:
+ * at thread exit only those caches are looked at (an rwlock-scheme cache
+ * cannot be destroyed while a reader holds its lock; an srcu-scheme one
+ * may be gone once the domain's exit hook ended the section).
+ */
+#define HELD_RW 1u
+
+struct held_sections {
+	_Atomic uintptr_t c[HELD_MAX];
+	_Atomic unsigned int n;
+	_Atomic unsigned int untracked;
+	bool armed; /* exit hook set for this thread */
+};
+
+static __thread struct held_sections held
+	__attribute__((tls_model("initial-exec")));
+static pthread_key_t held_key;
+static bool held_key_ok;
+
+static void held_exit(void *arg)
+{
+	struct held_sections *h = arg;
+	unsigned int n = atomic_load_explicit(&h->n, memory_order_relaxed);
+
+	for (unsigned int i = 0; i < n; i++) {
+		uintptr_t e =
+			atomic_load_explicit(&h->c[i], memory_order_relaxed);
+		struct gpc_cache *c = (struct gpc_cache *)(e & ~(uintptr_t)1);
+
+		/* srcu scheme: the domain's exit hook ends the section. */
+		if (e & HELD_RW)
+			pthread_rwlock_unlock(&c->rw);
+		gpci_log(GPC_LOG_ERR,
+			 "cache %p: a thread exited inside a section; %s",
+			 (void *)c,
+			 e & HELD_RW ? "its read lock was released" :
+				       "the SRCU section is ended");
+	}
+	atomic_store_explicit(&h->n, 0, memory_order_relaxed);
+}
+
+__attribute__((constructor)) static void held_setup(void)
+{
+	held_key_ok = !pthread_key_create(&held_key, held_exit);
+}
+
+static uintptr_t held_entry(struct gpc_cache *c)
+{
+	return (uintptr_t)c | (c->scheme == GPC_SCHEME_RWLOCK ? HELD_RW : 0);
+}
+
+static void held_arm(struct held_sections *h)
+{
+	h->armed = true;
+	if (held_key_ok)
+		pthread_setspecific(held_key, h);
+}
+
+static inline void held_push(struct gpc_cache *c)
+{
+	struct held_sections *h = &held;
+	unsigned int n = atomic_load_explicit(&h->n, memory_order_relaxed);
+
+	if (gpc_unlikely(!h->armed))
+		held_arm(h);
+	if (gpc_unlikely(n == HELD_MAX)) {
+		atomic_store_explicit(
+			&h->untracked,
+			atomic_load_explicit(&h->untracked,
+					     memory_order_relaxed) +
+				1,
+			memory_order_relaxed);
+		return;
+	}
+	atomic_store_explicit(&h->n, n + 1, memory_order_relaxed);
+	atomic_signal_fence(memory_order_seq_cst);
+	atomic_store_explicit(&h->c[n], held_entry(c), memory_order_relaxed);
+}
+
+/* Whether the thread had a section of @c to end (and it is forgotten now). */
+static inline bool held_pop(struct gpc_cache *c)
+{
+	struct held_sections *h = &held;
+	unsigned int n = atomic_load_explicit(&h->n, memory_order_relaxed);
+	uintptr_t e = held_entry(c);
+	unsigned int u;
+
+	for (unsigned int i = n; i-- > 0;) {
+		if (atomic_load_explicit(&h->c[i], memory_order_relaxed) != e)
+			continue;
+		atomic_store_explicit(
+			&h->c[i],
+			atomic_load_explicit(&h->c[n - 1],
+					     memory_order_relaxed),
+			memory_order_relaxed);
+		atomic_signal_fence(memory_order_seq_cst);
+		atomic_store_explicit(&h->n, n - 1, memory_order_relaxed);
+		return true;
+	}
+	u = atomic_load_explicit(&h->untracked, memory_order_relaxed);
+	if (!u)
+		return false;
+	atomic_store_explicit(&h->untracked, u - 1, memory_order_relaxed);
+	return true;
+}
 
 /* ---- fast-path helpers kept out of line --------------------------------- */
 
@@ -34,6 +159,25 @@ void *gpc_cache__miss(struct gpc_cache *c, struct gpc_srcu_slot *s,
 	gpc_srcu_read_unlock_slot(c->srcu, s);
 	atomic_fetch_add_explicit(&c->misses, 1, memory_order_relaxed);
 	return NULL;
+}
+
+/*
+ * gpc_cache__miss() for the inline fast path of this release, which keeps
+ * the guard's slot from it: NULL on a miss, so that a gpc_cache_end() after
+ * the miss goes out of line and is caught instead of ending a section the
+ * thread is not in. (Returning the words, as begin_slow does, keeps the
+ * guard in registers; gpc_cache__miss stays for older inline code.)
+ */
+struct gpc_cache__begun gpc_cache__miss_begun(struct gpc_cache *c,
+					      struct gpc_srcu_slot *s,
+					      uint64_t off, uint64_t len)
+{
+	struct gpc_cache__begun b = { gpc_cache__miss(c, s, off, len), NULL,
+				      0 };
+
+	if (b.p)
+		b.slot = s;
+	return b;
 }
 
 /* A hit of the srcu scheme or the rwlock scheme (out of line only). */
@@ -65,6 +209,7 @@ static void *rw_begin(struct gpc_cache *c, uint64_t off, uint64_t len,
 	if (p) {
 		struct gpc_srcu_slot *s = gpc_srcu_slot_of(c->srcu);
 
+		held_push(c);
 		count_hit(c, s);
 		/* Count the section, so slow paths can refuse to deadlock. */
 		atomic_store_explicit(
@@ -82,8 +227,10 @@ static void *rw_begin(struct gpc_cache *c, uint64_t off, uint64_t len,
 
 /*
  * begin off the inline path: the rwlock scheme (slot NULL: it needs no
- * token), counted hits, readers that fence themselves, and a thread's first
- * section in the vm (which claims its slot).
+ * token), counted hits, readers that fence themselves, checked caches
+ * (slot NULL too: their end comes here to be checked), a thread's first
+ * section in the vm (which claims its slot), and caches that were never
+ * initialised or are destroyed (their key is 0): a miss, nothing held.
  */
 struct gpc_cache__begun gpc_cache__begin_slow(struct gpc_cache *c, uint64_t off,
 					      uint64_t len, bool try_only)
@@ -92,6 +239,8 @@ struct gpc_cache__begun gpc_cache__begin_slow(struct gpc_cache *c, uint64_t off,
 	struct gpc_srcu *d = c->srcu;
 	struct gpc_srcu_slot *s;
 
+	if (gpc_unlikely(c->magic != CACHE_MAGIC))
+		return b;
 	if (c->scheme != GPC_SCHEME_SRCU) {
 		b.p = rw_begin(c, off, len, try_only);
 		return b;
@@ -102,15 +251,38 @@ struct gpc_cache__begun gpc_cache__begin_slow(struct gpc_cache *c, uint64_t off,
 	/* The bounded snapshot, or out of the section with a miss counted. */
 	b.p = gpc_cache__miss(c, s, off, len);
 	if (b.p) {
-		b.slot = s;
+		if (c->flags & GPCI_CACHE_CHECKED)
+			held_push(c);
+		else
+			b.slot = s;
 		count_hit(c, s);
 	}
 	return b;
 }
 
+/*
+ * The end of every section whose guard has no slot: the rwlock scheme,
+ * checked caches of the srcu scheme, and - misuse - an end after a miss
+ * (begin cleared the guard's slot), a second end or an end on the wrong
+ * cache, which find no section of @c on this thread's list: reported and
+ * ignored, so the lock word and the section counter stay right.
+ */
 void gpc_cache__rw_end(struct gpc_cache *c)
 {
-	struct gpc_srcu_slot *s = gpc_srcu_slot_of(c->srcu);
+	struct gpc_srcu_slot *s;
+
+	if (!held_pop(c)) {
+		gpci_log(GPC_LOG_ERR,
+			 "cache %p: gpc_cache_end() without a section of this "
+			 "cache (after a miss, or a second end): ignored",
+			 (void *)c);
+		return;
+	}
+	if (c->scheme == GPC_SCHEME_SRCU) {
+		gpc_srcu_read_unlock(c->srcu);
+		return;
+	}
+	s = gpc_srcu_slot_of(c->srcu);
 
 	atomic_store_explicit(
 		&s->user[GPCI_SLOT_RW_SECTIONS],
@@ -140,6 +312,13 @@ static int access_check(struct gpc_cache *c, uint64_t off, size_t len)
 	/* Invalidation waits for a guest cache's vCPU, not for readers. */
 	if (c->priv->usage != GPC_USAGE_HOST)
 		return -EINVAL;
+	/*
+	 * A miss refreshes, which waits for readers: inside a section the
+	 * caller would wait for itself. Refused whether or not this call
+	 * would miss, so the answer does not depend on the cache's state.
+	 */
+	if (gpci_section_held(c->vm))
+		return -EDEADLK;
 	if (!atomic_load(&c->priv->active))
 		return -EINVAL;
 	return 0;
@@ -151,15 +330,16 @@ static int access_check(struct gpc_cache *c, uint64_t off, size_t len)
  * length), so it is read under it: an unlocked read raced with those
  * writers (ThreadSanitizer, tests/unit/test_cache_len_race.c).
  */
-static bool within_len(struct gpc_cache *c, uint64_t off, uint64_t len)
+static int within_len(struct gpc_cache *c, uint64_t off, uint64_t len)
 {
 	struct gpc_cache_priv *p = c->priv;
-	bool in;
+	int err = gpci_refresh_lock(p);
 
-	pthread_mutex_lock(&p->refresh_lock);
-	in = off + len <= p->len;
+	if (err)
+		return err; /* -EDEADLK: called back from its own refresh */
+	err = off + len <= p->len ? 0 : -EINVAL;
 	pthread_mutex_unlock(&p->refresh_lock);
-	return in;
+	return err;
 }
 
 /*
@@ -195,9 +375,9 @@ static int copy_through(struct gpc_cache *c, uint64_t off, void *buf,
 			gpc_cache_end(c, &g);
 			return 0;
 		}
-		if (!within_len(c, off, len))
-			return -EINVAL;
-		err = gpc_cache_refresh(c, 0);
+		err = within_len(c, off, len);
+		if (!err)
+			err = gpc_cache_refresh(c, 0);
 	}
 	return err ? err : -EAGAIN;
 }
@@ -220,9 +400,9 @@ int gpc_cache_write(struct gpc_cache *c, uint64_t off, const void *buf,
 }
 
 /*
- * Copy through a bounce buffer: holding both caches at once would nest two
- * rwlock read locks, which can deadlock against writers taking them in the
- * other order. The whole source is read before anything is written.
+ * Copy through a bounce buffer, so that nothing is written unless the whole
+ * source could be read, and no section of either cache is held while the
+ * other one refreshes. The whole source is read before anything is written.
  */
 int gpc_cache_copy(struct gpc_cache *dst, uint64_t dst_off,
 		   struct gpc_cache *src, uint64_t src_off, size_t len)
@@ -235,8 +415,18 @@ int gpc_cache_copy(struct gpc_cache *dst, uint64_t dst_off,
 		return -EINVAL;
 	if (dst->flags & GPC_CACHE_READONLY)
 		return -EPERM;
-	if (!within_len(src, src_off, len) || !within_len(dst, dst_off, len))
-		return -EINVAL;
+	/*
+	 * Before within_len(): inside a section (an rwlock read lock held)
+	 * taking a refresh lock inverts the lock order against a refresh,
+	 * which holds it and then takes the write lock (ThreadSanitizer).
+	 */
+	if (gpci_section_held(src->vm))
+		return -EDEADLK;
+	err = within_len(src, src_off, len);
+	if (!err)
+		err = within_len(dst, dst_off, len);
+	if (err)
+		return err;
 	if (len > sizeof(small)) {
 		buf = malloc(len);
 		if (!buf)

@@ -24,6 +24,13 @@ struct gpci_index_node;
 #define CACHE_MAGIC 0x47504343u /* "GPCC" */
 #define CACHE_DEAD  0x64656164u /* "dead" */
 
+/*
+ * c->flags bit (never a GPC_CACHE_* flag): every begin and end of the
+ * cache goes out of line and is checked (gpc_cache_init: a library built
+ * with GPC_DEBUG, or GPC_DEBUG=1 in the environment).
+ */
+#define GPCI_CACHE_CHECKED (1u << 31)
+
 /* The SRCU slot's user word that counts the thread's rwlock-scheme cache
  * sections (gpc_cache_begin .. end on that scheme). */
 #define GPCI_SLOT_RW_SECTIONS 0
@@ -83,6 +90,16 @@ struct gpci_cache_vmstats {
 static inline bool gpci_cache_ok(const struct gpc_cache *c)
 {
 	return c && c->magic == CACHE_MAGIC && c->priv;
+}
+
+/*
+ * refresh_lock is an error-checking mutex: a thread that holds it already
+ * (a host memory callback or a test hook of this cache's refresh that calls
+ * back into the cache) gets -EDEADLK instead of hanging for good.
+ */
+static inline int gpci_refresh_lock(struct gpc_cache_priv *p)
+{
+	return -pthread_mutex_lock(&p->refresh_lock);
 }
 
 /* Write side of the cache fields: the lock that excludes readers (rwlock

@@ -355,12 +355,16 @@ static int walk_range(struct inval_walk *w, uint64_t start, uint64_t end)
  * Each vCPU we evicted (or, past the array, every vCPU of the vm). Other
  * invalidations may evict the same vCPUs concurrently; each waits for its own.
  */
-static void wait_vcpus(struct inval_walk *w)
+static int wait_vcpus(struct inval_walk *w)
 {
+	int err = 0;
+
 	for (unsigned int i = 0; i < w->nev; i++)
-		gpci_vcpu_wait_outside(w->ev[i]);
-	if (w->ev_all)
-		gpci_vcpus_wait_outside(w->vm);
+		if (gpci_vcpu_wait_outside(w->ev[i]))
+			err = -EDEADLK;
+	if (w->ev_all && gpci_vcpus_wait_outside(w->vm))
+		err = -EDEADLK;
+	return err;
 }
 
 /* Non-blocking: is any vCPU we evicted still in guest mode? */
@@ -372,10 +376,12 @@ static bool vcpus_inside(struct inval_walk *w)
 	return w->ev_all && gpci_vcpus_inside(w->vm);
 }
 
-static void wait_blocking(struct inval_walk *w)
+/* -EDEADLK if an evicted vCPU is the caller's, still in guest mode. */
+static int wait_blocking(struct inval_walk *w)
 {
 	struct gpc_vm *vm = w->vm;
 	uint64_t t0 = gpci_now_ns(), t1;
+	int err = 0;
 
 	if (w->need_cookie &&
 	    gpc_srcu_poll_state(vm->srcu, w->need_cookie) != 1)
@@ -383,9 +389,10 @@ static void wait_blocking(struct inval_walk *w)
 	t1 = gpci_now_ns();
 	atomic_fetch_add(&vm->inv.st_reader_wait_ns, t1 - t0);
 	if (w->vcpus) {
-		wait_vcpus(w);
+		err = wait_vcpus(w);
 		atomic_fetch_add(&vm->inv.st_vcpu_wait_ns, gpci_now_ns() - t1);
 	}
+	return err;
 }
 
 /* Non-blocking: whether everything is already quiet; else kick things on. */
@@ -423,6 +430,11 @@ int gpc_invalidate_range_start(struct gpc_vm *vm, uint64_t start, uint64_t end,
 	if (!vm || end <= start || (flags & ~GPC_INVAL_NONBLOCK))
 		return -EINVAL;
 	w.nonblock = flags & GPC_INVAL_NONBLOCK;
+	/*
+	 * Blocking: it waits for readers, so a caller inside a section would
+	 * wait for itself. Nothing is registered yet. (A vCPU thread in guest
+	 * mode is found when its vCPU must be waited for: wait_blocking.)
+	 */
 	if (!w.nonblock && gpci_section_held(vm))
 		return -EDEADLK;
 	slot = inflight_claim(vm, start, end, GPCI_INFL_PENDING,
@@ -437,7 +449,16 @@ int gpc_invalidate_range_start(struct gpc_vm *vm, uint64_t start, uint64_t end,
 	atomic_fetch_add(&vm->inv.st_caches, w.cleared);
 	gpci_hook(vm, GPC_HOOK_INVAL_CLEARED, NULL);
 	if (!w.nonblock) {
-		wait_blocking(&w);
+		/*
+		 * A vCPU of the caller's own thread in guest mode that the
+		 * kick did not get out: waiting would never end. As after a
+		 * non-blocking -EAGAIN, the caches stay invalid and the vCPU
+		 * kicked; unlike it, nothing stays registered.
+		 */
+		if (wait_blocking(&w)) {
+			inflight_del(vm, slot);
+			return -EDEADLK;
+		}
 	} else if (err || !quiet_now(&w)) {
 		inflight_park(vm, slot, was_pending);
 		atomic_fetch_add(&vm->inv.st_eagain, 1);

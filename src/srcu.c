@@ -49,8 +49,11 @@ _Static_assert(sizeof(struct gpc_srcu_slot) == 32, "a slot is 4 words");
 /* Upper bound of one futex sleep; a safety net, wakeups come from readers. */
 #define SLEEP_MAX_NS 1000000000ull
 
+/* The sentinel's key is in the TLS image, so every thread starts with it. */
 __thread struct gpc_srcu_slot gpc_srcu_tls[GPC_SRCU_TLS_ENTRIES + 1]
-	__attribute__((tls_model("initial-exec")));
+	__attribute__((tls_model("initial-exec"))) = {
+		[GPC_SRCU_TLS_NONE] = { .key = GPC_SRCU_KEY_NONE },
+	};
 static __thread int gpc_srcu_tls_tid __attribute__((tls_model("initial-exec")));
 int gpc_srcu_reader_fence;
 
@@ -429,7 +432,7 @@ struct gpc_srcu_slot *gpc_srcu_slot_slow(struct gpc_srcu *d)
 	 * without an entry, and whenever no exit hook will point the record
 	 * back at itself before the thread's TLS goes away.
 	 */
-	if (d->tls_index >= GPC_SRCU_TLS_ENTRIES || thread_exiting ||
+	if (d->tls_index == GPC_SRCU_TLS_NONE || thread_exiting ||
 	    !arm_exit_hook())
 		return rec_slot(r);
 	install_entry(d, r, &gpc_srcu_tls[d->tls_index]);
@@ -562,7 +565,9 @@ static void thread_exit_hook(void *arg)
 			snprintf(open[nopen++], sizeof(open[0]), "%s",
 				 st->name);
 	pthread_mutex_unlock(&domains_lock);
-	memset(gpc_srcu_tls, 0, sizeof(gpc_srcu_tls));
+	/* Every entry but the sentinel (which keeps its key). */
+	memset(&gpc_srcu_tls[GPC_SRCU_TLS_NONE + 1], 0,
+	       sizeof(gpc_srcu_tls) - sizeof(gpc_srcu_tls[0]));
 	for (unsigned int i = 0; i < nopen; i++)
 		gpci_log(
 			GPC_LOG_ERR,
@@ -1185,8 +1190,8 @@ int gpc_srcu_init(struct gpc_srcu *d, const struct gpc_srcu_attr *attr)
 	d->state = st;
 	d->magic = SRCU_MAGIC;
 	d->id = alloc_id();
-	d->tls_index = d->id < GPC_SRCU_TLS_ENTRIES ? d->id :
-						      GPC_SRCU_TLS_ENTRIES;
+	d->tls_index = d->id < GPC_SRCU_TLS_ENTRIES ? d->id + 1 :
+						      GPC_SRCU_TLS_NONE;
 	d->key = d->serial << GPC_SRCU_KEY_SHIFT | d->tls_index;
 	err = start_worker(d);
 	if (!err) {

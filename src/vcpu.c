@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache_priv.h"
 #include "internal.h"
 #include "vcpu_priv.h"
 #include "vm_priv.h"
@@ -96,6 +97,19 @@ void gpci_vcpu_del_cache(struct gpc_vcpu *v, struct gpc_cache *c)
 	pthread_mutex_unlock(&v->lock);
 }
 
+/*
+ * Every kick the library sends goes through here, so that
+ * gpc_vcpu_stats.kicks (and gpc_vm_stats.kicks) count each call of the kick
+ * callback: first kicks and re-kicks alike. Async-signal-safe.
+ */
+static void send_kick(struct gpc_vcpu *v)
+{
+	atomic_fetch_add_explicit(&v->st_kicks, 1, memory_order_relaxed);
+	gpci_vm_count_kick(v->vm);
+	if (v->kick)
+		v->kick(v, v->kick_ctx);
+}
+
 /* IN_GUEST -> EXITING and kick, once per entry. Async-signal-safe. */
 static void kick(struct gpc_vcpu *v)
 {
@@ -103,10 +117,7 @@ static void kick(struct gpc_vcpu *v)
 
 	if (!atomic_compare_exchange_strong(&v->mode, &in, GPC_VCPU_EXITING))
 		return;
-	atomic_fetch_add_explicit(&v->st_kicks, 1, memory_order_relaxed);
-	gpci_vm_count_kick(v->vm);
-	if (v->kick)
-		v->kick(v, v->kick_ctx);
+	send_kick(v);
 }
 
 bool gpci_vcpu_evict(struct gpc_vcpu *v)
@@ -117,11 +128,11 @@ bool gpci_vcpu_evict(struct gpc_vcpu *v)
 	mode = atomic_load(&v->mode);
 	if (mode == GPC_VCPU_IN_GUEST)
 		kick(v);
-	else if (mode == GPC_VCPU_EXITING && v->kick)
+	else if (mode == GPC_VCPU_EXITING)
 		/* Kicked before and still not out: the kick may have been
 		 * lost (a non-blocking caller has no other way to re-send it;
 		 * a blocking one re-kicks in gpci_vcpu_wait_outside). */
-		v->kick(v, v->kick_ctx);
+		send_kick(v);
 	return mode != GPC_VCPU_OUTSIDE;
 }
 
@@ -130,19 +141,24 @@ bool gpci_vcpu_evict(struct gpc_vcpu *v)
  * signal that arrived just before KVM_RUN without immediate_exit set), so a
  * vCPU that stays in guest mode is kicked again after REKICK_NS.
  */
-void gpci_vcpu_wait_outside(struct gpc_vcpu *v)
+int gpci_vcpu_wait_outside(struct gpc_vcpu *v)
 {
 	int mode;
 
 	while ((mode = atomic_load(&v->mode)) != GPC_VCPU_OUTSIDE) {
+		/* Kicked already (the callback ran, maybe on this very
+		 * thread) and still inside: if it is ours, it never leaves. */
+		if (gpci_vcpu_self_inside(v))
+			return -EDEADLK;
 		atomic_fetch_add(&v->exit_waiters, 1);
 		gpci_futex_wait(&v->mode, mode, REKICK_NS);
 		atomic_fetch_sub(&v->exit_waiters, 1);
-		if (atomic_load(&v->mode) == GPC_VCPU_EXITING && v->kick)
-			v->kick(v, v->kick_ctx);
+		if (atomic_load(&v->mode) == GPC_VCPU_EXITING)
+			send_kick(v);
 		else if (atomic_load(&v->mode) == GPC_VCPU_IN_GUEST)
 			kick(v);
 	}
+	return 0;
 }
 
 void gpc_vcpu_exit_guest(struct gpc_vcpu *v)
@@ -176,6 +192,9 @@ int gpc_vcpu_enter_guest(struct gpc_vcpu *v)
 
 	if (!vcpu_ok(v))
 		return -EINVAL;
+	/* Before the mode: whoever sees IN_GUEST sees the thread as well. */
+	atomic_store_explicit(&v->guest_thread, (uintptr_t)pthread_self(),
+			      memory_order_relaxed);
 	/* seq_cst RMW: a full barrier before the request and cache loads. */
 	if (!atomic_compare_exchange_strong(&v->mode, &out, GPC_VCPU_IN_GUEST))
 		return -EINVAL;
@@ -212,11 +231,18 @@ int gpc_vcpu_handle_requests(struct gpc_vcpu *v)
 
 	if (!vcpu_ok(v))
 		return -EINVAL;
-	reqs = atomic_exchange(&v->requests, 0);
-	atomic_fetch_add_explicit(&v->st_handled, 1, memory_order_relaxed);
+	/*
+	 * Its refreshes would wait for the caller's own section: refuse
+	 * before consuming anything, not only when a cache turns out to need
+	 * a refresh. (From the vCPU's own thread in guest mode, a refresh
+	 * that must wait for it returns -EDEADLK by itself.)
+	 */
+	if (gpci_section_held(v->vm))
+		return -EDEADLK;
 	list = snapshot_caches(v, &n);
 	if (!list)
 		return -ENOMEM;
+	reqs = atomic_exchange(&v->requests, 0);
 	for (unsigned int i = 0; i < n; i++) {
 		struct gpc_cache *c = list[i];
 		int e = 0;
@@ -230,8 +256,14 @@ int gpc_vcpu_handle_requests(struct gpc_vcpu *v)
 	if (err) {
 		/* Keep the caller's bits for the next call: only ours went. */
 		atomic_fetch_or(&v->requests, reqs & ~(GPC_REQ_USER - 1));
-		return err;
+		reqs &= GPC_REQ_USER - 1;
 	}
+	/* One per request bit consumed (gpc_vcpu_stats.requests_handled). */
+	atomic_fetch_add_explicit(&v->st_handled,
+				  (uint64_t)__builtin_popcount(reqs),
+				  memory_order_relaxed);
+	if (err)
+		return err;
 	return (int)(reqs & ~(GPC_REQ_USER - 1));
 }
 
@@ -283,10 +315,21 @@ bool gpci_vcpu_inside(struct gpc_vcpu *v)
 	return atomic_load(&v->mode) != GPC_VCPU_OUTSIDE;
 }
 
-void gpci_vcpus_wait_outside(struct gpc_vm *vm)
+bool gpci_vcpu_self_inside(struct gpc_vcpu *v)
 {
+	return gpci_vcpu_inside(v) &&
+	       atomic_load_explicit(&v->guest_thread, memory_order_relaxed) ==
+		       (uintptr_t)pthread_self();
+}
+
+int gpci_vcpus_wait_outside(struct gpc_vm *vm)
+{
+	int err = 0;
+
 	for (struct gpc_vcpu *v = gpci_vm_vcpus(vm); v; v = v->next)
-		gpci_vcpu_wait_outside(v);
+		if (gpci_vcpu_wait_outside(v))
+			err = -EDEADLK;
+	return err;
 }
 
 bool gpci_vcpus_inside(struct gpc_vm *vm)

@@ -23,6 +23,8 @@ struct gpc_vcpu {
 	gpc_kick_fn *kick;
 	void *kick_ctx;
 	_Atomic int exit_waiters;
+	/* The thread that last entered guest mode (pthread_self()). */
+	_Atomic uintptr_t guest_thread;
 	_Atomic int dead;
 	_Atomic unsigned int nref; /* guest-usage caches that name it */
 	pthread_mutex_t lock;	   /* the guest-usage cache list */
@@ -39,9 +41,11 @@ void gpci_vcpu_del_cache(struct gpc_vcpu *v, struct gpc_cache *c);
  * vCPU was in (or leaving) guest mode, so the caller must wait for it.
  * Context: any context, async-signal-safe. */
 bool gpci_vcpu_evict(struct gpc_vcpu *v);
-/* Wait until the vCPU is outside guest mode, re-kicking it now and then.
+/* Wait until the vCPU is outside guest mode, re-kicking it now and then;
+ * -EDEADLK instead if the caller is the thread that has it in guest mode
+ * (after the kick it is still inside: it can never leave). 0 otherwise.
  * Context: may sleep. */
-void gpci_vcpu_wait_outside(struct gpc_vcpu *v);
+int gpci_vcpu_wait_outside(struct gpc_vcpu *v);
 /* Whether a cache of @vm may name @v (same vm, not destroyed). */
 bool gpci_vcpu_usable(struct gpc_vcpu *v, struct gpc_vm *vm);
 /* A guest-usage cache names @v / no longer does (gpc_vcpu_destroy refuses
@@ -50,8 +54,14 @@ void gpci_vcpu_get(struct gpc_vcpu *v);
 void gpci_vcpu_put(struct gpc_vcpu *v);
 /* Whether the vCPU is in or leaving guest mode. Any context. */
 bool gpci_vcpu_inside(struct gpc_vcpu *v);
+/*
+ * Whether the calling thread is the one that put @v into guest mode, and
+ * it is still there: waiting for it to leave would wait for ourselves.
+ * Any context.
+ */
+bool gpci_vcpu_self_inside(struct gpc_vcpu *v);
 /* The same two for every vCPU of @vm. */
-void gpci_vcpus_wait_outside(struct gpc_vm *vm);
+int gpci_vcpus_wait_outside(struct gpc_vm *vm);
 bool gpci_vcpus_inside(struct gpc_vm *vm);
 /* Free a list of vCPUs (gpc_vm_destroy, once none is live). */
 void gpci_vcpus_free(struct gpc_vcpu *head);

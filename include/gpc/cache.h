@@ -37,6 +37,42 @@
  *    waits for a writer (a writer in progress is a miss). Any context.
  *  - rwlock: begin takes the cache's reader lock (may block behind a writer);
  *    gpc_cache_try_begin() only tries it and misses instead.
+ *
+ * Storage and misuse (what a wrong call does, so that it is not a crash):
+ *  - a zero-filled struct gpc_cache (static, calloc, memset) that was never
+ *    initialised - and a destroyed one, which gpc_cache_destroy() leaves
+ *    zero-filled - misses on every call: begin/try_begin/guest_ptr return
+ *    NULL, check and is_active false, the other calls -EINVAL, and
+ *    gpc_cache_destroy() of it is a no-op returning 0 (QEMU's
+ *    address_space_cache_init_empty() in spirit). gpc_cache_init() needs
+ *    such storage: on an initialised cache it returns -EBUSY.
+ *  - sections of different caches of one or several vms may nest and end
+ *    in any order, on both schemes. On the rwlock scheme this holds because
+ *    the library's writers hold at most one cache's write lock at a time
+ *    and never wait while holding it, and a reader is let in while a lock
+ *    is read-held even if a writer waits (glibc's and musl's default);
+ *    tests/unit/test_misuse.c (sections_nest_any_order) checks it.
+ *  - gpc_cache_end() with nothing to end (after a miss, or on the rwlock
+ *    scheme a second end) is reported through the log (gpc/log.h) and
+ *    ignored. A second end after a hit on the srcu scheme's inline path
+ *    is not detected (it would cost the fast path) unless the cache is
+ *    checked: in a library built with GPC_DEBUG (cmake -DGPC_DEBUG=ON),
+ *    or when GPC_DEBUG is set to anything but "" or "0" in the environment
+ *    at gpc_cache_init(), every begin and end of the cache goes out of
+ *    line and is matched per thread (srcu: 202 instructions per access
+ *    instead of 47, bench_cache --profile srcu under callgrind). A
+ *    caller compiled with -DGPC_DEBUG also gets srcu.h's inline check.
+ *  - a thread that exits inside a section: on the srcu scheme the domain
+ *    ends the section, on the rwlock scheme the library releases the read
+ *    lock at the thread's exit (both logged), so later invalidations do not
+ *    block for good. Sections beyond 8 nested rwlock-scheme (or checked)
+ *    sections per thread are not tracked for this and for the end check.
+ *  - -EDEADLK always means "this would wait for the calling thread
+ *    itself": inside a cache section or SRCU read section of the vm
+ *    (nothing changed); called back from the same cache's refresh (a host
+ *    memory callback or test hook; nothing changed); or it would wait for
+ *    a vCPU that the calling thread put in guest mode and that is still
+ *    there after its kick (each function says what is left changed).
  */
 #ifndef GPC_CACHE_H
 #define GPC_CACHE_H
@@ -80,15 +116,30 @@ enum gpc_usage {
  * registers.
  */
 struct gpc_guard {
-	struct gpc_srcu_slot *slot; /* NULL: rwlock scheme */
+	/* NULL: end goes out of line (rwlock, checked cache, after a miss) */
+	struct gpc_srcu_slot *slot;
 	struct gpc_srcu *srcu;
 	int fence;
 };
 
+/* The counters of one cache since gpc_cache_init(). */
 struct gpc_cache_stats {
-	uint64_t hits; /* only with GPC_CACHE_COUNT_HITS */
-	uint64_t misses, refreshes, refresh_retries, refresh_waits;
-	uint64_t invalidations, maps, unmaps;
+	/* begins that hit (only with GPC_CACHE_COUNT_HITS, else 0) */
+	uint64_t hits;
+	/* begins and try_begins that missed (nothing held), including
+	 * those of read/write/copy; check and guest_ptr are not counted */
+	uint64_t misses;
+	/* refreshes that published a translation (activate's included) */
+	uint64_t refreshes;
+	/* refresh rounds repeated because an overlapping invalidation ran */
+	uint64_t refresh_retries;
+	/* sleeps of a refresh while an overlapping invalidation was in
+	 * progress (or a non-blocking one's pending mark) */
+	uint64_t refresh_waits;
+	/* invalidations that found the cache valid and cleared it */
+	uint64_t invalidations;
+	/* host memory mappings made (stage map calls) and released */
+	uint64_t maps, unmaps;
 };
 
 /*
@@ -99,11 +150,13 @@ struct gpc_cache {
 	/* Read by the fast path; set at init. */
 	struct gpc_srcu *srcu;
 	/*
-	 * srcu->key when begin may take the inline path, else a key no
-	 * thread's lookaside entry holds (rwlock scheme, hit counting, readers
-	 * that must fence themselves). One load and one compare both find the
-	 * thread's slot and rule out every slow case: a thread's first section
-	 * in the vm misses the entry and takes the out-of-line path too.
+	 * srcu->key when begin may take the inline path, else 0, the key of
+	 * the sentinel entry, which never matches (rwlock scheme, hit
+	 * counting, readers that must fence themselves, checked caches - and
+	 * a zero-filled, never initialised cache). One load and one compare
+	 * both find the thread's slot and rule out every slow case: a
+	 * thread's first section in the vm misses the entry and takes the
+	 * out-of-line path too.
 	 */
 	uint64_t fast_key;
 	int scheme;
@@ -236,6 +289,9 @@ struct gpc_cache__begun {
 
 void *gpc_cache__miss(struct gpc_cache *c, struct gpc_srcu_slot *s,
 		      uint64_t off, uint64_t len);
+struct gpc_cache__begun gpc_cache__miss_begun(struct gpc_cache *c,
+					      struct gpc_srcu_slot *s,
+					      uint64_t off, uint64_t len);
 struct gpc_cache__begun gpc_cache__begin_slow(struct gpc_cache *c, uint64_t off,
 					      uint64_t len, bool try_only);
 void gpc_cache__rw_end(struct gpc_cache *c);
@@ -275,8 +331,14 @@ static gpc_always_inline void *gpc_cache__begin(struct gpc_cache *c,
 	g->fence = 0;
 	gpc_srcu__lock(g->srcu, s, 0);
 	p = gpc_cache__snapshot_once(c, off, len);
-	if (gpc_unlikely(!p))
-		return gpc_cache__miss(c, s, off, len);
+	if (gpc_unlikely(!p)) {
+		/* On a miss the slot is NULL: an end after it is caught. */
+		struct gpc_cache__begun b =
+			gpc_cache__miss_begun(c, s, off, len);
+
+		g->slot = b.slot;
+		return b.p;
+	}
 	return p;
 }
 
@@ -291,9 +353,11 @@ static gpc_always_inline void *gpc_cache__begin(struct gpc_cache *c,
  *
  * Return: a pointer to byte @off of the cached area, usable until
  * gpc_cache_end(); or NULL on a miss (the cache is invalid, stale or too
- * short, or a writer is in progress), in which case nothing is held and
- * gpc_cache_end() must not be called. On a miss, call gpc_cache_refresh()
- * from a context that may sleep, or defer the work.
+ * short, a writer is in progress, or the cache is zero-filled: never
+ * initialised or destroyed), in which case nothing is held and
+ * gpc_cache_end() must not be called (if it is, it is reported and
+ * ignored). On a miss, call gpc_cache_refresh() from a context that may
+ * sleep, or defer the work.
  * Context: srcu scheme: any context, async-signal-safe, never blocks.
  * rwlock scheme: may block behind a writer (use gpc_cache_try_begin()).
  */
@@ -322,7 +386,11 @@ static gpc_always_inline void *gpc_cache_try_begin(struct gpc_cache *c,
  * gpc_cache_end - finish an access that gpc_cache_begin() granted.
  * @g: the guard that gpc_cache_begin() filled in.
  *
- * Context: any context, async-signal-safe.
+ * Sections of different caches may end in any order. An end after a miss,
+ * and on the rwlock scheme or a checked cache any end without a section of
+ * @c on this thread, is logged and does nothing (see the header comment).
+ * Context: any context, async-signal-safe (the log report of a misuse
+ * calls the log handler).
  */
 static gpc_always_inline void gpc_cache_end(struct gpc_cache *c,
 					    struct gpc_guard *g)
@@ -344,8 +412,8 @@ static gpc_always_inline void gpc_cache_end(struct gpc_cache *c,
  *
  * Valid while the vCPU stays in guest mode after gpc_vcpu_enter_guest()
  * succeeded (which checked the cache); call it from the vCPU's thread.
- * Return: the pointer to byte @off, or NULL if the cache is not valid or
- * [@off, @off + @len) does not fit.
+ * Return: the pointer to byte @off, or NULL if the cache is not valid
+ * (zero-filled included) or [@off, @off + @len) does not fit.
  * Context: any context.
  */
 static gpc_always_inline void *gpc_cache_guest_ptr(struct gpc_cache *c,
@@ -429,8 +497,19 @@ void *gpc_cache_guest_ptr_ool(struct gpc_cache *c, uint64_t off, uint64_t len);
  * @vcpu: for guest usage, the vCPU that uses it (of the same vm); else NULL.
  * @flags: GPC_CACHE_* flags.
  *
- * Return: 0; -EINVAL (NULL, unknown usage or flags, guest usage without a
- * vCPU, host usage with one, a vCPU of another vm); -ENOMEM.
+ * @c must be zero-filled or destroyed (gpc_cache_destroy() leaves it so);
+ * its old contents are not looked at beyond that. With GPC_DEBUG set in
+ * the environment (or a GPC_DEBUG build of the library) the cache is
+ * checked: see the header comment.
+ *
+ * Return: 0;
+ * -EINVAL if an argument is wrong: @c or @vm NULL, @usage unknown, @flags
+ * with bits outside GPC_CACHE_FLAGS_ALL, guest usage without @vcpu, host
+ * usage with one, or @vcpu destroyed or of another vm (each a property of
+ * the arguments, which the caller can test itself);
+ * -EBUSY if @c is initialised (and not destroyed): a second init would
+ * leak the first one's registration, so nothing is changed;
+ * -ENOMEM if the cache's state cannot be allocated.
  * Context: may sleep.
  */
 int gpc_cache_init(struct gpc_cache *c, struct gpc_vm *vm, enum gpc_usage usage,
@@ -439,9 +518,14 @@ int gpc_cache_init(struct gpc_cache *c, struct gpc_vm *vm, enum gpc_usage usage,
 /**
  * gpc_cache_destroy - deactivate (if needed) and free the cache's state.
  *
- * Return: 0; -EINVAL if @c is NULL, never initialised or destroyed already;
- * -EDEADLK inside a cache section or SRCU read section of the vm (nothing
- * is changed).
+ * Leaves @c zero-filled, as if never initialised.
+ * Return: 0, also for a zero-filled cache (never initialised, or destroyed
+ * already: a no-op); -EINVAL if @c is NULL or neither initialised nor
+ * zero-filled (garbage); -EDEADLK (nothing is changed) inside a cache
+ * section or SRCU read section of the vm, or when called back from the
+ * cache's own refresh; and for a guest-usage cache whose vCPU the calling
+ * thread has in guest mode and its kick did not get out (the vCPU is left
+ * kicked, with a request posted: leave guest mode first).
  * Context: may sleep.
  */
 int gpc_cache_destroy(struct gpc_cache *c);
@@ -455,13 +539,22 @@ int gpc_cache_destroy(struct gpc_cache *c);
  * cache becomes reachable by invalidations first, then active, then it is
  * refreshed.
  *
- * Return: 0 (active and valid); -EINVAL (NULL, zero @len, overflow, a
- * destroyed cache);
- * -EFAULT if no memslot contains @gpa or the range is not backed (the cache
- * stays active and invalid: a later refresh may succeed); -EINVAL if the
- * range runs past the end of its memslot or (alias stage) its pages are not
- * consecutive in one file; -ENOMEM; -EDEADLK inside a cache section
- * (begin/end) of the vm.
+ * Return: 0 (active and valid);
+ * -EINVAL, nothing changed, for bad arguments: @c NULL, not initialised or
+ * destroyed, @len 0, or [@gpa, @gpa + @len) wrapping around;
+ * -EFAULT if no memslot contains @gpa, the range is not backed, or the
+ * cache is writable (no GPC_CACHE_READONLY) and the memslot is read-only
+ * (GPC_MEMSLOT_READONLY); gpc_memslot_lookup() tells these apart;
+ * -EINVAL if the range runs past the end of its memslot (a cache never
+ * spans memslots; the slot from gpc_memslot_lookup() shows it) or, on the
+ * alias stage, its pages are not consecutive in one file (the direct stage
+ * needs only that they are mapped: gpc/hostmem.h) - after these three the cache stays active and invalid, and a
+ * later refresh may succeed once the memory is there;
+ * -ENOMEM; -EDEADLK (nothing is changed) inside a cache section or SRCU
+ * read section of the vm, or called back from the cache's own refresh;
+ * -EDEADLK also when re-activating a guest-usage cache at another host
+ * range must wait for its vCPU and the calling thread has that vCPU in
+ * guest mode (the cache is left active and invalid).
  * Context: may sleep.
  */
 int gpc_cache_activate_gpa(struct gpc_cache *c, uint64_t gpa, uint64_t len);
@@ -480,8 +573,12 @@ int gpc_cache_activate_hva(struct gpc_cache *c, uint64_t hva, uint64_t len);
  *
  * It leaves the invalidation index, and its mapping is released once no
  * reader can hold it. A no-op for an inactive cache.
- * Return: 0; -EINVAL for NULL or a destroyed cache; -EDEADLK inside a cache
- * section or SRCU read section of the vm.
+ * Return: 0; -EINVAL for NULL or a cache not initialised (or destroyed);
+ * -EDEADLK (nothing is changed) inside a cache section or SRCU read
+ * section of the vm, or called back from the cache's own refresh; and for
+ * an active guest-usage cache whose vCPU the calling thread has in guest
+ * mode and its kick did not get out (it stays active; the vCPU is left
+ * kicked, with a request posted).
  * Context: may sleep.
  */
 int gpc_cache_deactivate(struct gpc_cache *c);
@@ -491,6 +588,8 @@ int gpc_cache_deactivate(struct gpc_cache *c);
  *
  * Only meaningful inside gpc_cache_begin()/end(), or on a guest-usage cache
  * from its vCPU in guest mode.
+ * Return: true if valid, fresh and [@off, @off + @len) fits; false
+ * otherwise, and for NULL or a zero-filled cache.
  * Context: any context.
  */
 bool gpc_cache_check(struct gpc_cache *c, uint64_t off, uint64_t len);
@@ -505,12 +604,19 @@ bool gpc_cache_check(struct gpc_cache *c, uint64_t off, uint64_t len);
  * A cache that is valid for its current address and generation is left
  * alone (as KVM does), so that threads that missed together do not
  * invalidate each other's fresh translation.
- * Return: 0 (valid); -EINVAL if the cache is not active (never activated,
- * deactivated, destroyed), if @len would run past the memslot, or on bad
- * arguments - all with no change of state; -EFAULT if the address is not
- * (or no longer) backed; -ENOMEM; -EDEADLK if the caller is inside a cache
- * section (gpc_cache_begin/end, either scheme) or an SRCU read section of
- * the vm: it may have to wait for itself.
+ * Return: 0 (valid); -EINVAL, with no change of state, if @c is NULL or
+ * not initialised, if the cache is not active (never activated,
+ * deactivated; gpc_cache_is_active() tells), if a new @len wraps around or
+ * would run past the memslot, or if the cached range now runs past the
+ * end of its memslot (the slot shrank or moved); -EFAULT if the address is
+ * not (or no longer) in a memslot or backed, or the cache is writable and
+ * the memslot read-only (the cache stays active and invalid); -ENOMEM;
+ * -EDEADLK (nothing is changed) if the caller is inside a cache section
+ * (gpc_cache_begin/end, either scheme) or an SRCU read section of the vm,
+ * or is called back from this cache's own refresh: it would wait for
+ * itself; -EDEADLK also (the cache is left invalid) when the refresh of a
+ * guest-usage cache must wait for its vCPU (the cache moves to another
+ * host range) and the calling thread has that vCPU in guest mode.
  * Context: may sleep.
  */
 int gpc_cache_refresh(struct gpc_cache *c, uint64_t len);
@@ -518,10 +624,21 @@ int gpc_cache_refresh(struct gpc_cache *c, uint64_t len);
 /**
  * gpc_cache_read - copy @len bytes at @off out of the cached area.
  *
- * Loops begin -> (miss: refresh) -> copy -> end.
- * Return: 0; -EINVAL (bad arguments, inactive or guest-usage cache, @off +
- * @len beyond the cached length); -EFAULT if it cannot be made valid;
- * -ENOMEM.
+ * Loops begin -> (miss: refresh) -> copy -> end. A zero @len is -EINVAL,
+ * as for gpc_cache_write() and gpc_cache_copy() (and activate).
+ * Return: 0;
+ * -EINVAL for bad arguments: @c or @buf NULL, @c not initialised, @len 0,
+ * @off + @len wrapping around, a guest-usage cache (its accesses belong to
+ * its vCPU), or @off + @len beyond the cached length - all properties the
+ * caller knows from its own calls;
+ * -EINVAL also for an inactive cache (gpc_cache_is_active() tells);
+ * -EDEADLK inside a cache section or SRCU read section of the vm (checked
+ * on every call, not only when a refresh is needed), or when called back
+ * from this cache's own refresh;
+ * -EFAULT if it cannot be made valid (not backed, no memslot, writable
+ * cache on a read-only memslot); -ENOMEM;
+ * -EAGAIN if it missed again after each of 1000 refreshes (invalidations of
+ * its range keep coming): nothing was copied.
  * Context: may sleep.
  */
 int gpc_cache_read(struct gpc_cache *c, uint64_t off, void *buf, size_t len);
@@ -529,7 +646,8 @@ int gpc_cache_read(struct gpc_cache *c, uint64_t off, void *buf, size_t len);
 /**
  * gpc_cache_write - copy @len bytes into the cached area at @off.
  *
- * Return: as gpc_cache_read(); -EPERM for a read-only cache.
+ * Return: as gpc_cache_read(); -EPERM for a read-only cache
+ * (GPC_CACHE_READONLY), checked after the NULL/initialised checks.
  * Context: may sleep.
  */
 int gpc_cache_write(struct gpc_cache *c, uint64_t off, const void *buf,
@@ -540,7 +658,8 @@ int gpc_cache_write(struct gpc_cache *c, uint64_t off, const void *buf,
  *
  * Both caches must belong to the same vm. Nothing is written unless the
  * whole source range could be read.
- * Return: as gpc_cache_write() (-EINVAL for a zero @len).
+ * Return: as gpc_cache_read() for @src and gpc_cache_write() for @dst;
+ * also -EINVAL if they belong to different vms. A zero @len is -EINVAL.
  * Context: may sleep.
  */
 int gpc_cache_copy(struct gpc_cache *dst, uint64_t dst_off,
@@ -549,7 +668,7 @@ int gpc_cache_copy(struct gpc_cache *dst, uint64_t dst_off,
 /**
  * gpc_cache_get_stats - read the cache's counters.
  *
- * Return: 0; -EINVAL.
+ * Return: 0; -EINVAL if @c is NULL or not initialised, or @st is NULL.
  * Context: any context.
  */
 int gpc_cache_get_stats(struct gpc_cache *c, struct gpc_cache_stats *st);
@@ -557,6 +676,8 @@ int gpc_cache_get_stats(struct gpc_cache *c, struct gpc_cache_stats *st);
 /**
  * gpc_cache_is_active - whether the cache is active (for tests/asserts).
  *
+ * Return: true if activated and not deactivated since; false otherwise,
+ * and for NULL or a zero-filled cache.
  * Context: any context.
  */
 bool gpc_cache_is_active(struct gpc_cache *c);

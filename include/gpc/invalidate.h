@@ -69,8 +69,18 @@ struct gpc_vm;
  * @flags: 0 or GPC_INVAL_NONBLOCK.
  *
  * Return: 0; -EINVAL (NULL vm, @end <= @start, unknown flags); -EAGAIN
- * (non-blocking only: retry or cancel, see above); -EBUSY if
- * GPC_INVAL_MAX_INFLIGHT invalidations are already in progress or pending.
+ * (non-blocking only: retry or cancel, see above; it keeps coming while a
+ * reader of an overlapping cache stays in its section or a vCPU using one
+ * stays in guest mode - the caller's own thread included); -EBUSY if
+ * GPC_INVAL_MAX_INFLIGHT invalidations are already in progress or pending;
+ * -EDEADLK (blocking only) if it would wait for the caller itself: the
+ * caller is inside a cache section or SRCU read section of @vm (checked
+ * first: nothing registered or changed); or a vCPU it must wait for (one
+ * using an overlapping guest-usage cache) was put in guest mode by the
+ * calling thread and is still there after its kick - then, as after
+ * -EAGAIN, the overlapping caches stay invalid and the vCPU kicked, but
+ * nothing stays registered; the caller must not change the mapping and
+ * must not call range_end (leave guest mode, then invalidate again).
  * Context: may sleep; with GPC_INVAL_NONBLOCK any context, async-signal-safe,
  * never blocks.
  */
@@ -104,6 +114,7 @@ int gpc_invalidate_range_cancel(struct gpc_vm *vm, uint64_t start,
  * gpc_invalidate_sequence - the vm's invalidation sequence (bumped by every
  * range_end).
  *
+ * Return: the sequence; 0 for NULL.
  * Context: any context.
  */
 uint64_t gpc_invalidate_sequence(struct gpc_vm *vm);

@@ -124,7 +124,7 @@ struct gpc_srcu {
 	GPC_ATOMIC(int) gp_futex; /* GPC_SRCU_GPW_*: a grace period's wait */
 	int reader_fence; /* gpc_srcu_reader_fence, on the line readers load */
 	unsigned int id;  /* small, unique among live domains */
-	unsigned int tls_index; /* id, or GPC_SRCU_TLS_ENTRIES if none */
+	unsigned int tls_index; /* id + 1, or GPC_SRCU_TLS_NONE if none */
 	uint64_t serial;	/* unique for the process lifetime */
 	/*
 	 * serial << GPC_SRCU_KEY_SHIFT | tls_index: what this thread's
@@ -173,9 +173,19 @@ gpc_static_assert(GPC_SRCU_TLS_ENTRIES <= GPC_SRCU_KEY_INDEX,
 		  "the key's low byte holds the lookaside index");
 
 /*
- * The calling thread's lookaside entries, indexed by the domains' tls_index.
- * Entry GPC_SRCU_TLS_ENTRIES is a sentinel whose key stays 0, so that a
- * domain without an entry of its own never matches.
+ * Entry 0 of the lookaside table is a sentinel: its key is always
+ * GPC_SRCU_KEY_NONE (serial 0, index 255), which is no domain's key and not
+ * 0. Domains without an entry of their own (tls_index GPC_SRCU_TLS_NONE) and
+ * callers that must not take an inline path (key 0, e.g. a zero-filled
+ * struct gpc_cache) look at it and never match; free entries hold key 0,
+ * which only a zero key could match, and key 0 indexes the sentinel.
+ */
+#define GPC_SRCU_TLS_NONE 0
+#define GPC_SRCU_KEY_NONE ((uint64_t)GPC_SRCU_KEY_INDEX)
+
+/*
+ * The calling thread's lookaside entries, indexed by the domains' tls_index
+ * (1 .. GPC_SRCU_TLS_ENTRIES; 0 is the sentinel above).
  */
 extern __thread struct gpc_srcu_slot gpc_srcu_tls[GPC_SRCU_TLS_ENTRIES + 1]
 	__attribute__((tls_model("initial-exec")));

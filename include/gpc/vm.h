@@ -73,21 +73,40 @@ struct gpc_vm_config {
 	const char *name;
 };
 
-/* Per-vm counters (sums over its caches plus vm-wide events). */
+/*
+ * Per-vm counters since gpc_vm_create() (sums over its caches, destroyed
+ * ones included, plus vm-wide events); one definition each.
+ */
 struct gpc_vm_stats {
-	uint64_t hits;		       /* of caches with GPC_CACHE_COUNT_HITS */
-	uint64_t misses;	       /* fast-path begins that missed */
-	uint64_t refreshes;	       /* refresh calls that published */
-	uint64_t refresh_retries;      /* refresh loops repeated */
-	uint64_t refresh_waits;	       /* refresh sleeps on an invalidation */
-	uint64_t invalidations;	       /* range_start calls that completed */
-	uint64_t inval_caches;	       /* caches cleared by invalidations */
-	uint64_t inval_eagain;	       /* non-blocking range_start -EAGAIN */
-	uint64_t inval_pending_lapsed; /* pending marks nobody retried */
-	uint64_t kicks;		       /* vCPU kicks sent */
-	uint64_t reader_wait_ns;       /* range_start time in grace periods */
-	uint64_t vcpu_wait_ns;	       /* range_start time waiting for vCPUs */
+	/* begins that hit, of caches with GPC_CACHE_COUNT_HITS (the
+	 * event counts of the vm's SRCU domain) */
+	uint64_t hits;
+	/* begins and try_begins that missed: gpc_cache_stats.misses summed */
+	uint64_t misses;
+	/* refreshes that published a translation (activates included) */
+	uint64_t refreshes;
+	/* refresh rounds repeated after an overlapping invalidation */
+	uint64_t refresh_retries;
+	/* refresh sleeps while an overlapping invalidation was in progress */
+	uint64_t refresh_waits;
+	/* range_start calls that returned 0 */
+	uint64_t invalidations;
+	/* caches found valid and cleared by range_start (a cache cleared by
+	 * two invalidations counts twice) */
+	uint64_t inval_caches;
+	/* non-blocking range_start calls that returned -EAGAIN */
+	uint64_t inval_eagain;
+	/* pending marks that lapsed (neither retried nor cancelled) */
+	uint64_t inval_pending_lapsed;
+	/* calls of the vCPUs' kick callbacks: gpc_vcpu_stats.kicks summed */
+	uint64_t kicks;
+	/* ns range_start spent waiting for grace periods (readers) */
+	uint64_t reader_wait_ns;
+	/* ns range_start spent waiting for vCPUs to leave guest mode */
+	uint64_t vcpu_wait_ns;
+	/* memslot tables published (each successful memslot change) */
 	uint64_t memslot_changes;
+	/* caches active now (not a running count) */
 	uint64_t active_caches;
 };
 
