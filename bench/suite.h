@@ -262,19 +262,19 @@ void fp_loop_urcu(struct fp_reader *r, uint64_t n);
 
 /* ---- the suites: each prints its table, ratio and target lines ----------- */
 
-void suite_fastpath(void); /* 1 fast path */
-void suite_inval(void);	   /* 2 invalidation latency */
-void suite_nonblock(void); /* 2, retried non-blocking invalidations */
-void suite_kick(void);	   /* 2, kick and wait; independent domains */
-void suite_domains(void);  /* 2, domains beyond TLS; shared domains */
-void suite_storm(void);	   /* 3 refresh under invalidation storms */
-void suite_scale(void);	   /* 4 scale */
+void suite_fastpath(void);  /* 1 fast path */
+void suite_inval(void);	    /* 2 invalidation latency */
+void suite_nonblock(void);  /* 2, retried non-blocking invalidations */
+void suite_kick(void);	    /* 2, kick and wait; independent domains */
+void suite_domains(void);   /* 2, domains beyond TLS; shared domains */
+void suite_storm(void);	    /* 3 refresh under invalidation storms */
+void suite_scale(void);	    /* 4 scale */
 void suite_translate(void); /* 4, translation calls vs memslot lookup */
-void suite_rt(void);	   /* 5 real time */
-void suite_dirty(void);	   /* 7 dirty logging */
-void suite_txn(void);	   /* 8 memslot transactions */
-int run_profile(void);	   /* --profile: one fast-path loop for callgrind */
-void suite_ffi(void);	   /* 1, out-of-line (FFI) forms vs inline */
+void suite_rt(void);	    /* 5 real time */
+void suite_dirty(void);	    /* 7 dirty logging */
+void suite_txn(void);	    /* 8 memslot transactions */
+int run_profile(void);	    /* --profile: one fast-path loop for callgrind */
+void suite_ffi(void);	    /* 1, out-of-line (FFI) forms vs inline */
 int ffi_profile(const char *name); /* --profile of suite_ffi's loops */
 
 #endif

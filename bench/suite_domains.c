@@ -139,9 +139,9 @@ static int dom_setup(struct dom_state *s)
 		if (!d)
 			return -ENOMEM;
 		s->pad[s->npad++] = d;
-		if (!s->fast && d->tls_index < GPC_SRCU_TLS_ENTRIES)
+		if (!s->fast && d->tls_index != GPC_SRCU_TLS_NONE)
 			s->fast = d;
-		if (d->tls_index == GPC_SRCU_TLS_ENTRIES)
+		if (d->tls_index == GPC_SRCU_TLS_NONE)
 			s->slow = d;
 	}
 	if (!s->fast || !s->slow)

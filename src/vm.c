@@ -155,7 +155,8 @@ static bool vm_busy(struct gpc_vm *vm)
 	pthread_mutex_lock(&vm->objs_lock);
 	busy = vm->ncaches || vm->nvcpus_live;
 	pthread_mutex_unlock(&vm->objs_lock);
-	return busy || gpci_inflight_in_progress(vm) || gpci_memslots_pinned(vm);
+	return busy || gpci_inflight_in_progress(vm) ||
+	       gpci_memslots_pinned(vm);
 }
 
 /*

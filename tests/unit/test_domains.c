@@ -702,11 +702,11 @@ static void forty_domains(void **state)
 	for (int i = 0; i < N; i++) {
 		d[i] = domain_new();
 		vm[i] = vm_new(f, d[i], (unsigned int)i % RAM_PAGES, 1);
-		beyond += d[i]->tls_index == GPC_SRCU_TLS_ENTRIES;
+		beyond += d[i]->tls_index == GPC_SRCU_TLS_NONE;
 	}
 	/* Other live domains of the process can only add to this. */
 	assert_true(beyond >= N - GPC_SRCU_TLS_ENTRIES);
-	assert_int_equal(d[N - 1]->tls_index, GPC_SRCU_TLS_ENTRIES);
+	assert_int_equal(d[N - 1]->tls_index, GPC_SRCU_TLS_NONE);
 	for (int round = 0; round < 2; round++) {
 		for (int i = 0; i < N; i++) {
 			uint64_t v = ((uint64_t)round << 32) | (unsigned)i;

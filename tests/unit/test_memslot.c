@@ -241,10 +241,12 @@ static void test_create_eexist(void **state)
 	expect_fail(vm, -EEXIST,
 		    gpc_memslot_create(vm, 1, 1024 * ps, ps, 0, 0));
 	/* identical, containing, contained */
-	expect_fail(vm, -EADDRINUSE, gpc_memslot_create(vm, 2, a, 4 * ps, 0, 0));
+	expect_fail(vm, -EADDRINUSE,
+		    gpc_memslot_create(vm, 2, a, 4 * ps, 0, 0));
 	expect_fail(vm, -EADDRINUSE,
 		    gpc_memslot_create(vm, 2, a - ps, 6 * ps, 0, 0));
-	expect_fail(vm, -EADDRINUSE, gpc_memslot_create(vm, 2, a + ps, ps, 0, 0));
+	expect_fail(vm, -EADDRINUSE,
+		    gpc_memslot_create(vm, 2, a + ps, ps, 0, 0));
 	/* one page over the low edge, one page over the high edge */
 	expect_fail(vm, -EADDRINUSE,
 		    gpc_memslot_create(vm, 2, a - ps, 2 * ps, 0, 0));
@@ -964,7 +966,8 @@ static bool diff_step(struct diff *d)
 		else if (d->present[id])
 			want = -EEXIST;
 		else
-			want = diff_overlaps(d, id, gpa, size) ? -EADDRINUSE : 0;
+			want = diff_overlaps(d, id, gpa, size) ? -EADDRINUSE :
+								 0;
 		ret = gpc_memslot_create(d->vm, id, gpa, size, d->hva[id],
 					 flags);
 		op = OP_CREATE;
@@ -975,7 +978,8 @@ static bool diff_step(struct diff *d)
 		if (!diff_valid(gpa, size))
 			want = -EINVAL;
 		else
-			want = diff_overlaps(d, id, gpa, size) ? -EADDRINUSE : 0;
+			want = diff_overlaps(d, id, gpa, size) ? -EADDRINUSE :
+								 0;
 		ret = gpc_memslot_move(d->vm, id, gpa);
 	} else {
 		want = 0;
@@ -1296,9 +1300,10 @@ static void test_dense_edges(void **state)
 	 * rebuild, within as many changes as there are slots) */
 	expect_change(vm, gpc_memslot_delete(vm, 102));
 	for (id = 0; id < 200 && !atomic_load(&vm->ms.table)->ndense; id++)
-		expect_change(vm, gpc_memslot_set_flags(
-					  vm, id % 64,
-					  id / 64 % 2 ? 0 : GPC_MEMSLOT_READONLY));
+		expect_change(vm,
+			      gpc_memslot_set_flags(
+				      vm, id % 64,
+				      id / 64 % 2 ? 0 : GPC_MEMSLOT_READONLY));
 	assert_true(id < 100);
 	assert_int_equal(gpci_memslots_verify(vm), 0);
 	assert_no_slot(vm, 1ull << 50);
@@ -1535,14 +1540,16 @@ static bool model_step(struct conc *c, struct model *m, uint64_t *seed)
 	bool noop;
 
 	if (!m->present[id]) {
-		want = model_overlaps(m, id, gpa, conc_size(id)) ? -EADDRINUSE : 0;
+		want = model_overlaps(m, id, gpa, conc_size(id)) ? -EADDRINUSE :
+								   0;
 		ret = gpc_memslot_create(c->vm, id, gpa, conc_size(id),
 					 conc_hva(id), flags);
 	} else if (op == 0) {
 		want = 0;
 		ret = gpc_memslot_delete(c->vm, id);
 	} else if (op == 1) {
-		want = model_overlaps(m, id, gpa, conc_size(id)) ? -EADDRINUSE : 0;
+		want = model_overlaps(m, id, gpa, conc_size(id)) ? -EADDRINUSE :
+								   0;
 		ret = gpc_memslot_move(c->vm, id, gpa);
 		flags = m->flags[id];
 	} else {
