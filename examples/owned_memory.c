@@ -245,7 +245,7 @@ static void *datapath(void *arg)
 	return NULL;
 }
 
-/* Waits (at most ~0.5 s, so the program stays under 2 s) for @more requests. */
+/* Waits for @more requests, at most ~0.5 s (the program ends within 2 s). */
 static void let_datapath_run(unsigned long more)
 {
 	unsigned long until = atomic_load(&rounds) + more;
