@@ -60,15 +60,15 @@ void op_handle(void)
 {
 	int got, want = 0;
 
-	if (m.held >= 0 && m.scheme == GPC_SCHEME_RWLOCK)
-		for (int i = 0; i < m.v.nlist; i++)
-			if (m.v.list[i] == m.held &&
-			    m_hit(m.held, 0, m.c[m.held].pub_len) != T_YES)
-				return;
 	auto_exit = true;
 	got = gpc_vcpu_handle_requests(rt.v);
 	if (!m.v.alive) {
 		expect_err("gpc_vcpu_handle_requests", got, -EINVAL);
+		return;
+	}
+	/* Inside a held access: refused before anything is consumed. */
+	if (m.held >= 0) {
+		expect_err("gpc_vcpu_handle_requests", got, -EDEADLK);
 		return;
 	}
 	{

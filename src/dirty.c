@@ -373,7 +373,7 @@ static void log_put(uint8_t *log, uint64_t first_page, const uint64_t *w,
 		    size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		for (unsigned int b = 0; w[i] >> (8 * b) && b < 8; b++) {
+		for (unsigned int b = 0; b < 8 && w[i] >> (8 * b); b++) {
 			uint8_t byte = (uint8_t)(w[i] >> (8 * b));
 
 			if (byte)
