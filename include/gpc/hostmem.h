@@ -146,6 +146,8 @@ int gpc_hostmem_create(struct gpc_hostmem **out);
 /**
  * gpc_hostmem_destroy - unmap every region and free the manager.
  *
+ * @hm is freed: any later use of it, a second destroy included, is
+ * undefined (the destroy rule of gpc/vm.h).
  * Return: 0; -EINVAL for NULL.
  * Context: may sleep.
  */

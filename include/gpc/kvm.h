@@ -44,7 +44,8 @@
  * fails with -ENOSYS (gpc_kvm_probe() says so), so programs can be written
  * once and fall back at run time.
  *
- * Object lifetime (the rule of every library-allocated object): destroy
+ * Object lifetime (the rule of every library-allocated object that is
+ * freed by its destroy; gpc/vm.h has the rule for all objects): destroy
  * once; a pointer passed to a destroy call that returned 0 is freed, and
  * using it again, destroy included, is undefined (no -EINVAL can be
  * promised for freed memory).

@@ -494,7 +494,9 @@ int gpc_srcu_init(struct gpc_srcu *d, const struct gpc_srcu_attr *attr);
  * worker and frees everything. A domain that a reader is still inside is
  * left untouched and usable, and reported through the log.
  *
- * Return: 0; -EINVAL if @d is NULL, not initialised or already destroyed;
+ * Return: 0, also for a domain destroyed already or zero-filled storage
+ * never initialised (a no-op: the destroy rule of gpc/vm.h); -EINVAL if @d
+ * is NULL or garbage (neither initialised, destroyed nor zero-filled);
  * -EBUSY if a thread (the caller included) is inside a read section of @d,
  * or a vm uses @d (a vm created on it with gpc_vm_create_on(), or @d is a
  * vm's own domain, gpc_vm_srcu(): destroy the vms first); -EDEADLK if

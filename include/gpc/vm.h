@@ -15,17 +15,24 @@
  *   cache write lock.
  * The registry of invalidations in progress is lock free.
  *
- * Destroying objects, one rule for all of them:
- *  - objects the library allocates and hands out by pointer (a vm, a KVM
- *    binding and its KVM vCPUs, a gpc_hostmem) are freed by their destroy
- *    call when it returns 0; any later use of the pointer, a second destroy
- *    included, is undefined (a use after free). The one exception is a
- *    struct gpc_vcpu: the vm keeps every vCPU's memory until the vm goes,
- *    so until then a second gpc_vcpu_destroy() returns -EINVAL;
+ * Destroying objects, one rule for all of them: a destroy that returns 0
+ * ends the object, and destroying an object that is ended already is a
+ * no-op returning 0 wherever its memory is still valid - which decides
+ * what a second destroy does:
  *  - objects the caller allocates and the library initialises in place
- *    (struct gpc_cache, struct gpc_srcu) are marked dead by their destroy
- *    call: a second destroy returns -EINVAL, and the storage may be
- *    initialised again (an init of a live struct gpc_srcu is -EBUSY).
+ *    (struct gpc_cache, struct gpc_srcu): the memory is the caller's, so a
+ *    second destroy returns 0, and so does a destroy of zero-filled storage
+ *    that was never initialised; the storage may be initialised again
+ *    (an init of a live one is -EBUSY);
+ *  - a struct gpc_vcpu: the vm keeps every vCPU's memory until the vm
+ *    goes, so until then a second gpc_vcpu_destroy() returns 0;
+ *  - the other objects the library allocates and hands out by pointer (a
+ *    vm, a KVM binding and its KVM vCPUs, a gpc_hostmem) are freed by
+ *    their destroy call: any later use of the pointer, a second destroy
+ *    included, is undefined (a use after free; no error can be promised
+ *    for freed memory).
+ * Every other call on an ended object fails as documented (-EINVAL; a
+ * destroyed cache misses like a zero-filled one).
  * A destroy that refuses (-EBUSY, -EDEADLK) changes nothing.
  *
  * Domains: every vm has one SRCU domain (gpc/srcu.h) for its readers, its
