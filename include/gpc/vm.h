@@ -125,9 +125,12 @@ struct gpc_vm_stats {
  * The vm's domain (gpc_vm_srcu()) is created with it, with its own worker
  * thread, and destroyed with it.
  *
- * Return: 0; -EINVAL for a NULL @out, an unknown scheme, or max_memslots
- * above GPC_MEMSLOTS_MAX (32764); -ENOMEM; -EAGAIN if the SRCU domain's
- * worker cannot be started.
+ * Return: 0; -EINVAL if @cfg is not one the library takes (checked before
+ * anything is allocated, each a property of the arguments the caller can
+ * test itself): a NULL @out, an unknown scheme, max_memslots above
+ * GPC_MEMSLOTS_MAX (32764), or a host memory ops table (@cfg->hostmem)
+ * without translate or map (unmap may be NULL: nothing to undo);
+ * -ENOMEM; -EAGAIN if the SRCU domain's worker cannot be started.
  * Context: may sleep.
  */
 int gpc_vm_create(const struct gpc_vm_config *cfg, struct gpc_vm **out);
@@ -158,9 +161,10 @@ int gpc_vm_create(const struct gpc_vm_config *cfg, struct gpc_vm **out);
  * back-end serving many devices keeps within the GPC_SRCU_TLS_ENTRIES
  * domains that have the inline fast path (docs/srcu.md, "Shared domains").
  *
- * Return: 0; -EINVAL for a NULL @out, a NULL or not initialised (or
- * destroyed) @domain, an unknown scheme, or max_memslots above
- * GPC_MEMSLOTS_MAX; -ENOMEM.
+ * Return: 0; -EINVAL for a NULL or not initialised (or destroyed) @domain,
+ * or a @cfg that gpc_vm_create() refuses (-EINVAL there: NULL @out,
+ * unknown scheme, max_memslots above GPC_MEMSLOTS_MAX, an ops table
+ * without translate or map); -ENOMEM.
  * Context: may sleep.
  */
 int gpc_vm_create_on(const struct gpc_vm_config *cfg, struct gpc_srcu *domain,
@@ -177,14 +181,17 @@ int gpc_vm_create_on(const struct gpc_vm_config *cfg, struct gpc_srcu *domain,
  * vm's own domain is destroyed with it; a shared domain stays, with one
  * user fewer.
  *
- * Return: 0; -EINVAL for NULL; -EBUSY if caches or vCPUs still exist, an
- * invalidation is in progress, or (own domain only) other vms were created
- * on the vm's domain (gpc_vm_create_on() of gpc_vm_srcu(): destroy them
- * first) or another thread is inside a read section of it; -EDEADLK if the caller is
- * inside a read section of the vm's domain (gpc_srcu_read_lock() of
- * gpc_vm_srcu(), or an srcu-scheme cache section of any vm on a shared
- * domain: the barrier would wait for the caller). Every refusal changes
- * nothing.
+ * Return: 0; -EINVAL for NULL; -EBUSY if something else still uses the
+ * vm (one cause; each of these the caller can see): caches or vCPUs still
+ * exist, an invalidation is in progress, a listener registered with
+ * GPC_MEMSLOT_LISTENER_PIN is still registered (a KVM binding:
+ * gpc_kvm_destroy() first), or (own domain only) other vms were created on
+ * the vm's domain (gpc_vm_create_on() of gpc_vm_srcu(): destroy them
+ * first) or another thread is inside a read section of it; -EDEADLK if
+ * the caller is inside a read section of the vm's domain
+ * (gpc_srcu_read_lock() of gpc_vm_srcu(), or an srcu-scheme cache section
+ * of any vm on the domain: the barrier would wait for the caller) or is
+ * one of the domain's callbacks (gpc_srcu_call()). Every refusal changes nothing.
  * Context: may sleep.
  */
 int gpc_vm_destroy(struct gpc_vm *vm);
