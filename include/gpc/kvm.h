@@ -222,6 +222,7 @@ int gpc_kvm_sys_fd(const struct gpc_kvm *kvm);
  * gpc_kvm_mirror_errors - how many commits KVM refused (a step of the
  * commit's plan failed; the commit was undone and failed).
  *
+ * Return: the count since gpc_kvm_create(); 0 for NULL.
  * Context: any context.
  */
 uint64_t gpc_kvm_mirror_errors(const struct gpc_kvm *kvm);
@@ -312,6 +313,7 @@ struct gpc_vcpu *gpc_kvm_vcpu_gpc(struct gpc_kvm_vcpu *v);
 /**
  * gpc_kvm_vcpu_id - the KVM vCPU id given at creation.
  *
+ * Return: the id; 0 for NULL (also a valid id: pass a live vCPU).
  * Context: any context.
  */
 unsigned int gpc_kvm_vcpu_id(const struct gpc_kvm_vcpu *v);

@@ -231,6 +231,9 @@ gpc_srcu__slot_by_key(struct gpc_srcu *d, uint64_t key)
 /*
  * gpc_srcu_slot_of - the calling thread's slot in @d (claimed on first use).
  *
+ * Return: the slot, never NULL. @d is not checked on the inline path: a
+ * domain that is not initialised aborts in the slow path (logged), as does
+ * running out of reader slots.
  * Context: any context, async-signal-safe.
  */
 static gpc_always_inline struct gpc_srcu_slot *
@@ -414,6 +417,9 @@ static gpc_always_inline void gpc_srcu_read_unlock(struct gpc_srcu *d)
  * @d: an initialised domain. Not checked (inline): NULL crashes, and a
  *     zero-filled or destroyed domain is undefined.
  *
+ * Return: true if the calling thread is inside at least one read section
+ * of @d (srcu-scheme cache sections of vms on @d included; rwlock-scheme
+ * cache sections are not read sections), else false.
  * Context: any context, async-signal-safe. For assertions.
  */
 static inline bool gpc_srcu_read_held(struct gpc_srcu *d)
@@ -654,6 +660,7 @@ bool gpc_srcu_membarrier_available(void);
  * gpc_srcu_events - sum of every thread's gpc_srcu_count_event() counts,
  * including threads that have exited.
  *
+ * Return: the sum; 0 for a NULL, not initialised or destroyed @d.
  * Context: may block briefly (takes the domain's scan lock, which keeps
  * exiting threads' slots alive while it reads them); relaxed loads, not a
  * snapshot. Not async-signal-safe.

@@ -209,6 +209,8 @@ int gpc_vm_get_stats(struct gpc_vm *vm, struct gpc_vm_stats *st);
  * @vm: a live vm. Not checked: there is no error value in the enum, and
  *      NULL or a destroyed vm is undefined (NULL crashes).
  *
+ * Return: the scheme given at creation (GPC_SCHEME_SRCU if the vm was
+ * created with a NULL configuration).
  * Context: any context.
  */
 enum gpc_scheme gpc_vm_scheme(const struct gpc_vm *vm);
