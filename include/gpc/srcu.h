@@ -403,6 +403,15 @@ gpc_srcu__unlock(struct gpc_srcu *d, struct gpc_srcu_slot *s, int fence)
  * @d: the domain passed to the matching gpc_srcu_read_lock() (not checked,
  *     as there).
  *
+ * An unlock without a matching lock is undefined (the thread's count
+ * underflows and later grace periods of @d may end while a reader is
+ * inside). It is reported through the log and ignored only where this
+ * inline code is compiled with GPC_DEBUG defined: in the caller's own
+ * compile (-DGPC_DEBUG) for this form, and in a library built with
+ * cmake -DGPC_DEBUG=ON for gpc_srcu_read_unlock_ool(). (Cache sections
+ * have their own check, which the GPC_DEBUG environment variable turns
+ * on: gpc/cache.h.)
+ *
  * Context: any context, async-signal-safe; never blocks. When a grace period
  * is asleep waiting for this reader, the outermost unlock wakes it with one
  * futex system call.
@@ -454,6 +463,9 @@ struct gpc_srcu_slot *gpc_srcu_read_lock_ool(struct gpc_srcu *d);
  * gpc_srcu_read_unlock_ool - gpc_srcu_read_unlock(), as an exported
  * function.
  * @d: the domain passed to the matching read lock.
+ *
+ * An unlock without a lock is caught (logged, ignored) only in a library
+ * built with cmake -DGPC_DEBUG=ON; see gpc_srcu_read_unlock().
  *
  * Context: any context, async-signal-safe; never blocks (the outermost
  * unlock may wake a sleeping grace period with one futex system call).
