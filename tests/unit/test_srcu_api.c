@@ -29,7 +29,10 @@
 
 static int setup_domain(void **state)
 {
-	struct gpc_srcu *d = aligned_alloc(GPC_CACHELINE, sizeof(*d));
+	/* C11 aligned_alloc: the size must be a multiple of the alignment. */
+	struct gpc_srcu *d = aligned_alloc(GPC_CACHELINE,
+					   (sizeof(*d) + GPC_CACHELINE -
+					    1) & ~(size_t)(GPC_CACHELINE - 1));
 
 	if (!d)
 		return -1;
@@ -245,7 +248,9 @@ static void test_unlock_without_lock(void **state)
 static void test_aliased_domains(void **state)
 {
 	size_t size = (GPC_SRCU_TLS_ENTRIES + 1) * sizeof(struct gpc_srcu);
-	struct gpc_srcu *d = aligned_alloc(GPC_CACHELINE, size);
+	struct gpc_srcu *d = aligned_alloc(
+		GPC_CACHELINE,
+		(size + GPC_CACHELINE - 1) & ~(size_t)(GPC_CACHELINE - 1));
 	int i, j, a = -1, b = -1;
 
 	(void)state;
