@@ -537,7 +537,7 @@ int m_change(int kind, uint64_t hva, uint64_t len, int prot)
 	default: /* protect */
 		for (int i = first; i < first + np; i++)
 			if (m.pages[i].hole)
-				return -ENOMEM;
+				return -EFAULT; /* as migrate */
 		for (int i = first; i < first + np; i++)
 			m.pages[i].prot = prot;
 		return 0;

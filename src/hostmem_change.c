@@ -304,7 +304,10 @@ int gpc_hostmem_discard(struct gpc_vm *vm, struct gpc_hostmem *hm, uint64_t hva,
 	return change(vm, hm, hva, len, do_discard, 0);
 }
 
-/* A hole fails as mprotect() on unmapped memory would: -ENOMEM. */
+/*
+ * A hole is -EFAULT, as for migrate: mprotect() on unmapped memory would
+ * say ENOMEM, which also means "out of memory" (one errno, one cause).
+ */
 static int do_protect(struct gpc_hostmem *hm, struct hm_region *r, uint64_t hva,
 		      uint64_t len, int prot)
 {
@@ -316,7 +319,7 @@ static int do_protect(struct gpc_hostmem *hm, struct hm_region *r, uint64_t hva,
 	if (err)
 		return err;
 	if (gpci_hm_ext_range_has_hole(r, first, last))
-		return -ENOMEM;
+		return -EFAULT;
 	if (mprotect((void *)(uintptr_t)hva, len, prot))
 		return -errno;
 	for (i = first; i < last; i++)

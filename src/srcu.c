@@ -1287,6 +1287,13 @@ int gpc_srcu_destroy(struct gpc_srcu *d)
 	bool used;
 	int err;
 
+	/*
+	 * The destroy rule of every caller-allocated object (gpc/vm.h): a
+	 * domain that is destroyed already, or zero-filled storage that was
+	 * never initialised, has nothing to tear down.
+	 */
+	if (d && !d->state && (d->magic == SRCU_DEAD || !d->magic))
+		return 0;
 	if (!srcu_ok(d))
 		return -EINVAL;
 	st = d->state;

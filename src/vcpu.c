@@ -48,18 +48,26 @@ int gpc_vcpu_create(struct gpc_vm *vm, gpc_kick_fn *kick, void *ctx,
 
 int gpc_vcpu_destroy(struct gpc_vcpu *v)
 {
+	bool was_dead;
 	int err = 0;
 
-	if (!vcpu_ok(v))
+	if (!v)
 		return -EINVAL;
 	pthread_mutex_lock(&v->lock);
-	if (v->ncaches || atomic_load(&v->nref) ||
-	    atomic_load(&v->mode) != GPC_VCPU_OUTSIDE)
+	/*
+	 * The vm keeps a destroyed vCPU's memory, so a second destroy can be
+	 * recognised: a no-op, as for every object whose memory is still
+	 * valid (the destroy rule of gpc/vm.h). Decided under the lock so
+	 * that two racing destroys unregister the vCPU from its vm once.
+	 */
+	was_dead = atomic_load(&v->dead);
+	if (!was_dead && (v->ncaches || atomic_load(&v->nref) ||
+			  atomic_load(&v->mode) != GPC_VCPU_OUTSIDE))
 		err = -EBUSY;
 	else
 		atomic_store(&v->dead, 1);
 	pthread_mutex_unlock(&v->lock);
-	if (err)
+	if (err || was_dead)
 		return err;
 	gpci_vm_del_vcpu(v->vm);
 	return 0;

@@ -146,6 +146,8 @@ int gpc_hostmem_create(struct gpc_hostmem **out);
 /**
  * gpc_hostmem_destroy - unmap every region and free the manager.
  *
+ * @hm is freed: any later use of it, a second destroy included, is
+ * undefined (the destroy rule of gpc/vm.h).
  * Return: 0; -EINVAL for NULL.
  * Context: may sleep.
  */
@@ -232,55 +234,146 @@ int gpc_hostmem_backing(struct gpc_hostmem *hm, uint64_t hva, int *fd,
 			uint64_t *offset);
 
 /*
- * Change helpers. Each one runs range_start(vm, range, blocking), changes
- * the host mapping, then range_end. @vm may be NULL (no notification).
- * All take page-aligned ranges that lie within one region of @hm (for a
- * region imported from hugetlbfs: aligned to its huge page size).
- * Return: 0; -EINVAL if the range is not one the helpers take (NULL @hm,
- * empty, unaligned, not inside one region of @hm: one cause, a bad range;
- * nothing was changed and no invalidation ran); -EFAULT (migrate only) if
- * the range has a hole (a page gpc_hostmem_unmap() took away); -ENOMEM if
- * memory ran out, and also (protect only, as mprotect(2) says for unmapped
- * memory) if the range has a hole: gpc_hostmem_backing() returns -EFAULT
- * at a hole, which tells the two apart; any other negative errno is the
- * failing system call's (remap and migrate put the old backing back;
- * discard and protect may have changed a part of the range); never -EAGAIN
- * (they block). Every return after the range check has run its
- * invalidation: range_end follows range_start even when the change fails.
- * Context: may sleep.
+ * Change helpers: gpc_hostmem_unmap(), _remap(), _discard(), _migrate() and
+ * _protect(). Each one runs range_start(@vm, range, blocking), changes the
+ * host mapping, then range_end (range_end follows range_start even when
+ * the change fails). @vm may be NULL (no notification). All take
+ * page-aligned ranges that lie within one region of @hm (for a region
+ * imported from hugetlbfs: aligned to its huge page size). A hole is a
+ * page that gpc_hostmem_unmap() took away (gpc_hostmem_backing() returns
+ * -EFAULT there).
  */
 
-/*
- * gpc_hostmem_unmap - make the range inaccessible: the mapping is replaced by a PROT_NONE
- * reservation (so the address space stays the region's and no unrelated
- * mmap can land in the hole); later accesses fault, translate returns
- * -EFAULT. gpc_hostmem_remap() brings fresh memory back.
+/**
+ * gpc_hostmem_unmap - make the range inaccessible.
+ * @vm: the vm to notify (range_start/range_end), or NULL for none.
+ * @hm: the manager whose region holds the range.
+ * @hva: start of the range, aligned to the region's page size.
+ * @len: its length, a multiple of that page size.
+ *
+ * The mapping is replaced by a PROT_NONE reservation (so the address space
+ * stays the region's and no unrelated mmap can land in the hole); later
+ * accesses fault, translate returns -EFAULT. Unmapping a hole again is
+ * fine. gpc_hostmem_remap() brings fresh memory back.
+ *
+ * Return: 0; -EINVAL if the range is not one the helpers take (NULL @hm,
+ * empty, unaligned, not inside one region of @hm: one cause, a bad range;
+ * nothing was changed and no invalidation ran); -EBUSY or -EDEADLK from
+ * gpc_invalidate_range_start() of @vm (too many invalidations in progress;
+ * the caller would wait for itself: inside a read section of @vm's domain,
+ * or a vCPU it runs in guest mode) - nothing changed and no invalidation
+ * left running; -ENOMEM if memory ran out (a system call's ENOMEM, or the
+ * manager's bookkeeping); any other negative errno is the failing system
+ * call's; never -EAGAIN (the helpers block). Every return after range_start
+ * has run the whole invalidation: range_end follows even when the change
+ * fails.
+ * Context: may sleep (a blocking range_start).
  */
 int gpc_hostmem_unmap(struct gpc_vm *vm, struct gpc_hostmem *hm, uint64_t hva,
 		      size_t len);
-/*
+
+/**
  * gpc_hostmem_remap - map fresh zeroed memory (a new memfd) over the range.
- * Return and errors: see above. Context: may sleep.
+ * @vm: the vm to notify (range_start/range_end), or NULL for none.
+ * @hm: the manager whose region holds the range.
+ * @hva: start of the range, aligned to the region's page size.
+ * @len: its length, a multiple of that page size.
+ *
+ * Holes included: afterwards every page of the range is backed and reads
+ * as zero.
+ *
+ * Return: 0; -EINVAL if the range is not one the helpers take (NULL @hm,
+ * empty, unaligned, not inside one region of @hm: one cause, a bad range;
+ * nothing was changed and no invalidation ran); -EBUSY or -EDEADLK from
+ * gpc_invalidate_range_start() of @vm (too many invalidations in progress;
+ * the caller would wait for itself: inside a read section of @vm's domain,
+ * or a vCPU it runs in guest mode) - nothing changed and no invalidation
+ * left running; -ENOMEM if memory ran out (a system call's ENOMEM, or the
+ * manager's bookkeeping); any other negative errno is the failing system
+ * call's (the old backing is put back); never -EAGAIN (the helpers block).
+ * Every return after range_start has run the whole invalidation: range_end
+ * follows even when the change fails.
+ * Context: may sleep (a blocking range_start).
  */
 int gpc_hostmem_remap(struct gpc_vm *vm, struct gpc_hostmem *hm, uint64_t hva,
 		      size_t len);
-/*
- * gpc_hostmem_discard - give the pages back (FALLOC_FL_PUNCH_HOLE); they
- * read as zero after. Return and errors: see above. Context: may sleep.
+
+/**
+ * gpc_hostmem_discard - give the pages back (FALLOC_FL_PUNCH_HOLE).
+ * @vm: the vm to notify (range_start/range_end), or NULL for none.
+ * @hm: the manager whose region holds the range.
+ * @hva: start of the range, aligned to the region's page size.
+ * @len: its length, a multiple of that page size.
+ *
+ * They read as zero after; the mapping stays. Holes are skipped.
+ *
+ * Return: 0; -EINVAL if the range is not one the helpers take (NULL @hm,
+ * empty, unaligned, not inside one region of @hm: one cause, a bad range;
+ * nothing was changed and no invalidation ran); -EBUSY or -EDEADLK from
+ * gpc_invalidate_range_start() of @vm (too many invalidations in progress;
+ * the caller would wait for itself: inside a read section of @vm's domain,
+ * or a vCPU it runs in guest mode) - nothing changed and no invalidation
+ * left running; -ENOMEM if memory ran out (a system call's ENOMEM, or the
+ * manager's bookkeeping); any other negative errno is the failing system
+ * call's (a part of the range may have been discarded); never -EAGAIN (the
+ * helpers block). Every return after range_start has run the whole
+ * invalidation: range_end follows even when the change fails.
+ * Context: may sleep (a blocking range_start).
  */
 int gpc_hostmem_discard(struct gpc_vm *vm, struct gpc_hostmem *hm, uint64_t hva,
 			size_t len);
-/*
- * gpc_hostmem_migrate - copy the range to new backing and map that in place:
- * same content, different pages. Return and errors: see above.
- * Context: may sleep.
+
+/**
+ * gpc_hostmem_migrate - copy the range to new backing and map that in place.
+ * @vm: the vm to notify (range_start/range_end), or NULL for none.
+ * @hm: the manager whose region holds the range.
+ * @hva: start of the range, aligned to the region's page size.
+ * @len: its length, a multiple of that page size.
+ *
+ * Same content, different pages (a new page identity for every page).
+ *
+ * Return: 0; -EINVAL if the range is not one the helpers take (NULL @hm,
+ * empty, unaligned, not inside one region of @hm: one cause, a bad range;
+ * nothing was changed and no invalidation ran); -EFAULT if the range has a
+ * hole (nothing to migrate; nothing changed); -EBUSY or -EDEADLK from
+ * gpc_invalidate_range_start() of @vm (too many invalidations in progress;
+ * the caller would wait for itself: inside a read section of @vm's domain,
+ * or a vCPU it runs in guest mode) - nothing changed and no invalidation
+ * left running; -ENOMEM if memory ran out (a system call's ENOMEM, or the
+ * manager's bookkeeping); any other negative errno is the failing system
+ * call's (the old backing is put back); never -EAGAIN (the helpers block).
+ * Every return after range_start has run the whole invalidation: range_end
+ * follows even when the change fails.
+ * Context: may sleep (a blocking range_start).
  */
 int gpc_hostmem_migrate(struct gpc_vm *vm, struct gpc_hostmem *hm, uint64_t hva,
 			size_t len);
-/*
- * gpc_hostmem_protect - mprotect the range (PROT_NONE, PROT_READ or
- * PROT_READ|PROT_WRITE; anything else is -EINVAL). Return and errors: see
- * above. Context: may sleep.
+
+/**
+ * gpc_hostmem_protect - mprotect the range.
+ * @vm: the vm to notify (range_start/range_end), or NULL for none.
+ * @hm: the manager whose region holds the range.
+ * @hva: start of the range, aligned to the region's page size.
+ * @len: its length, a multiple of that page size.
+ * @prot: PROT_NONE, PROT_READ or PROT_READ | PROT_WRITE.
+ *
+ * The range keeps its backing; only the access changes.
+ *
+ * Return: 0; -EINVAL if the range is not one the helpers take (NULL @hm,
+ * empty, unaligned, not inside one region of @hm: one cause, a bad range;
+ * nothing was changed and no invalidation ran); -EFAULT if the range has a
+ * hole (nothing changed: protect checks before mprotect(), whose ENOMEM
+ * there would mean two things); -EINVAL also for any other @prot (a property
+ * of the arguments, refused before anything runs); -EBUSY or -EDEADLK from
+ * gpc_invalidate_range_start() of @vm (too many invalidations in progress;
+ * the caller would wait for itself: inside a read section of @vm's domain,
+ * or a vCPU it runs in guest mode) - nothing changed and no invalidation
+ * left running; -ENOMEM if memory ran out (a system call's ENOMEM, or the
+ * manager's bookkeeping); any other negative errno is the failing system
+ * call's (a part of the range may have been changed); never -EAGAIN (the
+ * helpers block). Every return after range_start has run the whole
+ * invalidation: range_end follows even when the change fails.
+ * Context: may sleep (a blocking range_start).
  */
 int gpc_hostmem_protect(struct gpc_vm *vm, struct gpc_hostmem *hm, uint64_t hva,
 			size_t len, int prot);

@@ -44,7 +44,8 @@
  * fails with -ENOSYS (gpc_kvm_probe() says so), so programs can be written
  * once and fall back at run time.
  *
- * Object lifetime (the rule of every library-allocated object): destroy
+ * Object lifetime (the rule of every library-allocated object that is
+ * freed by its destroy; gpc/vm.h has the rule for all objects): destroy
  * once; a pointer passed to a destroy call that returned 0 is freed, and
  * using it again, destroy included, is undefined (no -EINVAL can be
  * promised for freed memory).
@@ -221,6 +222,7 @@ int gpc_kvm_sys_fd(const struct gpc_kvm *kvm);
  * gpc_kvm_mirror_errors - how many commits KVM refused (a step of the
  * commit's plan failed; the commit was undone and failed).
  *
+ * Return: the count since gpc_kvm_create(); 0 for NULL.
  * Context: any context.
  */
 uint64_t gpc_kvm_mirror_errors(const struct gpc_kvm *kvm);
@@ -258,13 +260,17 @@ int gpc_kvm_vcpu_destroy(struct gpc_kvm_vcpu *v);
  * and try again, returning GPC_KVM_REQUEST if the caller's request bits
  * were among the pending ones; in guest mode run pre_entry, KVM_RUN,
  * post_exit; note an eviction; gpc_vcpu_exit_guest().
- * Return: 0 with @ex filled in; -EINVAL for NULL; the error of
- * gpc_vcpu_handle_requests() (for example -EFAULT when a guest-usage cache
- * can no longer be translated: the cache stays invalid, so deactivate it
- * or fix the memory before calling again; -EDEADLK when the calling
- * thread is inside a read section of the vm's domain and a guest-usage
- * cache needs a refresh, which would wait for that section: run vCPUs
- * outside sections); the negative errno of KVM_RUN other than EINTR (the
+ * Do not call it inside a section at all: a cache section or SRCU read
+ * section of the vm's domain (of any vm on a shared domain).
+ * Return: 0 with @ex filled in; -EINVAL for NULL; -EDEADLK if the entry
+ * needs gpc_vcpu_handle_requests() (requests pending or a guest-usage
+ * cache invalid) while the caller is inside a cache section or SRCU read
+ * section of the vm: nothing is consumed and the vCPU stays outside (an
+ * entry that needs nothing is not checked, so the rule above is the
+ * caller's to keep); any other error of gpc_vcpu_handle_requests() (for
+ * example -EFAULT when a guest-usage cache can no longer be translated:
+ * the cache stays invalid, so deactivate it or fix the memory before
+ * calling again); the negative errno of KVM_RUN other than EINTR (the
  * vCPU is outside guest mode).
  * Context: may sleep; call it from the thread that runs the vCPU.
  */
@@ -307,6 +313,7 @@ struct gpc_vcpu *gpc_kvm_vcpu_gpc(struct gpc_kvm_vcpu *v);
 /**
  * gpc_kvm_vcpu_id - the KVM vCPU id given at creation.
  *
+ * Return: the id; 0 for NULL (also a valid id: pass a live vCPU).
  * Context: any context.
  */
 unsigned int gpc_kvm_vcpu_id(const struct gpc_kvm_vcpu *v);

@@ -196,6 +196,8 @@ int gpc_memslot_get(struct gpc_vm *vm, uint32_t id,
 /**
  * gpc_memslot_generation - the current table generation.
  *
+ * Return: the generation (bumped by every published table; a cache built
+ * from an older one misses); 0 for NULL.
  * Context: any context.
  */
 uint64_t gpc_memslot_generation(struct gpc_vm *vm);
@@ -203,6 +205,8 @@ uint64_t gpc_memslot_generation(struct gpc_vm *vm);
 /**
  * gpc_memslot_count - number of slots in the current table.
  *
+ * Return: the number of slots (a snapshot: a commit may change it as soon
+ * as this returns); 0 for NULL.
  * Context: any context.
  */
 unsigned int gpc_memslot_count(struct gpc_vm *vm);

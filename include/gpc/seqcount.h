@@ -220,6 +220,8 @@ static inline void gpc_seqcount_write_end_sigsafe(struct gpc_seqcount *s,
 /**
  * gpc_seqcount_raw - current count, for diagnostics and tests.
  *
+ * Return: the count (odd while a writer is inside), a relaxed load: no
+ * ordering against the data it protects. @s is not checked (inline).
  * Context: any context.
  */
 static inline unsigned int gpc_seqcount_raw(const struct gpc_seqcount *s)

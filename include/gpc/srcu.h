@@ -231,6 +231,9 @@ gpc_srcu__slot_by_key(struct gpc_srcu *d, uint64_t key)
 /*
  * gpc_srcu_slot_of - the calling thread's slot in @d (claimed on first use).
  *
+ * Return: the slot, never NULL. @d is not checked on the inline path: a
+ * domain that is not initialised aborts in the slow path (logged), as does
+ * running out of reader slots.
  * Context: any context, async-signal-safe.
  */
 static gpc_always_inline struct gpc_srcu_slot *
@@ -400,6 +403,15 @@ gpc_srcu__unlock(struct gpc_srcu *d, struct gpc_srcu_slot *s, int fence)
  * @d: the domain passed to the matching gpc_srcu_read_lock() (not checked,
  *     as there).
  *
+ * An unlock without a matching lock is undefined (the thread's count
+ * underflows and later grace periods of @d may end while a reader is
+ * inside). It is reported through the log and ignored only where this
+ * inline code is compiled with GPC_DEBUG defined: in the caller's own
+ * compile (-DGPC_DEBUG) for this form, and in a library built with
+ * cmake -DGPC_DEBUG=ON for gpc_srcu_read_unlock_ool(). (Cache sections
+ * have their own check, which the GPC_DEBUG environment variable turns
+ * on: gpc/cache.h.)
+ *
  * Context: any context, async-signal-safe; never blocks. When a grace period
  * is asleep waiting for this reader, the outermost unlock wakes it with one
  * futex system call.
@@ -414,6 +426,9 @@ static gpc_always_inline void gpc_srcu_read_unlock(struct gpc_srcu *d)
  * @d: an initialised domain. Not checked (inline): NULL crashes, and a
  *     zero-filled or destroyed domain is undefined.
  *
+ * Return: true if the calling thread is inside at least one read section
+ * of @d (srcu-scheme cache sections of vms on @d included; rwlock-scheme
+ * cache sections are not read sections), else false.
  * Context: any context, async-signal-safe. For assertions.
  */
 static inline bool gpc_srcu_read_held(struct gpc_srcu *d)
@@ -448,6 +463,9 @@ struct gpc_srcu_slot *gpc_srcu_read_lock_ool(struct gpc_srcu *d);
  * gpc_srcu_read_unlock_ool - gpc_srcu_read_unlock(), as an exported
  * function.
  * @d: the domain passed to the matching read lock.
+ *
+ * An unlock without a lock is caught (logged, ignored) only in a library
+ * built with cmake -DGPC_DEBUG=ON; see gpc_srcu_read_unlock().
  *
  * Context: any context, async-signal-safe; never blocks (the outermost
  * unlock may wake a sleeping grace period with one futex system call).
@@ -494,7 +512,9 @@ int gpc_srcu_init(struct gpc_srcu *d, const struct gpc_srcu_attr *attr);
  * worker and frees everything. A domain that a reader is still inside is
  * left untouched and usable, and reported through the log.
  *
- * Return: 0; -EINVAL if @d is NULL, not initialised or already destroyed;
+ * Return: 0, also for a domain destroyed already or zero-filled storage
+ * never initialised (a no-op: the destroy rule of gpc/vm.h); -EINVAL if @d
+ * is NULL or garbage (neither initialised, destroyed nor zero-filled);
  * -EBUSY if a thread (the caller included) is inside a read section of @d,
  * or a vm uses @d (a vm created on it with gpc_vm_create_on(), or @d is a
  * vm's own domain, gpc_vm_srcu(): destroy the vms first); -EDEADLK if
@@ -652,6 +672,7 @@ bool gpc_srcu_membarrier_available(void);
  * gpc_srcu_events - sum of every thread's gpc_srcu_count_event() counts,
  * including threads that have exited.
  *
+ * Return: the sum; 0 for a NULL, not initialised or destroyed @d.
  * Context: may block briefly (takes the domain's scan lock, which keeps
  * exiting threads' slots alive while it reads them); relaxed loads, not a
  * snapshot. Not async-signal-safe.

@@ -81,9 +81,14 @@ int gpc_vcpu_create(struct gpc_vm *vm, gpc_kick_fn *kick, void *ctx,
  * gpc_vcpu_destroy - unregister a vCPU. Its memory is kept until the vm is
  * destroyed (an invalidation may still be looking at it).
  *
- * Return: 0; -EINVAL (NULL, or destroyed already); -EBUSY if a guest-usage
- * cache (active or not) still names it, or it is in guest mode
- * (gpc_vcpu_mode() tells the two apart); nothing is changed on an error.
+ * So until then a second destroy is recognised: a no-op returning 0 (the
+ * destroy rule of gpc/vm.h); enter_guest, handle_requests and request on
+ * the destroyed vCPU fail with -EINVAL, while gpc_vcpu_mode() (outside)
+ * and gpc_vcpu_get_stats() (its final counters) still answer.
+ * Return: 0, also for a vCPU destroyed already; -EINVAL for NULL; -EBUSY
+ * if a guest-usage cache (active or not) still names it, or it is in guest
+ * mode (gpc_vcpu_mode() tells the two apart); nothing is changed on an
+ * error.
  * Context: may sleep.
  */
 int gpc_vcpu_destroy(struct gpc_vcpu *vcpu);

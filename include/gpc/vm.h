@@ -15,17 +15,24 @@
  *   cache write lock.
  * The registry of invalidations in progress is lock free.
  *
- * Destroying objects, one rule for all of them:
- *  - objects the library allocates and hands out by pointer (a vm, a KVM
- *    binding and its KVM vCPUs, a gpc_hostmem) are freed by their destroy
- *    call when it returns 0; any later use of the pointer, a second destroy
- *    included, is undefined (a use after free). The one exception is a
- *    struct gpc_vcpu: the vm keeps every vCPU's memory until the vm goes,
- *    so until then a second gpc_vcpu_destroy() returns -EINVAL;
+ * Destroying objects, one rule for all of them: a destroy that returns 0
+ * ends the object, and destroying an object that is ended already is a
+ * no-op returning 0 wherever its memory is still valid - which decides
+ * what a second destroy does:
  *  - objects the caller allocates and the library initialises in place
- *    (struct gpc_cache, struct gpc_srcu) are marked dead by their destroy
- *    call: a second destroy returns -EINVAL, and the storage may be
- *    initialised again (an init of a live struct gpc_srcu is -EBUSY).
+ *    (struct gpc_cache, struct gpc_srcu): the memory is the caller's, so a
+ *    second destroy returns 0, and so does a destroy of zero-filled storage
+ *    that was never initialised; the storage may be initialised again
+ *    (an init of a live one is -EBUSY);
+ *  - a struct gpc_vcpu: the vm keeps every vCPU's memory until the vm
+ *    goes, so until then a second gpc_vcpu_destroy() returns 0;
+ *  - the other objects the library allocates and hands out by pointer (a
+ *    vm, a KVM binding and its KVM vCPUs, a gpc_hostmem) are freed by
+ *    their destroy call: any later use of the pointer, a second destroy
+ *    included, is undefined (a use after free; no error can be promised
+ *    for freed memory).
+ * Every other call on an ended object fails as documented (-EINVAL; a
+ * destroyed cache misses like a zero-filled one).
  * A destroy that refuses (-EBUSY, -EDEADLK) changes nothing.
  *
  * Domains: every vm has one SRCU domain (gpc/srcu.h) for its readers, its
@@ -118,9 +125,12 @@ struct gpc_vm_stats {
  * The vm's domain (gpc_vm_srcu()) is created with it, with its own worker
  * thread, and destroyed with it.
  *
- * Return: 0; -EINVAL for a NULL @out, an unknown scheme, or max_memslots
- * above GPC_MEMSLOTS_MAX (32764); -ENOMEM; -EAGAIN if the SRCU domain's
- * worker cannot be started.
+ * Return: 0; -EINVAL if @cfg is not one the library takes (checked before
+ * anything is allocated, each a property of the arguments the caller can
+ * test itself): a NULL @out, an unknown scheme, max_memslots above
+ * GPC_MEMSLOTS_MAX (32764), or a host memory ops table (@cfg->hostmem)
+ * without translate or map (unmap may be NULL: nothing to undo);
+ * -ENOMEM; -EAGAIN if the SRCU domain's worker cannot be started.
  * Context: may sleep.
  */
 int gpc_vm_create(const struct gpc_vm_config *cfg, struct gpc_vm **out);
@@ -151,9 +161,10 @@ int gpc_vm_create(const struct gpc_vm_config *cfg, struct gpc_vm **out);
  * back-end serving many devices keeps within the GPC_SRCU_TLS_ENTRIES
  * domains that have the inline fast path (docs/srcu.md, "Shared domains").
  *
- * Return: 0; -EINVAL for a NULL @out, a NULL or not initialised (or
- * destroyed) @domain, an unknown scheme, or max_memslots above
- * GPC_MEMSLOTS_MAX; -ENOMEM.
+ * Return: 0; -EINVAL for a NULL or not initialised (or destroyed) @domain,
+ * or a @cfg that gpc_vm_create() refuses (-EINVAL there: NULL @out,
+ * unknown scheme, max_memslots above GPC_MEMSLOTS_MAX, an ops table
+ * without translate or map); -ENOMEM.
  * Context: may sleep.
  */
 int gpc_vm_create_on(const struct gpc_vm_config *cfg, struct gpc_srcu *domain,
@@ -170,14 +181,17 @@ int gpc_vm_create_on(const struct gpc_vm_config *cfg, struct gpc_srcu *domain,
  * vm's own domain is destroyed with it; a shared domain stays, with one
  * user fewer.
  *
- * Return: 0; -EINVAL for NULL; -EBUSY if caches or vCPUs still exist, an
- * invalidation is in progress, or (own domain only) other vms were created
- * on the vm's domain (gpc_vm_create_on() of gpc_vm_srcu(): destroy them
- * first) or another thread is inside a read section of it; -EDEADLK if the caller is
- * inside a read section of the vm's domain (gpc_srcu_read_lock() of
- * gpc_vm_srcu(), or an srcu-scheme cache section of any vm on a shared
- * domain: the barrier would wait for the caller). Every refusal changes
- * nothing.
+ * Return: 0; -EINVAL for NULL; -EBUSY if something else still uses the
+ * vm (one cause; each of these the caller can see): caches or vCPUs still
+ * exist, an invalidation is in progress, a listener registered with
+ * GPC_MEMSLOT_LISTENER_PIN is still registered (a KVM binding:
+ * gpc_kvm_destroy() first), or (own domain only) other vms were created on
+ * the vm's domain (gpc_vm_create_on() of gpc_vm_srcu(): destroy them
+ * first) or another thread is inside a read section of it; -EDEADLK if
+ * the caller is inside a read section of the vm's domain
+ * (gpc_srcu_read_lock() of gpc_vm_srcu(), or an srcu-scheme cache section
+ * of any vm on the domain: the barrier would wait for the caller) or is
+ * one of the domain's callbacks (gpc_srcu_call()). Every refusal changes nothing.
  * Context: may sleep.
  */
 int gpc_vm_destroy(struct gpc_vm *vm);
@@ -195,6 +209,8 @@ int gpc_vm_get_stats(struct gpc_vm *vm, struct gpc_vm_stats *st);
  * @vm: a live vm. Not checked: there is no error value in the enum, and
  *      NULL or a destroyed vm is undefined (NULL crashes).
  *
+ * Return: the scheme given at creation (GPC_SCHEME_SRCU if the vm was
+ * created with a NULL configuration).
  * Context: any context.
  */
 enum gpc_scheme gpc_vm_scheme(const struct gpc_vm *vm);

@@ -549,7 +549,7 @@ struct diff {
 	int refuse_next;
 	/* the listener toggled by another thread */
 	atomic_int toggled_in;
-	_Atomic long toggled_calls, toggles;
+	_Atomic long toggled_calls, toggles, overlapped;
 	char first_err[160];
 	atomic_int err_taken;
 };
@@ -759,10 +759,23 @@ static void *diff_toggler(void *arg)
 	struct gpc_memslot_listener l = { .prepare = t_prepare, .ctx = d };
 
 	while (!atomic_load(&d->stop)) {
+		uint64_t g;
+
 		atomic_store(&d->toggled_in, 1);
 		if (gpc_memslot_listener_add(d->vm, &l))
 			diff_fail(d, "listener_add failed");
-		sched_yield();
+		/*
+		 * Stay registered until a table is published: that commit took
+		 * the writers' lock after the add, so it must have called us
+		 * (checked at the end: a listener added during commits that is
+		 * skipped fails, not only one called after its removal).
+		 */
+		g = gpc_memslot_generation(d->vm);
+		while (!atomic_load(&d->stop) &&
+		       gpc_memslot_generation(d->vm) == g)
+			sched_yield();
+		if (gpc_memslot_generation(d->vm) != g)
+			atomic_fetch_add(&d->overlapped, 1);
 		if (gpc_memslot_listener_remove(d->vm, &l))
 			diff_fail(d, "listener_remove failed");
 		atomic_store(&d->toggled_in, 0);
@@ -935,12 +948,14 @@ static void test_txn_differential(void **state)
 	for (i = 0; i < D_READERS; i++)
 		assert_int_equal(pthread_join(rt[i], NULL), 0);
 	assert_int_equal(pthread_join(tt, NULL), 0);
-	print_message("%ld versions, %ld commits, %ld refused, %ld poisoned, "
-		      "%ld sections, %ld lookups, %ld toggles (%ld calls)\n",
-		      versions, atomic_load(&d.commits),
-		      atomic_load(&d.refusals), atomic_load(&d.poisoned),
-		      atomic_load(&d.sections), atomic_load(&d.lookups),
-		      atomic_load(&d.toggles), atomic_load(&d.toggled_calls));
+	print_message(
+		"%ld versions, %ld commits, %ld refused, %ld poisoned, "
+		"%ld sections, %ld lookups, %ld toggles (%ld overlapped a "
+		"commit, %ld calls)\n",
+		versions, atomic_load(&d.commits), atomic_load(&d.refusals),
+		atomic_load(&d.poisoned), atomic_load(&d.sections),
+		atomic_load(&d.lookups), atomic_load(&d.toggles),
+		atomic_load(&d.overlapped), atomic_load(&d.toggled_calls));
 	if (atomic_load(&d.errors))
 		fail_msg("%d errors, first: %s", atomic_load(&d.errors),
 			 d.first_err);
@@ -948,6 +963,9 @@ static void test_txn_differential(void **state)
 	assert_int_equal(atomic_load(&d.prepares),
 			 atomic_load(&d.commit_calls) + atomic_load(&d.aborts));
 	assert_int_equal(atomic_load(&d.aborts), atomic_load(&d.refusals));
+	/* every registration that saw a publish was called at least once */
+	assert_true(atomic_load(&d.toggled_calls) >=
+		    atomic_load(&d.overlapped));
 	assert_true(versions > 10);
 	assert_true(atomic_load(&d.sections) > 0);
 	assert_int_equal(gpc_memslot_listener_remove(vm, &v), 0);

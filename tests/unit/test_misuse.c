@@ -690,6 +690,61 @@ static void requests_handled_counts_bits(void **state)
 	assert_int_equal(st.requests_handled, 3);
 }
 
+/* ---- the destroy rule (gpc/vm.h) ----------------------------------------- */
+
+/*
+ * One rule for every object whose memory outlives its destroy: a second
+ * destroy is a no-op returning 0, the object stays dead (no double
+ * unregistration: the vm's counts stay right, so the vm destroys in the
+ * end), and caller-allocated storage can be initialised again. Checked for
+ * the three such objects: a cache, an SRCU domain and a vCPU.
+ */
+static void double_destroy_is_noop(void **state)
+{
+	struct fx *f = *state;
+	struct gpc_cache *c = host_cache(f, 0, 0, 8, 0);
+	struct gpc_vcpu *v;
+	struct gpc_srcu d;
+	struct gpc_guard g;
+
+	/* A cache: active, then destroyed twice; init works again. */
+	assert_int_equal(gpc_cache_destroy(c), 0);
+	assert_int_equal(gpc_cache_destroy(c), 0);
+	assert_false(gpc_cache_is_active(c));
+	assert_null(gpc_cache_begin(c, 0, 8, &g));
+	host_cache(f, 0, 0, 8, 0);
+	assert_non_null(gpc_cache_begin(c, 0, 8, &g));
+	gpc_cache_end(c, &g);
+	assert_int_equal(gpc_cache_destroy(c), 0);
+
+	/* A domain: destroyed twice, zero-filled too; init works again. */
+	memset(&d, 0, sizeof(d));
+	assert_int_equal(gpc_srcu_destroy(&d), 0);
+	assert_int_equal(gpc_srcu_init(&d, NULL), 0);
+	assert_int_equal(gpc_srcu_destroy(&d), 0);
+	assert_int_equal(gpc_srcu_destroy(&d), 0);
+	assert_int_equal(gpc_srcu_synchronize(&d), -EINVAL);
+	assert_int_equal(gpc_srcu_init(&d, NULL), 0);
+	assert_int_equal(gpc_srcu_synchronize(&d), 0);
+	assert_int_equal(gpc_srcu_destroy(&d), 0);
+
+	/*
+	 * A vCPU: a second destroy must not unregister it from the vm again
+	 * (the vm would count one vCPU fewer than it has and let itself be
+	 * destroyed under f->v), nor revive it.
+	 */
+	assert_int_equal(gpc_vcpu_create(f->vm, NULL, NULL, &v), 0);
+	assert_int_equal(gpc_vcpu_destroy(v), 0);
+	assert_int_equal(gpc_vcpu_destroy(v), 0);
+	assert_int_equal(gpc_vcpu_destroy(v), 0);
+	assert_int_equal(gpc_vcpu_enter_guest(v), -EINVAL);
+	assert_int_equal(gpc_vcpu_destroy(NULL), -EINVAL);
+	assert_int_equal(gpc_srcu_destroy(NULL), -EINVAL);
+	assert_int_equal(gpc_cache_destroy(NULL), -EINVAL);
+	assert_int_equal(errors_logged(), 0);
+	assert_int_equal(gpc_vm_destroy(f->vm), -EBUSY); /* f->v is alive */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -706,6 +761,7 @@ int main(void)
 		T4(sections_nest_any_order),
 		T4(kicks_count_callback_calls),
 		T4(requests_handled_counts_bits),
+		T4(double_destroy_is_noop),
 	};
 
 	return cmocka_run_group_tests_name("misuse", tests, NULL, NULL);
