@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * srcu_priv.h - what the rest of the library asks of an SRCU domain beyond
- * gpc/srcu.h (srcu.c); not installed.
+ * gpc/srcu.h (srcu_domain.c); not installed.
  *
  * A domain may serve many vms (gpc_vm_create_on()). Each vm counts itself
  * as a user of its domain for as long as it lives, its own domain included,
