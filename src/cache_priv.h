@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cache_priv.h - a cache's private state (cache.c); not installed.
+ * cache_priv.h - a cache's private state (cache.c, cache_write.c,
+ * cache_init.c, cache_access.c); not installed.
  *
  * struct gpc_cache (gpc/cache.h) holds what the inline read side needs; the
  * rest lives in struct gpc_cache_priv, reached through c->priv. Other
