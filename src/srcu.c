@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
  * srcu.c - grace periods and polling of an SRCU domain: the membarrier,
- * the scans of the reader slots, the wait protocol, synchronize and the
- * poll API. The read side is inline in include/gpc/srcu.h, its slow paths
- * and the slots are in srcu_slot.c; docs/srcu.md has the algorithm and the
- * argument for every barrier.
+ * the scans of the reader slots, the wait protocol (with the readers' side
+ * of it, gpc_srcu_wake_gp), synchronize and the poll API. The read side
+ * is inline in include/gpc/srcu.h, its other slow paths and the slots are
+ * in srcu_slot.c; docs/srcu.md has the algorithm and the argument for
+ * every barrier.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -192,6 +193,30 @@ static void sleep_for_readers(struct gpc_srcu *d, int armed,
 	}
 	/* Awake again: readers need not wake us until the next sleep. */
 	atomic_exchange_explicit(&d->gp_futex, armed, memory_order_acq_rel);
+}
+
+/*
+ * A reader ended the outermost section @ctr (its slot value before the
+ * unlock), which its relaxed load found armed for. The RMW reads the
+ * latest value, so a sleep announced before it is never missed; and that
+ * value decides: the load may have been stale (the previous phase's arming,
+ * before this phase's membarrier), so the phase is checked again and only
+ * a section of the phase being drained wakes. Release: our slot store
+ * happens before the updater's next scan once its exchange reads WOKEN
+ * (sleep_for_readers). A WOKEN set by a section of the other phase costs
+ * the updater one extra scan, never a system call.
+ */
+void gpc_srcu_wake_gp(struct gpc_srcu *d, unsigned long ctr)
+{
+	int old = atomic_fetch_or_explicit(&d->gp_futex, GPC_SRCU_GPW_WOKEN,
+					   memory_order_release);
+
+	if ((old & GPC_SRCU_GPW_SLEEP) &&
+	    !(old & GPC_SRCU_GPW_PHASE) == !(ctr & GPC_SRCU_PHASE)) {
+		atomic_fetch_add_explicit(&d->state->st_wakes, 1,
+					  memory_order_relaxed);
+		gpci_futex_wake(&d->gp_futex, 1);
+	}
 }
 
 /*

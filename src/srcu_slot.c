@@ -3,8 +3,9 @@
  * srcu_slot.c - the reader slots of SRCU domains: every thread's lookaside
  * table in its TLS, the registry of records through which grace periods
  * find each thread's slot, the read side's out-of-line paths (a thread's
- * first section in a domain, the wake of a sleeping grace period, a misuse
- * report), and thread exit. docs/srcu.md, "Data", has the design.
+ * first section in a domain, a misuse report; the wake of a sleeping grace
+ * period is in srcu.c), and thread exit. docs/srcu.md, "Data", has the
+ * design.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -285,30 +286,6 @@ int gpc_srcu_register_thread(struct gpc_srcu *d)
 		return -EINVAL;
 	(void)gpc_srcu_slot_of(d);
 	return 0;
-}
-
-/*
- * A reader ended the outermost section @ctr (its slot value before the
- * unlock), which its relaxed load found armed for. The RMW reads the
- * latest value, so a sleep announced before it is never missed; and that
- * value decides: the load may have been stale (the previous phase's arming,
- * before this phase's membarrier), so the phase is checked again and only
- * a section of the phase being drained wakes. Release: our slot store
- * happens before the updater's next scan once its exchange reads WOKEN
- * (sleep_for_readers). A WOKEN set by a section of the other phase costs
- * the updater one extra scan, never a system call.
- */
-void gpc_srcu_wake_gp(struct gpc_srcu *d, unsigned long ctr)
-{
-	int old = atomic_fetch_or_explicit(&d->gp_futex, GPC_SRCU_GPW_WOKEN,
-					   memory_order_release);
-
-	if ((old & GPC_SRCU_GPW_SLEEP) &&
-	    !(old & GPC_SRCU_GPW_PHASE) == !(ctr & GPC_SRCU_PHASE)) {
-		atomic_fetch_add_explicit(&d->state->st_wakes, 1,
-					  memory_order_relaxed);
-		gpci_futex_wake(&d->gp_futex, 1);
-	}
 }
 
 void gpc_srcu_report_misuse(struct gpc_srcu *d, const char *what)
