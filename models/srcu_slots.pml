@@ -1,7 +1,7 @@
 /*
  * models/srcu_slots.pml - where a reader's SRCU slot lives, through a
- * thread's life (src/srcu.c: gpc_srcu_slot_slow, install_entry, rec_release,
- * thread_exit_hook, scan_blocker).
+ * thread's life (src/srcu_slot.c: gpc_srcu_slot_slow, install_entry,
+ * gpci_srcu_rec_release, thread_exit_hook; src/srcu.c: scan_blocker).
  *
  * One domain, one reader thread and one grace-period process. The thread's
  * slot is either its lookaside entry in TLS (ENTRY) or the embedded slot of

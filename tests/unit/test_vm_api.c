@@ -528,6 +528,7 @@ struct vcpu_thread {
 	struct gpc_vcpu *v;
 	struct gpc_cache *g;
 	_Atomic int inside, kicked, ok;
+	_Atomic int calls; /* kick callback runs */
 };
 
 static void kick_flag(struct gpc_vcpu *v, void *ctx)
@@ -535,6 +536,7 @@ static void kick_flag(struct gpc_vcpu *v, void *ctx)
 	struct vcpu_thread *vt = ctx;
 
 	(void)v;
+	atomic_fetch_add(&vt->calls, 1);
 	atomic_store(&vt->kicked, 1);
 }
 
@@ -579,10 +581,14 @@ static void vm_stats_kicks(void **state)
 	test_watchdog_disarm();
 	assert_true(atomic_load(&vt.ok));
 	stats(f, &s1);
-	assert_int_equal(s1.kicks - s0.kicks, 1);
+	/* A vCPU that has not left after a kick is kicked again every few
+	 * ms, so under load there may be more than one; both counters count
+	 * callback runs, exactly. */
+	assert_true(atomic_load(&vt.calls) >= 1);
+	assert_int_equal(s1.kicks - s0.kicks, atomic_load(&vt.calls));
 	assert_true(s1.vcpu_wait_ns > s0.vcpu_wait_ns);
 	assert_int_equal(gpc_vcpu_get_stats(f->v, &vs), 0);
-	assert_int_equal(vs.kicks, 1);
+	assert_int_equal(vs.kicks, atomic_load(&vt.calls));
 	/* The request is consumed and the vCPU enters again. */
 	assert_int_equal(gpc_vcpu_enter_guest(f->v), -EAGAIN);
 	assert_true(gpc_vcpu_handle_requests(f->v) >= 0);
