@@ -253,86 +253,95 @@ static struct gpc_vhost_region region(uint64_t gpa, uint64_t size)
 static void test_mem_table(void **state)
 {
 	struct fixture *f = *state;
-	struct gpc_vhost_mem_table t = { 0 };
+	/* Room past the table: some cases send more bytes than it has. */
+	union {
+		struct gpc_vhost_mem_table t;
+		uint8_t room[512];
+	} u = { 0 };
+	struct gpc_vhost_mem_table *tp = &u.t;
 	uint32_t sz;
 
 	for (uint32_t n = 0; n <= GPC_VHOST_MAX_REGIONS; n++) {
-		t.nregions = n;
+		tp->nregions = n;
 		for (uint32_t i = 0; i < n; i++)
-			t.regions[i] = region((uint64_t)i << 30, 1u << 20);
+			tp->regions[i] = region((uint64_t)i << 30, 1u << 20);
 		sz = 8 + 32 * n;
-		expect(f, GPC_VHOST_SET_MEM_TABLE, V, &t, sz, n, 0);
+		expect(f, GPC_VHOST_SET_MEM_TABLE, V, tp, sz, n, 0);
 		/* One fd short, one too many. */
 		if (n)
-			expect(f, GPC_VHOST_SET_MEM_TABLE, V, &t, sz, n - 1,
+			expect(f, GPC_VHOST_SET_MEM_TABLE, V, tp, sz, n - 1,
 			       -EBADF);
 		if (n < GPC_VHOST_MAX_FDS)
-			expect(f, GPC_VHOST_SET_MEM_TABLE, V, &t, sz, n + 1,
+			expect(f, GPC_VHOST_SET_MEM_TABLE, V, tp, sz, n + 1,
 			       -EBADF);
 		/* The size of one region more, or one fewer. */
 		if (n < GPC_VHOST_MAX_REGIONS)
-			expect(f, GPC_VHOST_SET_MEM_TABLE, V, &t, sz + 32, n,
+			expect(f, GPC_VHOST_SET_MEM_TABLE, V, tp, sz + 32, n,
 			       -EBADMSG);
 		if (n)
-			expect(f, GPC_VHOST_SET_MEM_TABLE, V, &t, sz - 32, n,
+			expect(f, GPC_VHOST_SET_MEM_TABLE, V, tp, sz - 32, n,
 			       -EBADMSG);
-		expect(f, GPC_VHOST_SET_MEM_TABLE, V, &t, sz + 1, n, -EBADMSG);
+		expect(f, GPC_VHOST_SET_MEM_TABLE, V, tp, sz + 1, n, -EBADMSG);
 	}
 	/* The whole table's size with fewer regions (some peers pad). */
-	t.nregions = 2;
-	expect(f, GPC_VHOST_SET_MEM_TABLE, V, &t, sizeof(t), 2, -EBADMSG);
-	/* Too short for the count. */
-	expect(f, GPC_VHOST_SET_MEM_TABLE, V, &t, 4, 0, -EBADMSG);
+	tp->nregions = 2;
+	expect(f, GPC_VHOST_SET_MEM_TABLE, V, tp, sizeof(*tp), 2, -EBADMSG);
+	/* Too short for the countp-> */
+	expect(f, GPC_VHOST_SET_MEM_TABLE, V, tp, 4, 0, -EBADMSG);
 	/* More than 8 regions. */
-	t.nregions = 9;
-	expect(f, GPC_VHOST_SET_MEM_TABLE, V, &t, sizeof(t), 8, -ERANGE);
-	t.nregions = 0xffffffffu;
-	expect(f, GPC_VHOST_SET_MEM_TABLE, V, &t, sizeof(t), 8, -ERANGE);
+	tp->nregions = 9;
+	expect(f, GPC_VHOST_SET_MEM_TABLE, V, tp, sizeof(*tp), 8, -ERANGE);
+	tp->nregions = 0xffffffffu;
+	expect(f, GPC_VHOST_SET_MEM_TABLE, V, tp, sizeof(*tp), 8, -ERANGE);
 	/* Bad regions. */
-	t.nregions = 2;
-	t.regions[0] = region(0, 1 << 20);
-	t.regions[1] = region(1 << 30, 0);
-	expect(f, GPC_VHOST_SET_MEM_TABLE, V, &t, 8 + 64, 2, -ERANGE);
-	t.regions[1] = region(~0ull - 4095, 8192);
-	expect(f, GPC_VHOST_SET_MEM_TABLE, V, &t, 8 + 64, 2, -ERANGE);
-	t.regions[1] = region(1 << 30, 4096);
-	t.regions[1].user_addr = ~0ull;
-	expect(f, GPC_VHOST_SET_MEM_TABLE, V, &t, 8 + 64, 2, -ERANGE);
-	t.regions[1] = region(1 << 30, 4096);
-	t.regions[1].mmap_offset = ~0ull - 100;
-	expect(f, GPC_VHOST_SET_MEM_TABLE, V, &t, 8 + 64, 2, -ERANGE);
+	tp->nregions = 2;
+	tp->regions[0] = region(0, 1 << 20);
+	tp->regions[1] = region(1 << 30, 0);
+	expect(f, GPC_VHOST_SET_MEM_TABLE, V, tp, 8 + 64, 2, -ERANGE);
+	tp->regions[1] = region(~0ull - 4095, 8192);
+	expect(f, GPC_VHOST_SET_MEM_TABLE, V, tp, 8 + 64, 2, -ERANGE);
+	tp->regions[1] = region(1 << 30, 4096);
+	tp->regions[1].user_addr = ~0ull;
+	expect(f, GPC_VHOST_SET_MEM_TABLE, V, tp, 8 + 64, 2, -ERANGE);
+	tp->regions[1] = region(1 << 30, 4096);
+	tp->regions[1].mmap_offset = ~0ull - 100;
+	expect(f, GPC_VHOST_SET_MEM_TABLE, V, tp, 8 + 64, 2, -ERANGE);
 	/* A region ending exactly at 2^64 - 1 does not wrap. */
-	t.regions[1] = region(~0ull - 4095, 4096);
-	t.regions[1].user_addr = 0;
-	expect(f, GPC_VHOST_SET_MEM_TABLE, V, &t, 8 + 64, 2, 0);
+	tp->regions[1] = region(~0ull - 4095, 4096);
+	tp->regions[1].user_addr = 0;
+	expect(f, GPC_VHOST_SET_MEM_TABLE, V, tp, 8 + 64, 2, 0);
 }
 
 static void test_mem_reg(void **state)
 {
 	struct fixture *f = *state;
-	struct gpc_vhost_mem_reg r = { .region = region(1ull << 32, 1 << 27) };
-	uint32_t sz = sizeof(r);
+	union {
+		struct gpc_vhost_mem_reg r;
+		uint8_t room[64];
+	} u = { .r = { .region = region(1ull << 32, 1 << 27) } };
+	struct gpc_vhost_mem_reg *rp = &u.r;
+	uint32_t sz = sizeof(*rp);
 
-	expect(f, GPC_VHOST_ADD_MEM_REG, V, &r, sz, 1, 0);
-	expect(f, GPC_VHOST_ADD_MEM_REG, V, &r, sz, 0, -EBADF);
-	expect(f, GPC_VHOST_ADD_MEM_REG, V, &r, sz, 2, -EBADF);
-	expect(f, GPC_VHOST_ADD_MEM_REG, V, &r, sz - 8, 1, -EBADMSG);
-	expect(f, GPC_VHOST_ADD_MEM_REG, V, &r, sz + 8, 1, -EBADMSG);
+	expect(f, GPC_VHOST_ADD_MEM_REG, V, rp, sz, 1, 0);
+	expect(f, GPC_VHOST_ADD_MEM_REG, V, rp, sz, 0, -EBADF);
+	expect(f, GPC_VHOST_ADD_MEM_REG, V, rp, sz, 2, -EBADF);
+	expect(f, GPC_VHOST_ADD_MEM_REG, V, rp, sz - 8, 1, -EBADMSG);
+	expect(f, GPC_VHOST_ADD_MEM_REG, V, rp, sz + 8, 1, -EBADMSG);
 	/* The spec's two forms of REM_MEM_REG: no fd, or one that is closed. */
-	expect(f, GPC_VHOST_REM_MEM_REG, V, &r, sz, 0, 0);
+	expect(f, GPC_VHOST_REM_MEM_REG, V, rp, sz, 0, 0);
 	{
 		struct gpc_vhost_msg m;
 		const char *why;
 
-		fe_send(f, GPC_VHOST_REM_MEM_REG, V, &r, sz, 1);
+		fe_send(f, GPC_VHOST_REM_MEM_REG, V, rp, sz, 1);
 		assert_int_equal(be_take(f, &m, &why), 0);
 		assert_int_equal(m.nfds, 0); /* closed by the validator */
 	}
-	expect(f, GPC_VHOST_REM_MEM_REG, V, &r, sz, 2, -EBADF);
-	expect(f, GPC_VHOST_REM_MEM_REG, V, &r, sz - 1, 0, -EBADMSG);
-	r.region.size = 0;
-	expect(f, GPC_VHOST_ADD_MEM_REG, V, &r, sz, 1, -ERANGE);
-	expect(f, GPC_VHOST_REM_MEM_REG, V, &r, sz, 0, -ERANGE);
+	expect(f, GPC_VHOST_REM_MEM_REG, V, rp, sz, 2, -EBADF);
+	expect(f, GPC_VHOST_REM_MEM_REG, V, rp, sz - 1, 0, -EBADMSG);
+	rp->region.size = 0;
+	expect(f, GPC_VHOST_ADD_MEM_REG, V, rp, sz, 1, -ERANGE);
+	expect(f, GPC_VHOST_REM_MEM_REG, V, rp, sz, 0, -ERANGE);
 }
 
 static void test_log(void **state)
