@@ -22,8 +22,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -650,6 +653,61 @@ static void test_truncated_header(void **state)
 	assert_int_equal(m.nfds, 0);
 }
 
+static volatile sig_atomic_t alarms;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	alarms++;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/*
+ * Signals (no SA_RESTART) every 5 ms while a receive waits 100 ms: EINTR is
+ * retried and the wait still ends at the caller's deadline, not earlier.
+ */
+static void test_eintr(void **state)
+{
+	struct fixture *f = *state;
+	struct sigaction sa = { .sa_handler = on_alarm }, old;
+	struct itimerval it = { { 0, 5000 }, { 0, 5000 } }, off = { 0 };
+	struct gpc_vhost_hdr h = { GPC_VHOST_SET_OWNER, V, 0 };
+	struct gpc_vhost_msg m;
+	double t0, dt;
+	int rc;
+
+	sigemptyset(&sa.sa_mask);
+	assert_int_equal(sigaction(SIGALRM, &sa, &old), 0);
+	alarms = 0;
+	assert_int_equal(setitimer(ITIMER_REAL, &it, NULL), 0);
+	t0 = now_s();
+	rc = gpc_vhost_msg_recv(BE(f), &m, 100);
+	dt = now_s() - t0;
+	/* Half a message: -ETIMEDOUT, again at the deadline. */
+	raw_send(FE(f), &h, 6, 1);
+	{
+		double t1 = now_s();
+		int rc2 = gpc_vhost_msg_recv(BE(f), &m, 100);
+		double dt2 = now_s() - t1;
+
+		setitimer(ITIMER_REAL, &off, NULL);
+		sigaction(SIGALRM, &old, NULL);
+		assert_int_equal(rc2, -ETIMEDOUT);
+		assert_true(dt2 >= 0.099);
+		assert_int_equal(m.nfds, 0);
+	}
+	assert_int_equal(rc, -EAGAIN);
+	assert_true(dt >= 0.099);
+	assert_true(alarms > 2);
+}
+
 static void test_clean_eof(void **state)
 {
 	struct fixture *f = *state;
@@ -941,6 +999,7 @@ int main(void)
 		T(test_fds_in_pieces),
 		T(test_split_header),
 		T(test_truncated_header),
+		T(test_eintr),
 		T(test_clean_eof),
 		T(test_payload_too_big),
 		T(test_peer_close_mid_payload),
