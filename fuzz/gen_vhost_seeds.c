@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <gpc/version.h>
+
 #include "fuzz_vhost_msg.h"
 #include "proto.h"
 
@@ -106,7 +108,7 @@ int main(int argc, char **argv)
 	struct seed s;
 
 	if (argc == 2 && !strcmp(argv[1], "--version")) {
-		printf("fuzz_gen_vhost_seeds\n");
+		printf("fuzz_gen_vhost_seeds libgpc %s\n", GPC_VERSION_STRING);
 		return 0;
 	}
 	if (argc != 2) {
