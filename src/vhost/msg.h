@@ -27,7 +27,9 @@
 
 #include "proto.h"
 
+#ifndef GPC_VHOST_HIDDEN
 #define GPC_VHOST_HIDDEN __attribute__((visibility("hidden")))
+#endif
 
 struct gpc_vhost_msg {
 	struct gpc_vhost_hdr hdr;
