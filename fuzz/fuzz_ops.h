@@ -75,6 +75,10 @@ enum fz_op {
 	/* a: slot x (bits 0-2) | slot y (bits 3-5); b: gpa page/bogus: one
 	 * transaction, delete x then move y */
 	FZ_OP_SLOT_TXN,
+	/* a: domain (bit 0: the first vm's, or one made here) | scheme (bit
+	 * 1) | no cache (bit 2) | page (bits 3-5); b: pattern; c: offset;
+	 * d: length: a second vm on a shared domain (ops_domain.c) */
+	FZ_OP_DOMAIN,
 	FZ_OP_NR
 };
 

@@ -403,5 +403,27 @@ int main(int argc, char **argv)
 	op(&s, FZ_OP_HANDLE, 0, 0, 0, 0); /* -EFAULT */
 	SEED("requests");
 
+	/*
+	 * Shared domains: a second vm on the first vm's domain and on one
+	 * made for it, of both schemes, with and without its cache; then
+	 * zero-filled and destroyed caches (bad 7), inside a hold too.
+	 */
+	for (int sc = 0; sc < 2; sc++) {
+		cfg(&s, sc ? FZ_CFG_RWLOCK | FZ_CFG_ALIAS : 0);
+		op(&s, FZ_OP_DOMAIN, 0 | (2 << 3), 0x11, 5, 9);
+		op(&s, FZ_OP_DOMAIN, 1 | 2 | (5 << 3), 0x22, 100, 200);
+		op(&s, FZ_OP_DOMAIN, 1 | 4, 0, 0, 0);
+		act(&s, 0, 2, LEN8);
+		rw(&s, 0);
+		op(&s, FZ_OP_DOMAIN, 2 | (2 << 3), 0x33, 0, 255);
+		rw(&s, 0);
+		op(&s, FZ_OP_BAD, 7, 0, 3, 17);
+		op(&s, FZ_OP_INIT, 1, 0, 0, 0);
+		op(&s, FZ_OP_BAD, 7, 1, 9, 63);
+		op(&s, FZ_OP_HOLD, 0, OFF0, ALEN8, 0);
+		op(&s, FZ_OP_DOMAIN, 1, 0, 0, 0);
+		SEED(sc ? "domains-rwlock-alias" : "domains-srcu-direct");
+	}
+
 	return err ? 1 : 0;
 }
