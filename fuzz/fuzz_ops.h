@@ -79,6 +79,9 @@ enum fz_op {
 	 * 1) | no cache (bit 2) | page (bits 3-5); b: pattern; c: offset;
 	 * d: length: a second vm on a shared domain (ops_domain.c) */
 	FZ_OP_DOMAIN,
+	/* a: listeners | scheme | nested writer; b: vetoes; c: steps; d:
+	 * order: one transaction offered to listeners (ops_listen.c) */
+	FZ_OP_LISTEN,
 	FZ_OP_NR
 };
 

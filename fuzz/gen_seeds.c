@@ -425,5 +425,22 @@ int main(int argc, char **argv)
 		SEED(sc ? "domains-rwlock-alias" : "domains-srcu-direct");
 	}
 
+	/*
+	 * Listeners: every step kind in several orders, vetoes by the first,
+	 * middle and last listener (negative and positive errnos), writers
+	 * called from a prepare and from a commit, an empty transaction.
+	 */
+	cfg(&s, 0);
+	op(&s, FZ_OP_LISTEN, 2, 0, 0x3f, 0);
+	op(&s, FZ_OP_LISTEN, 2 | 4, 0, 0x3f, 3 | (1 << 3) | 32);
+	op(&s, FZ_OP_LISTEN, 1 | (1 << 3), 0, 0x2b, 5);
+	op(&s, FZ_OP_LISTEN, 2 | 32, 0, 0x15, 2 | (2 << 3));
+	op(&s, FZ_OP_LISTEN, 2, 1 << 2, 0x3f, 1);
+	op(&s, FZ_OP_LISTEN, 2, 2, 0x31, 4);
+	op(&s, FZ_OP_LISTEN, 2 | 4, 3 << 4, 0x0f, 6);
+	op(&s, FZ_OP_LISTEN, 0, 1, 0, 0);
+	op(&s, FZ_OP_LISTEN, 2 | (2 << 3) | 32, 0, 0x30, 1 | 32);
+	SEED("listeners");
+
 	return err ? 1 : 0;
 }

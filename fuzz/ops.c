@@ -238,6 +238,7 @@ static const char *op_names[FZ_OP_NR] = {
 	"vcpu_life",
 	"slot_txn",
 	"domain",
+	"listen",
 };
 
 /* Operations that never block on the vCPU (everything else runs with the
@@ -357,6 +358,9 @@ void dispatch(const uint8_t *rec, const uint8_t **next, const uint8_t *end)
 		break;
 	case FZ_OP_DOMAIN:
 		op_domain(a);
+		break;
+	case FZ_OP_LISTEN:
+		op_listen(a);
 		break;
 	}
 	auto_exit = true;

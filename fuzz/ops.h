@@ -48,4 +48,7 @@ void op_vcpu_life(const uint8_t *a);
 /* ops_domain.c */
 void op_domain(const uint8_t *a);
 
+/* ops_listen.c */
+void op_listen(const uint8_t *a);
+
 #endif /* GPC_FUZZ_OPERATIONS_H */
