@@ -82,6 +82,9 @@ enum fz_op {
 	/* a: listeners | scheme | nested writer; b: vetoes; c: steps; d:
 	 * order: one transaction offered to listeners (ops_listen.c) */
 	FZ_OP_LISTEN,
+	/* a: scheme | pages written, copied, harvested; b: slot gpa; c:
+	 * offset; d: pattern: the dirty log (ops_dirty.c) */
+	FZ_OP_DIRTY,
 	FZ_OP_NR
 };
 

@@ -442,5 +442,18 @@ int main(int argc, char **argv)
 	op(&s, FZ_OP_LISTEN, 2 | (2 << 3) | 32, 0, 0x30, 1 | 32);
 	SEED("listeners");
 
+	/* The dirty log: pages apart, the same page, both schemes. */
+	for (int sc = 0; sc < 2; sc++) {
+		cfg(&s, sc ? FZ_CFG_RWLOCK : 0);
+		op(&s, FZ_OP_DIRTY, sc | 0 << 1 | 1 << 3 | 2 << 5, 0, 100, 40);
+		op(&s, FZ_OP_DIRTY, sc | 3 << 1 | 3 << 3 | 3 << 5, 21, 4095,
+		   255);
+		op(&s, FZ_OP_DIRTY, sc | 2 << 1 | 0 << 3 | 1 << 5, 255, 0, 0);
+		act(&s, 0, 2, LEN8);
+		rw(&s, 0);
+		op(&s, FZ_OP_DIRTY, sc | 1 << 1 | 2 << 3, 85, 7, 128);
+		SEED(sc ? "dirty-rwlock" : "dirty-srcu");
+	}
+
 	return err ? 1 : 0;
 }

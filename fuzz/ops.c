@@ -239,6 +239,7 @@ static const char *op_names[FZ_OP_NR] = {
 	"slot_txn",
 	"domain",
 	"listen",
+	"dirty",
 };
 
 /* Operations that never block on the vCPU (everything else runs with the
@@ -361,6 +362,9 @@ void dispatch(const uint8_t *rec, const uint8_t **next, const uint8_t *end)
 		break;
 	case FZ_OP_LISTEN:
 		op_listen(a);
+		break;
+	case FZ_OP_DIRTY:
+		op_dirty(a);
 		break;
 	}
 	auto_exit = true;

@@ -51,4 +51,7 @@ void op_domain(const uint8_t *a);
 /* ops_listen.c */
 void op_listen(const uint8_t *a);
 
+/* ops_dirty.c */
+void op_dirty(const uint8_t *a);
+
 #endif /* GPC_FUZZ_OPERATIONS_H */
