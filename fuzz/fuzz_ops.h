@@ -75,6 +75,16 @@ enum fz_op {
 	/* a: slot x (bits 0-2) | slot y (bits 3-5); b: gpa page/bogus: one
 	 * transaction, delete x then move y */
 	FZ_OP_SLOT_TXN,
+	/* a: domain (bit 0: the first vm's, or one made here) | scheme (bit
+	 * 1) | no cache (bit 2) | page (bits 3-5); b: pattern; c: offset;
+	 * d: length: a second vm on a shared domain (ops_domain.c) */
+	FZ_OP_DOMAIN,
+	/* a: listeners | scheme | nested writer; b: vetoes; c: steps; d:
+	 * order: one transaction offered to listeners (ops_listen.c) */
+	FZ_OP_LISTEN,
+	/* a: scheme | pages written, copied, harvested; b: slot gpa; c:
+	 * offset; d: pattern: the dirty log (ops_dirty.c) */
+	FZ_OP_DIRTY,
 	FZ_OP_NR
 };
 

@@ -403,5 +403,57 @@ int main(int argc, char **argv)
 	op(&s, FZ_OP_HANDLE, 0, 0, 0, 0); /* -EFAULT */
 	SEED("requests");
 
+	/*
+	 * Shared domains: a second vm on the first vm's domain and on one
+	 * made for it, of both schemes, with and without its cache; then
+	 * zero-filled and destroyed caches (bad 7), inside a hold too.
+	 */
+	for (int sc = 0; sc < 2; sc++) {
+		cfg(&s, sc ? FZ_CFG_RWLOCK | FZ_CFG_ALIAS : 0);
+		op(&s, FZ_OP_DOMAIN, 0 | (2 << 3), 0x11, 5, 9);
+		op(&s, FZ_OP_DOMAIN, 1 | 2 | (5 << 3), 0x22, 100, 200);
+		op(&s, FZ_OP_DOMAIN, 1 | 4, 0, 0, 0);
+		act(&s, 0, 2, LEN8);
+		rw(&s, 0);
+		op(&s, FZ_OP_DOMAIN, 2 | (2 << 3), 0x33, 0, 255);
+		rw(&s, 0);
+		op(&s, FZ_OP_BAD, 7, 0, 3, 17);
+		op(&s, FZ_OP_INIT, 1, 0, 0, 0);
+		op(&s, FZ_OP_BAD, 7, 1, 9, 63);
+		op(&s, FZ_OP_HOLD, 0, OFF0, ALEN8, 0);
+		op(&s, FZ_OP_DOMAIN, 1, 0, 0, 0);
+		SEED(sc ? "domains-rwlock-alias" : "domains-srcu-direct");
+	}
+
+	/*
+	 * Listeners: every step kind in several orders, vetoes by the first,
+	 * middle and last listener (negative and positive errnos), writers
+	 * called from a prepare and from a commit, an empty transaction.
+	 */
+	cfg(&s, 0);
+	op(&s, FZ_OP_LISTEN, 2, 0, 0x3f, 0);
+	op(&s, FZ_OP_LISTEN, 2 | 4, 0, 0x3f, 3 | (1 << 3) | 32);
+	op(&s, FZ_OP_LISTEN, 1 | (1 << 3), 0, 0x2b, 5);
+	op(&s, FZ_OP_LISTEN, 2 | 32, 0, 0x15, 2 | (2 << 3));
+	op(&s, FZ_OP_LISTEN, 2, 1 << 2, 0x3f, 1);
+	op(&s, FZ_OP_LISTEN, 2, 2, 0x31, 4);
+	op(&s, FZ_OP_LISTEN, 2 | 4, 3 << 4, 0x0f, 6);
+	op(&s, FZ_OP_LISTEN, 0, 1, 0, 0);
+	op(&s, FZ_OP_LISTEN, 2 | (2 << 3) | 32, 0, 0x30, 1 | 32);
+	SEED("listeners");
+
+	/* The dirty log: pages apart, the same page, both schemes. */
+	for (int sc = 0; sc < 2; sc++) {
+		cfg(&s, sc ? FZ_CFG_RWLOCK : 0);
+		op(&s, FZ_OP_DIRTY, sc | 0 << 1 | 1 << 3 | 2 << 5, 0, 100, 40);
+		op(&s, FZ_OP_DIRTY, sc | 3 << 1 | 3 << 3 | 3 << 5, 21, 4095,
+		   255);
+		op(&s, FZ_OP_DIRTY, sc | 2 << 1 | 0 << 3 | 1 << 5, 255, 0, 0);
+		act(&s, 0, 2, LEN8);
+		rw(&s, 0);
+		op(&s, FZ_OP_DIRTY, sc | 1 << 1 | 2 << 3, 85, 7, 128);
+		SEED(sc ? "dirty-rwlock" : "dirty-srcu");
+	}
+
 	return err ? 1 : 0;
 }

@@ -63,6 +63,7 @@
  *    the page rounding of the in-progress range wraps to 0 (reported after
  *    e326497; the seed "inval-open" reaches it).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,6 +144,10 @@ static void setup(uint8_t cfg)
 	if (cfg & FZ_CFG_MIRROR) {
 		expect_err("gpc_memslot_set_mirror",
 			   gpc_memslot_set_mirror(rt.vm, mirror_fn, NULL), 0);
+		/* 0.2: a thin wrapper that never replaces a hook. */
+		expect_err("gpc_memslot_set_mirror (installed)",
+			   gpc_memslot_set_mirror(rt.vm, mirror_fn, NULL),
+			   -EBUSY);
 		m.mirror = true;
 	}
 	for (int i = 0; i < NC; i++) {

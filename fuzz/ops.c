@@ -128,6 +128,22 @@ static void op_bad(const uint8_t *a)
 		    gpc_cache_is_active(&rt.c[ci]))
 			fail("cache %d not initialised but checks or is active",
 			     ci);
+		{
+			struct gpc_guard g;
+			uint64_t off = a[2] & 15, len = 1 + (a[3] & 63);
+
+			/* Zero-filled: every fast path misses, nothing held. */
+			if (gpc_cache_begin(&rt.c[ci], off, len, &g) ||
+			    gpc_cache_try_begin(&rt.c[ci], off, len, &g) ||
+			    gpc_cache_guest_ptr(&rt.c[ci], off, len) ||
+			    gpc_cache_begin_ool(&rt.c[ci], off, len, &g) ||
+			    gpc_cache_guest_ptr_ool(&rt.c[ci], off, len) ||
+			    gpc_cache_check(&rt.c[ci], off, len))
+				fail("cache %d not initialised but hits", ci);
+			/* A second destroy of zero-filled storage: a no-op. */
+			expect_err("destroy (not initialised, again)",
+				   gpc_cache_destroy(&rt.c[ci]), 0);
+		}
 		break;
 	}
 	case 8:
@@ -221,6 +237,9 @@ static const char *op_names[FZ_OP_NR] = {
 	"stats",
 	"vcpu_life",
 	"slot_txn",
+	"domain",
+	"listen",
+	"dirty",
 };
 
 /* Operations that never block on the vCPU (everything else runs with the
@@ -337,6 +356,15 @@ void dispatch(const uint8_t *rec, const uint8_t **next, const uint8_t *end)
 		break;
 	case FZ_OP_VCPU_LIFE:
 		op_vcpu_life(a);
+		break;
+	case FZ_OP_DOMAIN:
+		op_domain(a);
+		break;
+	case FZ_OP_LISTEN:
+		op_listen(a);
+		break;
+	case FZ_OP_DIRTY:
+		op_dirty(a);
 		break;
 	}
 	auto_exit = true;

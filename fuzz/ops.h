@@ -45,4 +45,13 @@ void op_handle(void);
 void op_request(const uint8_t *a);
 void op_vcpu_life(const uint8_t *a);
 
+/* ops_domain.c */
+void op_domain(const uint8_t *a);
+
+/* ops_listen.c */
+void op_listen(const uint8_t *a);
+
+/* ops_dirty.c */
+void op_dirty(const uint8_t *a);
+
 #endif /* GPC_FUZZ_OPERATIONS_H */
