@@ -485,6 +485,28 @@ static const struct gpci_memslot *slot_at(const struct gpci_memslots *t,
 	return gpci_memslots_search(t, gpa, NULL);
 }
 
+/*
+ * A slot deleted and added back exactly as it was is no change: no
+ * listener hears of it and the dirty log neither prepares nor retires it.
+ * But the add made a fresh slot in the working table, without the bitmap
+ * the old one had; give it that bitmap, or the slot would stop logging and
+ * the bitmap leak (a SET_MEM_TABLE that keeps a region does exactly this).
+ */
+static void keep_unchanged(struct gpc_memslot_txn *tx)
+{
+	unsigned int i;
+
+	for (i = 0; i < tx->nrec; i++) {
+		const struct txn_rec *r = &tx->rec[i];
+		struct gpci_memslot *n;
+
+		if (!r->had || !r->has || rec_op(r))
+			continue;
+		n = (struct gpci_memslot *)slot_at(tx->work, r->cur.gpa);
+		n->dirty = slot_at(tx->base, r->orig.gpa)->dirty;
+	}
+}
+
 /* The net changes, in the order struct gpc_memslot_change promises. */
 static int commit_list(struct gpc_memslot_txn *tx, struct commit *cm)
 {
@@ -501,6 +523,7 @@ static int commit_list(struct gpc_memslot_txn *tx, struct commit *cm)
 	cm->nd = calloc(tx->nrec ? tx->nrec : 1, sizeof(*cm->nd));
 	if (!cm->c || !cm->o || !cm->n || !cm->nd)
 		return -ENOMEM;
+	keep_unchanged(tx);
 	for (k = 0; k < sizeof(order) / sizeof(order[0]); k++) {
 		for (i = 0; i < tx->nrec; i++) {
 			const struct txn_rec *r = &tx->rec[i];

@@ -187,7 +187,7 @@ int gpc_memslot_lookup(struct gpc_vm *vm, uint64_t gpa,
 /**
  * gpc_memslot_get - copy slot @id.
  *
- * Return: 0; -EINVAL; -ENOENT.
+ * Return: 0; -EINVAL if @vm or @out is NULL; -ENOENT if no slot has @id.
  * Context: any context, async-signal-safe.
  */
 int gpc_memslot_get(struct gpc_vm *vm, uint32_t id,
