@@ -85,6 +85,9 @@ enum fz_op {
 	/* a: scheme | pages written, copied, harvested; b: slot gpa; c:
 	 * offset; d: pattern: the dirty log (ops_dirty.c) */
 	FZ_OP_DIRTY,
+	/* a: stage | scheme << 1 | bad argument (bits 2-4, 4-7); b: offset
+	 * pages; c: size pages; d: pattern: fd import (ops_import.c) */
+	FZ_OP_IMPORT,
 	FZ_OP_NR
 };
 

@@ -455,5 +455,17 @@ int main(int argc, char **argv)
 		SEED(sc ? "dirty-rwlock" : "dirty-srcu");
 	}
 
+	/* fd import: every stage and scheme, every bad argument. */
+	cfg(&s, 0);
+	for (int k = 0; k < 4; k++)
+		op(&s, FZ_OP_IMPORT, k, 1, 3, 0x40 + k);
+	op(&s, FZ_OP_IMPORT, 1, 0, 8, 7);
+	op(&s, FZ_OP_IMPORT, 1, 7, 1, 0);
+	op(&s, FZ_OP_IMPORT, 0, 0, 0, 0); /* size 0 */
+	op(&s, FZ_OP_IMPORT, 1, 4, 6, 0); /* beyond the file */
+	for (int bad = 4; bad < 8; bad++)
+		op(&s, FZ_OP_IMPORT, 1 | bad << 2, 0, 1, 77);
+	SEED("import");
+
 	return err ? 1 : 0;
 }

@@ -366,6 +366,9 @@ void dispatch(const uint8_t *rec, const uint8_t **next, const uint8_t *end)
 	case FZ_OP_DIRTY:
 		op_dirty(a);
 		break;
+	case FZ_OP_IMPORT:
+		op_import(a);
+		break;
 	}
 	auto_exit = true;
 	/* Faults of the map step are predictable on the alias stage only. */

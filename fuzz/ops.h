@@ -54,4 +54,7 @@ void op_listen(const uint8_t *a);
 /* ops_dirty.c */
 void op_dirty(const uint8_t *a);
 
+/* ops_import.c */
+void op_import(const uint8_t *a);
+
 #endif /* GPC_FUZZ_OPERATIONS_H */
