@@ -29,7 +29,10 @@
  * handlers, which leave it as they found it: a push reserves its entry
  * before it fills it, a pop fills the hole before it shrinks the list).
  * Sections beyond HELD_MAX are counted, not recorded, and their ends are
- * trusted.
+ * trusted. The list is also what tells slow paths that the thread is in
+ * an rwlock-scheme section of a vm (gpci_section_held()), so begin and
+ * end touch no other per-thread word; an rwlock section beyond HELD_MAX
+ * is counted in the thread's slot of the domain instead.
  */
 #define HELD_MAX 8
 
@@ -80,11 +83,6 @@ __attribute__((constructor)) static void held_setup(void)
 	held_key_ok = !pthread_key_create(&held_key, held_exit);
 }
 
-static uintptr_t held_entry(struct gpc_cache *c)
-{
-	return (uintptr_t)c | (c->scheme == GPC_SCHEME_RWLOCK ? HELD_RW : 0);
-}
-
 static void held_arm(struct held_sections *h)
 {
 	h->armed = true;
@@ -92,7 +90,24 @@ static void held_arm(struct held_sections *h)
 		pthread_setspecific(held_key, h);
 }
 
-static inline void held_push(struct gpc_cache *c)
+/*
+ * An rwlock-scheme section beyond HELD_MAX, which the list cannot name:
+ * counted in the thread's slot of the cache's domain instead, so that
+ * gpci_section_held() still sees it. @d: +1 or -1.
+ */
+static void rw_untracked(struct gpc_cache *c, unsigned int d)
+{
+	struct gpc_srcu_slot *s = gpc_srcu_slot_of(c->srcu);
+
+	atomic_store_explicit(
+		&s->user[GPCI_SLOT_RW_SECTIONS],
+		atomic_load_explicit(&s->user[GPCI_SLOT_RW_SECTIONS],
+				     memory_order_relaxed) +
+			d,
+		memory_order_relaxed);
+}
+
+static inline void held_push(struct gpc_cache *c, uintptr_t e)
 {
 	struct held_sections *h = &held;
 	unsigned int n = atomic_load_explicit(&h->n, memory_order_relaxed);
@@ -106,19 +121,23 @@ static inline void held_push(struct gpc_cache *c)
 					     memory_order_relaxed) +
 				1,
 			memory_order_relaxed);
+		if (e & HELD_RW)
+			rw_untracked(c, 1);
 		return;
 	}
 	atomic_store_explicit(&h->n, n + 1, memory_order_relaxed);
 	atomic_signal_fence(memory_order_seq_cst);
-	atomic_store_explicit(&h->c[n], held_entry(c), memory_order_relaxed);
+	atomic_store_explicit(&h->c[n], e, memory_order_relaxed);
 }
 
-/* Whether the thread had a section of @c to end (and it is forgotten now). */
-static inline bool held_pop(struct gpc_cache *c)
+/*
+ * Whether the thread had a section of @c (entry @e) to end (and it is
+ * forgotten now).
+ */
+static inline bool held_pop(struct gpc_cache *c, uintptr_t e)
 {
 	struct held_sections *h = &held;
 	unsigned int n = atomic_load_explicit(&h->n, memory_order_relaxed);
-	uintptr_t e = held_entry(c);
 	unsigned int u;
 
 	for (unsigned int i = n; i-- > 0;) {
@@ -137,6 +156,8 @@ static inline bool held_pop(struct gpc_cache *c)
 	if (!u)
 		return false;
 	atomic_store_explicit(&h->untracked, u - 1, memory_order_relaxed);
+	if (e & HELD_RW)
+		rw_untracked(c, (unsigned int)-1);
 	return true;
 }
 
@@ -194,35 +215,33 @@ static void count_hit(struct gpc_cache *c, struct gpc_srcu_slot *s)
  * as in KVM. It writes the shared lock word on every access, which is what
  * the srcu scheme avoids.
  */
-static void *rw_begin(struct gpc_cache *c, uint64_t off, uint64_t len,
-		      bool try_only)
+static gpc_always_inline struct gpc_cache__begun
+rw_begin(struct gpc_cache *c, uint64_t off, uint64_t len, bool try_only)
 {
+	struct gpc_cache__begun b = { NULL, NULL, 0 };
 	uint8_t *p;
 	int err = try_only ? pthread_rwlock_tryrdlock(&c->rw) :
 			     pthread_rwlock_rdlock(&c->rw);
 
 	if (err) {
 		atomic_fetch_add_explicit(&c->misses, 1, memory_order_relaxed);
-		return NULL;
+		return b;
 	}
 	p = gpc_cache__snapshot(c, off, len);
 	if (p) {
-		struct gpc_srcu_slot *s = gpc_srcu_slot_of(c->srcu);
-
-		held_push(c);
-		count_hit(c, s);
-		/* Count the section, so slow paths can refuse to deadlock. */
-		atomic_store_explicit(
-			&s->user[GPCI_SLOT_RW_SECTIONS],
-			atomic_load_explicit(&s->user[GPCI_SLOT_RW_SECTIONS],
-					     memory_order_relaxed) +
-				1,
-			memory_order_relaxed);
-		return p;
+		/*
+		 * The list entry is what gpci_section_held() counts (slow
+		 * paths refuse to deadlock): no slot lookup here or at end.
+		 */
+		held_push(c, (uintptr_t)c | HELD_RW);
+		if (gpc_unlikely(c->flags & GPC_CACHE_COUNT_HITS))
+			count_hit(c, gpc_srcu_slot_of(c->srcu));
+		b.p = p;
+		return b;
 	}
 	pthread_rwlock_unlock(&c->rw);
 	atomic_fetch_add_explicit(&c->misses, 1, memory_order_relaxed);
-	return NULL;
+	return b;
 }
 
 /*
@@ -232,32 +251,42 @@ static void *rw_begin(struct gpc_cache *c, uint64_t off, uint64_t len,
  * section in the vm (which claims its slot), and caches that were never
  * initialised or are destroyed (their key is 0): a miss, nothing held.
  */
-struct gpc_cache__begun gpc_cache__begin_slow(struct gpc_cache *c, uint64_t off,
-					      uint64_t len, bool try_only)
+/* begin_slow's srcu scheme: a section of its own, the bounded snapshot. */
+static __attribute__((noinline)) struct gpc_cache__begun
+srcu_begin(struct gpc_cache *c, uint64_t off, uint64_t len)
 {
 	struct gpc_cache__begun b = { NULL, NULL, 0 };
 	struct gpc_srcu *d = c->srcu;
-	struct gpc_srcu_slot *s;
+	struct gpc_srcu_slot *s = gpc_srcu_slot_of(d);
 
-	if (gpc_unlikely(c->magic != CACHE_MAGIC))
-		return b;
-	if (c->scheme != GPC_SCHEME_SRCU) {
-		b.p = rw_begin(c, off, len, try_only);
-		return b;
-	}
-	s = gpc_srcu_slot_of(d);
 	b.fence = d->reader_fence;
 	gpc_srcu__lock(d, s, b.fence);
 	/* The bounded snapshot, or out of the section with a miss counted. */
 	b.p = gpc_cache__miss(c, s, off, len);
 	if (b.p) {
 		if (c->flags & GPCI_CACHE_CHECKED)
-			held_push(c);
+			held_push(c, (uintptr_t)c);
 		else
 			b.slot = s;
 		count_hit(c, s);
 	}
 	return b;
+}
+
+struct gpc_cache__begun gpc_cache__begin_slow(struct gpc_cache *c, uint64_t off,
+					      uint64_t len, bool try_only)
+{
+	struct gpc_cache__begun b = { NULL, NULL, 0 };
+
+	if (gpc_unlikely(c->magic != CACHE_MAGIC))
+		return b;
+	/*
+	 * The srcu scheme out of line: its registers saved around its calls
+	 * are not the rwlock path's, which every access of that scheme takes.
+	 */
+	if (c->scheme == GPC_SCHEME_SRCU)
+		return srcu_begin(c, off, len);
+	return rw_begin(c, off, len, try_only);
 }
 
 /*
@@ -269,28 +298,19 @@ struct gpc_cache__begun gpc_cache__begin_slow(struct gpc_cache *c, uint64_t off,
  */
 void gpc_cache__rw_end(struct gpc_cache *c)
 {
-	struct gpc_srcu_slot *s;
+	bool rw = c->scheme != GPC_SCHEME_SRCU;
 
-	if (!held_pop(c)) {
+	if (!held_pop(c, (uintptr_t)c | (rw ? HELD_RW : 0))) {
 		gpci_log(GPC_LOG_ERR,
 			 "cache %p: gpc_cache_end() without a section of this "
 			 "cache (after a miss, or a second end): ignored",
 			 (void *)c);
 		return;
 	}
-	if (c->scheme == GPC_SCHEME_SRCU) {
+	if (rw)
+		pthread_rwlock_unlock(&c->rw);
+	else
 		gpc_srcu_read_unlock(c->srcu);
-		return;
-	}
-	s = gpc_srcu_slot_of(c->srcu);
-
-	atomic_store_explicit(
-		&s->user[GPCI_SLOT_RW_SECTIONS],
-		atomic_load_explicit(&s->user[GPCI_SLOT_RW_SECTIONS],
-				     memory_order_relaxed) -
-			1,
-		memory_order_relaxed);
-	pthread_rwlock_unlock(&c->rw);
 }
 
 /* ---- checks, accessors, counters -------------------------------------- */
@@ -469,9 +489,26 @@ void gpci_cache_vm_stats(struct gpc_vm *vm, struct gpc_vm_stats *st)
 bool gpci_section_held(struct gpc_vm *vm)
 {
 	struct gpc_srcu_slot *s = gpc_srcu_slot_of(vm->srcu);
+	struct held_sections *h = &held;
+	unsigned int n = atomic_load_explicit(&h->n, memory_order_relaxed);
 
-	return (atomic_load_explicit(&s->ctr, memory_order_relaxed) &
-		GPC_SRCU_NEST_MASK) ||
-	       atomic_load_explicit(&s->user[GPCI_SLOT_RW_SECTIONS],
-				    memory_order_relaxed);
+	if ((atomic_load_explicit(&s->ctr, memory_order_relaxed) &
+	     GPC_SRCU_NEST_MASK) ||
+	    atomic_load_explicit(&s->user[GPCI_SLOT_RW_SECTIONS],
+				 memory_order_relaxed))
+		return true;
+	/*
+	 * The thread's rwlock-scheme sections on its list: their caches
+	 * cannot be destroyed while it holds their read lock, so reading
+	 * their domain is safe.
+	 */
+	for (unsigned int i = 0; i < n; i++) {
+		uintptr_t e =
+			atomic_load_explicit(&h->c[i], memory_order_relaxed);
+		struct gpc_cache *c = (struct gpc_cache *)(e & ~(uintptr_t)1);
+
+		if ((e & HELD_RW) && c->srcu == vm->srcu)
+			return true;
+	}
+	return false;
 }

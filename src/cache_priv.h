@@ -33,7 +33,8 @@ struct gpci_index_node;
 #define GPCI_CACHE_CHECKED (1u << 31)
 
 /* The SRCU slot's user word that counts the thread's rwlock-scheme cache
- * sections (gpc_cache_begin .. end on that scheme). */
+ * sections that its list of open sections (cache_access.c) has no room
+ * for; the listed ones are found on the list. */
 #define GPCI_SLOT_RW_SECTIONS 0
 
 struct gpc_cache_priv {
@@ -134,8 +135,8 @@ void gpci_cache_vm_stats(struct gpc_vm *vm, struct gpc_vm_stats *st);
 
 /*
  * Whether the calling thread is inside a cache section of @vm (an SRCU read
- * section, or an rwlock-scheme begin .. end counted in its slot's
- * GPCI_SLOT_RW_SECTIONS word): slow paths that wait for readers or take a
+ * section, or an rwlock-scheme begin .. end on its list of open sections
+ * or counted in its slot's GPCI_SLOT_RW_SECTIONS word): slow paths that wait for readers or take a
  * cache's write lock would then wait for the caller itself. Any context.
  */
 bool gpci_section_held(struct gpc_vm *vm);

@@ -26,6 +26,7 @@
 #include "dirty_priv.h"
 #include "memslot_aux.h"
 #include "memslot_priv.h"
+#include "memslot_search.h"
 #include "vm_priv.h"
 
 /*
@@ -44,24 +45,29 @@ static gpc_always_inline struct gpc_srcu_slot *section_of(struct gpc_vm *vm)
 }
 
 /*
- * The slot of the current table containing @gpa. The thread's last hit
- * (its position, in the slot's hint word) is tried inline first, as
- * memslot.c's search does: a request's buffers are usually in the slot of
- * the previous one, and this saves the call. Like there, the hint is only
- * a candidate, checked against the table we loaded.
+ * The current table. Acquire pairs with the writer's release publish: its
+ * slots, index and aux are complete before we can see the pointer
+ * (gpci_memslot_table(), loaded here without the call).
+ */
+static gpc_always_inline const struct gpci_memslots *table_of(struct gpc_vm *vm)
+{
+	return atomic_load_explicit(&vm->ms.table, memory_order_acquire);
+}
+
+/*
+ * The slot of the current table containing @gpa: memslot.c's search,
+ * inlined (memslot_search.h), which tries the thread's last hit (its
+ * position, in the slot's hint word) first and then the chunk index. The
+ * hint is only a candidate, checked against the table we loaded.
  */
 static gpc_always_inline const struct gpci_memslot *
 gpa_slot(struct gpc_vm *vm, struct gpc_srcu_slot *rs, uint64_t gpa,
 	 const struct gpci_memslots **tp)
 {
-	const struct gpci_memslots *t = gpci_memslot_table(vm);
-	_Atomic unsigned int *hint = &rs->user[GPCI_SLOT_MEMSLOT_HINT];
-	unsigned int h = atomic_load_explicit(hint, memory_order_relaxed);
+	const struct gpci_memslots *t = table_of(vm);
 
 	*tp = t;
-	if (gpc_likely(h < t->n) && gpa - t->s[h].gpa < t->s[h].size)
-		return &t->s[h];
-	return gpci_memslots_search(t, gpa, hint);
+	return table_search(t, gpa, &rs->user[GPCI_SLOT_MEMSLOT_HINT]);
 }
 
 /* [addr, addr + len) ends above 2^64 (an end of exactly 2^64 is fine). */
@@ -117,25 +123,128 @@ static void slot_desc(struct gpc_memslot_desc *d, const struct gpci_memslot *s,
 					.generation = gen };
 }
 
-int gpc_translate_gpa(struct gpc_vm *vm, uint64_t gpa, uint64_t *len,
-		      unsigned int flags, void **ptr)
+/* gpc_translate_gpa() with every check in order: what the fast path
+ * leaves to it (errors, a thread's first section, the binary search). */
+static __attribute__((noinline)) int
+translate_gpa_slow(struct gpc_vm *vm, uint64_t gpa, uint64_t *len,
+		   unsigned int flags, void **ptr)
 {
 	const struct gpci_memslots *t;
 	const struct gpci_memslot *s;
 	struct gpc_srcu_slot *rs;
 
-	if (gpc_unlikely(!vm || !len || !ptr ||
-			 (flags & ~GPC_TRANSLATE_FLAGS_ALL)))
+	if (!vm || !len || !ptr || (flags & ~GPC_TRANSLATE_FLAGS_ALL))
 		return -EINVAL;
 	rs = section_of(vm);
-	if (gpc_unlikely(!rs))
+	if (!rs)
 		return -EPERM;
-	if (gpc_unlikely(range_wraps(gpa, *len)))
+	if (range_wraps(gpa, *len))
 		return -EOVERFLOW;
 	s = gpa_slot(vm, rs, gpa, &t);
-	if (gpc_unlikely(!s))
+	if (!s)
 		return -ENOENT;
 	return slot_piece(s, gpa - s->gpa, len, flags, ptr);
+}
+
+/* The fast path's write to a logging slot: mark, then hand out. */
+static __attribute__((noinline)) int
+translate_marked(const struct gpci_memslot *s, uint64_t off, uint64_t n,
+		 uint64_t *len, void **ptr)
+{
+	gpci_dirty_mark(s->dirty, off, n);
+	*len = n;
+	*ptr = (void *)(uintptr_t)(s->hva + off);
+	return 0;
+}
+
+/* slot_piece() of the slot at @pos of @t, its dirty marking a tail call. */
+static gpc_always_inline int piece_at(const struct gpci_memslots *t, long pos,
+				      uint64_t gpa, uint64_t *len,
+				      unsigned int flags, void **ptr)
+{
+	const struct gpci_memslot *s = &t->s[pos];
+	uint64_t off = gpa - s->gpa, rest = s->size - off;
+	uint64_t n = *len < rest ? *len : rest;
+
+	if (flags & GPC_TRANSLATE_WRITE) {
+		if (s->flags & GPC_MEMSLOT_READONLY)
+			return -EROFS;
+		if (s->dirty && n)
+			return translate_marked(s, off, n, len, ptr);
+	}
+	*len = n;
+	*ptr = (void *)(uintptr_t)(s->hva + off);
+	return 0;
+}
+
+/* The rare case the chunk index cannot answer: the binary search. */
+static __attribute__((noinline)) int
+translate_sorted(const struct gpci_memslots *t, _Atomic unsigned int *hint,
+		 uint64_t gpa, uint64_t *len, unsigned int flags, void **ptr)
+{
+	long pos = search_sorted(t, gpa);
+
+	if (pos < 0)
+		return -ENOENT;
+	atomic_store_explicit(hint, (unsigned int)pos, memory_order_relaxed);
+	return piece_at(t, pos, gpa, len, flags, ptr);
+}
+
+/*
+ * The translation in @t after the hint missed, all checks passed: the
+ * chunk index. Out of line and with tail calls only, so that the caller's
+ * hint hit needs no frame; its own saved registers are the price of the
+ * probe's loops next to six live arguments.
+ */
+static __attribute__((noinline)) int
+translate_in(const struct gpci_memslots *t, _Atomic unsigned int *hint,
+	     uint64_t gpa, uint64_t *len, unsigned int flags, void **ptr)
+{
+	long pos = table_index_probe(t, gpa, hint);
+
+	if (gpc_unlikely(pos < 0)) {
+		if (pos == MISS)
+			return -ENOENT;
+		return translate_sorted(t, hint, gpa, len, flags, ptr);
+	}
+	return piece_at(t, pos, gpa, len, flags, ptr);
+}
+
+/*
+ * The fast path: the thread's last hit, inline, or translate_in(); it
+ * calls nothing else, so it needs no frame. The thread's slot is found
+ * without claiming one (a thread in a section has claimed its slot
+ * already); any check that fails goes to translate_gpa_slow(), which
+ * starts over and answers with the errors in their documented order.
+ */
+int gpc_translate_gpa(struct gpc_vm *vm, uint64_t gpa, uint64_t *len,
+		      unsigned int flags, void **ptr)
+{
+	if (gpc_likely(vm && len && ptr &&
+		       !(flags & ~GPC_TRANSLATE_FLAGS_ALL))) {
+		uint64_t key = vm->srcu->key;
+		struct gpc_srcu_slot *rs =
+			&gpc_srcu_tls[key & GPC_SRCU_KEY_INDEX];
+
+		if (gpc_likely(atomic_load_explicit(
+				       &rs->key, memory_order_relaxed) == key &&
+			       (atomic_load_explicit(&rs->ctr,
+						     memory_order_relaxed) &
+				GPC_SRCU_NEST_MASK) &&
+			       !range_wraps(gpa, *len))) {
+			const struct gpci_memslots *t = table_of(vm);
+			_Atomic unsigned int *hint =
+				&rs->user[GPCI_SLOT_MEMSLOT_HINT];
+			unsigned int h = atomic_load_explicit(
+				hint, memory_order_relaxed);
+
+			if (gpc_likely(h < t->n) &&
+			    slot_contains(&t->s[h], gpa))
+				return piece_at(t, h, gpa, len, flags, ptr);
+			return translate_in(t, hint, gpa, len, flags, ptr);
+		}
+	}
+	return translate_gpa_slow(vm, gpa, len, flags, ptr);
 }
 
 int gpc_translate_uaddr(struct gpc_vm *vm, uint64_t uaddr, uint64_t *len,
@@ -151,7 +260,7 @@ int gpc_translate_uaddr(struct gpc_vm *vm, uint64_t uaddr, uint64_t *len,
 		return -EPERM;
 	if (range_wraps(uaddr, *len))
 		return -EOVERFLOW;
-	t = gpci_memslot_table(vm);
+	t = table_of(vm);
 	k = gpci_memslots_by_uaddr(t, uaddr);
 	if (k < 0)
 		return -ENOENT;
@@ -276,7 +385,7 @@ int gpc_translate_uaddr_iov(struct gpc_vm *vm, uint64_t uaddr, uint64_t len,
 
 	if (ret)
 		return ret < 0 ? ret : 0;
-	w.t = gpci_memslot_table(vm);
+	w.t = table_of(vm);
 	k = gpci_memslots_by_uaddr(w.t, uaddr);
 	ret = iov_walk(
 		&w, k < 0 ? NULL : gpci_memslots_user_at(w.t, (unsigned long)k),
@@ -299,7 +408,7 @@ int gpc_translate_uaddr_gpa(struct gpc_vm *vm, uint64_t uaddr, uint64_t *gpa,
 		return -EINVAL;
 	if (!section_of(vm))
 		return -EPERM;
-	t = gpci_memslot_table(vm);
+	t = table_of(vm);
 	k = gpci_memslots_by_uaddr(t, uaddr);
 	if (k < 0)
 		return -ENOENT;
@@ -321,7 +430,7 @@ int gpc_translate_hva_gpa(struct gpc_vm *vm, const void *hva, uint64_t *gpa,
 		return -EINVAL;
 	if (!section_of(vm))
 		return -EPERM;
-	t = gpci_memslot_table(vm);
+	t = table_of(vm);
 	s = gpci_memslots_by_hva(t, h);
 	if (!s)
 		return -ENOENT;

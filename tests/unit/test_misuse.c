@@ -343,6 +343,32 @@ static void thread_exit_inside_section(void **state)
 
 /* ---- -EDEADLK ------------------------------------------------------------- */
 
+/*
+ * More nested sections than the thread's list of open sections holds (8):
+ * the ones beyond it are counted elsewhere (rwlock scheme: in the thread's
+ * slot), and a slow path must refuse to wait for itself while any is open,
+ * then work again once all are ended, whatever the order of the ends.
+ */
+static void edeadlk_beyond_held_list(void **state)
+{
+	struct fx *f = *state;
+	struct gpc_cache *a = host_cache(f, 0, 0, 8, 0);
+	struct gpc_cache *b = host_cache(f, 1, f->ps, 8, 0);
+	struct gpc_guard g[12];
+	uint8_t buf[8] = { 0 };
+	int i;
+
+	for (i = 0; i < 12; i++)
+		assert_non_null(gpc_cache_begin(a, 0, 8, &g[i]));
+	assert_int_equal(gpc_cache_read(b, 0, buf, 8), -EDEADLK);
+	for (i = 0; i < 11; i++) {
+		gpc_cache_end(a, &g[i]);
+		assert_int_equal(gpc_cache_read(b, 0, buf, 8), -EDEADLK);
+	}
+	gpc_cache_end(a, &g[11]);
+	assert_int_equal(gpc_cache_read(b, 0, buf, 8), 0);
+}
+
 static void edeadlk_inside_sections(void **state)
 {
 	struct fx *f = *state;
@@ -754,6 +780,7 @@ int main(void)
 		T4(checked_double_end),
 		T4(thread_exit_inside_section),
 		T4(edeadlk_inside_sections),
+		T4(edeadlk_beyond_held_list),
 		T4(edeadlk_vcpu_in_guest),
 		T4(refresh_from_own_hook),
 		T4(zero_length_is_einval),
