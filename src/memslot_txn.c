@@ -502,8 +502,15 @@ static void keep_unchanged(struct gpc_memslot_txn *tx)
 
 		if (!r->had || !r->has || rec_op(r))
 			continue;
+		/*
+		 * Only a fresh slot of the private working table is written:
+		 * when no step built one (a set-flags to the flags a slot has)
+		 * work is the published table, which readers are reading.
+		 */
 		n = (struct gpci_memslot *)slot_at(tx->work, r->cur.gpa);
-		n->dirty = slot_at(tx->base, r->orig.gpa)->dirty;
+		if (tx->work != tx->base &&
+		    n->dirty != slot_at(tx->base, r->orig.gpa)->dirty)
+			n->dirty = slot_at(tx->base, r->orig.gpa)->dirty;
 	}
 }
 

@@ -868,14 +868,28 @@ static void test_race(void **state)
 				}
 				/* Use it as a device would. */
 				if (w) {
-					memset(iov[i].iov_base, 0x5a,
-					       iov[i].iov_len);
+					/*
+					 * A buffer may lie on the descriptor
+					 * table the rewriter stores to: guest
+					 * memory is shared, so access it with
+					 * relaxed atomics as the walker does.
+					 */
+					uint8_t *b = iov[i].iov_base;
+
+					for (size_t k = 0; k < iov[i].iov_len;
+					     k++)
+						__atomic_store_n(
+							&b[k], 0x5a,
+							__ATOMIC_RELAXED);
 					wl += iov[i].iov_len;
 				} else {
-					volatile uint8_t *b = iov[i].iov_base;
+					uint8_t *b = iov[i].iov_base;
 
-					(void)b[0];
-					(void)b[iov[i].iov_len - 1];
+					(void)__atomic_load_n(&b[0],
+							      __ATOMIC_RELAXED);
+					(void)__atomic_load_n(
+						&b[iov[i].iov_len - 1],
+						__ATOMIC_RELAXED);
 					rl += iov[i].iov_len;
 				}
 			}
