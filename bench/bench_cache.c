@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bench/bench_cache.c - benchmark suites 1-5, 7, 8 of the gfn-to-pfn cache: the
+ * bench/bench_cache.c - benchmark suites 1-5, 8, 9 of the gfn-to-pfn cache: the
  * driver (options, which suites run, header); each suite is in
  * suite_<name>.c, what they share in suite.{c,h} and common.{c,h}.
  *
@@ -65,13 +65,13 @@ static void usage(FILE *f, const char *prog)
 		"[--iters N]\n"
 		"  --quick        short run of every selected suite (~30 s "
 		"for all)\n"
-		"  --suite LIST   suites to run (default: 1-5, 7 and 8):\n"
+		"  --suite LIST   suites to run (default: 1-5, 8 and 9):\n"
 		"                 1 fast path, 2 invalidation latency, 3 "
 		"refresh under\n"
-		"                 storms, 4 scale, 5 real time, 7 dirty "
+		"                 storms, 4 scale, 5 real time, 8 dirty "
 		"logging,\n"
-		"                 8 memslot transactions (6 is the driver's "
-		"end to end)\n"
+		"                 9 memslot transactions (6 end to end and 7\n"
+		"                 vhost-user are other programs of bench)\n"
 		"  --csv-dir DIR  write each suite's CSV files into DIR\n"
 		"  --profile X    run one loop once (for callgrind), see "
 		"docs/performance.md\n"
@@ -186,8 +186,9 @@ int main(int argc, char **argv)
 		{ "4 scale", suite_scale },
 		{ "5 real time", suite_rt },
 		{ NULL, NULL }, /* 6: end to end, run by the bench driver */
-		{ "7 dirty logging", suite_dirty },
-		{ "8 memslot transactions", suite_txn },
+		{ NULL, NULL }, /* 7: vhost-user, bench_vhost */
+		{ "8 dirty logging", suite_dirty },
+		{ "9 memslot transactions", suite_txn },
 	};
 	uint64_t t0 = now_ns();
 	int err;

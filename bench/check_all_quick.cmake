@@ -71,7 +71,7 @@ list(APPEND ratios
   domain_slow_vs_fast_srcu_cache
   domain_slow_vs_fast_rwlock_cache
   domain_shared_vs_separate_gp_busy_mean
-  # bench_cache suite 8 (memslot transactions)
+  # bench_cache suite 9 (memslot transactions)
   txn_commit_1_vs_1_single
   txn_commit_8_vs_8_single
   txn_commit_64_vs_64_single)

@@ -32,7 +32,7 @@
 
 #include "common.h"
 
-#define NR_SUITES  8  /* 6 is the driver's end to end (bench.in) */
+#define NR_SUITES  9  /* 6: the driver's end to end; 7: bench_vhost */
 #define MAX_ROUNDS 15 /* interleaved rounds of the ns/op measurements: */
 #define ROUNDS	   (opt.quick ? 7 : MAX_ROUNDS) /* 7 in a quick run */
 #define GPA_BASE   0x100000ULL
@@ -271,8 +271,8 @@ void suite_storm(void);	    /* 3 refresh under invalidation storms */
 void suite_scale(void);	    /* 4 scale */
 void suite_translate(void); /* 4, translation calls vs memslot lookup */
 void suite_rt(void);	    /* 5 real time */
-void suite_dirty(void);	    /* 7 dirty logging */
-void suite_txn(void);	    /* 8 memslot transactions */
+void suite_dirty(void);	    /* 8 dirty logging */
+void suite_txn(void);	    /* 9 memslot transactions */
 int run_profile(void);	    /* --profile: one fast-path loop for callgrind */
 void suite_ffi(void);	    /* 1, out-of-line (FFI) forms vs inline */
 int ffi_profile(const char *name); /* --profile of suite_ffi's loops */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bench/suite_dirty.c - bench_cache suite 7 (6 is the driver's end to end), the cost of dirty logging
+ * bench/suite_dirty.c - bench_cache suite 8 (6 and 7 are other programs'), the cost of dirty logging
  * (gpc/dirty.h) on the paths that write: gpc_cache_write() of 8 bytes
  * (out of line: it marks the pages it wrote) and the inline
  * begin/store/end of a writable cache (not touched: the cache's refresh

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bench/suite_txn.c - bench_cache suite 8, memslot transactions (see
+ * bench/suite_txn.c - bench_cache suite 9, memslot transactions (see
  * bench_cache.c for the conventions all suites follow).
  *
  * What a commit of N changes costs against the same N changes made one

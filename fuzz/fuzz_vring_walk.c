@@ -339,11 +339,10 @@ static void set_layout(int v, const struct mslot *want, unsigned int n)
 	if (gpc_memslot_txn_begin(vms[v], &tx))
 		die("txn_begin");
 	/*
-	 * Only the slots that change are deleted and added. Deleting and
-	 * re-adding an unchanged logging slot in a transaction that changes
-	 * another slot currently leaves it without its dirty log (-ENODATA
-	 * from gpc_dirty_log_get_and_clear) and leaks the old bitmap
-	 * (src/memslot_txn.c, reported; not the walker's business here).
+	 * Only the slots that change are deleted and added, as a back-end's
+	 * SET_MEM_TABLE that keeps a region does not touch it. (The other
+	 * form, deleting and re-adding an unchanged logging slot, is
+	 * test_dirty's txn_readd_keeps_log: it once lost the slot's log.)
 	 */
 	for (unsigned int i = 0; i < ncur[v]; i++)
 		if (i >= n || memcmp(&want[i], &now[v][i], sizeof(*want)))

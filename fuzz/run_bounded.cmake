@@ -1,4 +1,5 @@
-# fuzz/run_bounded.cmake - the ctest test fuzz_api_bounded.
+# fuzz/run_bounded.cmake - a bounded libFuzzer run (the ctest tests
+# fuzz_*_bounded).
 #
 #   cmake -DFUZZER=... -DCORPUS=fuzz/corpus -DWORK=<dir> -DSECONDS=45 -P run_bounded.cmake
 #
@@ -25,7 +26,8 @@ execute_process(
   COMMAND ${FUZZER} -max_total_time=${SECONDS} -timeout=10
           -print_final_stats=1 -artifact_prefix=${WORK}/ ${WORK}/corpus
   RESULT_VARIABLE rc)
+get_filename_component(name ${FUZZER} NAME)
 if(NOT rc EQUAL 0)
-  message(FATAL_ERROR "fuzz_api failed (${rc}); reproducer in ${WORK}/ "
+  message(FATAL_ERROR "${name} failed (${rc}); reproducer in ${WORK}/ "
                       "(run: ${FUZZER} <file>)")
 endif()
