@@ -18,6 +18,7 @@ A scenario script (smoke.py is scenario 1) puts these together:
 Every wait has a timeout; every process started is killed on the way out.
 """
 
+import ctypes
 import fcntl
 import os
 import re
@@ -137,7 +138,7 @@ def _unpacked_kernel(root):
     return None
 
 
-def guest_kernel(cache_dir, timeout=600):
+def guest_kernel(cache_dir, timeout=180):
     """Debian's kernel for the guest, unpacked in cache_dir/<package>/.
 
     Downloads once (apt-get download works as any user, it only needs a
@@ -314,6 +315,15 @@ def build_initramfs(out, busybox, modules, files, workload):
 # ---- processes --------------------------------------------------------------
 
 
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _die_with_parent():
+    """preexec_fn of every child: SIGKILL when the harness dies (ctest's
+    timeout kills the script; QEMU and the back-end must not outlive it)."""
+    _libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+
+
 def _stop(proc, grace=5.0):
     """SIGTERM, then SIGKILL after grace seconds; returns the exit status."""
     if proc.poll() is None:
@@ -353,7 +363,8 @@ class Backend:
         self.logf = open(self.log_path, "wb")
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
                                      stdout=self.logf,
-                                     stderr=subprocess.STDOUT)
+                                     stderr=subprocess.STDOUT,
+                                     preexec_fn=_die_with_parent)
         deadline = time.monotonic() + timeout
         while not os.path.exists(self.socket):
             if self.proc.poll() is not None:
@@ -412,7 +423,8 @@ class Qemu:
         self.t0 = time.monotonic()
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
                                      stdout=self.errf,
-                                     stderr=subprocess.STDOUT)
+                                     stderr=subprocess.STDOUT,
+                                     preexec_fn=_die_with_parent)
 
     def console(self):
         try:
