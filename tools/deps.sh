@@ -30,6 +30,10 @@ PACKAGES="
 	python3
 	man-db
 	groff-base
+	qemu-system-x86
+	qemu-system-common
+	busybox-static
+	cpio
 "
 
 set -eu
