@@ -202,7 +202,7 @@ static void parse_summary(const char *line, struct fe_result *r)
 }
 
 /*
- * Run the front-end against @sock with @argv_extra; its stdout is read
+ * Run the front-end against @sock (one row); its stdout is read
  * through a pipe with a deadline of the run's duration + 30 s.
  */
 static void fe_run(const char *sock, unsigned int queues, unsigned int qd,
@@ -225,14 +225,16 @@ static void fe_run(const char *sock, unsigned int queues, unsigned int qd,
 	pid = fork();
 	if (!pid) {
 		dup2(p[1], 1);
+		/* The whole disk, half reads; churn: an unused region. */
 		if (churn)
-			execl(opt.fe, opt.fe, "--socket", sock, "--bench",
-			      "--queues", qs, "--qd", ds, "--duration", ts,
-			      "--churn-ms", "2", (char *)NULL);
-		else
-			execl(opt.fe, opt.fe, "--socket", sock, "--bench",
-			      "--queues", qs, "--qd", ds, "--duration", ts,
+			execl(opt.fe, opt.fe, "--socket", sock, "--queues", qs,
+			      "--qdepth", ds, "--duration", ts, "--blocks",
+			      "65536", "--read-pct", "50", "--churn-mem", "2",
 			      (char *)NULL);
+		else
+			execl(opt.fe, opt.fe, "--socket", sock, "--queues", qs,
+			      "--qdepth", ds, "--duration", ts, "--blocks",
+			      "65536", "--read-pct", "50", (char *)NULL);
 		_exit(127);
 	}
 	close(p[1]);
