@@ -53,6 +53,17 @@
 
 /* ---- the echo device -------------------------------------------------- */
 
+/*
+ * The test and the back-end map guest memory at different addresses, so
+ * ThreadSanitizer cannot see the ring's acquire/release pairs as
+ * synchronisation (it keys them by virtual address). The device bumps
+ * echoed (release) after writing a buffer and the driver reads it
+ * (acquire) after seeing a used element; the driver bumps posted before a
+ * kick and the device reads it first (the kick's eventfd is a different
+ * fd number on each side, so TSan's fd synchronisation misses it too).
+ */
+static _Atomic unsigned long echoed, posted;
+
 struct dq {
 	int release_fd;
 	struct gpc_vhost_req *held[NUM];
@@ -110,6 +121,7 @@ static uint32_t echo(struct gpc_vhost_req *r)
 			woff = 0;
 		}
 	}
+	atomic_fetch_add_explicit(&echoed, 1, memory_order_release);
 	return n;
 }
 
@@ -117,6 +129,7 @@ static void e_request(void *qctx, struct gpc_vhost_req *r)
 {
 	struct dq *dq = qctx;
 
+	(void)atomic_load_explicit(&posted, memory_order_acquire);
 	if (r->nr_read && *(char *)r->iov[0].iov_base == 'H') {
 		/* Keep the buffers for later, as a device with I/O in flight. */
 		dq->held[dq->nheld++] = r;
@@ -435,6 +448,7 @@ static uint16_t post(struct fx *f, unsigned int i, uint64_t out_gpa,
 	q->avail_idx++;
 	atomic_store_explicit((_Atomic uint16_t *)&q->avail->idx, q->avail_idx,
 			      memory_order_release);
+	atomic_fetch_add_explicit(&posted, 1, memory_order_release);
 	assert_int_equal(write(q->kick, &one, 8), 8);
 	return head;
 }
@@ -451,6 +465,8 @@ static bool wait_used(struct fx *f, unsigned int i, int ms,
 					     memory_order_acquire);
 
 		if (idx != q->last_used) {
+			(void)atomic_load_explicit(&echoed,
+						   memory_order_acquire);
 			*out = q->used->ring[q->last_used % NUM];
 			q->last_used++;
 			return true;
