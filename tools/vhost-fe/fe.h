@@ -23,22 +23,22 @@
 
 #include "msg.h"
 
-#define FE_BLOCK      4096u
-#define FE_SECTOR     512u
-#define FE_MAX_QUEUES 8
+#define FE_BLOCK       4096u
+#define FE_SECTOR      512u
+#define FE_MAX_QUEUES  8
 #define FE_MAX_REGIONS 8
 
 /* ---- fe_conn.c: the protocol client ----------------------------------- */
 
 struct fe_conn {
 	int sock;
-	int backend_sock;	/* our end of SET_BACKEND_REQ_FD, or -1 */
-	int timeout_ms;		/* every wait on the back-end */
-	uint64_t features;	/* offered by the back-end */
-	uint64_t acked;		/* what SET_FEATURES sent */
-	uint64_t pfeatures;	/* offered protocol features */
-	uint64_t packed;	/* negotiated protocol features */
-	bool reply_ack;		/* REPLY_ACK negotiated: ask every set */
+	int backend_sock;   /* our end of SET_BACKEND_REQ_FD, or -1 */
+	int timeout_ms;	    /* every wait on the back-end */
+	uint64_t features;  /* offered by the back-end */
+	uint64_t acked;	    /* what SET_FEATURES sent */
+	uint64_t pfeatures; /* offered protocol features */
+	uint64_t packed;    /* negotiated protocol features */
+	bool reply_ack;	    /* REPLY_ACK negotiated: ask every set */
 	bool verbose;
 };
 
@@ -54,13 +54,13 @@ bool fe_has_pf(const struct fe_conn *c, unsigned int bit);
 /* A request whose reply carries a u64 (GET_FEATURES, GET_QUEUE_NUM, ...). */
 int fe_get_u64(struct fe_conn *c, uint32_t req, uint64_t *out);
 /* A request with a payload and fds; waits for the ack if REPLY_ACK. */
-int fe_set(struct fe_conn *c, uint32_t req, const void *payload,
-	   uint32_t size, const int *fds, unsigned int nfds);
+int fe_set(struct fe_conn *c, uint32_t req, const void *payload, uint32_t size,
+	   const int *fds, unsigned int nfds);
 int fe_set_u64(struct fe_conn *c, uint32_t req, uint64_t v, const int *fds,
 	       unsigned int nfds);
 /* A request and its reply body (GET_VRING_BASE, GET_CONFIG, ...). */
-int fe_call(struct fe_conn *c, uint32_t req, const void *payload,
-	    uint32_t size, struct gpc_vhost_msg *reply, uint32_t reply_size);
+int fe_call(struct fe_conn *c, uint32_t req, const void *payload, uint32_t size,
+	    struct gpc_vhost_msg *reply, uint32_t reply_size);
 /*
  * Raw send for the conformance cases: any flags, any size (the payload
  * buffer must hold `size` bytes), up to 64 fds (more than the 8 the spec
@@ -73,6 +73,9 @@ int fe_send_raw(struct fe_conn *c, uint32_t req, uint32_t flags,
  * Wait for the ack of `req`: 0 / -EIO / -EPIPE / -ETIMEDOUT as above.
  */
 int fe_wait_ack(struct fe_conn *c, uint32_t req);
+/* The next message on the main socket, whatever it is (fds closed by the
+ * caller). Errors as fe_wait_ack(). */
+int fe_recv_msg(struct fe_conn *c, struct gpc_vhost_msg *msg);
 /*
  * Serve the back-end channel: answer what arrived (acks, IOTLB misses are
  * counted and answered with failure). Never blocks.
@@ -94,8 +97,8 @@ struct fe_region {
 	uint64_t *bitmap; /* one bit per 4 KiB page, 1 = in use */
 	uint64_t npages;
 	uint64_t used;
-	bool added;	   /* currently known to the back-end */
-	bool allocatable;  /* new buffers may go here */
+	bool added;	  /* currently known to the back-end */
+	bool allocatable; /* new buffers may go here */
 };
 
 struct fe_mem {
@@ -132,17 +135,17 @@ struct fe_vq {
 	struct vring_desc *desc;
 	struct vring_avail *avail;
 	struct vring_used *used;
-	uint16_t avail_idx;	/* next free avail slot (shadow) */
-	uint16_t last_used;	/* next used entry to consume */
-	uint16_t kicked_at;	/* avail_idx at the last kick */
+	uint16_t avail_idx; /* next free avail slot (shadow) */
+	uint16_t last_used; /* next used entry to consume */
+	uint16_t kicked_at; /* avail_idx at the last kick */
 	unsigned int nfree;
-	uint16_t *stack;	/* free descriptors */
-	uint16_t *link;		/* private copy of each chain's next */
-	uint16_t *chain_len;	/* descriptors per head */
-	void **token;		/* per head */
-	uint64_t ind_gpa;	/* 64 bytes of indirect table per head */
+	uint16_t *stack;     /* free descriptors */
+	uint16_t *link;	     /* private copy of each chain's next */
+	uint16_t *chain_len; /* descriptors per head */
+	void **token;	     /* per head */
+	uint64_t ind_gpa;    /* 64 bytes of indirect table per head */
 	uint64_t ind_pages;
-	uint64_t bad_used;	/* used entries naming no posted head */
+	uint64_t bad_used; /* used entries naming no posted head */
 	int kick_fd;
 	int call_fd;
 	unsigned int inflight;
@@ -198,11 +201,11 @@ struct fe_stats {
 };
 
 struct fe_blk {
-	uint64_t blocks;   /* LBAs used (of 4 KiB) */
-	uint32_t *gen;     /* last generation written per block; 0 = unknown */
-	uint8_t *busy;     /* a request on the block is in flight */
+	uint64_t blocks; /* LBAs used (of 4 KiB) */
+	uint32_t *gen;	 /* last generation written per block; 0 = unknown */
+	uint8_t *busy;	 /* a request on the block is in flight */
 	uint32_t next_gen;
-	bool expect_zero;  /* never-written blocks read as zeroes */
+	bool expect_zero; /* never-written blocks read as zeroes */
 	uint64_t capacity_sectors;
 	unsigned int mismatch_prints;
 };
@@ -228,16 +231,17 @@ struct fe_opts {
 	unsigned int ring_num;
 	uint64_t blocks;
 	uint64_t mem_mb;
-	bool table_form;	/* SET_MEM_TABLE instead of ADD_MEM_REG */
+	bool table_form; /* SET_MEM_TABLE instead of ADD_MEM_REG */
 	bool no_event_idx;
 	bool indirect;
 	unsigned int churn_mem_ms;
-	bool churn_live;	/* buffers in the churned region */
+	bool churn_live; /* buffers in the churned region */
 	unsigned int churn_ring_ms;
 	unsigned int churn_reconnect_ms;
 	bool iotlb;
 	bool expect_zero;
 	bool conformance;
+	const char *known_accepts; /* conformance cases acked 0, known */
 	bool bench;
 	bool verbose;
 	int read_pct;
@@ -258,13 +262,13 @@ struct fe_sess {
 	unsigned int nq;
 	struct fe_blk blk;
 	struct fe_stats *st;
-	struct fe_req *reqs;	 /* nq * qdepth */
+	struct fe_req *reqs; /* nq * qdepth */
 	struct fe_req *free_req[FE_MAX_QUEUES];
 	uint64_t meta_gpa;
 	uint64_t meta_pages;
-	int extra;		 /* region index of the churned region */
-	bool slots;		 /* CONFIGURE_MEM_SLOTS used for memory */
-	bool iotlb;		 /* ACCESS_PLATFORM negotiated */
+	int extra;  /* region index of the churned region */
+	bool slots; /* CONFIGURE_MEM_SLOTS used for memory */
+	bool iotlb; /* ACCESS_PLATFORM negotiated */
 	bool has_flush;
 	uint64_t max_slots;
 	uint64_t old_ring[FE_MAX_QUEUES]; /* poisoned, awaiting a check */
@@ -302,9 +306,9 @@ uint64_t fe_rand(uint64_t *state);
 void fe_lat_add(uint64_t **v, uint64_t *n, uint64_t *cap, uint64_t x);
 uint64_t fe_pct(uint64_t *v, uint64_t n, double p);
 extern bool fe_verbose;
-#define fe_log(...)                                     \
-	do {                                            \
-		if (fe_verbose)                         \
+#define fe_log(...)                                          \
+	do {                                                 \
+		if (fe_verbose)                              \
 			fprintf(stderr, "fe: " __VA_ARGS__); \
 	} while (0)
 

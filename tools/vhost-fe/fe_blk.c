@@ -121,8 +121,9 @@ void fe_blk_complete(struct fe_blk *b, struct fe_req *r, struct fe_mem *m,
 	if (*status != VIRTIO_BLK_S_OK) {
 		st->io_errors++;
 		if (st->io_errors <= 10)
-			fprintf(stderr, "fe: q%u request kind %d lba %llu: "
-					"status %u\n",
+			fprintf(stderr,
+				"fe: q%u request kind %d lba %llu: "
+				"status %u\n",
 				r->q, r->kind, (unsigned long long)r->lba,
 				*status);
 		/* A failed write leaves the block's content unknown. */

@@ -109,9 +109,14 @@ static int recv_main(struct fe_conn *c, struct gpc_vhost_msg *msg)
 		if (c->backend_sock >= 0 && p[1].revents)
 			fe_conn_poll_backend(c);
 		if (p[0].revents)
-			return map_recv_err(gpc_vhost_msg_recv(c->sock, msg,
-							       left));
+			return map_recv_err(
+				gpc_vhost_msg_recv(c->sock, msg, left));
 	}
+}
+
+int fe_recv_msg(struct fe_conn *c, struct gpc_vhost_msg *msg)
+{
+	return recv_main(c, msg);
 }
 
 static int send_msg(struct fe_conn *c, uint32_t req, uint32_t flags,
@@ -178,11 +183,10 @@ int fe_get_u64(struct fe_conn *c, uint32_t req, uint64_t *out)
 	return err;
 }
 
-int fe_set(struct fe_conn *c, uint32_t req, const void *payload,
-	   uint32_t size, const int *fds, unsigned int nfds)
+int fe_set(struct fe_conn *c, uint32_t req, const void *payload, uint32_t size,
+	   const int *fds, unsigned int nfds)
 {
-	int err = send_msg(c, req,
-			   c->reply_ack ? GPC_VHOST_FLAG_NEED_REPLY : 0,
+	int err = send_msg(c, req, c->reply_ack ? GPC_VHOST_FLAG_NEED_REPLY : 0,
 			   payload, size, fds, nfds);
 
 	if (err || !c->reply_ack)
@@ -196,8 +200,8 @@ int fe_set_u64(struct fe_conn *c, uint32_t req, uint64_t v, const int *fds,
 	return fe_set(c, req, &v, sizeof(v), fds, nfds);
 }
 
-int fe_call(struct fe_conn *c, uint32_t req, const void *payload,
-	    uint32_t size, struct gpc_vhost_msg *reply, uint32_t reply_size)
+int fe_call(struct fe_conn *c, uint32_t req, const void *payload, uint32_t size,
+	    struct gpc_vhost_msg *reply, uint32_t reply_size)
 {
 	int err = send_msg(c, req, 0, payload, size, NULL, 0);
 
@@ -210,14 +214,14 @@ int fe_send_raw(struct fe_conn *c, uint32_t req, uint32_t flags,
 		const void *payload, uint32_t size, const int *fds,
 		unsigned int nfds)
 {
-	struct gpc_vhost_hdr h = { .request = req, .flags = flags,
+	struct gpc_vhost_hdr h = { .request = req,
+				   .flags = flags,
 				   .size = size };
 	union {
 		char buf[CMSG_SPACE(64 * sizeof(int))];
 		struct cmsghdr align;
 	} cm;
-	struct iovec iov[2] = { { &h, sizeof(h) },
-				{ (void *)payload, size } };
+	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)payload, size } };
 	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = size ? 2 : 1 };
 	size_t total = sizeof(h) + size, done = 0;
 
@@ -287,16 +291,15 @@ void fe_conn_poll_backend(struct fe_conn *c)
 		 * changes need nothing from a synthetic driver.
 		 */
 		if (msg.hdr.flags & GPC_VHOST_FLAG_NEED_REPLY) {
-			uint64_t st = msg.hdr.request ==
-						      GPC_VHOST_BACKEND_IOTLB_MSG
-					      ? 1
-					      : 0;
-			struct gpc_vhost_hdr h = {
-				.request = msg.hdr.request,
-				.flags = GPC_VHOST_VERSION |
-					 GPC_VHOST_FLAG_REPLY,
-				.size = 8
-			};
+			uint64_t st =
+				msg.hdr.request == GPC_VHOST_BACKEND_IOTLB_MSG ?
+					1 :
+					0;
+			struct gpc_vhost_hdr h = { .request = msg.hdr.request,
+						   .flags =
+							   GPC_VHOST_VERSION |
+							   GPC_VHOST_FLAG_REPLY,
+						   .size = 8 };
 
 			gpc_vhost_msg_send(c->backend_sock, &h, &st, NULL, 0,
 					   c->timeout_ms);

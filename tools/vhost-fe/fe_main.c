@@ -40,6 +40,8 @@ static void usage(FILE *f)
 		"offered)\n"
 		"  --expect-zero        unwritten blocks must read as zeroes\n"
 		"  --conformance        run the protocol conformance cases\n"
+		"  --known-accepts L    conformance cases (comma list) the\n"
+		"                       back-end is known to ack with 0\n"
 		"  --bench              QD 1/32/128 runs, one summary each\n"
 		"  --timeout MS         bound of every wait (5000)\n"
 		"  --seed N             random seed (1)\n"
@@ -68,6 +70,7 @@ int main(int argc, char **argv)
 		{ "expect-zero", no_argument, NULL, 'z' },
 		{ "conformance", no_argument, NULL, 'c' },
 		{ "bench", no_argument, NULL, 'B' },
+		{ "known-accepts", required_argument, NULL, 'K' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "seed", required_argument, NULL, 'S' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -75,49 +78,104 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct fe_opts o = { .duration = 2, .queues = 1, .qdepth = 32,
-			     .ring_num = 256, .blocks = 4096, .mem_mb = 64,
-			     .read_pct = 50, .timeout_ms = 5000, .seed = 1 };
+	struct fe_opts o = { .duration = 2,
+			     .queues = 1,
+			     .qdepth = 32,
+			     .ring_num = 256,
+			     .blocks = 4096,
+			     .mem_mb = 64,
+			     .read_pct = 50,
+			     .timeout_ms = 5000,
+			     .seed = 1 };
 	struct fe_stats st = { 0 };
 	int c, rc;
 
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
-		case 's': o.socket = optarg; break;
-		case 'd': o.duration = atof(optarg); break;
-		case 'q': o.queues = (unsigned int)atoi(optarg); break;
-		case 'Q': o.qdepth = (unsigned int)atoi(optarg); break;
-		case 'n': o.ring_num = (unsigned int)atoi(optarg); break;
-		case 'b': o.blocks = strtoull(optarg, NULL, 0); break;
-		case 'm': o.mem_mb = strtoull(optarg, NULL, 0); break;
-		case 'r': o.read_pct = atoi(optarg); break;
-		case 'T': o.table_form = true; break;
-		case 'E': o.no_event_idx = true; break;
-		case 'I': o.indirect = true; break;
-		case 'M': o.churn_mem_ms = (unsigned int)atoi(optarg); break;
-		case 'L': o.churn_live = true; break;
-		case 'R': o.churn_ring_ms = (unsigned int)atoi(optarg); break;
+		case 's':
+			o.socket = optarg;
+			break;
+		case 'd':
+			o.duration = atof(optarg);
+			break;
+		case 'q':
+			o.queues = (unsigned int)atoi(optarg);
+			break;
+		case 'Q':
+			o.qdepth = (unsigned int)atoi(optarg);
+			break;
+		case 'n':
+			o.ring_num = (unsigned int)atoi(optarg);
+			break;
+		case 'b':
+			o.blocks = strtoull(optarg, NULL, 0);
+			break;
+		case 'm':
+			o.mem_mb = strtoull(optarg, NULL, 0);
+			break;
+		case 'r':
+			o.read_pct = atoi(optarg);
+			break;
+		case 'T':
+			o.table_form = true;
+			break;
+		case 'E':
+			o.no_event_idx = true;
+			break;
+		case 'I':
+			o.indirect = true;
+			break;
+		case 'M':
+			o.churn_mem_ms = (unsigned int)atoi(optarg);
+			break;
+		case 'L':
+			o.churn_live = true;
+			break;
+		case 'R':
+			o.churn_ring_ms = (unsigned int)atoi(optarg);
+			break;
 		case 'C':
 			o.churn_reconnect_ms = (unsigned int)atoi(optarg);
 			break;
-		case 'i': o.iotlb = true; break;
-		case 'z': o.expect_zero = true; break;
-		case 'c': o.conformance = true; break;
-		case 'B': o.bench = true; break;
-		case 't': o.timeout_ms = atoi(optarg); break;
-		case 'S': o.seed = strtoull(optarg, NULL, 0); break;
-		case 'v': o.verbose = fe_verbose = true; break;
-		case 'h': usage(stdout); return 0;
+		case 'i':
+			o.iotlb = true;
+			break;
+		case 'z':
+			o.expect_zero = true;
+			break;
+		case 'c':
+			o.conformance = true;
+			break;
+		case 'B':
+			o.bench = true;
+			break;
+		case 'K':
+			o.known_accepts = optarg;
+			break;
+		case 't':
+			o.timeout_ms = atoi(optarg);
+			break;
+		case 'S':
+			o.seed = strtoull(optarg, NULL, 0);
+			break;
+		case 'v':
+			o.verbose = fe_verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
 		case 'V':
 			printf("gpc-vhost-fe libgpc %s\n", GPC_VERSION_STRING);
 			return 0;
-		default: usage(stderr); return 2;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (!o.socket || o.queues < 1 || o.queues > FE_MAX_QUEUES ||
 	    o.qdepth < 1 || o.ring_num < 2 || o.ring_num > 32768 ||
-	    (o.ring_num & (o.ring_num - 1)) || o.blocks < 1 ||
-	    o.mem_mb < 4 || o.timeout_ms < 1 || o.duration < 0) {
+	    (o.ring_num & (o.ring_num - 1)) || o.blocks < 1 || o.mem_mb < 4 ||
+	    o.timeout_ms < 1 || o.duration < 0) {
 		usage(stderr);
 		return 2;
 	}

@@ -36,14 +36,14 @@ static uint64_t pages_of(uint64_t b)
 
 static void layout(struct fe_vq *q, struct fe_mem *m)
 {
-	uint8_t *base = fe_gpa_to_hva(m, q->ring_gpa,
-				      q->ring_pages * FE_BLOCK);
+	uint8_t *base = fe_gpa_to_hva(m, q->ring_gpa, q->ring_pages * FE_BLOCK);
 
 	q->desc = (struct vring_desc *)base;
 	q->avail = (struct vring_avail *)(base + 16ull * q->num);
-	q->used = (struct vring_used *)(base +
-					pages_of(ring_bytes_desc_avail(q->num)) *
-						FE_BLOCK);
+	q->used =
+		(struct vring_used *)(base +
+				      pages_of(ring_bytes_desc_avail(q->num)) *
+					      FE_BLOCK);
 }
 
 int fe_vq_init(struct fe_vq *q, struct fe_mem *m, unsigned int index,
@@ -163,8 +163,9 @@ int fe_vq_add(struct fe_vq *q, struct fe_mem *m, const struct fe_seg *segs,
 		for (unsigned int i = 0; i < nsegs; i++) {
 			t[i].addr = segs[i].gpa;
 			t[i].len = segs[i].len;
-			t[i].flags = (segs[i].device_writes ? VRING_DESC_F_WRITE
-							    : 0) |
+			t[i].flags = (segs[i].device_writes ?
+					      VRING_DESC_F_WRITE :
+					      0) |
 				     (i + 1 < nsegs ? VRING_DESC_F_NEXT : 0);
 			t[i].next = (uint16_t)(i + 1 < nsegs ? i + 1 : 0);
 		}
@@ -179,9 +180,8 @@ int fe_vq_add(struct fe_vq *q, struct fe_mem *m, const struct fe_seg *segs,
 
 			q->desc[d].addr = segs[i].gpa;
 			q->desc[d].len = segs[i].len;
-			q->desc[d].flags = segs[i].device_writes
-						   ? VRING_DESC_F_WRITE
-						   : 0;
+			q->desc[d].flags =
+				segs[i].device_writes ? VRING_DESC_F_WRITE : 0;
 			q->desc[d].next = 0;
 			if (i) {
 				q->desc[prev].flags |= VRING_DESC_F_NEXT;
@@ -263,8 +263,7 @@ void *fe_vq_get_used(struct fe_vq *q, struct fe_mem *m, uint32_t *len)
 bool fe_vq_enable_cb(struct fe_vq *q)
 {
 	if (q->event_idx)
-		__atomic_store_n(used_event(q), q->last_used,
-				 __ATOMIC_RELAXED);
+		__atomic_store_n(used_event(q), q->last_used, __ATOMIC_RELAXED);
 	else
 		__atomic_store_n(&q->avail->flags, 0, __ATOMIC_RELAXED);
 	/* Publish the request for a call before looking at used->idx. */

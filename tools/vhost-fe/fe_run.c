@@ -171,8 +171,9 @@ static int drain_until(struct fe_sess *s, bool (*cond)(struct fe_sess *, int),
 			continue;
 		}
 		if (fe_now_ns() - last > (uint64_t)s->o->timeout_ms * 1000000) {
-			fprintf(stderr, "fe: back-end completed nothing in %d "
-					"ms (%u in flight)\n",
+			fprintf(stderr,
+				"fe: back-end completed nothing in %d "
+				"ms (%u in flight)\n",
 				s->o->timeout_ms, inflight(s));
 			return -ETIMEDOUT;
 		}
@@ -210,8 +211,9 @@ static int check_extra_poison(struct fe_sess *s)
 	bad = fe_poison_check(&s->mem, r->gpa, r->size);
 	s->st->stale_checks++;
 	if (bad)
-		fprintf(stderr, "fe: STALE WRITES: %llu words of the removed "
-				"region changed after the removal's reply\n",
+		fprintf(stderr,
+			"fe: STALE WRITES: %llu words of the removed "
+			"region changed after the removal's reply\n",
 			(unsigned long long)bad);
 	s->st->stale_writes += bad;
 	s->extra_poisoned = false;
@@ -254,8 +256,9 @@ static void check_old_ring(struct fe_sess *s, unsigned int q)
 			      s->old_ring_pages[q] * FE_BLOCK);
 	s->st->stale_checks++;
 	if (bad)
-		fprintf(stderr, "fe: STALE WRITES: %llu words of q%u's old "
-				"ring changed after the move\n",
+		fprintf(stderr,
+			"fe: STALE WRITES: %llu words of q%u's old "
+			"ring changed after the move\n",
 			(unsigned long long)bad, q);
 	s->st->stale_writes += bad;
 	fe_page_free(&s->mem, s->old_ring[q], s->old_ring_pages[q]);
@@ -323,14 +326,15 @@ static int io_loop(struct fe_sess *s, double duration)
 {
 	const struct fe_opts *o = s->o;
 	uint64_t t0 = fe_now_ns(), end = t0 + (uint64_t)(duration * 1e9);
-	uint64_t next_mem = o->churn_mem_ms ? t0 + o->churn_mem_ms * 1000000ull
-					    : UINT64_MAX;
-	uint64_t next_ring = o->churn_ring_ms
-				     ? t0 + o->churn_ring_ms * 1000000ull
-				     : UINT64_MAX;
-	uint64_t next_rc = o->churn_reconnect_ms
-				   ? t0 + o->churn_reconnect_ms * 1000000ull
-				   : UINT64_MAX;
+	uint64_t next_mem = o->churn_mem_ms ?
+				    t0 + o->churn_mem_ms * 1000000ull :
+				    UINT64_MAX;
+	uint64_t next_ring = o->churn_ring_ms ?
+				     t0 + o->churn_ring_ms * 1000000ull :
+				     UINT64_MAX;
+	uint64_t next_rc = o->churn_reconnect_ms ?
+				   t0 + o->churn_reconnect_ms * 1000000ull :
+				   UINT64_MAX;
 	uint64_t last_progress = t0;
 	unsigned int ring_q = 0;
 	int err = 0;
@@ -367,8 +371,9 @@ static int io_loop(struct fe_sess *s, double duration)
 		}
 		if (inflight(s) && fe_now_ns() - last_progress >
 					   (uint64_t)o->timeout_ms * 1000000) {
-			fprintf(stderr, "fe: back-end completed nothing in %d "
-					"ms (%u in flight)\n",
+			fprintf(stderr,
+				"fe: back-end completed nothing in %d "
+				"ms (%u in flight)\n",
 				o->timeout_ms, inflight(s));
 			return -ETIMEDOUT;
 		}
@@ -394,14 +399,12 @@ static void summary(struct fe_sess *s, double secs, double cpu, int err,
 	       "iotlb_updates=%llu iotlb_invals=%llu queues=%u qd=%u "
 	       "iops=%.0f p50_us=%.1f p99_us=%.1f rem_reply_p50_us=%.1f "
 	       "rem_reply_p99_us=%.1f cpu_us_per_req=%.2f result=%s\n",
-	       tag ? " " : "", tag ? tag : "",
-	       (unsigned long long)st->requests, (unsigned long long)st->reads,
-	       (unsigned long long)st->writes, (unsigned long long)st->flushes,
-	       (unsigned long long)st->get_ids,
+	       tag ? " " : "", tag ? tag : "", (unsigned long long)st->requests,
+	       (unsigned long long)st->reads, (unsigned long long)st->writes,
+	       (unsigned long long)st->flushes, (unsigned long long)st->get_ids,
 	       (unsigned long long)st->verified,
 	       (unsigned long long)st->mismatches,
-	       (unsigned long long)st->io_errors,
-	       (unsigned long long)bad_used,
+	       (unsigned long long)st->io_errors, (unsigned long long)bad_used,
 	       (unsigned long long)st->stale_writes,
 	       (unsigned long long)st->stale_checks,
 	       (unsigned long long)st->mem_adds,

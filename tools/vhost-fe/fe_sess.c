@@ -34,12 +34,11 @@ static uint64_t want_features(const struct fe_sess *s, uint64_t offered)
 {
 	const struct fe_opts *o = s->o;
 	uint64_t w = 1ull << VIRTIO_F_VERSION_1;
-	uint64_t opt = (1ull << GPC_VHOST_F_PROTOCOL_FEATURES) |
-		       (1ull << VIRTIO_BLK_F_FLUSH) |
-		       (1ull << VIRTIO_BLK_F_BLK_SIZE) |
-		       (1ull << VIRTIO_BLK_F_SEG_MAX) |
-		       (1ull << VIRTIO_BLK_F_MQ) |
-		       (1ull << VIRTIO_BLK_F_TOPOLOGY);
+	uint64_t opt =
+		(1ull << GPC_VHOST_F_PROTOCOL_FEATURES) |
+		(1ull << VIRTIO_BLK_F_FLUSH) | (1ull << VIRTIO_BLK_F_BLK_SIZE) |
+		(1ull << VIRTIO_BLK_F_SEG_MAX) | (1ull << VIRTIO_BLK_F_MQ) |
+		(1ull << VIRTIO_BLK_F_TOPOLOGY);
 
 	if (!o->no_event_idx)
 		opt |= 1ull << VIRTIO_RING_F_EVENT_IDX;
@@ -77,7 +76,8 @@ int fe_sess_init(struct fe_sess *s, const struct fe_opts *o,
 	if (!s->blk.gen || !s->blk.busy || !s->reqs)
 		return -ENOMEM;
 	s->meta_pages = ((uint64_t)FE_MAX_QUEUES * o->qdepth * META_SIZE +
-			 FE_BLOCK - 1) / FE_BLOCK;
+			 FE_BLOCK - 1) /
+			FE_BLOCK;
 	s->meta_gpa = fe_page_alloc(&s->mem, 0, s->meta_pages);
 	if (!s->meta_gpa)
 		return -ENOMEM;
@@ -219,9 +219,8 @@ int fe_sess_negotiate(struct fe_sess *s)
 	fe_log("features offered %#llx acked %#llx protocol offered %#llx "
 	       "acked %#llx queues %llu max_slots %llu capacity %llu\n",
 	       (unsigned long long)c->features, (unsigned long long)c->acked,
-	       (unsigned long long)c->pfeatures,
-	       (unsigned long long)c->packed, (unsigned long long)qnum,
-	       (unsigned long long)s->max_slots,
+	       (unsigned long long)c->pfeatures, (unsigned long long)c->packed,
+	       (unsigned long long)qnum, (unsigned long long)s->max_slots,
 	       (unsigned long long)s->blk.capacity_sectors);
 	return 0;
 }
@@ -243,12 +242,13 @@ static int send_table(struct fe_sess *s)
 		      fds, t.nregions);
 }
 
-static int iotlb_msg(struct fe_sess *s, const struct fe_region *r,
-		     uint8_t type)
+static int iotlb_msg(struct fe_sess *s, const struct fe_region *r, uint8_t type)
 {
-	struct vhost_iotlb_msg m = { .iova = r->gpa, .size = r->size,
+	struct vhost_iotlb_msg m = { .iova = r->gpa,
+				     .size = r->size,
 				     .uaddr = (uint64_t)(uintptr_t)r->hva,
-				     .perm = VHOST_ACCESS_RW, .type = type };
+				     .perm = VHOST_ACCESS_RW,
+				     .type = type };
 	struct gpc_vhost_msg rep;
 	int err;
 
@@ -322,8 +322,8 @@ int fe_sess_region_rem(struct fe_sess *s, int ri, uint64_t *ns)
 
 int fe_sess_set_memory(struct fe_sess *s)
 {
-	bool can_slots = fe_has_pf(&s->c,
-				   GPC_VHOST_PROTOCOL_F_CONFIGURE_MEM_SLOTS);
+	bool can_slots =
+		fe_has_pf(&s->c, GPC_VHOST_PROTOCOL_F_CONFIGURE_MEM_SLOTS);
 	int err;
 
 	s->slots = !s->o->table_form && can_slots;
@@ -363,8 +363,8 @@ int fe_sess_start_ring(struct fe_sess *s, unsigned int qi)
 				 &q->call_fd, 1);
 	st.num = 1;
 	if (!err && (s->c.acked & (1ull << GPC_VHOST_F_PROTOCOL_FEATURES)))
-		err = fe_set(&s->c, GPC_VHOST_SET_VRING_ENABLE, &st,
-			     sizeof(st), NULL, 0);
+		err = fe_set(&s->c, GPC_VHOST_SET_VRING_ENABLE, &st, sizeof(st),
+			     NULL, 0);
 	return err;
 }
 
