@@ -236,6 +236,7 @@ struct fe_opts {
 	bool indirect;
 	unsigned int churn_mem_ms;
 	bool churn_live; /* buffers in the churned region */
+	bool quiesce;	 /* no request in flight at a memory change */
 	unsigned int churn_ring_ms;
 	unsigned int churn_reconnect_ms;
 	bool iotlb;

@@ -34,6 +34,7 @@ static void usage(FILE *f)
 		"  --indirect           negotiate INDIRECT_DESC and use it\n"
 		"  --churn-mem MS       ADD/REM of an extra region every MS\n"
 		"  --churn-live         buffers in the churned region\n"
+		"  --quiesce            drain all queues before memory changes\n"
 		"  --churn-ring MS      move a ring every MS\n"
 		"  --churn-reconnect MS reconnect every MS\n"
 		"  --iotlb              ACCESS_PLATFORM + IOTLB (exit 77 if not "
@@ -64,6 +65,7 @@ int main(int argc, char **argv)
 		{ "indirect", no_argument, NULL, 'I' },
 		{ "churn-mem", required_argument, NULL, 'M' },
 		{ "churn-live", no_argument, NULL, 'L' },
+		{ "quiesce", no_argument, NULL, 'U' },
 		{ "churn-ring", required_argument, NULL, 'R' },
 		{ "churn-reconnect", required_argument, NULL, 'C' },
 		{ "iotlb", no_argument, NULL, 'i' },
@@ -130,6 +132,9 @@ int main(int argc, char **argv)
 			break;
 		case 'L':
 			o.churn_live = true;
+			break;
+		case 'U':
+			o.quiesce = true;
 			break;
 		case 'R':
 			o.churn_ring_ms = (unsigned int)atoi(optarg);

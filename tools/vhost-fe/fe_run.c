@@ -226,6 +226,16 @@ static int churn_mem(struct fe_sess *s)
 	uint64_t ns;
 	int err;
 
+	/*
+	 * A whole-table change remaps every region in libvhost-user (qsd),
+	 * under requests in flight: their I/O then fails (EFAULT). --quiesce
+	 * drains every queue first, which a real front-end does not.
+	 */
+	if (s->o->quiesce) {
+		err = drain_until(s, all_empty, 0);
+		if (err)
+			return err;
+	}
 	if (!r->added) {
 		check_extra_poison(s);
 		err = fe_sess_region_add(s, s->extra);
