@@ -9,7 +9,10 @@
 # "cmd:COMMAND" with @SOCK@ and @IMG@ replaced by the socket path and the
 # image file (our own back-end plugs in that way). EXPECT lists summary
 # keys that must be > 0 (comma-separated, "-" for none): the proof that
-# the churn asked for really happened. Every step is bounded: the back-end
+# the churn asked for really happened. EXPECT "corrupt" is the control
+# that the verification can fail: 1 s into the run the image is
+# overwritten behind the back-end's back, and the front-end must then
+# report mismatches and exit 1. Every step is bounded: the back-end
 # runs under `timeout`, the front-end too, and the socket is awaited 5 s.
 # Exit 77 (skip) when qemu-storage-daemon is asked for and missing.
 set -u
@@ -62,8 +65,14 @@ while [ ! -S "$sock" ]; do
 	sleep 0.05
 done
 
+if [ "$expect" = corrupt ]; then
+	(sleep 1; dd if=/dev/urandom of="$img" bs=1M count=16 conv=notrunc \
+		status=none) &
+	ddpid=$!
+fi
 timeout 45 "$fe" --socket "$sock" "$@" >"$dir/fe.out" 2>"$dir/fe.err"
 rc=$?
+[ "$expect" = corrupt ] && wait "$ddpid"
 cat "$dir/fe.out"
 sed 's/^/stderr: /' "$dir/fe.err" | head -40
 alive=1
@@ -77,6 +86,14 @@ if [ $alive -eq 0 ]; then
 fi
 if [ $rc -eq 77 ]; then
 	exit 77
+fi
+if [ "$expect" = corrupt ]; then
+	if [ $rc -eq 1 ] && grep -q '^fe:.* mismatches=[1-9]' "$dir/fe.out"; then
+		echo "PASS: the overwritten blocks were reported"
+		exit 0
+	fi
+	echo "FAIL: the corruption went unnoticed (exit $rc)"
+	exit 1
 fi
 if [ $rc -ne 0 ]; then
 	echo "FAIL: gpc-vhost-fe exited with $rc"

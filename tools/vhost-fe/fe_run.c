@@ -394,6 +394,16 @@ static int io_loop(struct fe_sess *s, double duration)
 	return err;
 }
 
+static bool failed(struct fe_sess *s)
+{
+	uint64_t bad_used = 0;
+
+	for (unsigned int q = 0; q < s->nq; q++)
+		bad_used += s->vq[q].bad_used;
+	return !s->st->requests || s->st->mismatches || s->st->stale_writes ||
+	       s->st->io_errors || bad_used;
+}
+
 static void summary(struct fe_sess *s, double secs, double cpu, int err,
 		    const char *tag)
 {
@@ -429,18 +439,10 @@ static void summary(struct fe_sess *s, double secs, double cpu, int err,
 	       fe_pct(st->rem_ns, st->nrem, 50) / 1e3,
 	       fe_pct(st->rem_ns, st->nrem, 99) / 1e3,
 	       st->requests ? cpu * 1e6 / (double)st->requests : 0.0,
-	       err ? "error" : "ok");
+	       err	 ? "error" :
+	       failed(s) ? "fail" :
+			   "ok");
 	fflush(stdout);
-}
-
-static bool failed(struct fe_sess *s)
-{
-	uint64_t bad_used = 0;
-
-	for (unsigned int q = 0; q < s->nq; q++)
-		bad_used += s->vq[q].bad_used;
-	return !s->st->requests || s->st->mismatches || s->st->stale_writes ||
-	       s->st->io_errors || bad_used;
 }
 
 static int iotlb_gate(struct fe_sess *s)
