@@ -246,6 +246,7 @@ struct fe_opts {
 	bool bench;
 	bool verbose;
 	int read_pct;
+	int backend_pid; /* for its CPU time per request, or 0 */
 	int timeout_ms;
 	uint64_t seed;
 };

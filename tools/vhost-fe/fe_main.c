@@ -44,6 +44,8 @@ static void usage(FILE *f)
 		"  --known-accepts L    conformance cases (comma list) the\n"
 		"                       back-end is known to ack with 0\n"
 		"  --bench              QD 1/32/128 runs, one summary each\n"
+		"  --backend-pid PID    also report the back-end's CPU per "
+		"request\n"
 		"  --timeout MS         bound of every wait (5000)\n"
 		"  --seed N             random seed (1)\n"
 		"  --verbose, --help, --version\n");
@@ -66,6 +68,7 @@ int main(int argc, char **argv)
 		{ "churn-mem", required_argument, NULL, 'M' },
 		{ "churn-live", no_argument, NULL, 'L' },
 		{ "quiesce", no_argument, NULL, 'U' },
+		{ "backend-pid", required_argument, NULL, 'P' },
 		{ "churn-ring", required_argument, NULL, 'R' },
 		{ "churn-reconnect", required_argument, NULL, 'C' },
 		{ "iotlb", no_argument, NULL, 'i' },
@@ -132,6 +135,9 @@ int main(int argc, char **argv)
 			break;
 		case 'L':
 			o.churn_live = true;
+			break;
+		case 'P':
+			o.backend_pid = atoi(optarg);
 			break;
 		case 'U':
 			o.quiesce = true;

@@ -404,10 +404,48 @@ static bool failed(struct fe_sess *s)
 	       s->st->io_errors || bad_used;
 }
 
+/*
+ * CPU seconds (user + system) of another process, from /proc/PID/stat
+ * (fields 14 and 15, in clock ticks), or -1 when it cannot be read.
+ */
+static double proc_cpu_seconds(int pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut, st;
+	FILE *f;
+	size_t n;
+
+	if (pid <= 0)
+		return -1;
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	/* The command name may hold spaces: count from its closing ')'. */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 2,
+			 "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+			 "%llu %llu",
+			 &ut, &st) != 2)
+		return -1;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static double be_cpu0;
+
 static void summary(struct fe_sess *s, double secs, double cpu, int err,
 		    const char *tag)
 {
 	struct fe_stats *st = s->st;
+	double be = proc_cpu_seconds(s->o->backend_pid);
+
+	if (s->o->backend_pid > 0 && be >= 0 && s->st->requests)
+		printf("fe:%s%s backend_cpu_us_per_req=%.2f\n", tag ? " " : "",
+		       tag ? tag : "",
+		       (be - be_cpu0) * 1e6 / (double)s->st->requests);
 	uint64_t bad_used = 0;
 
 	for (unsigned int q = 0; q < s->nq; q++)
@@ -469,6 +507,7 @@ int fe_run_io(const struct fe_opts *o, struct fe_stats *st)
 		return rc;
 	}
 	c0 = cpu_seconds();
+	be_cpu0 = proc_cpu_seconds(o->backend_pid);
 	t0 = (double)fe_now_ns();
 	if (!err)
 		err = io_loop(&s, o->duration);
@@ -517,6 +556,7 @@ int fe_run_bench(const struct fe_opts *o)
 		if (!err)
 			err = fe_sess_connect(&s);
 		c0 = cpu_seconds();
+		be_cpu0 = proc_cpu_seconds(b.backend_pid);
 		t0 = (double)fe_now_ns();
 		if (!err)
 			err = io_loop(&s, b.duration);
