@@ -133,7 +133,7 @@ static unsigned int inflight(const struct fe_sess *s)
  */
 static int wait_calls(struct fe_sess *s, int max_ms)
 {
-	struct pollfd p[FE_MAX_QUEUES + 1];
+	struct pollfd p[FE_MAX_QUEUES + 2];
 	unsigned int n = 0;
 	bool pending = false;
 	uint64_t v;
@@ -145,11 +145,21 @@ static int wait_calls(struct fe_sess *s, int max_ms)
 	for (unsigned int q = 0; q < s->nq; q++)
 		p[n++] = (struct pollfd){ .fd = s->vq[q].call_fd,
 					  .events = POLLIN };
+	/*
+	 * The main socket too, for its hang-up only (the back-end sends
+	 * nothing there unasked): a back-end that dies fails the run at
+	 * once instead of after the timeout.
+	 */
+	p[n++] = (struct pollfd){ .fd = s->c.sock, .events = 0 };
 	if (s->c.backend_sock >= 0)
 		p[n++] = (struct pollfd){ .fd = s->c.backend_sock,
 					  .events = POLLIN };
 	if (poll(p, n, max_ms) < 0 && errno != EINTR)
 		return -errno;
+	if (p[s->nq].revents & (POLLHUP | POLLERR)) {
+		fprintf(stderr, "fe: the back-end closed the connection\n");
+		return -EPIPE;
+	}
 	for (unsigned int q = 0; q < s->nq; q++)
 		if (read(s->vq[q].call_fd, &v, sizeof(v)) < 0) {
 			/* EAGAIN: that queue was not called. */
