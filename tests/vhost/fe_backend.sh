@@ -12,7 +12,9 @@
 # the churn asked for really happened. EXPECT "corrupt" is the control
 # that the verification can fail: 1 s into the run the image is
 # overwritten behind the back-end's back, and the front-end must then
-# report mismatches and exit 1. Every step is bounded: the back-end
+# report mismatches and exit 1. EXPECT "stale" is the control of the
+# stale-write check: run with --control-no-rem (the region is poisoned
+# without a REM_MEM_REG), stale_writes must be > 0 and the exit 1. Every step is bounded: the back-end
 # runs under `timeout`, the front-end too, and the socket is awaited 5 s.
 # Exit 77 (skip) when qemu-storage-daemon is asked for and missing.
 set -u
@@ -93,6 +95,14 @@ if [ "$expect" = corrupt ]; then
 		exit 0
 	fi
 	echo "FAIL: the corruption went unnoticed (exit $rc)"
+	exit 1
+fi
+if [ "$expect" = stale ]; then
+	if [ $rc -eq 1 ] && grep -q '^fe:.* stale_writes=[1-9]' "$dir/fe.out"; then
+		echo "PASS: the writes into the poisoned region were reported"
+		exit 0
+	fi
+	echo "FAIL: the stale writes went unnoticed (exit $rc)"
 	exit 1
 fi
 if [ $rc -ne 0 ]; then

@@ -235,8 +235,9 @@ struct fe_opts {
 	bool no_event_idx;
 	bool indirect;
 	unsigned int churn_mem_ms;
-	bool churn_live; /* buffers in the churned region */
-	bool quiesce;	 /* no request in flight at a memory change */
+	bool churn_live;     /* buffers in the churned region */
+	bool quiesce;	     /* no request in flight at a memory change */
+	bool control_no_rem; /* poison without REM: must find stale writes */
 	unsigned int churn_ring_ms;
 	unsigned int churn_reconnect_ms;
 	bool iotlb;
@@ -276,6 +277,7 @@ struct fe_sess {
 	uint64_t old_ring[FE_MAX_QUEUES]; /* poisoned, awaiting a check */
 	uint64_t old_ring_pages[FE_MAX_QUEUES];
 	bool extra_poisoned;
+	bool ctl_mapped; /* --control-no-rem: the region was added once */
 	uint64_t rng;
 };
 

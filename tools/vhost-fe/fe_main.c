@@ -44,6 +44,8 @@ static void usage(FILE *f)
 		"  --known-accepts L    conformance cases (comma list) the\n"
 		"                       back-end is known to ack with 0\n"
 		"  --bench              QD 1/32/128 runs, one summary each\n"
+		"  --control-no-rem     test of the checker: poison the churned\n"
+		"                       region without REM (must fail)\n"
 		"  --backend-pid PID    also report the back-end's CPU per "
 		"request\n"
 		"  --timeout MS         bound of every wait (5000)\n"
@@ -69,6 +71,7 @@ int main(int argc, char **argv)
 		{ "churn-live", no_argument, NULL, 'L' },
 		{ "quiesce", no_argument, NULL, 'U' },
 		{ "backend-pid", required_argument, NULL, 'P' },
+		{ "control-no-rem", no_argument, NULL, 'X' },
 		{ "churn-ring", required_argument, NULL, 'R' },
 		{ "churn-reconnect", required_argument, NULL, 'C' },
 		{ "iotlb", no_argument, NULL, 'i' },
@@ -135,6 +138,9 @@ int main(int argc, char **argv)
 			break;
 		case 'L':
 			o.churn_live = true;
+			break;
+		case 'X':
+			o.control_no_rem = o.churn_live = true;
 			break;
 		case 'P':
 			o.backend_pid = atoi(optarg);

@@ -246,9 +246,27 @@ static int churn_mem(struct fe_sess *s)
 		if (err)
 			return err;
 	}
+	if (s->o->control_no_rem && s->ctl_mapped) {
+		/*
+		 * The control of the stale-write check: "remove" the region
+		 * without telling the back-end, with requests in flight in
+		 * it. Their completions land in the poison and must be
+		 * counted; the run must fail.
+		 */
+		if (r->allocatable) {
+			r->allocatable = false;
+			fe_poison(&s->mem, r->gpa, r->size);
+			s->extra_poisoned = true;
+		} else {
+			check_extra_poison(s);
+			r->allocatable = true;
+		}
+		return 0;
+	}
 	if (!r->added) {
 		check_extra_poison(s);
 		err = fe_sess_region_add(s, s->extra);
+		s->ctl_mapped = !err;
 		if (!err)
 			r->allocatable = s->o->churn_live;
 		return err;
