@@ -60,10 +60,16 @@ static int c_wrong_size(struct fe_sess *s, const char **why)
 
 static int c_oversize(struct fe_sess *s, const char **why)
 {
+	/*
+	 * A header announcing 1 MiB (beyond any payload) and nothing after
+	 * it: a back-end must refuse it, not wait for the bytes.
+	 */
+	struct gpc_vhost_hdr h = { .request = GPC_VHOST_SET_MEM_TABLE,
+				   .flags = flags_of(s),
+				   .size = 1u << 20 };
+
 	(void)why;
-	/* A header announcing 1 MiB, no payload: must not be waited for. */
-	return fe_send_raw(&s->c, GPC_VHOST_SET_MEM_TABLE, flags_of(s), NULL, 0, NULL, 0) ?:
-		       0;
+	return write(s->c.sock, &h, sizeof(h)) == sizeof(h) ? 0 : -errno;
 }
 
 static int c_bad_version(struct fe_sess *s, const char **why)
@@ -295,18 +301,6 @@ static bool alive(const struct fe_opts *o)
 }
 
 /*
- * The oversize case sends its header by hand: size 1 MiB and no payload.
- */
-static int send_oversize(struct fe_sess *s)
-{
-	struct gpc_vhost_hdr h = { .request = GPC_VHOST_SET_MEM_TABLE,
-				   .flags = flags_of(s),
-				   .size = 1u << 20 };
-
-	return write(s->c.sock, &h, sizeof(h)) == sizeof(h) ? 0 : -errno;
-}
-
-/*
  * --known-accepts NAME,...: cases this back-end is known to accept without
  * a word (qemu-storage-daemon's libvhost-user checks no ring size, ring
  * index or region overlap); they must still leave it working.
@@ -356,10 +350,7 @@ static int run_case(const struct fe_opts *o, const struct conf_case *k,
 		fe_sess_destroy(&s);
 		return 1;
 	}
-	if (k->send == c_oversize)
-		rc = send_oversize(&s);
-	else
-		rc = k->send(&s, &why);
+	rc = k->send(&s, &why);
 	if (rc == 1) {
 		snprintf(out, outlen, "NOT-SUPPORTED (%s)", why);
 		fe_sess_destroy(&s);
