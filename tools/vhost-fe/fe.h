@@ -241,6 +241,7 @@ struct fe_opts {
 	unsigned int churn_ring_ms;
 	unsigned int churn_reconnect_ms;
 	bool iotlb;
+	bool churn_iotlb; /* --churn-mem invalidates IOVAs instead */
 	bool expect_zero;
 	bool conformance;
 	const char *known_accepts; /* conformance cases acked 0, known */
@@ -295,6 +296,8 @@ int fe_sess_set_memory(struct fe_sess *s);
 int fe_sess_start_ring(struct fe_sess *s, unsigned int qi);
 int fe_sess_stop_ring(struct fe_sess *s, unsigned int qi);
 int fe_sess_region_add(struct fe_sess *s, int ri);
+/* One IOTLB_MSG (VHOST_IOTLB_UPDATE / _INVALIDATE) for region ri. */
+int fe_sess_iotlb(struct fe_sess *s, int ri, uint8_t type);
 int fe_sess_region_rem(struct fe_sess *s, int ri, uint64_t *ns);
 void fe_poison(struct fe_mem *m, uint64_t gpa, uint64_t bytes);
 uint64_t fe_poison_check(struct fe_mem *m, uint64_t gpa, uint64_t bytes);

@@ -39,6 +39,8 @@ static void usage(FILE *f)
 		"  --churn-reconnect MS reconnect every MS\n"
 		"  --iotlb              ACCESS_PLATFORM + IOTLB (exit 77 if not "
 		"offered)\n"
+		"  --churn-iotlb        --churn-mem invalidates and remaps the\n"
+		"                       region's IOVAs (implies --iotlb)\n"
 		"  --expect-zero        unwritten blocks must read as zeroes\n"
 		"  --conformance        run the protocol conformance cases\n"
 		"  --known-accepts L    conformance cases (comma list) the\n"
@@ -72,6 +74,7 @@ int main(int argc, char **argv)
 		{ "quiesce", no_argument, NULL, 'U' },
 		{ "backend-pid", required_argument, NULL, 'P' },
 		{ "control-no-rem", no_argument, NULL, 'X' },
+		{ "churn-iotlb", no_argument, NULL, 'Y' },
 		{ "churn-ring", required_argument, NULL, 'R' },
 		{ "churn-reconnect", required_argument, NULL, 'C' },
 		{ "iotlb", no_argument, NULL, 'i' },
@@ -138,6 +141,9 @@ int main(int argc, char **argv)
 			break;
 		case 'L':
 			o.churn_live = true;
+			break;
+		case 'Y':
+			o.churn_iotlb = o.iotlb = true;
 			break;
 		case 'X':
 			o.control_no_rem = o.churn_live = true;

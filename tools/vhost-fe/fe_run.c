@@ -230,6 +230,39 @@ static int check_extra_poison(struct fe_sess *s)
 	return 0;
 }
 
+/*
+ * --churn-iotlb: the region stays in the table; its IOVA range is
+ * invalidated (after its buffers drained) and mapped again. After the
+ * invalidate's reply nothing may reach the memory through that IOVA: the
+ * same poison check as after a removal.
+ */
+static int churn_iotlb(struct fe_sess *s)
+{
+	struct fe_region *r = &s->mem.r[s->extra];
+	uint64_t t0;
+	int err;
+
+	if (!r->allocatable && s->extra_poisoned) {
+		check_extra_poison(s);
+		err = fe_sess_iotlb(s, s->extra, VHOST_IOTLB_UPDATE);
+		if (!err)
+			r->allocatable = s->o->churn_live;
+		return err;
+	}
+	r->allocatable = false;
+	err = drain_until(s, extra_empty, s->extra);
+	t0 = fe_now_ns();
+	if (!err)
+		err = fe_sess_iotlb(s, s->extra, VHOST_IOTLB_INVALIDATE);
+	if (err)
+		return err;
+	fe_lat_add(&s->st->rem_ns, &s->st->nrem, &s->st->cap_rem,
+		   fe_now_ns() - t0);
+	fe_poison(&s->mem, r->gpa, r->size);
+	s->extra_poisoned = true;
+	return 0;
+}
+
 static int churn_mem(struct fe_sess *s)
 {
 	struct fe_region *r = &s->mem.r[s->extra];
@@ -246,6 +279,8 @@ static int churn_mem(struct fe_sess *s)
 		if (err)
 			return err;
 	}
+	if (s->o->churn_iotlb && s->iotlb && s->ctl_mapped)
+		return churn_iotlb(s);
 	if (s->o->control_no_rem && s->ctl_mapped) {
 		/*
 		 * The control of the stale-write check: "remove" the region

@@ -265,6 +265,11 @@ static int iotlb_msg(struct fe_sess *s, const struct fe_region *r, uint8_t type)
 	return err;
 }
 
+int fe_sess_iotlb(struct fe_sess *s, int ri, uint8_t type)
+{
+	return iotlb_msg(s, &s->mem.r[ri], type);
+}
+
 int fe_sess_region_add(struct fe_sess *s, int ri)
 {
 	struct fe_region *r = &s->mem.r[ri];
@@ -352,6 +357,15 @@ int fe_sess_start_ring(struct fe_sess *s, unsigned int qi)
 		err = fe_set(&s->c, GPC_VHOST_SET_VRING_BASE, &st, sizeof(st),
 			     NULL, 0);
 	fe_vq_addr(q, &s->mem, &a);
+	if (s->iotlb) {
+		/*
+		 * With ACCESS_PLATFORM the ring addresses are IOVAs, as QEMU
+		 * sends them; ours are identity-mapped to the GPAs.
+		 */
+		a.desc_user_addr = fe_hva_to_gpa(&s->mem, q->desc);
+		a.avail_user_addr = fe_hva_to_gpa(&s->mem, q->avail);
+		a.used_user_addr = fe_hva_to_gpa(&s->mem, q->used);
+	}
 	if (!err)
 		err = fe_set(&s->c, GPC_VHOST_SET_VRING_ADDR, &a, sizeof(a),
 			     NULL, 0);
