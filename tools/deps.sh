@@ -30,6 +30,7 @@ PACKAGES="
 	python3
 	man-db
 	groff-base
+	liburing-dev
 "
 
 set -eu
