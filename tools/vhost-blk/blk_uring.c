@@ -417,6 +417,7 @@ static void piece_done(struct blk_uring *u, struct blk_sub *s, int res)
 			blk_log(BLK_LOG_INFO, "no FALLOC_FL_ZERO_RANGE here: "
 					      "write-zeroes punches holes");
 		again = SUB_ZERO_PUNCH;
+		stat_add(&u->st->retries, 1);
 		goto resubmit;
 	}
 	blk_log_guest(
