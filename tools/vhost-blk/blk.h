@@ -224,13 +224,18 @@ struct blk_ureq {
 	uint8_t status;	      /* the first failure wins */
 	uint8_t again;	      /* -EAGAIN/-EINTR resubmissions */
 	uint64_t done;	      /* READ / WRITE bytes transferred */
-	unsigned int scratch_cap;
+	/*
+	 * The data iovecs when they are not a slice of the library's (a
+	 * header or status byte sharing an iovec with data, a short transfer
+	 * to resume): allocated then, freed at completion. Linux never needs
+	 * it, so the per-request priv the library zeroes stays small.
+	 */
+	struct iovec *heap;
 	struct blk_sub subs[BLK_MAX_RANGES];
-	struct iovec scratch[]; /* scratch_cap entries */
 };
 
-/* Bytes of a struct blk_ureq with @iov_cap scratch iovecs. */
-size_t blk_ureq_size(unsigned int iov_cap);
+/* Bytes of a struct blk_ureq (struct gpc_vhost_device.req_priv_size). */
+size_t blk_ureq_size(void);
 
 /**
  * blk_uring_create - an engine for one queue.
@@ -246,13 +251,17 @@ int blk_uring_create(struct blk_disk *d, unsigned int entries,
 int blk_uring_fd(const struct blk_uring *u);
 /*
  * Start @req: parse it into @r (its priv, blk_ureq_size() bytes, zeroed or
- * not) and complete it at once or hand it to the kernel.
+ * not) and complete it at once or queue its I/O. nr_read + nr_write must
+ * be at most BLK_IOV_MAX. The SQEs go to the kernel when BLK_URING_BATCH
+ * are queued, and at the next blk_uring_poll() (the library calls
+ * .queue_poll before its queue thread sleeps).
  */
 void blk_uring_request(struct blk_uring *u, struct gpc_vhost_req *req,
 		       const struct iovec *iov, unsigned int nr_read,
-		       unsigned int nr_write, struct blk_ureq *r,
-		       unsigned int iov_cap);
-/* Reap what completed (never blocks). Return: requests completed. */
+		       unsigned int nr_write, struct blk_ureq *r);
+#define BLK_URING_BATCH 32u
+/* Submit what is queued, reap what completed (never blocks). Return:
+ * requests completed. */
 unsigned int blk_uring_poll(struct blk_uring *u);
 /* Wait until nothing is in flight (logs every few seconds while it waits). */
 void blk_uring_drain(struct blk_uring *u);

@@ -19,7 +19,7 @@
  *
  * What the kernel may answer besides success, and what we do:
  *   short read/write      resubmit the rest (the iovecs are copied to the
- *                         request's scratch and advanced); 0 bytes = EOF:
+ *                         request's heap copy and advanced); 0 bytes = EOF:
  *                         the file shrank under us, IOERR.
  *   -EAGAIN, -EINTR       resubmit, a few times.
  *   -EINVAL on O_DIRECT   the kernel wanted another alignment: resubmit on
@@ -63,8 +63,9 @@ struct blk_uring {
 	struct blk_qstats *st;
 	blk_complete_fn *complete;
 	void *complete_ctx;
-	unsigned int inflight;	  /* requests */
-	unsigned int unsubmitted; /* SQEs prepared, not yet submitted */
+	unsigned int inflight;	       /* requests */
+	unsigned int unsubmitted;      /* SQEs prepared, not yet submitted */
+	struct iovec tmp[BLK_IOV_MAX]; /* the parser's scratch */
 };
 
 static void stat_add(_Atomic uint64_t *c, uint64_t v)
@@ -72,9 +73,9 @@ static void stat_add(_Atomic uint64_t *c, uint64_t v)
 	atomic_fetch_add_explicit(c, v, memory_order_relaxed);
 }
 
-size_t blk_ureq_size(unsigned int iov_cap)
+size_t blk_ureq_size(void)
 {
-	return sizeof(struct blk_ureq) + (size_t)iov_cap * sizeof(struct iovec);
+	return sizeof(struct blk_ureq);
 }
 
 int blk_uring_create(struct blk_disk *d, unsigned int entries,
@@ -177,6 +178,8 @@ static void finish(struct blk_ureq *r, uint8_t status)
 	} else {
 		stat_add(&st->no_status, 1);
 	}
+	free(r->heap);
+	r->heap = NULL;
 	u->complete(u->complete_ctx, r->req, written);
 }
 
@@ -260,10 +263,22 @@ static enum blk_sub_what zero_what(struct blk_uring *u,
 	return SUB_ZERO;
 }
 
+/* Move the parser's trimmed copy of the data iovecs to the heap. */
+static bool keep_data(struct blk_ureq *r)
+{
+	struct blk_op *op = &r->op;
+
+	r->heap = malloc(op->nr_data * sizeof(*r->heap));
+	if (!r->heap)
+		return false;
+	memcpy(r->heap, op->data, op->nr_data * sizeof(*r->heap));
+	op->data = r->heap;
+	return true;
+}
+
 void blk_uring_request(struct blk_uring *u, struct gpc_vhost_req *req,
 		       const struct iovec *iov, unsigned int nr_read,
-		       unsigned int nr_write, struct blk_ureq *r,
-		       unsigned int iov_cap)
+		       unsigned int nr_write, struct blk_ureq *r)
 {
 	struct blk_qstats *st = u->st;
 	struct blk_op *op = &r->op;
@@ -275,9 +290,17 @@ void blk_uring_request(struct blk_uring *u, struct gpc_vhost_req *req,
 	r->status = VIRTIO_BLK_S_OK;
 	r->again = 0;
 	r->done = 0;
-	r->scratch_cap = iov_cap;
+	r->heap = NULL;
 	stat_add(&st->requests, 1);
-	blk_req_parse(u->d, iov, nr_read, nr_write, r->scratch, iov_cap, op);
+	if (nr_read > BLK_IOV_MAX || nr_write > BLK_IOV_MAX - nr_read)
+		nr_read = nr_write = 0; /* no status byte: length 0 */
+	blk_req_parse(u->d, iov, nr_read, nr_write, u->tmp, BLK_IOV_MAX, op);
+	if (op->data_copied &&
+	    (op->kind == BLK_K_READ || op->kind == BLK_K_WRITE) &&
+	    !keep_data(r)) {
+		blk_log(BLK_LOG_ERR, "no memory for a request's iovecs");
+		return finish(r, VIRTIO_BLK_S_IOERR);
+	}
 
 	switch (op->kind) {
 	case BLK_K_DONE:
@@ -325,25 +348,23 @@ void blk_uring_request(struct blk_uring *u, struct gpc_vhost_req *req,
 		atomic_store_explicit(&st->inflight_max, inflight,
 				      memory_order_relaxed);
 	/*
-	 * Submitted now: the library gives no "end of a batch" point before
-	 * the queue thread's next poll, and a request must not wait for the
-	 * next one to be seen by the kernel.
+	 * One io_uring_enter per batch, not per request: the library calls
+	 * .queue_poll (blk_uring_poll) before its queue thread sleeps, so a
+	 * queued SQE waits at most for the rest of the batch being popped.
 	 */
-	flush_sq(u);
+	if (u->unsubmitted >= BLK_URING_BATCH)
+		flush_sq(u);
 }
 
-/* The iovecs of a READ/WRITE, in the scratch, advanced by @bytes more. */
+/* The iovecs of a READ/WRITE, on the heap, advanced by @bytes more. */
 static bool advance(struct blk_ureq *r, uint64_t bytes)
 {
 	struct blk_op *op = &r->op;
 	unsigned int first, left;
 
-	if (!op->data_copied) {
-		if (op->nr_data > r->scratch_cap)
+	if (!r->heap) {
+		if (!keep_data(r))
 			return false;
-		memmove(r->scratch, op->data,
-			op->nr_data * sizeof(*r->scratch));
-		op->data = r->scratch;
 		op->data_copied = true;
 	}
 	left = blk_iov_advance((struct iovec *)op->data, op->nr_data, bytes,
@@ -449,6 +470,8 @@ unsigned int blk_uring_poll(struct blk_uring *u)
 	unsigned int n = 0;
 	uint64_t v;
 	ssize_t rd;
+
+	flush_sq(u); /* what .request queued */
 
 	/*
 	 * The eventfd first, then the CQ: a CQE posted after our last peek

@@ -35,7 +35,6 @@
 #define DISK_BYTES (1u << 20)
 #define WAIT_MS	   10000
 #define NREQ	   64
-#define IOV_CAP	   8
 
 static unsigned int log_lines;
 static char log_last[512];
@@ -99,7 +98,7 @@ static void fx_engine(struct fx *f)
 	for (int i = 0; i < NREQ; i++) {
 		free(f->t[i].r);
 		memset(&f->t[i], 0, sizeof(f->t[i]));
-		f->t[i].r = malloc(blk_ureq_size(IOV_CAP));
+		f->t[i].r = malloc(blk_ureq_size());
 		assert_non_null(f->t[i].r);
 	}
 }
@@ -183,9 +182,9 @@ static void submit(struct fx *f, int i, uint32_t type, uint64_t sector,
 		iov_set(&t->iov[n++], data, len);
 	iov_set(&t->iov[n++], &t->status, 1);
 	/* The library hands the priv over zeroed; garbage must not matter. */
-	memset(t->r, 0xa5, blk_ureq_size(IOV_CAP));
+	memset(t->r, 0xa5, blk_ureq_size());
 	blk_uring_request(f->u, &t->vreq, t->iov, out ? n - 1 : 1,
-			  out ? 1 : n - 1, t->r, IOV_CAP);
+			  out ? 1 : n - 1, t->r);
 }
 
 /* Poll the eventfd and reap until requests [0, n) are done. */
@@ -503,7 +502,7 @@ static void refused_at_once(void **state)
 	iov_set(&t->iov[0], &t->hdr, sizeof(t->hdr));
 	t->done = false;
 	t->status = 0xee;
-	blk_uring_request(f->u, &t->vreq, t->iov, 1, 0, t->r, IOV_CAP);
+	blk_uring_request(f->u, &t->vreq, t->iov, 1, 0, t->r);
 	assert_true(t->done);
 	assert_int_equal(t->written, 0);
 	assert_int_equal(t->status, 0xee);
@@ -592,7 +591,7 @@ static void split_data(void **state)
 	iov_set(&t->iov[1], f->buf, 1024);
 	iov_set(&t->iov[2], f->buf + 4096, 2048 + 1);
 	t->done = false;
-	blk_uring_request(f->u, &t->vreq, t->iov, 1, 2, t->r, IOV_CAP);
+	blk_uring_request(f->u, &t->vreq, t->iov, 1, 2, t->r);
 	wait_done(f, 1);
 	assert_int_equal(f->buf[4096 + 2048], VIRTIO_BLK_S_OK);
 	assert_memory_equal(f->buf, expect, 1024);
@@ -607,7 +606,7 @@ static void split_data(void **state)
 	iov_set(&t->iov[1], &t->status, 1);
 	t->done = false;
 	t->completions = 0;
-	blk_uring_request(f->u, &t->vreq, t->iov, 1, 1, t->r, IOV_CAP);
+	blk_uring_request(f->u, &t->vreq, t->iov, 1, 1, t->r);
 	wait_done(f, 1);
 	check_status(f, 1, VIRTIO_BLK_S_OK);
 	assert_int_equal(pread(f->d.fd, expect, 1024, 100 * 512), 1024);
