@@ -31,6 +31,10 @@ PACKAGES="
 	man-db
 	groff-base
 	liburing-dev
+	qemu-system-x86
+	qemu-system-common
+	busybox-static
+	cpio
 "
 
 set -eu

@@ -1,0 +1,373 @@
+// SPDX-License-Identifier: MIT
+/*
+ * guest_blkio.c - the guest's block workload of the QEMU tests (issue 13
+ * part 4, issue 14 scenario 1).
+ *
+ * Runs inside the Linux guest (statically linked, from the initramfs) on the
+ * vhost-user-blk disk. Every 4 KiB block carries a header (magic, its LBA,
+ * a generation, the seed, the CRC-32 of its payload) and a payload of
+ * pseudo-random bytes derived from (seed, lba, generation), so that any
+ * block can be checked on its own, here and on the host, without keeping a
+ * copy of what was written.
+ *
+ * Phases, each with --streams threads working on disjoint interleaved LBA
+ * sets in a shuffled order (so several requests are in flight on the
+ * virtqueue and the order is not sequential):
+ *   1. write every data block with generation 1;
+ *   2. rewrite the blocks whose expected generation is 2 (a hash of seed and
+ *      LBA picks about half) - an overwrite must replace, not merge;
+ *   3. fdatasync (a virtio-blk FLUSH request);
+ *   [--pause: print "GPC-PHASE: written" and wait until the host writes the
+ *    "go" block at the last LBA - the host's chance to corrupt a block];
+ *   4. read every data block back and compare it with what was written;
+ *   5. read the whole disk in order and compute its CRC-32.
+ * Then one machine-readable line:
+ *   GPC-VERDICT: PASS|FAIL writes=N reads=N mismatches=N blocks=N seed=HEX
+ *                sum=HEX ms=N [reason=...]
+ * The host compares `sum` with the CRC-32 of the backing file (Python's
+ * zlib.crc32 is the same function) and checks each block's header.
+ *
+ * All I/O is O_DIRECT, so the guest's page cache never answers a read: every
+ * read is a request to the back-end.
+ */
+#define _GNU_SOURCE /* O_DIRECT */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/fs.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BLK_SIZE    4096
+#define HDR_SIZE    64
+#define BLK_MAGIC   0x31304b4c42435047ULL /* "GPCBLK01" little-endian */
+#define GO_MAGIC    0x2121214f47435047ULL /* "GPCGO!!!" little-endian */
+#define MAX_STREAMS 64
+
+/* Block header; little-endian on disk (the guest is x86-64, as the host). */
+struct blk_hdr {
+	uint64_t magic;
+	uint64_t lba;
+	uint64_t gen;
+	uint64_t seed;
+	uint32_t payload_crc;
+	uint32_t stream;
+	uint8_t reserved[24];
+};
+_Static_assert(sizeof(struct blk_hdr) == HDR_SIZE, "header is 64 bytes");
+
+static int dev_fd;
+static uint64_t seed;
+static uint64_t data_blocks;
+static unsigned int streams = 4;
+static atomic_ullong n_writes, n_reads, n_mismatches, n_errors;
+
+/*
+ * splitmix64: tiny, good enough to scramble, and easy to reproduce in the
+ * host's Python check (expected_gen() must agree with it bit for bit).
+ */
+static uint64_t splitmix64(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* Generation 1 or 2 the block must carry at the end; host: same formula. */
+static uint64_t expected_gen(uint64_t lba)
+{
+	uint64_t s = seed ^ (lba * 0xd1342543de82ef95ULL);
+
+	return 1 + (splitmix64(&s) & 1);
+}
+
+static uint32_t crc_table[256];
+
+/* The CRC-32 of zlib, gzip and Ethernet (reflected polynomial 0xEDB88320). */
+static void crc32_init(void)
+{
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t c = i;
+
+		for (int k = 0; k < 8; k++)
+			c = (c & 1) ? 0xedb88320U ^ (c >> 1) : c >> 1;
+		crc_table[i] = c;
+	}
+}
+
+/* Running form: crc32_update(0, ...) starts, feed the result back in. */
+static uint32_t crc32_update(uint32_t crc, const uint8_t *p, size_t n)
+{
+	crc = ~crc;
+	while (n--)
+		crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+	return ~crc;
+}
+
+static void fill_block(uint8_t *buf, uint64_t lba, uint64_t gen,
+		       unsigned int stream)
+{
+	struct blk_hdr h = {
+		.magic = BLK_MAGIC,
+		.lba = lba,
+		.gen = gen,
+		.seed = seed,
+		.stream = stream,
+	};
+	uint64_t s = seed ^ (lba << 20) ^ (gen << 4) ^ 0x5bd1e995ULL;
+
+	for (size_t off = HDR_SIZE; off < BLK_SIZE; off += 8) {
+		uint64_t v = splitmix64(&s);
+
+		memcpy(buf + off, &v, 8);
+	}
+	h.payload_crc = crc32_update(0, buf + HDR_SIZE, BLK_SIZE - HDR_SIZE);
+	memcpy(buf, &h, sizeof(h));
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Whole-block pread/pwrite; a short transfer is an error for O_DIRECT. */
+static int xfer(int write, void *buf, uint64_t lba)
+{
+	off_t off = (off_t)(lba * BLK_SIZE);
+	ssize_t r;
+
+	do {
+		r = write ? pwrite(dev_fd, buf, BLK_SIZE, off) :
+			    pread(dev_fd, buf, BLK_SIZE, off);
+	} while (r < 0 && errno == EINTR);
+	if (r != BLK_SIZE) {
+		fprintf(stderr, "guest_blkio: %s lba %" PRIu64 ": %s\n",
+			write ? "pwrite" : "pread", lba,
+			r < 0 ? strerror(errno) : "short transfer");
+		atomic_fetch_add(&n_errors, 1);
+		return -1;
+	}
+	atomic_fetch_add(write ? &n_writes : &n_reads, 1);
+	return 0;
+}
+
+enum phase { PH_WRITE1, PH_WRITE2, PH_VERIFY };
+
+struct stream_arg {
+	unsigned int id;
+	enum phase phase;
+	pthread_t thread;
+};
+
+static void *stream_main(void *p)
+{
+	struct stream_arg *a = p;
+	uint8_t *buf, *want;
+	uint64_t n = 0, *lbas, s = seed ^ (0x1000ULL + a->id + a->phase * 97);
+
+	if (posix_memalign((void **)&buf, BLK_SIZE, BLK_SIZE) ||
+	    posix_memalign((void **)&want, BLK_SIZE, BLK_SIZE))
+		goto oom;
+	lbas = malloc(sizeof(*lbas) * (data_blocks / streams + 1));
+	if (!lbas)
+		goto oom;
+	for (uint64_t lba = a->id; lba < data_blocks; lba += streams)
+		lbas[n++] = lba;
+	/* Fisher-Yates: each phase visits its blocks in a new order. */
+	for (uint64_t i = n; i > 1; i--) {
+		uint64_t j = splitmix64(&s) % i, t = lbas[i - 1];
+
+		lbas[i - 1] = lbas[j];
+		lbas[j] = t;
+	}
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t lba = lbas[i], gen = expected_gen(lba);
+
+		switch (a->phase) {
+		case PH_WRITE1:
+			fill_block(buf, lba, 1, a->id);
+			xfer(1, buf, lba);
+			break;
+		case PH_WRITE2:
+			if (gen != 2)
+				break;
+			fill_block(buf, lba, 2, a->id);
+			xfer(1, buf, lba);
+			break;
+		case PH_VERIFY:
+			if (xfer(0, buf, lba))
+				break;
+			/*
+			 * The writer's stream id is part of the block: the
+			 * block was last written by stream lba % streams.
+			 */
+			fill_block(want, lba, gen,
+				   (unsigned int)(lba % streams));
+			if (memcmp(buf, want, BLK_SIZE)) {
+				if (atomic_fetch_add(&n_mismatches, 1) < 8)
+					fprintf(stderr,
+						"guest_blkio: mismatch at lba "
+						"%" PRIu64 "\n",
+						lba);
+			}
+			break;
+		}
+	}
+	free(lbas);
+	free(want);
+	free(buf);
+	return NULL;
+oom:
+	atomic_fetch_add(&n_errors, 1);
+	return NULL;
+}
+
+static int run_phase(enum phase ph)
+{
+	struct stream_arg a[MAX_STREAMS];
+
+	for (unsigned int i = 0; i < streams; i++) {
+		a[i].id = i;
+		a[i].phase = ph;
+		if (pthread_create(&a[i].thread, NULL, stream_main, &a[i])) {
+			fprintf(stderr, "guest_blkio: pthread_create failed\n");
+			for (unsigned int k = 0; k < i; k++)
+				pthread_join(a[k].thread, NULL);
+			return -1;
+		}
+	}
+	for (unsigned int i = 0; i < streams; i++)
+		pthread_join(a[i].thread, NULL);
+	return 0;
+}
+
+/* --pause: the host corrupts (or not) the file, then writes the go block. */
+static int wait_for_go(uint8_t *buf, uint64_t go_lba, unsigned int timeout_s)
+{
+	uint64_t deadline = now_ms() + timeout_s * 1000ULL;
+
+	printf("GPC-PHASE: written\n");
+	fflush(stdout);
+	while (now_ms() < deadline) {
+		uint64_t magic;
+
+		if (xfer(0, buf, go_lba))
+			return -1;
+		memcpy(&magic, buf, 8);
+		if (magic == GO_MAGIC)
+			return 0;
+		usleep(50 * 1000);
+	}
+	fprintf(stderr, "guest_blkio: no go block after %u s\n", timeout_s);
+	return -1;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: guest_blkio --dev DEV --seed HEX "
+			"[--streams N] [--pause]\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	const char *dev = NULL, *reason = "";
+	uint64_t bytes = 0, blocks, t0;
+	struct stat st;
+	uint8_t *buf;
+	uint32_t sum = 0;
+	int pause = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--dev") && i + 1 < argc)
+			dev = argv[++i];
+		else if (!strcmp(argv[i], "--seed") && i + 1 < argc)
+			seed = strtoull(argv[++i], NULL, 16);
+		else if (!strcmp(argv[i], "--streams") && i + 1 < argc)
+			streams = (unsigned int)strtoul(argv[++i], NULL, 0);
+		else if (!strcmp(argv[i], "--pause"))
+			pause = 1;
+		else
+			usage();
+	}
+	if (!dev || streams < 1 || streams > MAX_STREAMS)
+		usage();
+	crc32_init();
+
+	/* A regular file too, so that the program can be tried on the host. */
+	dev_fd = open(dev, O_RDWR | O_DIRECT);
+	if (dev_fd >= 0 && !fstat(dev_fd, &st) && S_ISREG(st.st_mode))
+		bytes = (uint64_t)st.st_size;
+	else if (dev_fd >= 0 && ioctl(dev_fd, BLKGETSIZE64, &bytes))
+		dev_fd = -1;
+	if (dev_fd < 0) {
+		printf("GPC-VERDICT: FAIL reason=open-%s-%s\n", dev,
+		       strerror(errno));
+		return 1;
+	}
+	blocks = bytes / BLK_SIZE;
+	if (blocks < 2 * streams ||
+	    posix_memalign((void **)&buf, BLK_SIZE, BLK_SIZE)) {
+		printf("GPC-VERDICT: FAIL reason=disk-too-small blocks=%" PRIu64
+		       "\n",
+		       blocks);
+		return 1;
+	}
+	/* The last block is the host's "go" flag of --pause, never data. */
+	data_blocks = blocks - 1;
+
+	t0 = now_ms();
+	if (run_phase(PH_WRITE1) || run_phase(PH_WRITE2)) {
+		reason = " reason=threads";
+		goto verdict;
+	}
+	if (fdatasync(dev_fd)) {
+		atomic_fetch_add(&n_errors, 1);
+		fprintf(stderr, "guest_blkio: fdatasync: %s\n",
+			strerror(errno));
+	}
+	if (pause && wait_for_go(buf, blocks - 1, 30)) {
+		reason = " reason=no-go";
+		goto verdict;
+	}
+	if (run_phase(PH_VERIFY)) {
+		reason = " reason=threads";
+		goto verdict;
+	}
+	for (uint64_t lba = 0; lba < blocks; lba++) {
+		if (xfer(0, buf, lba)) {
+			reason = " reason=io-error";
+			break;
+		}
+		sum = crc32_update(sum, buf, BLK_SIZE);
+	}
+verdict:
+	if (!*reason && atomic_load(&n_errors))
+		reason = " reason=io-error";
+	if (!*reason && atomic_load(&n_mismatches))
+		reason = " reason=mismatch";
+	printf("GPC-VERDICT: %s writes=%llu reads=%llu mismatches=%llu "
+	       "errors=%llu blocks=%" PRIu64 " streams=%u seed=%" PRIx64
+	       " sum=%08" PRIx32 " ms=%" PRIu64 "%s\n",
+	       *reason ? "FAIL" : "PASS", atomic_load(&n_writes),
+	       atomic_load(&n_reads), atomic_load(&n_mismatches),
+	       atomic_load(&n_errors), blocks, streams, seed, sum,
+	       now_ms() - t0, reason);
+	fflush(stdout);
+	close(dev_fd);
+	free(buf);
+	return *reason ? 1 : 0;
+}
