@@ -217,7 +217,7 @@ static int c_kick_no_fd(struct fe_sess *s, const char **why)
 
 static int c_config_too_big(struct fe_sess *s, const char **why)
 {
-	struct gpc_vhost_config cfg = { .offset = 0, .size = 4096 };
+	struct gpc_vhost_config_msg cfg = { .offset = 0, .size = 4096 };
 
 	if (!fe_has_pf(&s->c, GPC_VHOST_PROTOCOL_F_CONFIG)) {
 		*why = "CONFIG not offered";

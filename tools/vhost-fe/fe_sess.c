@@ -130,7 +130,7 @@ int fe_sess_negotiate(struct fe_sess *s)
 	struct fe_conn *c = &s->c;
 	const struct fe_opts *o = s->o;
 	struct gpc_vhost_msg rep;
-	struct gpc_vhost_config cfg = { .offset = 0, .size = 36 };
+	struct gpc_vhost_config_msg cfg = { .offset = 0, .size = 36 };
 	uint64_t qnum = 1, pf_want;
 	int err;
 
