@@ -30,6 +30,7 @@ PACKAGES="
 	python3
 	man-db
 	groff-base
+	liburing-dev
 	qemu-system-x86
 	qemu-system-common
 	busybox-static
