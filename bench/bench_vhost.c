@@ -225,16 +225,20 @@ static void fe_run(const char *sock, unsigned int queues, unsigned int qd,
 	pid = fork();
 	if (!pid) {
 		dup2(p[1], 1);
-		/* The whole disk, half reads; churn: an unused region. */
+		/*
+		 * The whole disk, half reads, a ring that holds depth 128 (3
+		 * descriptors a request); churn: a region no request uses.
+		 */
 		if (churn)
 			execl(opt.fe, opt.fe, "--socket", sock, "--queues", qs,
 			      "--qdepth", ds, "--duration", ts, "--blocks",
-			      "65536", "--read-pct", "50", "--churn-mem", "2",
-			      (char *)NULL);
+			      "65536", "--read-pct", "50", "--ring", "512",
+			      "--churn-mem", "2", (char *)NULL);
 		else
 			execl(opt.fe, opt.fe, "--socket", sock, "--queues", qs,
 			      "--qdepth", ds, "--duration", ts, "--blocks",
-			      "65536", "--read-pct", "50", (char *)NULL);
+			      "65536", "--read-pct", "50", "--ring", "512",
+			      (char *)NULL);
 		_exit(127);
 	}
 	close(p[1]);

@@ -59,7 +59,8 @@ static void usage(FILE *f)
 		"  -f, --file FILE        the disk\n"
 		"  -q, --queues N         virtqueues, 1..%u (default 1)\n"
 		"      --queue-size N     largest queue accepted, a power of\n"
-		"                         two 4..32768 (default 256)\n"
+		"                         two 4..32768 (default 1024,\n"
+		"                         as qemu-storage-daemon)\n"
 		"  -r, --readonly         a read-only disk (VIRTIO_BLK_F_RO)\n"
 		"      --direct           O_DIRECT for aligned requests\n"
 		"      --client           connect to PATH (QEMU's server=on)\n"
@@ -133,7 +134,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 
 	memset(o, 0, sizeof(*o));
 	o->queues = 1;
-	o->queue_size = 256;
+	o->queue_size = 1024;
 	o->scheme = GPC_SCHEME_SRCU;
 	while ((c = getopt_long(argc, argv, "s:f:q:rhV", lopts, NULL)) != -1) {
 		switch (c) {
