@@ -245,6 +245,7 @@ struct fe_opts {
 	bool expect_zero;
 	bool conformance;
 	const char *known_accepts; /* conformance cases acked 0, known */
+	const char *skip_cases;	   /* conformance cases not sent at all */
 	bool bench;
 	bool verbose;
 	int read_pct;

@@ -45,6 +45,8 @@ static void usage(FILE *f)
 		"  --conformance        run the protocol conformance cases\n"
 		"  --known-accepts L    conformance cases (comma list) the\n"
 		"                       back-end is known to ack with 0\n"
+		"  --skip-cases L       conformance cases (comma list) not\n"
+		"                       sent: they crash that back-end\n"
 		"  --bench              QD 1/32/128 runs, one summary each\n"
 		"  --control-no-rem     test of the checker: poison the churned\n"
 		"                       region without REM (must fail)\n"
@@ -82,6 +84,7 @@ int main(int argc, char **argv)
 		{ "conformance", no_argument, NULL, 'c' },
 		{ "bench", no_argument, NULL, 'B' },
 		{ "known-accepts", required_argument, NULL, 'K' },
+		{ "skip-cases", required_argument, NULL, 'k' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "seed", required_argument, NULL, 'S' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -174,6 +177,9 @@ int main(int argc, char **argv)
 			break;
 		case 'K':
 			o.known_accepts = optarg;
+			break;
+		case 'k':
+			o.skip_cases = optarg;
 			break;
 		case 't':
 			o.timeout_ms = atoi(optarg);
