@@ -106,6 +106,18 @@ if(out MATCHES "(^|\n)suite 6 \\(end to end\\): running" AND
   list(APPEND ratios ${E2E_RATIOS})
 endif()
 
+# Suite 7 (bench_vhost): its ratios are required when it ran (both programs
+# built: it did not print "suite 7: skipped"); the qsd ones when
+# qemu-storage-daemon was there.
+if(out MATCHES "==== suite 7 vhost-user-blk" AND
+   NOT out MATCHES "(^|\n)suite 7: skipped")
+  list(APPEND ratios vhost_churn_p99_vs_idle_p99 vhost_rem_reply_p99_us)
+  if(NOT out MATCHES "qsd rows n/a")
+    list(APPEND ratios vhost_iops_vs_qsd_1q vhost_iops_vs_qsd_2q
+         qsd_churn_p99_vs_idle_p99)
+  endif()
+endif()
+
 set(num "-?[0-9]+\\.[0-9][0-9][0-9]")
 set(missing "")
 foreach(r IN LISTS ratios)
