@@ -25,9 +25,11 @@
  * back-end that serves it; one back-end per scheme is kept between inputs.
  *
  * Guest memory is two memfds, A (A_PAGES) and B (B_PAGES), created once;
- * regions the decoder builds stay inside their memfd (see REGION below),
- * since a region past the end of its file would make the back-end's first
- * access a SIGBUS (reported separately; not what this harness looks for).
+ * the regions the decoder builds (fix_region) stay inside their memfd but
+ * for one whole-file region in 16, which keeps the file's size at its
+ * offset and so runs past the end of the file: the back-end must refuse
+ * it (it used to map it, and its first access was a SIGBUS).
+ * FUZZ_VHOST_DEV_PAST_EOF=1 makes every whole-file region do that.
  *
  * Input layout (all multi-byte fields little-endian, missing bytes 0):
  *   u8 cfg                 bit 0: scheme (0 srcu, 1 rwlock)
@@ -247,6 +249,9 @@ static const struct gpc_vhost_device echo_dev = {
 /* ---- process-wide state ------------------------------------------------- */
 
 static bool verbose;
+/* FUZZ_VHOST_DEV_PAST_EOF: every whole-file region keeps the size of the
+ * file at its offset, so it runs past the end (see the top). */
+static bool past_eof;
 static struct edev edevs[2];
 static struct gpc_vhost_dev *devs[2];
 static int memfd[2] = { -1, -1 };
@@ -346,6 +351,7 @@ static void init_once(void)
 		return;
 	done = true;
 	verbose = getenv("FUZZ_VHOST_DEV_VERBOSE") != NULL;
+	past_eof = getenv("FUZZ_VHOST_DEV_PAST_EOF") != NULL;
 	for (int m = 0; m < 2; m++) {
 		memfd[m] = memfd_create(m ? "fuzz-b" : "fuzz-a", MFD_CLOEXEC);
 		CHECK(memfd[m] >= 0, "memfd_create: %d", errno);
@@ -482,6 +488,8 @@ static struct gpc_vhost_region fix_region(struct gpc_vhost_region w,
 
 	off = (w.mmap_offset & 1) ? (w.mmap_offset >> 1) % p : 0;
 	np = (w.size & 1) ? 1 + (w.size >> 1) % (p - off) : p - off;
+	if (past_eof || (w.size & 0x1f) == 0x1e)
+		np = p; /* with an offset: past the end of the file */
 	*m_out = m;
 	return (struct gpc_vhost_region){
 		.guest_addr = (1 + (w.guest_addr & 3)) * MIB +
