@@ -43,7 +43,8 @@
  *           bit 6: raw payload (no fix-ups towards valid values)
  *     then the request's payload (its natural size; SET_MEM_TABLE reads a
  *     u32 count first, GET/SET_CONFIG their 12-byte header first)
- *   t & 15 in 12..13: a kick: u8 q, u8 n (descriptors, readable count),
+ *   t & 15 in 12..13: a kick: u8 q (bit 0 the queue; bit 7: the avail
+ *     index jumps by q << 3 instead of 1), u8 n (descriptors, readable count),
  *     then per descriptor u8 flags-selector, u8 length, u8 buffer
  *   t & 15 == 14   : a pause (up to 1 ms, replies drained)
  *

@@ -552,7 +552,9 @@ void fzd_op_msg(struct fe *fe, struct in *in, bool raw_req)
 
 void fzd_op_kick(struct fe *fe, struct in *in)
 {
-	unsigned int qi = u8(in) % NQ, nb = u8(in);
+	unsigned int qsel = u8(in), qi = qsel % NQ, nb = u8(in);
+	/* Bit 7 of the queue byte: the avail index jumps (a broken driver). */
+	uint16_t step = (qsel & 0x80) ? (uint16_t)(qsel << 3) : 1;
 	struct mqueue *q = &fe->q[qi];
 	unsigned int nd = 1 + nb % 4, nread = (nb >> 2) % (nd + 1);
 	unsigned int num = q->num;
@@ -610,7 +612,7 @@ void fzd_op_kick(struct fe *fe, struct in *in)
 	used0 = atomic_load_explicit((_Atomic uint16_t *)&used->idx,
 				     memory_order_acquire);
 	atomic_store_explicit((_Atomic uint16_t *)&avail->idx,
-			      (uint16_t)(idx + 1), memory_order_release);
+			      (uint16_t)(idx + step), memory_order_release);
 	if (write(kfd, &one, 8) != 8) {
 		/* as above */
 	}
