@@ -201,6 +201,17 @@ void fzd_write_seeds(const char *dir)
 		write_seed(dir, name, &s);
 	}
 
+	/* A driver whose avail index jumps past the queue size. */
+	s.n = 0;
+	put8(&s, 0);
+	negotiate(&s, feat);
+	smem_table(&s, 1);
+	squeue(&s, 0, 0);
+	skick(&s, 0, false);
+	skick(&s, 0x80, false);
+	sstate(&s, GPC_VHOST_GET_VRING_BASE, 0, 0);
+	write_seed(dir, "broken-avail", &s);
+
 	/* Memory table churn: two regions, then a table that keeps one. */
 	s.n = 0;
 	put8(&s, 0);
