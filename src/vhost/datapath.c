@@ -236,8 +236,24 @@ static void process(struct gpc_vhost_queue *q)
 	}
 	q->ring_miss_gen = 0;
 	q->in_batch = true;
-	for (;;) {
+	for (unsigned int pass = 0;; pass++) {
 		uint16_t avail = load16(&q->avail->idx, memory_order_acquire);
+
+		/*
+		 * A driver (or rings that overlap: our used index stores land
+		 * on its avail index) can keep the index moving forever; the
+		 * worker must get back to its commands (a stop waits for it).
+		 * Kick ourselves so that the rest is popped on the next turn.
+		 */
+		if (pass > q->num) {
+			uint64_t one = 1;
+
+			if (q->kick_fd >= 0 &&
+			    write(q->kick_fd, &one, sizeof(one)) < 0) {
+				/* a full counter is a pending kick already */
+			}
+			break;
+		}
 
 		if ((uint16_t)(avail - q->last_avail) > q->num) {
 			broken(q, "the driver's avail index runs more than "

@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -85,6 +86,7 @@ static int map_region(struct gpc_vhost_dev *d, const struct gpc_vhost_region *w,
 		      int fd, struct gpc_vhost_mreg *r)
 {
 	uint64_t ps = (uint64_t)sysconf(_SC_PAGESIZE);
+	struct stat st;
 	void *p;
 	int id;
 
@@ -95,6 +97,16 @@ static int map_region(struct gpc_vhost_dev *d, const struct gpc_vhost_region *w,
 		return gpc_vhost_fail(d, -EINVAL, "region too large");
 	if (fd < 0)
 		return gpc_vhost_fail(d, -EBADF, "region without an fd");
+	/*
+	 * A mapping past the end of a file maps, and its first access is a
+	 * SIGBUS of the whole back-end. (A front-end that shrinks the file
+	 * later is not caught here: that needs F_SEAL_SHRINK.)
+	 */
+	if (!fstat(fd, &st) && S_ISREG(st.st_mode) &&
+	    (w->mmap_offset > (uint64_t)st.st_size ||
+	     w->size > (uint64_t)st.st_size - w->mmap_offset))
+		return gpc_vhost_fail(d, -EINVAL,
+				      "region past the end of its fd");
 	p = mmap(NULL, (size_t)w->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
 		 (off_t)w->mmap_offset);
 	if (p == MAP_FAILED)
