@@ -218,7 +218,9 @@ int gpc_vhost_inflight_map(int fd, const struct gpc_vhost_inflight *msg,
 	    !counts_ok(msg->num_queues, msg->queue_size))
 		return -EINVAL;
 	need = GPC_VHOST_INFLIGHT_STRIDE(msg->queue_size) * msg->num_queues;
-	if (msg->mmap_size < need || msg->mmap_offset > UINT64_MAX - need ||
+	/* 8-byte fields: a misaligned area would make every access split. */
+	if (msg->mmap_offset % 8 || msg->mmap_size < need ||
+	    msg->mmap_offset > UINT64_MAX - need ||
 	    msg->mmap_offset > (uint64_t)INT64_MAX - need)
 		return -EINVAL;
 	if (fstat(fd, &stb))

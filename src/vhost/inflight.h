@@ -112,7 +112,9 @@ gpc_vhost_inflight_create(unsigned int num_queues, unsigned int queue_size,
  *
  * Every field is checked before anything is mapped: the counts in range,
  * mmap_size at least the layout's size for them (a larger area is mapped
- * only as far as the layout reaches), mmap_offset + mmap_size without
+ * only as far as the layout reaches), mmap_offset a multiple of 8 (the
+ * entries' u64 fields are accessed atomically; a misaligned one could be
+ * split, found by fuzz_vhost_inflight), mmap_offset + mmap_size without
  * overflow and inside the file (fstat: an access beyond a file's end would
  * be SIGBUS). Then each queue's header: version 0 (never used: initialised
  * now), or GPC_VHOST_INFLIGHT_VERSION with features 0 and desc_num equal

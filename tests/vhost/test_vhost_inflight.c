@@ -327,7 +327,7 @@ static void test_map_hostile(void **state)
 	TRY(-EINVAL, msg.queue_size = 0);
 	TRY(-EINVAL, msg.queue_size = 32769);
 	TRY(-EINVAL, msg.mmap_size = size - 1);
-	TRY(-EINVAL, msg.mmap_offset = 1);		/* beyond the file */
+	TRY(-EINVAL, msg.mmap_offset = 8);		/* beyond the file */
 	TRY(-EINVAL, msg.mmap_offset = UINT64_MAX - 8); /* wraps */
 	TRY(-EINVAL, msg.mmap_offset = (uint64_t)INT64_MAX);
 	TRY(-EINVAL, msg.queue_size = QS * 4); /* the file is too small */
@@ -360,7 +360,7 @@ static void test_map_hostile(void **state)
 	free(img);
 }
 
-/* An area at an unaligned offset inside its file. */
+/* An area at an offset inside its file that is not a page multiple. */
 static void test_map_offset(void **state)
 {
 	struct gpc_vhost_inflight_area *a, *b;
@@ -373,13 +373,30 @@ static void test_map_offset(void **state)
 	assert_int_equal(gpc_vhost_inflight_begin(a, 0, 9), 0);
 	assert_int_equal(gpc_vhost_inflight_begin(a, 0, 3), 0);
 	b = remap(gpc_vhost_inflight_base(a), gpc_vhost_inflight_size(a),
-		  4096 + 100);
+		  4096 + 72);
 	assert_int_equal(gpc_vhost_inflight_resubmit(b, 0, 0, heads, QS, &n),
 			 0);
 	assert_int_equal(n, 2);
 	assert_int_equal(heads[0], 9);
 	assert_int_equal(heads[1], 3);
 	gpc_vhost_inflight_destroy(b);
+	/* The same area 4 bytes further: its u64 fields would be misaligned. */
+	{
+		struct gpc_vhost_inflight msg = {
+			.mmap_size = gpc_vhost_inflight_size(a),
+			.mmap_offset = 4096 + 76,
+			.num_queues = NQ,
+			.queue_size = QS,
+		};
+		int fd = memfd_create("t", MFD_CLOEXEC);
+
+		assert_int_equal(ftruncate(fd, 3 * 4096 + 8192), 0);
+		assert_int_equal(gpc_vhost_inflight_map(fd, &msg, &b), -EINVAL);
+		msg.mmap_offset = 4096 + 80;
+		assert_int_equal(gpc_vhost_inflight_map(fd, &msg, &b), 0);
+		gpc_vhost_inflight_destroy(b);
+		close(fd);
+	}
 	gpc_vhost_inflight_destroy(a);
 }
 
