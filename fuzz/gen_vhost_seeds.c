@@ -100,7 +100,7 @@ int main(int argc, char **argv)
 	};
 	struct vhost_iotlb_msg io = { 0x1000, 0x1000, 0x7f0000000000ull,
 				      VHOST_ACCESS_RW, VHOST_IOTLB_UPDATE };
-	struct gpc_vhost_config c = { 0, 16, 0, { 1, 2, 3, 4 } };
+	struct gpc_vhost_config_msg c = { 0, 16, 0, { 1, 2, 3, 4 } };
 	struct gpc_vhost_inflight in = { 4096, 0, 1, 256 };
 	uint64_t u = (1ull << VIRTIO_F_VERSION_1) |
 		     (1ull << GPC_VHOST_F_PROTOCOL_FEATURES);

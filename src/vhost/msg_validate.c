@@ -158,7 +158,7 @@ static int check_iotlb(const struct gpc_vhost_msg *msg, const char **why)
 /* GET/SET_CONFIG: 12 + size bytes, size and offset + size within 256. */
 static int check_config(const struct gpc_vhost_msg *msg, const char **why)
 {
-	const struct gpc_vhost_config *c = &msg->payload.config;
+	const struct gpc_vhost_config_msg *c = &msg->payload.config;
 
 	if (c->size > GPC_VHOST_MAX_CONFIG_SIZE)
 		return fail(why, "config size above 256");
@@ -236,10 +236,10 @@ static const struct rule rules[GPC_VHOST_REQUEST_MAX] = {
 				   FDS_NONE, true, check_iotlb),
 	UNSUPPORTED(SET_VRING_ENDIAN),
 	ROW(GET_CONFIG,            GPC_VHOST_CONFIG_HDR_SIZE,
-				   sizeof(struct gpc_vhost_config),
+				   sizeof(struct gpc_vhost_config_msg),
 				   FDS_NONE, true, check_config),
 	ROW(SET_CONFIG,            GPC_VHOST_CONFIG_HDR_SIZE,
-				   sizeof(struct gpc_vhost_config),
+				   sizeof(struct gpc_vhost_config_msg),
 				   FDS_NONE, false, check_config),
 	UNSUPPORTED(CREATE_CRYPTO_SESSION),
 	UNSUPPORTED(CLOSE_CRYPTO_SESSION),

@@ -190,13 +190,13 @@ struct gpc_vhost_log {
 #define GPC_VHOST_MAX_CONFIG_SIZE  256
 #define GPC_VHOST_CONFIG_WRITABLE  0u /* flags: a driver write */
 #define GPC_VHOST_CONFIG_MIGRATION 1u /* flags: restore on a destination */
-struct gpc_vhost_config {
+struct gpc_vhost_config_msg {
 	uint32_t offset;
 	uint32_t size;
 	uint32_t flags;
 	uint8_t payload[GPC_VHOST_MAX_CONFIG_SIZE];
 };
-#define GPC_VHOST_CONFIG_HDR_SIZE offsetof(struct gpc_vhost_config, payload)
+#define GPC_VHOST_CONFIG_HDR_SIZE offsetof(struct gpc_vhost_config_msg, payload)
 
 /* Back-end VRING_HOST_NOTIFIER_MSG: ring index (and flags), area in the fd. */
 struct gpc_vhost_vring_area {
@@ -229,7 +229,7 @@ union gpc_vhost_payload {
 	struct gpc_vhost_mem_reg mem_reg;
 	struct gpc_vhost_log log;
 	struct vhost_iotlb_msg iotlb;
-	struct gpc_vhost_config config;
+	struct gpc_vhost_config_msg config;
 	struct gpc_vhost_vring_area area;
 	struct gpc_vhost_inflight inflight;
 };
@@ -265,7 +265,7 @@ static_assert(offsetof(struct vhost_iotlb_msg, perm) == 24 &&
 	      "IOTLB: perm and type after iova, size, uaddr");
 static_assert(GPC_VHOST_CONFIG_HDR_SIZE == 12,
 	      "config: u32 offset + u32 size + u32 flags");
-static_assert(sizeof(struct gpc_vhost_config) == 12 + 256,
+static_assert(sizeof(struct gpc_vhost_config_msg) == 12 + 256,
 	      "config: at most 256 bytes of config space");
 static_assert(sizeof(struct gpc_vhost_vring_area) == 24, "area: 3 x u64");
 static_assert(sizeof(struct gpc_vhost_inflight) == 24,

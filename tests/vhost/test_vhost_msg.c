@@ -267,7 +267,7 @@ static void test_iotlb(void **state)
 static void test_config(void **state)
 {
 	struct fixture *f = *state;
-	struct gpc_vhost_config c = { .offset = 0, .size = 60, .flags = 0 };
+	struct gpc_vhost_config_msg c = { .offset = 0, .size = 60, .flags = 0 };
 	const uint32_t reqs[] = { GPC_VHOST_GET_CONFIG, GPC_VHOST_SET_CONFIG };
 
 	for (size_t i = 0; i < sizeof(c.payload); i++)

@@ -190,7 +190,7 @@ static void test_payload_too_big(void **state)
 	}
 	/* The largest allowed size is received. */
 	{
-		struct gpc_vhost_config c = { .size = 256 };
+		struct gpc_vhost_config_msg c = { .size = 256 };
 
 		expect(f, GPC_VHOST_SET_CONFIG, V, &c, GPC_VHOST_MAX_PAYLOAD, 0,
 		       0);

@@ -1,0 +1,18 @@
+// SPDX-License-Identifier: MIT
+/*
+ * src/vhost/ext.c - the list of optional modules (ext.h). Wiring one in
+ * is adding its struct here, e.g.:
+ *
+ *	extern const struct gpc_vhost_ext gpc_vhost_ext_iotlb;
+ *	... { &gpc_vhost_ext_iotlb, &gpc_vhost_ext_log, NULL };
+ *
+ * Without a module its features are not offered and its requests are
+ * refused (-EOPNOTSUPP: REPLY_ACK error or disconnect).
+ */
+#include "ext.h"
+
+const struct gpc_vhost_ext *const gpc_vhost_exts[] = {
+	/* HOOK(feat): &gpc_vhost_ext_iotlb, &gpc_vhost_ext_log,
+	 * &gpc_vhost_ext_inflight, */
+	NULL,
+};

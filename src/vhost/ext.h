@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * src/vhost/ext.h - the hooks through which the optional modules (the
+ * IOTLB, the dirty log, inflight tracking: src/vhost/iotlb.c, log.c,
+ * inflight.c) plug into the back-end without the core knowing them.
+ *
+ * A module is one const struct gpc_vhost_ext listed in gpc_vhost_exts[]
+ * (ext.c): wiring a module in is one line there. What a module gets:
+ *  - its virtio and protocol feature bits are offered (and so the
+ *    messages they gate pass the dispatcher's state checks);
+ *  - every request for which .handles() is true is passed to .handle()
+ *    on the control thread, after the core's generic checks (owner set,
+ *    a validated message); the module sends the reply body itself when
+ *    the request has one, and returns like a core handler (0, or a
+ *    negative errno which becomes the REPLY_ACK status, or a disconnect
+ *    when no ack was asked);
+ *  - .reset() at disconnect and RESET_OWNER, after the queues stopped;
+ *  - .submit() / .complete() on the queue thread for every request, in
+ *    its read section (submit: after the walk, before the device sees
+ *    it; complete: after the used element is written, before the used
+ *    index is published), e.g. for the inflight shared-memory region;
+ *  - .used_written() on the queue thread after the back-end wrote
+ *    [gpa, gpa + len) of a used ring (dirty logging of the ring when
+ *    VHOST_VRING_F_LOG is set; buffers are logged by libgpc's
+ *    GPC_TRANSLATE_WRITE already).
+ * The IOTLB module also sets struct gpc_vhost_dev.dma_vm (its vm of
+ * IOVAs) when VIRTIO_F_ACCESS_PLATFORM is acked: the datapath translates
+ * ring and buffer addresses in dma_vm.
+ */
+#ifndef GPC_VHOST_EXT_H
+#define GPC_VHOST_EXT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dev_priv.h"
+
+struct gpc_vhost_ext {
+	const char *name;
+	uint64_t features;	    /* virtio bits (1ull << bit) */
+	uint64_t protocol_features; /* protocol bits (1ull << bit) */
+	bool (*handles)(uint32_t request);
+	int (*handle)(struct gpc_vhost_dev *d, struct gpc_vhost_msg *msg);
+	void (*reset)(struct gpc_vhost_dev *d);
+	void (*submit)(struct gpc_vhost_queue *q, uint16_t head);
+	void (*complete)(struct gpc_vhost_queue *q, uint16_t head);
+	void (*used_written)(struct gpc_vhost_queue *q, uint64_t gpa,
+			     uint64_t len);
+};
+
+/* NULL-terminated. */
+GPC_VHOST_HIDDEN extern const struct gpc_vhost_ext *const gpc_vhost_exts[];
+
+#endif /* GPC_VHOST_EXT_H */
