@@ -90,9 +90,10 @@ struct gpc_vhost_device {
 	/*
 	 * Device-specific virtio feature bits offered (e.g.
 	 * VIRTIO_BLK_F_SEG_MAX). The library adds VIRTIO_F_VERSION_1,
-	 * VIRTIO_RING_F_EVENT_IDX, VIRTIO_RING_F_INDIRECT_DESC,
-	 * VIRTIO_F_ACCESS_PLATFORM and VHOST_USER_F_PROTOCOL_FEATURES unless
-	 * masked out in .features_mask.
+	 * VIRTIO_RING_F_EVENT_IDX, VIRTIO_RING_F_INDIRECT_DESC and
+	 * VHOST_USER_F_PROTOCOL_FEATURES (and VIRTIO_F_ACCESS_PLATFORM and
+	 * VHOST_F_LOG_ALL once the IOTLB and dirty-log modules are built in)
+	 * unless masked out in .features_mask.
 	 */
 	uint64_t features;
 	uint64_t features_mask;	     /* library bits NOT to offer */
@@ -141,8 +142,9 @@ struct gpc_vhost_device {
 	uint32_t (*bad_request)(void *qctx, struct gpc_vhost_req *req, int err);
 	/*
 	 * The fd from .queue_start became readable, or the queue thread is
-	 * about to sleep: reap completions (gpc_vhost_req_complete()). Queue
-	 * thread, outside any read section.
+	 * about to sleep while the queue has requests in flight: reap
+	 * completions (gpc_vhost_req_complete()). Queue thread, outside any
+	 * read section.
 	 */
 	void (*queue_poll)(void *qctx);
 };
@@ -158,7 +160,7 @@ typedef void gpc_vhost_log_fn(void *ctx, int level, const char *msg);
 /*
  * Checking mode (tests): a removed region or invalidated IOTLB range is
  * remapped PROT_NONE and kept for a while instead of unmapped, and a fault
- * on it is counted in struct gpc_vhost_stats.stale_accesses.
+ * on it crashes the process (stale_accesses is not counted yet: 0).
  */
 #define GPC_VHOST_F_CHECK_STALE (1u << 2)
 
@@ -166,8 +168,12 @@ struct gpc_vhost_config {
 	const char *socket_path;
 	unsigned int flags;	/* GPC_VHOST_F_* */
 	enum gpc_scheme scheme; /* libgpc read side of the memory table */
-	unsigned int workers;	/* datapath threads; 0: one per queue */
-	gpc_vhost_log_fn *log;	/* NULL: stderr */
+	/*
+	 * Datapath threads: queue i runs on thread i % workers; 0 (or more
+	 * than num_queues): one thread per queue.
+	 */
+	unsigned int workers;
+	gpc_vhost_log_fn *log; /* NULL: stderr */
 	void *log_ctx;
 };
 
@@ -208,8 +214,8 @@ int gpc_vhost_dev_create(const struct gpc_vhost_device *dev, void *ctx,
  * waits for the next one. A protocol error ends the connection, not the
  * back-end.
  *
- * Return: 0 after gpc_vhost_dev_stop(); -EINVAL if @d is NULL; -EBUSY if it
- * runs already; the errno of accept()/connect() for a socket that failed
+ * Return: 0 after gpc_vhost_dev_stop(); -EINVAL if @d is NULL or was
+ * created without a socket_path; -EBUSY if it runs already; the errno of accept()/connect() for a socket that failed
  * for good.
  * Context: may sleep (the calling thread becomes the control thread).
  */

@@ -399,10 +399,23 @@ static void *worker_main(void *arg)
 			struct gpc_vhost_queue *q = w->run[i];
 
 			/* About to sleep: let the device reap. */
-			if (q->nr_in_flight && d->dev->queue_poll)
+			if (q->nr_in_flight && d->dev->queue_poll) {
+				bool full = q->nr_in_flight == q->num;
+
 				d->dev->queue_poll(q->qctx);
+				/*
+				 * A full queue stopped popping; the driver
+				 * kicked already and will not again.
+				 */
+				if (full && q->nr_in_flight < q->num)
+					process(q);
+			}
 			if (q->ring_miss_gen || q->kick_fd < 0)
 				timeout = busy ? 0 : RING_RETRY_MS;
+			/* Held requests and no fd to wake us: poll. */
+			if (q->nr_in_flight && q->poll_fd < 0 &&
+			    d->dev->queue_poll && timeout < 0)
+				timeout = 1;
 		}
 		n = epoll_wait(w->epfd, ev, 16, timeout);
 		for (int i = 0; i < n; i++) {

@@ -155,6 +155,8 @@ set -- $ccs
 printf '#include <gpc/gpc.h>\n' >"$tmp/all.c"
 if "$1" -I"$inc" -MM "$tmp/all.c" >"$tmp/deps" 2>"$tmp/log"; then
 	for h in $headers; do
+		# libgpc-vhost's header is another library's, not libgpc's.
+		[ "$h" = gpc/vhost.h ] && continue
 		if ! tr ' \\' '\n\n' <"$tmp/deps" | grep -q "/$h\$"; then
 			echo "FAIL: gpc/gpc.h does not include $h"
 			fail=$((fail + 1))

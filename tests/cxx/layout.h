@@ -18,6 +18,7 @@
 #include <stddef.h>
 
 #include <gpc/gpc.h>
+#include <gpc/vhost.h> /* libgpc-vhost's structs */
 
 /* clang-format off */
 #define GPC_LAYOUT(S, F, E)                                                    \
@@ -105,6 +106,35 @@
 	F(gpc_vm_stats, inval_pending_lapsed) F(gpc_vm_stats, kicks)           \
 	F(gpc_vm_stats, reader_wait_ns) F(gpc_vm_stats, vcpu_wait_ns)          \
 	F(gpc_vm_stats, memslot_changes) F(gpc_vm_stats, active_caches)        \
+	S(gpc_vhost_req)                                                       \
+	F(gpc_vhost_req, queue) F(gpc_vhost_req, queue_index)                  \
+	F(gpc_vhost_req, head) F(gpc_vhost_req, nr_read)                       \
+	F(gpc_vhost_req, nr_write) F(gpc_vhost_req, read_len)                  \
+	F(gpc_vhost_req, write_len) F(gpc_vhost_req, iov)                      \
+	F(gpc_vhost_req, priv)                                                 \
+	S(gpc_vhost_device)                                                    \
+	F(gpc_vhost_device, name) F(gpc_vhost_device, features)                \
+	F(gpc_vhost_device, features_mask) F(gpc_vhost_device, num_queues)     \
+	F(gpc_vhost_device, queue_size_max) F(gpc_vhost_device, seg_max)       \
+	F(gpc_vhost_device, req_priv_size) F(gpc_vhost_device, config_size)    \
+	F(gpc_vhost_device, get_config) F(gpc_vhost_device, set_config)        \
+	F(gpc_vhost_device, queue_start) F(gpc_vhost_device, queue_stop)       \
+	F(gpc_vhost_device, request) F(gpc_vhost_device, bad_request)          \
+	F(gpc_vhost_device, queue_poll)                                        \
+	S(gpc_vhost_config)                                                    \
+	F(gpc_vhost_config, socket_path) F(gpc_vhost_config, flags)            \
+	F(gpc_vhost_config, scheme) F(gpc_vhost_config, workers)               \
+	F(gpc_vhost_config, log) F(gpc_vhost_config, log_ctx)                  \
+	S(gpc_vhost_stats)                                                     \
+	F(gpc_vhost_stats, connections) F(gpc_vhost_stats, messages)           \
+	F(gpc_vhost_stats, refused_messages) F(gpc_vhost_stats, requests)      \
+	F(gpc_vhost_stats, bad_requests) F(gpc_vhost_stats, kicks)             \
+	F(gpc_vhost_stats, calls) F(gpc_vhost_stats, mem_adds)                 \
+	F(gpc_vhost_stats, mem_removes)                                        \
+	F(gpc_vhost_stats, removal_wait_ns_max)                                \
+	F(gpc_vhost_stats, iotlb_updates)                                      \
+	F(gpc_vhost_stats, iotlb_invalidations)                                \
+	F(gpc_vhost_stats, iotlb_misses) F(gpc_vhost_stats, stale_accesses)    \
 	E(gpc_usage) E(gpc_scheme) E(gpc_kvm_exit_kind) E(gpc_log_level)
 /* clang-format on */
 

@@ -29,6 +29,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,6 +53,17 @@
 #define CFG_SIZE 8
 
 /* ---- the echo device -------------------------------------------------- */
+
+/*
+ * The test and the back-end map guest memory at different addresses, so
+ * ThreadSanitizer cannot see the ring's acquire/release pairs as
+ * synchronisation (it keys them by virtual address). The device bumps
+ * echoed (release) after writing a buffer and the driver reads it
+ * (acquire) after seeing a used element; the driver bumps posted before a
+ * kick and the device reads it first (the kick's eventfd is a different
+ * fd number on each side, so TSan's fd synchronisation misses it too).
+ */
+static _Atomic unsigned long echoed, posted;
 
 struct dq {
 	int release_fd;
@@ -110,6 +122,7 @@ static uint32_t echo(struct gpc_vhost_req *r)
 			woff = 0;
 		}
 	}
+	atomic_fetch_add_explicit(&echoed, 1, memory_order_release);
 	return n;
 }
 
@@ -117,6 +130,7 @@ static void e_request(void *qctx, struct gpc_vhost_req *r)
 {
 	struct dq *dq = qctx;
 
+	(void)atomic_load_explicit(&posted, memory_order_acquire);
 	if (r->nr_read && *(char *)r->iov[0].iov_base == 'H') {
 		/* Keep the buffers for later, as a device with I/O in flight. */
 		dq->held[dq->nheld++] = r;
@@ -262,11 +276,13 @@ static void add_region_b(struct fx *f, uint64_t want)
 			 want);
 }
 
-static int setup_conn(void **state, enum gpc_scheme scheme)
+static int setup_conn(void **state, enum gpc_scheme scheme,
+		      unsigned int workers)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	struct gpc_vhost_config cfg = { .scheme = scheme,
-					.flags = GPC_VHOST_F_CHECK_STALE };
+					.flags = GPC_VHOST_F_CHECK_STALE,
+					.workers = workers };
 	struct serve_arg *s = malloc(sizeof(*s));
 	int sv[2];
 
@@ -297,12 +313,18 @@ static int setup_conn(void **state, enum gpc_scheme scheme)
 
 static int setup_srcu(void **state)
 {
-	return setup_conn(state, GPC_SCHEME_SRCU);
+	return setup_conn(state, GPC_SCHEME_SRCU, 0);
+}
+
+/* Both queues on one thread (cfg.workers = 1). */
+static int setup_one_worker(void **state)
+{
+	return setup_conn(state, GPC_SCHEME_SRCU, 1);
 }
 
 static int setup_rwlock(void **state)
 {
-	return setup_conn(state, GPC_SCHEME_RWLOCK);
+	return setup_conn(state, GPC_SCHEME_RWLOCK, 0);
 }
 
 static int teardown(void **state)
@@ -435,6 +457,7 @@ static uint16_t post(struct fx *f, unsigned int i, uint64_t out_gpa,
 	q->avail_idx++;
 	atomic_store_explicit((_Atomic uint16_t *)&q->avail->idx, q->avail_idx,
 			      memory_order_release);
+	atomic_fetch_add_explicit(&posted, 1, memory_order_release);
 	assert_int_equal(write(q->kick, &one, 8), 8);
 	return head;
 }
@@ -451,6 +474,8 @@ static bool wait_used(struct fx *f, unsigned int i, int ms,
 					     memory_order_acquire);
 
 		if (idx != q->last_used) {
+			(void)atomic_load_explicit(&echoed,
+						   memory_order_acquire);
 			*out = q->used->ring[q->last_used % NUM];
 			q->last_used++;
 			return true;
@@ -792,6 +817,120 @@ static void t_table_drop_waits(void **state)
 	assert_true(wait_used(f, 1, TMO, &e));
 }
 
+/* ---- the socket: server and client mode, run and stop -------------- */
+
+struct run_arg {
+	struct gpc_vhost_dev *d;
+	int rc;
+};
+
+static void *run_main(void *arg)
+{
+	struct run_arg *r = arg;
+
+	r->rc = gpc_vhost_dev_run(r->d);
+	return NULL;
+}
+
+static uint64_t socket_features(int sock)
+{
+	struct gpc_vhost_hdr h = { GPC_VHOST_GET_FEATURES, GPC_VHOST_VERSION,
+				   0 };
+	struct gpc_vhost_msg m;
+
+	assert_int_equal(gpc_vhost_msg_send(sock, &h, NULL, NULL, 0, TMO), 0);
+	assert_int_equal(gpc_vhost_msg_recv(sock, &m, TMO), 0);
+	return m.payload.u64;
+}
+
+static void t_socket_modes(void **state)
+{
+	struct gpc_vhost_config cfg = { .scheme = GPC_SCHEME_SRCU };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct run_arg r = { 0 };
+	struct edev e = { 0 };
+	pthread_t t;
+	int s, l;
+
+	(void)state;
+	for (int i = 0; i < NQ; i++)
+		e.q[i].release_fd = -1;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "/tmp/gpc-vhost-test-%d",
+		 (int)getpid());
+	cfg.socket_path = sa.sun_path;
+	/* Server: we connect. */
+	assert_int_equal(gpc_vhost_dev_create(&echo_dev, &e, &cfg, &r.d), 0);
+	assert_int_equal(pthread_create(&t, NULL, run_main, &r), 0);
+	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(connect(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_true(socket_features(s) >> VIRTIO_F_VERSION_1 & 1);
+	close(s);
+	/* A second front-end after the first one left. */
+	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(connect(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_true(socket_features(s) >> VIRTIO_F_VERSION_1 & 1);
+	assert_int_equal(gpc_vhost_dev_destroy(r.d), -EBUSY);
+	assert_int_equal(gpc_vhost_dev_stop(r.d), 0);
+	pthread_join(t, NULL);
+	assert_int_equal(r.rc, 0);
+	close(s);
+	assert_int_equal(gpc_vhost_dev_destroy(r.d), 0);
+	/* Client: the back-end retries until we listen. */
+	cfg.flags = GPC_VHOST_F_CLIENT;
+	unlink(sa.sun_path);
+	assert_int_equal(gpc_vhost_dev_create(&echo_dev, &e, &cfg, &r.d), 0);
+	assert_int_equal(pthread_create(&t, NULL, run_main, &r), 0);
+	usleep(150000); /* a failed attempt or two */
+	l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(bind(l, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(l, 1), 0);
+	s = accept(l, NULL, NULL);
+	assert_true(s >= 0);
+	assert_true(socket_features(s) >> VIRTIO_F_VERSION_1 & 1);
+	assert_int_equal(gpc_vhost_dev_stop(r.d), 0);
+	pthread_join(t, NULL);
+	assert_int_equal(r.rc, 0);
+	close(s);
+	close(l);
+	unlink(sa.sun_path);
+	assert_int_equal(gpc_vhost_dev_destroy(r.d), 0);
+}
+
+/* Refused arguments of the calls themselves. */
+static void t_api_errors(void **state)
+{
+	struct gpc_vhost_config cfg = { .scheme = GPC_SCHEME_SRCU };
+	struct gpc_vhost_device bad = echo_dev;
+	struct gpc_vhost_dev *d;
+	char longp[200];
+
+	(void)state;
+	assert_int_equal(gpc_vhost_dev_create(NULL, NULL, &cfg, &d), -EINVAL);
+	bad.request = NULL;
+	assert_int_equal(gpc_vhost_dev_create(&bad, NULL, &cfg, &d), -EINVAL);
+	bad = echo_dev;
+	bad.num_queues = GPC_VHOST_MAX_QUEUES + 1;
+	assert_int_equal(gpc_vhost_dev_create(&bad, NULL, &cfg, &d), -EINVAL);
+	bad = echo_dev;
+	bad.queue_size_max = 100;
+	assert_int_equal(gpc_vhost_dev_create(&bad, NULL, &cfg, &d), -EINVAL);
+	cfg.flags = 1u << 20;
+	assert_int_equal(gpc_vhost_dev_create(&echo_dev, NULL, &cfg, &d),
+			 -EINVAL);
+	cfg.flags = 0;
+	memset(longp, 'x', sizeof(longp) - 1);
+	longp[sizeof(longp) - 1] = 0;
+	cfg.socket_path = longp;
+	assert_int_equal(gpc_vhost_dev_create(&echo_dev, NULL, &cfg, &d),
+			 -ENAMETOOLONG);
+	assert_int_equal(gpc_vhost_dev_run(NULL), -EINVAL);
+	assert_int_equal(gpc_vhost_dev_serve_fd(NULL, 0), -EINVAL);
+	assert_int_equal(gpc_vhost_dev_stop(NULL), -EINVAL);
+	assert_int_equal(gpc_vhost_dev_destroy(NULL), -EINVAL);
+	assert_int_equal(gpc_vhost_req_complete(NULL, 0), -EINVAL);
+	assert_int_equal(gpc_vhost_dev_config_changed(NULL), -EINVAL);
+}
+
 #define T(fn)                                                      \
 	cmocka_unit_test_setup_teardown(fn, setup_srcu, teardown), \
 		cmocka_unit_test_setup_teardown(fn, setup_rwlock, teardown)
@@ -799,10 +938,20 @@ static void t_table_drop_waits(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(t_negotiation),	  T(t_bad_states),
-		T(t_refused_disconnects), T(t_echo),
-		T(t_event_idx),		  T(t_vring_base),
-		T(t_rem_waits_in_flight), T(t_table_drop_waits),
+		T(t_negotiation),
+		T(t_bad_states),
+		T(t_refused_disconnects),
+		T(t_echo),
+		T(t_event_idx),
+		T(t_vring_base),
+		T(t_rem_waits_in_flight),
+		T(t_table_drop_waits),
+		cmocka_unit_test_setup_teardown(t_echo, setup_one_worker,
+						teardown),
+		cmocka_unit_test_setup_teardown(t_rem_waits_in_flight,
+						setup_one_worker, teardown),
+		cmocka_unit_test(t_socket_modes),
+		cmocka_unit_test(t_api_errors),
 	};
 
 	return cmocka_run_group_tests_name("vhost_dev", tests, NULL, NULL);
