@@ -174,7 +174,7 @@ int gpc_vhost_req_complete(struct gpc_vhost_req *req, uint32_t written)
 	return 0;
 }
 
-static void submit(struct gpc_vhost_queue *q, uint16_t head)
+static void submit(struct gpc_vhost_queue *q, uint16_t head, bool resubmitted)
 {
 	struct gpc_vhost_dev *d = q->dev;
 	struct gpc_vhost_req_slot *s = &q->slots[q->free_head];
@@ -200,7 +200,7 @@ static void submit(struct gpc_vhost_queue *q, uint16_t head)
 	gpc_vhost_inc(d, requests);
 	for (unsigned int i = 0; gpc_vhost_exts[i]; i++)
 		if (gpc_vhost_exts[i]->submit)
-			gpc_vhost_exts[i]->submit(q, head);
+			gpc_vhost_exts[i]->submit(q, head, resubmitted);
 	if (err) {
 		char line[160];
 		uint32_t len = 0;
@@ -236,6 +236,10 @@ static void process(struct gpc_vhost_queue *q)
 	}
 	q->ring_miss_gen = 0;
 	q->in_batch = true;
+	/* What a previous back-end took and never completed goes first. */
+	while (q->resub_pos < q->nresub && q->nr_in_flight < q->num &&
+	       atomic_load(&q->state) == GPC_VHOST_Q_RUNNING)
+		submit(q, q->resub[q->resub_pos++], true);
 	for (;;) {
 		uint16_t avail = load16(&q->avail->idx, memory_order_acquire);
 
@@ -251,7 +255,7 @@ static void process(struct gpc_vhost_queue *q)
 				memory_order_relaxed);
 
 			q->last_avail++;
-			submit(q, head);
+			submit(q, head, false);
 		}
 		if (q->last_avail != avail ||
 		    atomic_load(&q->state) != GPC_VHOST_Q_RUNNING)
@@ -291,9 +295,25 @@ static int do_start(struct gpc_vhost_worker *w, struct gpc_vhost_queue *q)
 			return err;
 	}
 	/* The device's first look at the rings: our used index. */
+	q->nresub = q->resub_pos = 0;
 	gpc_srcu_read_lock(dma_srcu(q));
-	if (map_rings(q))
+	if (map_rings(q)) {
 		q->used_idx = load16(&q->used->idx, memory_order_relaxed);
+		for (unsigned int i = 0; gpc_vhost_exts[i]; i++) {
+			int n;
+
+			if (!gpc_vhost_exts[i]->resubmit)
+				continue;
+			n = gpc_vhost_exts[i]->resubmit(q, q->used_idx,
+							q->resub);
+			if (n < 0)
+				continue;
+			/* The spec's recovery: go on after the resubmitted. */
+			q->nresub = (unsigned int)n;
+			q->last_avail = (uint16_t)(q->used_idx + n);
+			break;
+		}
+	}
 	gpc_srcu_read_unlock(dma_srcu(q));
 	q->signalled_valid = false;
 	q->need_call = false;

@@ -72,6 +72,7 @@ enum gpc_vhost_qstate {
 };
 
 struct gpc_vhost_worker;
+struct gpc_vhost_inflight_area;
 
 struct gpc_vhost_queue {
 	struct gpc_vhost_dev *dev;
@@ -112,6 +113,12 @@ struct gpc_vhost_queue {
 	 * the control thread.
 	 */
 	_Atomic unsigned int inflight[2];
+	/*
+	 * Heads an ext's .resubmit() gave at start, submitted before any new
+	 * pop (resub[resub_pos .. nresub)); num entries, from try_start.
+	 */
+	uint16_t *resub;
+	unsigned int nresub, resub_pos;
 };
 
 /* A worker command (control -> worker, synchronous). */
@@ -185,6 +192,13 @@ struct gpc_vhost_dev {
 	struct gpc_vhost_queue *queues; /* dev->num_queues */
 	struct gpc_vhost_worker *workers;
 	unsigned int nworkers;
+
+	/*
+	 * INFLIGHT_SHMFD's area (ext_inflight.c): set by GET/SET_INFLIGHT_FD
+	 * while every queue is stopped, used by the queue threads.
+	 */
+	struct gpc_vhost_inflight_area *inflight;
+	unsigned int inflight_nq, inflight_qsize; /* the area's shape */
 
 	/* The removal epoch (inflight_epoch.c); only the control thread
 	 * writes it. */

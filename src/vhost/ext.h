@@ -19,6 +19,16 @@
  *    its read section (submit: after the walk, before the device sees
  *    it; complete: after the used element is written, before the used
  *    index is published), e.g. for the inflight shared-memory region;
+ *    .submit()'s resubmitted is true for a head .resubmit() gave back
+ *    (already tracked: not a new pop);
+ *  - .resubmit() on the queue thread at every queue start, inside a read
+ *    section, with the used index the ring has: a module that knows
+ *    requests a previous back-end took and never completed (inflight
+ *    tracking after a reconnect) puts their heads in heads[0..n) (room
+ *    for the queue size) in the order they were taken and returns n; the
+ *    datapath then submits them before anything new and goes on popping
+ *    from used_idx + n (the spec's recovery). -ENODATA: the module has
+ *    nothing to say for this queue (the front-end's base stands);
  *  - .used_written() on the queue thread after the back-end wrote
  *    [gpa, gpa + len) of a used ring (dirty logging of the ring when
  *    VHOST_VRING_F_LOG is set; buffers are logged by libgpc's
@@ -42,7 +52,10 @@ struct gpc_vhost_ext {
 	bool (*handles)(uint32_t request);
 	int (*handle)(struct gpc_vhost_dev *d, struct gpc_vhost_msg *msg);
 	void (*reset)(struct gpc_vhost_dev *d);
-	void (*submit)(struct gpc_vhost_queue *q, uint16_t head);
+	void (*submit)(struct gpc_vhost_queue *q, uint16_t head,
+		       bool resubmitted);
+	int (*resubmit)(struct gpc_vhost_queue *q, uint16_t used_idx,
+			uint16_t *heads);
 	void (*complete)(struct gpc_vhost_queue *q, uint16_t head);
 	void (*used_written)(struct gpc_vhost_queue *q, uint64_t gpa,
 			     uint64_t len);

@@ -54,6 +54,7 @@ void gpc_vhost_queue_reset(struct gpc_vhost_queue *q)
 	free(q->slots);
 	free(q->iovs);
 	free(q->privs);
+	free(q->resub);
 	gpc_vhost_queue_init(d, q, index);
 }
 
@@ -125,11 +126,13 @@ static int try_start(struct gpc_vhost_queue *q)
 	free(q->slots);
 	free(q->iovs);
 	free(q->privs);
+	free(q->resub);
 	q->slots = calloc(q->num, sizeof(*q->slots));
+	q->resub = calloc(q->num, sizeof(*q->resub));
 	/* calloc: pages of iovecs no request reaches are never touched. */
 	q->iovs = calloc((size_t)q->num * d->seg_max, sizeof(*q->iovs));
 	q->privs = priv ? calloc(q->num, priv) : NULL;
-	if (!q->slots || !q->iovs || (priv && !q->privs))
+	if (!q->slots || !q->iovs || !q->resub || (priv && !q->privs))
 		return -ENOMEM;
 	for (unsigned int i = 0; i < q->num; i++) {
 		struct gpc_vhost_req_slot *s = &q->slots[i];
