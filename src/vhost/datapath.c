@@ -118,6 +118,14 @@ static void flush_call(struct gpc_vhost_queue *q)
 	}
 }
 
+/* The modules' look at what we wrote to the used ring (ext.h). */
+static void used_written(struct gpc_vhost_queue *q, uint64_t off, uint64_t len)
+{
+	for (unsigned int i = 0; gpc_vhost_exts[i]; i++)
+		if (gpc_vhost_exts[i]->used_written)
+			gpc_vhost_exts[i]->used_written(q, off, len);
+}
+
 static void free_slot(struct gpc_vhost_queue *q, struct gpc_vhost_req_slot *s)
 {
 	s->in_flight = false;
@@ -150,17 +158,17 @@ int gpc_vhost_req_complete(struct gpc_vhost_req *req, uint32_t written)
 		struct vring_used_elem *e =
 			&q->used->ring[q->used_idx & (q->num - 1)];
 
+		unsigned int slot = q->used_idx & (q->num - 1);
+
 		e->id = req->head;
 		e->len = written;
 		for (unsigned int i = 0; gpc_vhost_exts[i]; i++)
 			if (gpc_vhost_exts[i]->complete)
-				gpc_vhost_exts[i]->complete(q, req->head);
+				gpc_vhost_exts[i]->complete(q, req);
+		used_written(q, GPC_VHOST_USED_ELEM_OFF(slot), 8);
 		q->used_idx++;
 		store16(&q->used->idx, q->used_idx, memory_order_release);
-		for (unsigned int i = 0; gpc_vhost_exts[i]; i++)
-			if (gpc_vhost_exts[i]->used_written)
-				gpc_vhost_exts[i]->used_written(
-					q, q->used_gpa, 6 + 8ull * q->num);
+		used_written(q, GPC_VHOST_USED_IDX_OFF, 2);
 		q->need_call = true;
 		if (own)
 			flush_call(q);
@@ -265,6 +273,7 @@ static void process(struct gpc_vhost_queue *q)
 		/* Tell the driver where we are, then look once more. */
 		store16(&q->used->ring[q->num], q->last_avail,
 			memory_order_relaxed);
+		used_written(q, GPC_VHOST_USED_ELEM_OFF(q->num), 2);
 		atomic_thread_fence(memory_order_seq_cst);
 		if (load16(&q->avail->idx, memory_order_acquire) == avail)
 			break;

@@ -73,6 +73,7 @@ enum gpc_vhost_qstate {
 
 struct gpc_vhost_worker;
 struct gpc_vhost_inflight_area;
+struct gpc_vhost_dirty_log;
 
 struct gpc_vhost_queue {
 	struct gpc_vhost_dev *dev;
@@ -199,6 +200,12 @@ struct gpc_vhost_dev {
 	 */
 	struct gpc_vhost_inflight_area *inflight;
 	unsigned int inflight_nq, inflight_qsize; /* the area's shape */
+	/*
+	 * The dirty log (ext_log.c): created by the first SET_LOG_BASE or
+	 * LOG_ALL (published with release: queue threads may be running),
+	 * destroyed at reset, after the queues stopped.
+	 */
+	struct gpc_vhost_dirty_log *_Atomic dlog;
 
 	/* The removal epoch (inflight_epoch.c); only the control thread
 	 * writes it. */

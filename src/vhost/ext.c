@@ -12,8 +12,10 @@
 #include "ext.h"
 
 GPC_VHOST_HIDDEN extern const struct gpc_vhost_ext gpc_vhost_ext_inflight;
+GPC_VHOST_HIDDEN extern const struct gpc_vhost_ext gpc_vhost_ext_log;
 
 const struct gpc_vhost_ext *const gpc_vhost_exts[] = {
 	&gpc_vhost_ext_inflight, /* ext_inflight.c */
+	&gpc_vhost_ext_log,	 /* ext_log.c */
 	NULL,
 };

@@ -115,18 +115,19 @@ static void inflight_submit(struct gpc_vhost_queue *q, uint16_t head,
 			      head, err);
 }
 
-static void inflight_complete(struct gpc_vhost_queue *q, uint16_t head)
+static void inflight_complete(struct gpc_vhost_queue *q,
+			      const struct gpc_vhost_req *req)
 {
 	if (tracked(q))
-		gpc_vhost_inflight_put(q->dev->inflight, q->index, head);
+		gpc_vhost_inflight_put(q->dev->inflight, q->index, req->head);
 }
 
-static void inflight_used_written(struct gpc_vhost_queue *q, uint64_t gpa,
+static void inflight_used_written(struct gpc_vhost_queue *q, uint64_t off,
 				  uint64_t len)
 {
-	(void)gpa;
 	(void)len;
-	if (tracked(q))
+	/* Only the used index's store commits a batch. */
+	if (off == GPC_VHOST_USED_IDX_OFF && tracked(q))
 		gpc_vhost_inflight_commit(q->dev->inflight, q->index,
 					  q->used_idx);
 }

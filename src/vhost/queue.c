@@ -25,6 +25,7 @@
 #include "gpc/vm.h"
 
 #include "dev_priv.h"
+#include "ext.h"
 
 void gpc_vhost_queue_init(struct gpc_vhost_dev *d, struct gpc_vhost_queue *q,
 			  unsigned int index)
@@ -155,6 +156,10 @@ void gpc_vhost_queue_stop(struct gpc_vhost_queue *q)
 		return;
 	gpc_vhost_worker_cmd(q, GPC_VHOST_WCMD_STOP, -1);
 	q->base = q->last_avail;
+	/* e.g. the dirty log's last harvest before GET_VRING_BASE's reply. */
+	for (unsigned int i = 0; gpc_vhost_exts[i]; i++)
+		if (gpc_vhost_exts[i]->queue_stopped)
+			gpc_vhost_exts[i]->queue_stopped(q);
 }
 
 void gpc_vhost_queues_stop_all(struct gpc_vhost_dev *d)

@@ -11,6 +11,9 @@
  *    with SET_INFLIGHT_FD: exactly the held requests are run again, in
  *    the order they were taken, each completed once, and the queue goes
  *    on from the used index plus them whatever base the front-end gives.
+ *  - LOG_SHMFD + LOG_ALL: SET_LOG_BASE, and a write request sets exactly
+ *    the bits of its buffer's pages and of the used ring's page in the
+ *    front-end's log, at completion and through the harvest.
  */
 #pragma GCC diagnostic ignored "-Wunused-function"
 #define VHOST_DEV_FIXTURE_ONLY
@@ -33,16 +36,22 @@ static void negotiate_proto(struct fx *f, uint64_t extra_proto,
 	u64_ack0(f, GPC_VHOST_SET_FEATURES, f->features);
 }
 
-/* The vring messages of start_queue() without touching the driver side. */
-static void vring_msgs(struct fx *f, unsigned int i, uint16_t base)
+/*
+ * The vring messages of start_queue() without touching the driver side;
+ * log: VHOST_VRING_F_LOG with the used ring's GPA as log_guest_addr.
+ */
+static void vring_msgs_log(struct fx *f, unsigned int i, uint16_t base,
+			   bool log)
 {
 	struct drv *q = &f->q[i];
 	uint64_t pg = ring_page(i), v = i;
 	struct vhost_vring_addr addr = {
 		.index = i,
+		.flags = log ? 1u << VHOST_VRING_F_LOG : 0,
 		.desc_user_addr = UA + pg * PS,
 		.avail_user_addr = UA + (pg + 1) * PS,
 		.used_user_addr = UA + (pg + 2) * PS,
+		.log_guest_addr = log ? GA + (pg + 2) * PS : 0,
 	};
 
 	state_ack(f, GPC_VHOST_SET_VRING_NUM, i, NUM, 0);
@@ -55,6 +64,11 @@ static void vring_msgs(struct fx *f, unsigned int i, uint16_t base)
 	assert_int_equal(
 		req_ack(f, GPC_VHOST_SET_VRING_KICK, &v, 8, &q->kick, 1), 0);
 	state_ack(f, GPC_VHOST_SET_VRING_ENABLE, i, 1, 0);
+}
+
+static void vring_msgs(struct fx *f, unsigned int i, uint16_t base)
+{
+	vring_msgs_log(f, i, base, false);
 }
 
 /* The back-end process dies and a new one serves a new connection. */
@@ -179,6 +193,98 @@ static void t_inflight_not_negotiated(void **state)
 	close(fd);
 }
 
+#define LOG_PROTO  (1ull << GPC_VHOST_PROTOCOL_F_LOG_SHMFD)
+#define LOG_ALL	   (1ull << VHOST_F_LOG_ALL)
+#define LOG_BYTES  4096u
+#define PAGE_OF(g) ((g) / PS)
+
+/* Wait until the log's bit of page pg is set; false on timeout. */
+static bool wait_bit(const uint8_t *log, uint64_t pg, int ms)
+{
+	for (int t = 0; t < ms * 10; t++) {
+		if (atomic_load_explicit((_Atomic uint8_t *)&log[pg / 8],
+					 memory_order_acquire) &
+		    1u << (pg % 8))
+			return true;
+		usleep(100);
+	}
+	return false;
+}
+
+/* The log has exactly the bits of pages want[0..n). */
+static void check_log(const uint8_t *log, const uint64_t *want, unsigned int n)
+{
+	for (uint64_t pg = 0; pg < LOG_BYTES * 8ull; pg++) {
+		bool set = log[pg / 8] >> (pg % 8) & 1, wanted = false;
+
+		for (unsigned int i = 0; i < n; i++)
+			wanted |= want[i] == pg;
+		if (set != wanted)
+			fail_msg("page 0x%llx: bit %d, want %d",
+				 (unsigned long long)pg, set, wanted);
+	}
+}
+
+/*
+ * A write request under LOG_ALL: its writable buffer (across a page
+ * boundary) and the used ring's page, nothing else, both at completion
+ * and after GET_VRING_BASE's harvest; nothing once LOG_ALL is off.
+ */
+static void t_dirty_log(void **state)
+{
+	struct fx *f = *state;
+	struct gpc_vhost_log lb = { .mmap_size = LOG_BYTES };
+	struct vhost_vring_state st = { 0, 0 };
+	struct vring_used_elem e;
+	struct gpc_vhost_msg m;
+	uint64_t in_gpa = BUF(3) + PS - 4;
+	const uint64_t want[] = { PAGE_OF(in_gpa), PAGE_OF(in_gpa) + 1,
+				  PAGE_OF(GA + 2 * PS) };
+	int lfd = memfd_create("log", MFD_CLOEXEC);
+	uint8_t *log;
+
+	assert_int_equal(ftruncate(lfd, LOG_BYTES), 0);
+	log = mmap(NULL, LOG_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, lfd, 0);
+	assert_true(log != MAP_FAILED);
+	negotiate_proto(f, LOG_PROTO, 0);
+	set_mem_a(f);
+	send_msg(f, GPC_VHOST_SET_LOG_BASE, false, &lb, sizeof(lb), &lfd, 1);
+	assert_int_equal(recv_u64(f, GPC_VHOST_SET_LOG_BASE), 0);
+	start_queue(f, 0, 0);
+	/* Re-address the ring with VHOST_VRING_F_LOG (stop, then restart). */
+	send_msg(f, GPC_VHOST_GET_VRING_BASE, false, &st, sizeof(st), NULL, 0);
+	assert_int_equal(gpc_vhost_msg_recv(f->sock, &m, TMO), 0);
+	assert_int_equal(m.payload.state.num, 0);
+	vring_msgs_log(f, 0, 0, true);
+	u64_ack0(f, GPC_VHOST_SET_FEATURES, f->features | LOG_ALL);
+
+	strcpy((char *)PTR(f, 0), "logged");
+	post(f, 0, BUF(0), 8, in_gpa, 8);
+	assert_true(wait_used(f, 0, TMO, &e));
+	assert_int_equal(e.len, 8);
+	/* The used index is logged right after its store. */
+	assert_true(wait_bit(log, want[2], TMO));
+	check_log(log, want, 3);
+
+	/* libgpc's own marks, harvested at GET_VRING_BASE: the same pages. */
+	memset(log, 0, LOG_BYTES);
+	send_msg(f, GPC_VHOST_GET_VRING_BASE, false, &st, sizeof(st), NULL, 0);
+	assert_int_equal(gpc_vhost_msg_recv(f->sock, &m, TMO), 0);
+	assert_int_equal(m.payload.state.num, 1);
+	check_log(log, want, 3);
+
+	/* LOG_ALL off: nothing is logged any more. */
+	u64_ack0(f, GPC_VHOST_SET_FEATURES, f->features);
+	memset(log, 0, LOG_BYTES);
+	vring_msgs_log(f, 0, 1, true);
+	post(f, 0, BUF(0), 8, BUF(6), 8);
+	assert_true(wait_used(f, 0, TMO, &e));
+	usleep(20000);
+	check_log(log, NULL, 0);
+	munmap(log, LOG_BYTES);
+	close(lfd);
+}
+
 #define T(fn)                                                      \
 	cmocka_unit_test_setup_teardown(fn, setup_srcu, teardown), \
 		cmocka_unit_test_setup_teardown(fn, setup_rwlock, teardown)
@@ -188,6 +294,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(t_inflight_reconnect),
 		T(t_inflight_not_negotiated),
+		T(t_dirty_log),
 	};
 
 	return cmocka_run_group_tests_name("vhost_ext", tests, NULL, NULL);
