@@ -182,7 +182,26 @@ int gpc_vhost_req_complete(struct gpc_vhost_req *req, uint32_t written)
 	return 0;
 }
 
-static void submit(struct gpc_vhost_queue *q, uint16_t head, bool resubmitted)
+/* A translation in dma_vm missed: does a module ask for it (ext.h)? */
+static bool dma_miss(struct gpc_vhost_queue *q, int head)
+{
+	for (unsigned int i = 0; gpc_vhost_exts[i]; i++)
+		if (gpc_vhost_exts[i]->dma_miss &&
+		    gpc_vhost_exts[i]->dma_miss(q, head))
+			return true;
+	return false;
+}
+
+static bool is_miss(const struct gpc_vhost_chain *c)
+{
+	return c->err == GPC_VHOST_WALK_TABLE_OUTSIDE ||
+	       c->err == GPC_VHOST_WALK_INDIRECT_OUTSIDE ||
+	       c->err == GPC_VHOST_WALK_BUF_OUTSIDE;
+}
+
+/* false: the head was not consumed (parked on a miss; ring_miss_gen set). */
+static bool submit(struct gpc_vhost_queue *q, uint16_t head, bool resubmitted,
+		   uint64_t gen)
 {
 	struct gpc_vhost_dev *d = q->dev;
 	struct gpc_vhost_req_slot *s = &q->slots[q->free_head];
@@ -198,6 +217,12 @@ static void submit(struct gpc_vhost_queue *q, uint16_t head, bool resubmitted)
 	err = gpc_vhost_walk(d->dma_vm, q->desc_gpa, q->num, head,
 			     q->indirect ? GPC_VHOST_WALK_F_INDIRECT : 0,
 			     r->iov, d->seg_max, &c);
+	if (err && is_miss(&c) && dma_miss(q, head)) {
+		/* Asked for: undo the pop, retry once dma_vm changes. */
+		free_slot(q, s);
+		q->ring_miss_gen = gen ? gen : 1;
+		return false;
+	}
 	r->head = head;
 	r->nr_read = c.nr_read;
 	r->nr_write = c.nr_write;
@@ -220,9 +245,34 @@ static void submit(struct gpc_vhost_queue *q, uint16_t head, bool resubmitted)
 		if (d->dev->bad_request)
 			len = d->dev->bad_request(q->qctx, r, err);
 		gpc_vhost_req_complete(r, len);
-		return;
+		return true;
 	}
 	d->dev->request(q->qctx, r);
+	return true;
+}
+
+/*
+ * Inside a section with the rings mapped, once per start: the used index
+ * the ring has, and what a module resubmits from it (ext.h). At start, or
+ * with an IOTLB at the first batch whose rings translate.
+ */
+static void first_look(struct gpc_vhost_queue *q)
+{
+	q->looked = true;
+	q->used_idx = load16(&q->used->idx, memory_order_relaxed);
+	for (unsigned int i = 0; gpc_vhost_exts[i]; i++) {
+		int n;
+
+		if (!gpc_vhost_exts[i]->resubmit)
+			continue;
+		n = gpc_vhost_exts[i]->resubmit(q, q->used_idx, q->resub);
+		if (n < 0)
+			continue;
+		/* The spec's recovery: go on after the resubmitted. */
+		q->nresub = (unsigned int)n;
+		q->last_avail = (uint16_t)(q->used_idx + n);
+		break;
+	}
 }
 
 /* One batch: pop what is available (and what arrives meanwhile). */
@@ -239,16 +289,20 @@ static void process(struct gpc_vhost_queue *q)
 	gpc_srcu_read_lock(dma_srcu(q));
 	if (!map_rings(q)) {
 		q->ring_miss_gen = gen ? gen : 1;
+		dma_miss(q, -1); /* with an IOTLB: ask for the ring */
 		gpc_srcu_read_unlock(dma_srcu(q));
 		return;
 	}
 	q->ring_miss_gen = 0;
+	if (!q->looked)
+		first_look(q);
 	q->in_batch = true;
 	/* What a previous back-end took and never completed goes first. */
 	while (q->resub_pos < q->nresub && q->nr_in_flight < q->num &&
-	       atomic_load(&q->state) == GPC_VHOST_Q_RUNNING)
-		submit(q, q->resub[q->resub_pos++], true);
-	for (;;) {
+	       atomic_load(&q->state) == GPC_VHOST_Q_RUNNING &&
+	       submit(q, q->resub[q->resub_pos], true, gen))
+		q->resub_pos++;
+	while (!q->ring_miss_gen) {
 		uint16_t avail = load16(&q->avail->idx, memory_order_acquire);
 
 		if ((uint16_t)(avail - q->last_avail) > q->num) {
@@ -262,9 +316,12 @@ static void process(struct gpc_vhost_queue *q)
 				&q->avail->ring[q->last_avail & (q->num - 1)],
 				memory_order_relaxed);
 
+			if (!submit(q, head, false, gen))
+				break; /* parked on an IOTLB miss */
 			q->last_avail++;
-			submit(q, head, false);
 		}
+		if (q->ring_miss_gen)
+			break;
 		if (q->last_avail != avail ||
 		    atomic_load(&q->state) != GPC_VHOST_Q_RUNNING)
 			break; /* full: go on once requests complete */
@@ -305,24 +362,10 @@ static int do_start(struct gpc_vhost_worker *w, struct gpc_vhost_queue *q)
 	}
 	/* The device's first look at the rings: our used index. */
 	q->nresub = q->resub_pos = 0;
+	q->looked = false;
 	gpc_srcu_read_lock(dma_srcu(q));
-	if (map_rings(q)) {
-		q->used_idx = load16(&q->used->idx, memory_order_relaxed);
-		for (unsigned int i = 0; gpc_vhost_exts[i]; i++) {
-			int n;
-
-			if (!gpc_vhost_exts[i]->resubmit)
-				continue;
-			n = gpc_vhost_exts[i]->resubmit(q, q->used_idx,
-							q->resub);
-			if (n < 0)
-				continue;
-			/* The spec's recovery: go on after the resubmitted. */
-			q->nresub = (unsigned int)n;
-			q->last_avail = (uint16_t)(q->used_idx + n);
-			break;
-		}
-	}
+	if (map_rings(q))
+		first_look(q);
 	gpc_srcu_read_unlock(dma_srcu(q));
 	q->signalled_valid = false;
 	q->need_call = false;

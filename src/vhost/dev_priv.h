@@ -74,6 +74,7 @@ enum gpc_vhost_qstate {
 struct gpc_vhost_worker;
 struct gpc_vhost_inflight_area;
 struct gpc_vhost_dirty_log;
+struct gpc_vhost_iotlb;
 
 struct gpc_vhost_queue {
 	struct gpc_vhost_dev *dev;
@@ -120,6 +121,7 @@ struct gpc_vhost_queue {
 	 */
 	uint16_t *resub;
 	unsigned int nresub, resub_pos;
+	bool looked; /* used index read since the start (datapath.c) */
 };
 
 /* A worker command (control -> worker, synchronous). */
@@ -206,6 +208,11 @@ struct gpc_vhost_dev {
 	 * destroyed at reset, after the queues stopped.
 	 */
 	struct gpc_vhost_dirty_log *_Atomic dlog;
+	/*
+	 * The IOTLB (ext_iotlb.c) while ACCESS_PLATFORM is acked; dma_vm is
+	 * its vm then. Created and destroyed with every queue stopped.
+	 */
+	struct gpc_vhost_iotlb *iotlb;
 
 	/* The removal epoch (inflight_epoch.c); only the control thread
 	 * writes it. */

@@ -13,9 +13,11 @@
 
 GPC_VHOST_HIDDEN extern const struct gpc_vhost_ext gpc_vhost_ext_inflight;
 GPC_VHOST_HIDDEN extern const struct gpc_vhost_ext gpc_vhost_ext_log;
+GPC_VHOST_HIDDEN extern const struct gpc_vhost_ext gpc_vhost_ext_iotlb;
 
 const struct gpc_vhost_ext *const gpc_vhost_exts[] = {
 	&gpc_vhost_ext_inflight, /* ext_inflight.c */
 	&gpc_vhost_ext_log,	 /* ext_log.c */
+	&gpc_vhost_ext_iotlb,	 /* ext_iotlb.c */
 	NULL,
 };

@@ -45,6 +45,16 @@
  *    harvest of the dirty log;
  *  - .slot_flags(): memslot flags every region added from now on gets
  *    (GPC_MEMSLOT_LOG_DIRTY while logging); control thread.
+ *  - .region_removing() on the control thread for each region whose
+ *    delete from the memory vm was committed, before the in-flight wait
+ *    and the munmap (the IOTLB drops its entries into it);
+ *  - .dma_miss() on the queue thread, inside the batch's read section,
+ *    when a translation in dma_vm failed for lack of a mapping: the rings
+ *    (head < 0) or the chain of head (a walk's TABLE/INDIRECT/BUF_OUTSIDE).
+ *    true: the module asked for the mapping (an IOTLB miss); the datapath
+ *    then parks the queue (the head is not consumed) and retries when
+ *    dma_vm's memslot generation moves. false: not the module's; the
+ *    request is a bad one as without it.
  * The IOTLB module also sets struct gpc_vhost_dev.dma_vm (its vm of
  * IOVAs) when VIRTIO_F_ACCESS_PLATFORM is acked: the datapath translates
  * ring and buffer addresses in dma_vm.
@@ -76,6 +86,9 @@ struct gpc_vhost_ext {
 				uint64_t new_f);
 	void (*queue_stopped)(struct gpc_vhost_queue *q);
 	uint32_t (*slot_flags)(struct gpc_vhost_dev *d);
+	void (*region_removing)(struct gpc_vhost_dev *d,
+				const struct gpc_vhost_mreg *r);
+	bool (*dma_miss)(struct gpc_vhost_queue *q, int head);
 };
 
 /* Offsets into a used ring (struct vring_used) for .used_written(). */

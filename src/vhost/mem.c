@@ -185,6 +185,11 @@ static void finish_removal(struct gpc_vhost_dev *d, struct gpc_vhost_mreg *gone,
 
 	if (!n)
 		return;
+	/* e.g. the IOTLB's entries into them (ext.h), before the wait. */
+	for (unsigned int i = 0; i < n; i++)
+		for (unsigned int j = 0; gpc_vhost_exts[j]; j++)
+			if (gpc_vhost_exts[j]->region_removing)
+				gpc_vhost_exts[j]->region_removing(d, &gone[i]);
 	gpc_vhost_epoch_wait(d);
 	for (unsigned int i = 0; i < n; i++)
 		unmap_removed(d, &gone[i]);

@@ -84,6 +84,21 @@ static int resolve_rings(struct gpc_vhost_queue *q)
 	uint64_t n = q->num;
 	int err;
 
+	if (d->dma_vm != d->vm) {
+		/*
+		 * With an IOTLB (ACCESS_PLATFORM) the addresses are IOVAs,
+		 * translated by the datapath in every batch; what the IOTLB
+		 * does not map yet is asked for with a miss then (QEMU maps
+		 * only the used ring ahead).
+		 */
+		if (q->addr.desc_user_addr & 15 ||
+		    q->addr.avail_user_addr & 1 || q->addr.used_user_addr & 3)
+			return -EINVAL;
+		q->desc_gpa = q->addr.desc_user_addr;
+		q->avail_gpa = q->addr.avail_user_addr;
+		q->used_gpa = q->addr.used_user_addr;
+		return 0;
+	}
 	gpc_srcu_read_lock(s);
 	err = resolve(d, q->addr.desc_user_addr, 16 * n, 16, &q->desc_gpa);
 	if (!err)

@@ -14,6 +14,8 @@
  *  - LOG_SHMFD + LOG_ALL: SET_LOG_BASE, and a write request sets exactly
  *    the bits of its buffer's pages and of the used ring's page in the
  *    front-end's log, at completion and through the harvest.
+ *  - ACCESS_PLATFORM: rings and buffers by IOVA through the IOTLB, a miss
+ *    answered by an update, an invalidation waiting for a held request.
  */
 #pragma GCC diagnostic ignored "-Wunused-function"
 #define VHOST_DEV_FIXTURE_ONLY
@@ -40,17 +42,17 @@ static void negotiate_proto(struct fx *f, uint64_t extra_proto,
  * The vring messages of start_queue() without touching the driver side;
  * log: VHOST_VRING_F_LOG with the used ring's GPA as log_guest_addr.
  */
-static void vring_msgs_log(struct fx *f, unsigned int i, uint16_t base,
-			   bool log)
+static void vring_msgs_at(struct fx *f, unsigned int i, uint16_t base, bool log,
+			  uint64_t ring_base)
 {
 	struct drv *q = &f->q[i];
 	uint64_t pg = ring_page(i), v = i;
 	struct vhost_vring_addr addr = {
 		.index = i,
 		.flags = log ? 1u << VHOST_VRING_F_LOG : 0,
-		.desc_user_addr = UA + pg * PS,
-		.avail_user_addr = UA + (pg + 1) * PS,
-		.used_user_addr = UA + (pg + 2) * PS,
+		.desc_user_addr = ring_base + pg * PS,
+		.avail_user_addr = ring_base + (pg + 1) * PS,
+		.used_user_addr = ring_base + (pg + 2) * PS,
 		.log_guest_addr = log ? GA + (pg + 2) * PS : 0,
 	};
 
@@ -64,6 +66,12 @@ static void vring_msgs_log(struct fx *f, unsigned int i, uint16_t base,
 	assert_int_equal(
 		req_ack(f, GPC_VHOST_SET_VRING_KICK, &v, 8, &q->kick, 1), 0);
 	state_ack(f, GPC_VHOST_SET_VRING_ENABLE, i, 1, 0);
+}
+
+static void vring_msgs_log(struct fx *f, unsigned int i, uint16_t base,
+			   bool log)
+{
+	vring_msgs_at(f, i, base, log, UA);
 }
 
 static void vring_msgs(struct fx *f, unsigned int i, uint16_t base)
@@ -285,6 +293,185 @@ static void t_dirty_log(void **state)
 	close(lfd);
 }
 
+/* ---- IOTLB ---- */
+
+#define IV	   0x40000000ull /* the IOVA of page 0 of memfd A */
+#define IOVA(pg)   (IV + (pg)*PS)
+#define BUFIV(n)   IOVA(16 + (n))
+#define AP_FEATURE (1ull << VIRTIO_F_ACCESS_PLATFORM)
+#define IOMMU_PROTO                                   \
+	((1ull << GPC_VHOST_PROTOCOL_F_BACKEND_REQ) | \
+	 (1ull << GPC_VHOST_PROTOCOL_F_REPLY_ACK))
+
+static uint64_t iotlb_msg(struct fx *f, uint8_t type, uint64_t iova,
+			  uint64_t pages, uint64_t ua, uint8_t perm)
+{
+	struct vhost_iotlb_msg m = { .iova = iova,
+				     .size = pages * PS,
+				     .uaddr = ua,
+				     .perm = perm,
+				     .type = type };
+
+	return req_ack(f, GPC_VHOST_IOTLB_MSG, &m, sizeof(m), NULL, 0);
+}
+
+/* The driver side of start_queue(), rings addressed by IOVA. */
+static void start_queue_iova(struct fx *f, unsigned int i)
+{
+	struct drv *q = &f->q[i];
+	uint64_t pg = ring_page(i);
+
+	q->desc = (void *)(f->a + pg * PS);
+	q->avail = (void *)(f->a + (pg + 1) * PS);
+	q->used = (void *)(f->a + (pg + 2) * PS);
+	q->avail_idx = q->last_used = 0;
+	q->avail->idx = 0;
+	q->kick = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	q->call = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	vring_msgs_at(f, i, 0, false, IV);
+}
+
+/* The next back-end message is an IOTLB miss of iova for perm. */
+static void expect_miss(int bsock, uint64_t iova, uint8_t perm)
+{
+	struct gpc_vhost_msg m;
+
+	assert_int_equal(gpc_vhost_msg_recv(bsock, &m, TMO), 0);
+	assert_int_equal(m.hdr.request, GPC_VHOST_BACKEND_IOTLB_MSG);
+	assert_int_equal(m.payload.iotlb.type, VHOST_IOTLB_MISS);
+	assert_int_equal(m.payload.iotlb.iova, iova);
+	assert_int_equal(m.payload.iotlb.perm, perm);
+}
+
+static bool readable_within(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, ms) == 1;
+}
+
+/*
+ * Rings and buffers in IOVA space (IV + x -> UA + x, not the GPAs): echo
+ * through the IOTLB; a buffer the IOTLB lacks is asked for with a miss on
+ * the back-end channel while queue 0 waits and queue 1 goes on, and an
+ * update answers it; an invalidation's ack waits for a request the device
+ * holds through the invalidated IOVAs; afterwards they miss again.
+ */
+static void t_iotlb(void **state)
+{
+	struct fx *f = *state;
+	struct vring_used_elem e;
+	struct gpc_vhost_stats st;
+	uint64_t v;
+	int bs[2];
+
+	assert_true(get_u64(f, GPC_VHOST_GET_FEATURES) & AP_FEATURE);
+	negotiate_proto(f, IOMMU_PROTO, AP_FEATURE);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, bs),
+			 0);
+	assert_int_equal(req_ack(f, GPC_VHOST_SET_BACKEND_REQ_FD, NULL, 0,
+				 &bs[1], 1),
+			 0);
+	close(bs[1]);
+	set_mem_a(f);
+	/* Rings (pages 0-10) and buffer pages 16, 17: not 18 on. */
+	assert_int_equal(iotlb_msg(f, VHOST_IOTLB_UPDATE, IV, 16, UA,
+				   VHOST_ACCESS_RW),
+			 0);
+	assert_int_equal(iotlb_msg(f, VHOST_IOTLB_UPDATE, BUFIV(0), 2,
+				   UA + 16 * PS, VHOST_ACCESS_RW),
+			 0);
+	/* An IOVA range outside guest memory is refused. */
+	assert_int_equal(iotlb_msg(f, VHOST_IOTLB_UPDATE, IOVA(100), 1,
+				   UA + 100 * PS, VHOST_ACCESS_RW),
+			 EFAULT);
+	start_queue_iova(f, 0);
+	start_queue_iova(f, 1);
+
+	strcpy((char *)PTR(f, 0), "by iova");
+	post(f, 0, BUFIV(0), 8, BUFIV(1), 8);
+	assert_true(wait_used(f, 0, TMO, &e));
+	assert_int_equal(e.len, 8);
+	assert_string_equal((char *)PTR(f, 1), "by iova");
+
+	/* A miss: queue 0 waits for the mapping, queue 1 goes on. */
+	memset(PTR(f, 2), 0, 8);
+	post(f, 0, BUFIV(0), 8, BUFIV(2), 8);
+	expect_miss(bs[0], BUFIV(2), VHOST_ACCESS_WO);
+	assert_false(wait_used(f, 0, 50, &e));
+	strcpy((char *)PTR(f, 0), "queue 1");
+	post(f, 1, BUFIV(0), 8, BUFIV(1), 8);
+	assert_true(wait_used(f, 1, TMO, &e));
+	assert_string_equal((char *)PTR(f, 1), "queue 1");
+	assert_int_equal(iotlb_msg(f, VHOST_IOTLB_UPDATE, BUFIV(2), 1,
+				   UA + 18 * PS, VHOST_ACCESS_WO),
+			 0);
+	assert_true(wait_used(f, 0, TMO, &e));
+	assert_int_equal(e.len, 8);
+	assert_string_equal((char *)PTR(f, 2), "queue 1");
+
+	/* An invalidation waits for the request held through it. */
+	strcpy((char *)PTR(f, 0), "Held");
+	post(f, 0, BUFIV(0), 8, BUFIV(1), 8);
+	{
+		struct vhost_iotlb_msg m = { .iova = BUFIV(0),
+					     .size = 2 * PS,
+					     .type = VHOST_IOTLB_INVALIDATE };
+
+		usleep(20000); /* the device holds it */
+		send_msg(f, GPC_VHOST_IOTLB_MSG, true, &m, sizeof(m), NULL, 0);
+	}
+	assert_false(readable_within(f->sock, 100));
+	v = 1;
+	assert_int_equal(write(f->e.q[0].release_fd, &v, 8), 8);
+	assert_int_equal(recv_u64(f, GPC_VHOST_IOTLB_MSG), 0);
+	assert_true(wait_used(f, 0, TMO, &e));
+	assert_string_equal((char *)PTR(f, 1), "Held");
+	/* Gone: the same buffer misses now (read access first). */
+	post(f, 0, BUFIV(0), 8, BUFIV(2), 8);
+	expect_miss(bs[0], BUFIV(0), VHOST_ACCESS_RO);
+	assert_false(wait_used(f, 0, 50, &e));
+	/*
+	 * A region leaving the table takes its IOTLB entries along before
+	 * its munmap (CHECK_STALE: a late access would fault): queue 1's
+	 * buffer in B by IOVA works, then misses once B is removed.
+	 */
+	add_region_b(f, 0);
+	assert_int_equal(iotlb_msg(f, VHOST_IOTLB_UPDATE, IOVA(200), 2, UB,
+				   VHOST_ACCESS_RW),
+			 0);
+	strcpy((char *)f->b, "in b");
+	post(f, 1, IOVA(200), 8, IOVA(201), 8);
+	assert_true(wait_used(f, 1, TMO, &e));
+	assert_string_equal((char *)f->b + PS, "in b");
+	{
+		struct gpc_vhost_mem_reg r = { 0, region(GB, B_PAGES, UB) };
+
+		assert_int_equal(req_ack(f, GPC_VHOST_REM_MEM_REG, &r,
+					 sizeof(r), NULL, 0),
+				 0);
+	}
+	post(f, 1, IOVA(200), 8, IOVA(201), 8);
+	expect_miss(bs[0], IOVA(200), VHOST_ACCESS_RO);
+	assert_false(wait_used(f, 1, 50, &e));
+	assert_int_equal(gpc_vhost_dev_get_stats(f->d, &st), 0);
+	assert_true(st.iotlb_misses >= 3);
+	assert_int_equal(st.iotlb_invalidations, 1);
+	close(bs[0]);
+}
+
+/* IOTLB_MSG without ACCESS_PLATFORM acked is refused. */
+static void t_iotlb_not_acked(void **state)
+{
+	struct fx *f = *state;
+
+	negotiate_proto(f, IOMMU_PROTO, 0);
+	set_mem_a(f);
+	assert_int_equal(iotlb_msg(f, VHOST_IOTLB_UPDATE, IV, 1, UA,
+				   VHOST_ACCESS_RW),
+			 EOPNOTSUPP);
+}
+
 #define T(fn)                                                      \
 	cmocka_unit_test_setup_teardown(fn, setup_srcu, teardown), \
 		cmocka_unit_test_setup_teardown(fn, setup_rwlock, teardown)
@@ -292,9 +479,9 @@ static void t_dirty_log(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(t_inflight_reconnect),
-		T(t_inflight_not_negotiated),
-		T(t_dirty_log),
+		T(t_inflight_reconnect), T(t_inflight_not_negotiated),
+		T(t_dirty_log),		 T(t_iotlb),
+		T(t_iotlb_not_acked),
 	};
 
 	return cmocka_run_group_tests_name("vhost_ext", tests, NULL, NULL);
