@@ -462,7 +462,12 @@ static void *worker_main(void *arg)
 	struct gpc_vhost_dev *d = w->dev;
 	bool busy = d->cfg.flags & GPC_VHOST_F_BUSY_POLL;
 
-	gpc_srcu_register_thread(gpc_vm_srcu(d->dma_vm));
+	/*
+	 * The memory vm's domain, which dma_vm shares (the IOTLB vm is
+	 * created on it); dma_vm itself may change under a starting thread
+	 * (ACCESS_PLATFORM acked) and is read only with a queue running.
+	 */
+	gpc_srcu_register_thread(gpc_vm_srcu(d->vm));
 	for (;;) {
 		struct epoll_event ev[16];
 		int timeout = busy ? 0 : -1, n;

@@ -75,7 +75,7 @@ struct edev {
 	struct dq q[NQ];
 	_Atomic unsigned int starts, stops;
 	/* At stop, forget held requests (a crashed back-end's device). */
-	bool crash_on_stop;
+	_Atomic bool crash_on_stop;
 };
 
 static int e_get_config(void *ctx, uint32_t off, void *buf, uint32_t len)
