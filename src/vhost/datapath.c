@@ -155,10 +155,8 @@ int gpc_vhost_req_complete(struct gpc_vhost_req *req, uint32_t written)
 	if (atomic_load(&q->state) == GPC_VHOST_Q_BROKEN) {
 		/* Nothing is written to a ring we no longer trust. */
 	} else if (!own || map_rings(q)) {
-		struct vring_used_elem *e =
-			&q->used->ring[q->used_idx & (q->num - 1)];
-
 		unsigned int slot = q->used_idx & (q->num - 1);
+		struct vring_used_elem *e = &q->used->ring[slot];
 
 		e->id = req->head;
 		e->len = written;
