@@ -460,6 +460,50 @@ static void t_iotlb(void **state)
 	close(bs[0]);
 }
 
+/*
+ * Nothing mapped when the queue starts (QEMU maps at most the used ring
+ * ahead): each ring, the descriptor table and the buffer are asked for in
+ * turn, and the request completes once all are there.
+ */
+static void t_iotlb_ring_miss(void **state)
+{
+	struct fx *f = *state;
+	struct vring_used_elem e;
+	int bs[2];
+
+	negotiate_proto(f, IOMMU_PROTO, AP_FEATURE);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, bs),
+			 0);
+	assert_int_equal(req_ack(f, GPC_VHOST_SET_BACKEND_REQ_FD, NULL, 0,
+				 &bs[1], 1),
+			 0);
+	close(bs[1]);
+	set_mem_a(f);
+	start_queue_iova(f, 0);
+	strcpy((char *)PTR(f, 0), "late");
+	post(f, 0, BUFIV(0), 8, BUFIV(1), 8);
+	expect_miss(bs[0], IOVA(1), VHOST_ACCESS_RO); /* avail */
+	assert_int_equal(iotlb_msg(f, VHOST_IOTLB_UPDATE, IOVA(1), 1, UA + PS,
+				   VHOST_ACCESS_RO),
+			 0);
+	expect_miss(bs[0], IOVA(2), VHOST_ACCESS_RW); /* used */
+	assert_int_equal(iotlb_msg(f, VHOST_IOTLB_UPDATE, IOVA(2), 1,
+				   UA + 2 * PS, VHOST_ACCESS_RW),
+			 0);
+	expect_miss(bs[0], IOVA(0), VHOST_ACCESS_RO); /* descriptors */
+	assert_int_equal(iotlb_msg(f, VHOST_IOTLB_UPDATE, IOVA(0), 1, UA,
+				   VHOST_ACCESS_RO),
+			 0);
+	expect_miss(bs[0], BUFIV(0), VHOST_ACCESS_RO); /* the buffers */
+	assert_int_equal(iotlb_msg(f, VHOST_IOTLB_UPDATE, BUFIV(0), 2,
+				   UA + 16 * PS, VHOST_ACCESS_RW),
+			 0);
+	assert_true(wait_used(f, 0, TMO, &e));
+	assert_int_equal(e.len, 8);
+	assert_string_equal((char *)PTR(f, 1), "late");
+	close(bs[0]);
+}
+
 /* IOTLB_MSG without ACCESS_PLATFORM acked is refused. */
 static void t_iotlb_not_acked(void **state)
 {
@@ -479,9 +523,14 @@ static void t_iotlb_not_acked(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(t_inflight_reconnect), T(t_inflight_not_negotiated),
-		T(t_dirty_log),		 T(t_iotlb),
+		/* clang-format off */
+		T(t_inflight_reconnect),
+		T(t_inflight_not_negotiated),
+		T(t_dirty_log),
+		T(t_iotlb),
+		T(t_iotlb_ring_miss),
 		T(t_iotlb_not_acked),
+		/* clang-format on */
 	};
 
 	return cmocka_run_group_tests_name("vhost_ext", tests, NULL, NULL);
