@@ -91,9 +91,9 @@ struct gpc_vhost_device {
 	 * Device-specific virtio feature bits offered (e.g.
 	 * VIRTIO_BLK_F_SEG_MAX). The library adds VIRTIO_F_VERSION_1,
 	 * VIRTIO_RING_F_EVENT_IDX, VIRTIO_RING_F_INDIRECT_DESC and
-	 * VHOST_USER_F_PROTOCOL_FEATURES (and VIRTIO_F_ACCESS_PLATFORM and
-	 * VHOST_F_LOG_ALL once the IOTLB and dirty-log modules are built in)
-	 * unless masked out in .features_mask.
+	 * VHOST_USER_F_PROTOCOL_FEATURES, VIRTIO_F_ACCESS_PLATFORM (the
+	 * IOTLB) and VHOST_F_LOG_ALL (dirty logging) unless masked out in
+	 * .features_mask.
 	 */
 	uint64_t features;
 	uint64_t features_mask;	     /* library bits NOT to offer */

@@ -118,6 +118,14 @@ static void flush_call(struct gpc_vhost_queue *q)
 	}
 }
 
+/* The modules' look at what we wrote to the used ring (ext.h). */
+static void used_written(struct gpc_vhost_queue *q, uint64_t off, uint64_t len)
+{
+	for (unsigned int i = 0; gpc_vhost_exts[i]; i++)
+		if (gpc_vhost_exts[i]->used_written)
+			gpc_vhost_exts[i]->used_written(q, off, len);
+}
+
 static void free_slot(struct gpc_vhost_queue *q, struct gpc_vhost_req_slot *s)
 {
 	s->in_flight = false;
@@ -147,20 +155,18 @@ int gpc_vhost_req_complete(struct gpc_vhost_req *req, uint32_t written)
 	if (atomic_load(&q->state) == GPC_VHOST_Q_BROKEN) {
 		/* Nothing is written to a ring we no longer trust. */
 	} else if (!own || map_rings(q)) {
-		struct vring_used_elem *e =
-			&q->used->ring[q->used_idx & (q->num - 1)];
+		unsigned int slot = q->used_idx & (q->num - 1);
+		struct vring_used_elem *e = &q->used->ring[slot];
 
 		e->id = req->head;
 		e->len = written;
 		for (unsigned int i = 0; gpc_vhost_exts[i]; i++)
 			if (gpc_vhost_exts[i]->complete)
-				gpc_vhost_exts[i]->complete(q, req->head);
+				gpc_vhost_exts[i]->complete(q, req);
+		used_written(q, GPC_VHOST_USED_ELEM_OFF(slot), 8);
 		q->used_idx++;
 		store16(&q->used->idx, q->used_idx, memory_order_release);
-		for (unsigned int i = 0; gpc_vhost_exts[i]; i++)
-			if (gpc_vhost_exts[i]->used_written)
-				gpc_vhost_exts[i]->used_written(
-					q, q->used_gpa, 6 + 8ull * q->num);
+		used_written(q, GPC_VHOST_USED_IDX_OFF, 2);
 		q->need_call = true;
 		if (own)
 			flush_call(q);
@@ -174,7 +180,26 @@ int gpc_vhost_req_complete(struct gpc_vhost_req *req, uint32_t written)
 	return 0;
 }
 
-static void submit(struct gpc_vhost_queue *q, uint16_t head)
+/* A translation in dma_vm missed: does a module ask for it (ext.h)? */
+static bool dma_miss(struct gpc_vhost_queue *q, int head)
+{
+	for (unsigned int i = 0; gpc_vhost_exts[i]; i++)
+		if (gpc_vhost_exts[i]->dma_miss &&
+		    gpc_vhost_exts[i]->dma_miss(q, head))
+			return true;
+	return false;
+}
+
+static bool is_miss(const struct gpc_vhost_chain *c)
+{
+	return c->err == GPC_VHOST_WALK_TABLE_OUTSIDE ||
+	       c->err == GPC_VHOST_WALK_INDIRECT_OUTSIDE ||
+	       c->err == GPC_VHOST_WALK_BUF_OUTSIDE;
+}
+
+/* false: the head was not consumed (parked on a miss; ring_miss_gen set). */
+static bool submit(struct gpc_vhost_queue *q, uint16_t head, bool resubmitted,
+		   uint64_t gen)
 {
 	struct gpc_vhost_dev *d = q->dev;
 	struct gpc_vhost_req_slot *s = &q->slots[q->free_head];
@@ -190,6 +215,12 @@ static void submit(struct gpc_vhost_queue *q, uint16_t head)
 	err = gpc_vhost_walk(d->dma_vm, q->desc_gpa, q->num, head,
 			     q->indirect ? GPC_VHOST_WALK_F_INDIRECT : 0,
 			     r->iov, d->seg_max, &c);
+	if (err && is_miss(&c) && dma_miss(q, head)) {
+		/* Asked for: undo the pop, retry once dma_vm changes. */
+		free_slot(q, s);
+		q->ring_miss_gen = gen ? gen : 1;
+		return false;
+	}
 	r->head = head;
 	r->nr_read = c.nr_read;
 	r->nr_write = c.nr_write;
@@ -200,7 +231,7 @@ static void submit(struct gpc_vhost_queue *q, uint16_t head)
 	gpc_vhost_inc(d, requests);
 	for (unsigned int i = 0; gpc_vhost_exts[i]; i++)
 		if (gpc_vhost_exts[i]->submit)
-			gpc_vhost_exts[i]->submit(q, head);
+			gpc_vhost_exts[i]->submit(q, head, resubmitted);
 	if (err) {
 		char line[160];
 		uint32_t len = 0;
@@ -212,9 +243,34 @@ static void submit(struct gpc_vhost_queue *q, uint16_t head)
 		if (d->dev->bad_request)
 			len = d->dev->bad_request(q->qctx, r, err);
 		gpc_vhost_req_complete(r, len);
-		return;
+		return true;
 	}
 	d->dev->request(q->qctx, r);
+	return true;
+}
+
+/*
+ * Inside a section with the rings mapped, once per start: the used index
+ * the ring has, and what a module resubmits from it (ext.h). At start, or
+ * with an IOTLB at the first batch whose rings translate.
+ */
+static void first_look(struct gpc_vhost_queue *q)
+{
+	q->looked = true;
+	q->used_idx = load16(&q->used->idx, memory_order_relaxed);
+	for (unsigned int i = 0; gpc_vhost_exts[i]; i++) {
+		int n;
+
+		if (!gpc_vhost_exts[i]->resubmit)
+			continue;
+		n = gpc_vhost_exts[i]->resubmit(q, q->used_idx, q->resub);
+		if (n < 0)
+			continue;
+		/* The spec's recovery: go on after the resubmitted. */
+		q->nresub = (unsigned int)n;
+		q->last_avail = (uint16_t)(q->used_idx + n);
+		break;
+	}
 }
 
 /* One batch: pop what is available (and what arrives meanwhile). */
@@ -231,12 +287,20 @@ static void process(struct gpc_vhost_queue *q)
 	gpc_srcu_read_lock(dma_srcu(q));
 	if (!map_rings(q)) {
 		q->ring_miss_gen = gen ? gen : 1;
+		dma_miss(q, -1); /* with an IOTLB: ask for the ring */
 		gpc_srcu_read_unlock(dma_srcu(q));
 		return;
 	}
 	q->ring_miss_gen = 0;
+	if (!q->looked)
+		first_look(q);
 	q->in_batch = true;
-	for (unsigned int pass = 0;; pass++) {
+	/* What a previous back-end took and never completed goes first. */
+	while (q->resub_pos < q->nresub && q->nr_in_flight < q->num &&
+	       atomic_load(&q->state) == GPC_VHOST_Q_RUNNING &&
+	       submit(q, q->resub[q->resub_pos], true, gen))
+		q->resub_pos++;
+	for (unsigned int pass = 0; !q->ring_miss_gen; pass++) {
 		uint16_t avail = load16(&q->avail->idx, memory_order_acquire);
 
 		/*
@@ -266,9 +330,12 @@ static void process(struct gpc_vhost_queue *q)
 				&q->avail->ring[q->last_avail & (q->num - 1)],
 				memory_order_relaxed);
 
+			if (!submit(q, head, false, gen))
+				break; /* parked on an IOTLB miss */
 			q->last_avail++;
-			submit(q, head);
 		}
+		if (q->ring_miss_gen)
+			break;
 		if (q->last_avail != avail ||
 		    atomic_load(&q->state) != GPC_VHOST_Q_RUNNING)
 			break; /* full: go on once requests complete */
@@ -277,6 +344,7 @@ static void process(struct gpc_vhost_queue *q)
 		/* Tell the driver where we are, then look once more. */
 		store16(&q->used->ring[q->num], q->last_avail,
 			memory_order_relaxed);
+		used_written(q, GPC_VHOST_USED_ELEM_OFF(q->num), 2);
 		atomic_thread_fence(memory_order_seq_cst);
 		if (load16(&q->avail->idx, memory_order_acquire) == avail)
 			break;
@@ -307,9 +375,11 @@ static int do_start(struct gpc_vhost_worker *w, struct gpc_vhost_queue *q)
 			return err;
 	}
 	/* The device's first look at the rings: our used index. */
+	q->nresub = q->resub_pos = 0;
+	q->looked = false;
 	gpc_srcu_read_lock(dma_srcu(q));
 	if (map_rings(q))
-		q->used_idx = load16(&q->used->idx, memory_order_relaxed);
+		first_look(q);
 	gpc_srcu_read_unlock(dma_srcu(q));
 	q->signalled_valid = false;
 	q->need_call = false;
@@ -406,7 +476,12 @@ static void *worker_main(void *arg)
 	struct gpc_vhost_dev *d = w->dev;
 	bool busy = d->cfg.flags & GPC_VHOST_F_BUSY_POLL;
 
-	gpc_srcu_register_thread(gpc_vm_srcu(d->dma_vm));
+	/*
+	 * The memory vm's domain, which dma_vm shares (the IOTLB vm is
+	 * created on it); dma_vm itself may change under a starting thread
+	 * (ACCESS_PLATFORM acked) and is read only with a queue running.
+	 */
+	gpc_srcu_register_thread(gpc_vm_srcu(d->vm));
 	for (;;) {
 		struct epoll_event ev[16];
 		int timeout = busy ? 0 : -1, n;

@@ -72,6 +72,9 @@ enum gpc_vhost_qstate {
 };
 
 struct gpc_vhost_worker;
+struct gpc_vhost_inflight_area;
+struct gpc_vhost_dirty_log;
+struct gpc_vhost_iotlb;
 
 struct gpc_vhost_queue {
 	struct gpc_vhost_dev *dev;
@@ -112,6 +115,13 @@ struct gpc_vhost_queue {
 	 * the control thread.
 	 */
 	_Atomic unsigned int inflight[2];
+	/*
+	 * Heads an ext's .resubmit() gave at start, submitted before any new
+	 * pop (resub[resub_pos .. nresub)); num entries, from try_start.
+	 */
+	uint16_t *resub;
+	unsigned int nresub, resub_pos;
+	bool looked; /* used index read since the start (datapath.c) */
 };
 
 /* A worker command (control -> worker, synchronous). */
@@ -185,6 +195,24 @@ struct gpc_vhost_dev {
 	struct gpc_vhost_queue *queues; /* dev->num_queues */
 	struct gpc_vhost_worker *workers;
 	unsigned int nworkers;
+
+	/*
+	 * INFLIGHT_SHMFD's area (ext_inflight.c): set by GET/SET_INFLIGHT_FD
+	 * while every queue is stopped, used by the queue threads.
+	 */
+	struct gpc_vhost_inflight_area *inflight;
+	unsigned int inflight_nq, inflight_qsize; /* the area's shape */
+	/*
+	 * The dirty log (ext_log.c): created by the first SET_LOG_BASE or
+	 * LOG_ALL (published with release: queue threads may be running),
+	 * destroyed at reset, after the queues stopped.
+	 */
+	struct gpc_vhost_dirty_log *_Atomic dlog;
+	/*
+	 * The IOTLB (ext_iotlb.c) while ACCESS_PLATFORM is acked; dma_vm is
+	 * its vm then. Created and destroyed with every queue stopped.
+	 */
+	struct gpc_vhost_iotlb *iotlb;
 
 	/* The removal epoch (inflight_epoch.c); only the control thread
 	 * writes it. */

@@ -138,7 +138,7 @@ static int reply_u64(struct gpc_vhost_dev *d, const struct gpc_vhost_msg *msg,
 
 static int set_features(struct gpc_vhost_dev *d, struct gpc_vhost_msg *msg)
 {
-	uint64_t f = msg->payload.u64;
+	uint64_t f = msg->payload.u64, old;
 	uint64_t changed = f ^ atomic_load(&d->features);
 
 	if (f & ~d->features_offered)
@@ -149,8 +149,18 @@ static int set_features(struct gpc_vhost_dev *d, struct gpc_vhost_msg *msg)
 	    any_queue_running(d))
 		return gpc_vhost_fail(d, -EBUSY,
 				      "features changed while running");
+	old = atomic_load(&d->features);
 	atomic_store(&d->features, f);
 	d->features_set = true;
+	/* e.g. LOG_ALL: the dirty log starts or stops (ext.h). */
+	for (unsigned int i = 0; gpc_vhost_exts[i]; i++)
+		if (gpc_vhost_exts[i]->features_changed) {
+			int err =
+				gpc_vhost_exts[i]->features_changed(d, old, f);
+
+			if (err)
+				return err;
+		}
 	return 0;
 }
 

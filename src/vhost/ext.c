@@ -11,8 +11,13 @@
  */
 #include "ext.h"
 
+GPC_VHOST_HIDDEN extern const struct gpc_vhost_ext gpc_vhost_ext_inflight;
+GPC_VHOST_HIDDEN extern const struct gpc_vhost_ext gpc_vhost_ext_log;
+GPC_VHOST_HIDDEN extern const struct gpc_vhost_ext gpc_vhost_ext_iotlb;
+
 const struct gpc_vhost_ext *const gpc_vhost_exts[] = {
-	/* HOOK(feat): &gpc_vhost_ext_iotlb, &gpc_vhost_ext_log,
-	 * &gpc_vhost_ext_inflight, */
+	&gpc_vhost_ext_inflight, /* ext_inflight.c */
+	&gpc_vhost_ext_log,	 /* ext_log.c */
+	&gpc_vhost_ext_iotlb,	 /* ext_iotlb.c */
 	NULL,
 };

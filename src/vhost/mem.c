@@ -44,6 +44,7 @@
 #include "gpc/memslot.h"
 
 #include "dev_priv.h"
+#include "ext.h"
 
 static uint64_t now_ns(void)
 {
@@ -155,9 +156,17 @@ static void unmap_removed(struct gpc_vhost_dev *d, struct gpc_vhost_mreg *r)
 	d->slot_used[r->slot_id] = 0;
 }
 
-static struct gpc_memslot_desc slot_of(const struct gpc_vhost_mreg *r)
+static struct gpc_memslot_desc slot_of(struct gpc_vhost_dev *d,
+				       const struct gpc_vhost_mreg *r)
 {
+	uint32_t flags = 0;
+
+	/* e.g. GPC_MEMSLOT_LOG_DIRTY while the dirty log runs (ext.h). */
+	for (unsigned int i = 0; gpc_vhost_exts[i]; i++)
+		if (gpc_vhost_exts[i]->slot_flags)
+			flags |= gpc_vhost_exts[i]->slot_flags(d);
 	return (struct gpc_memslot_desc){
+		.flags = flags,
 		.id = r->slot_id,
 		.gpa = r->gpa,
 		.size = r->size,
@@ -188,6 +197,11 @@ static void finish_removal(struct gpc_vhost_dev *d, struct gpc_vhost_mreg *gone,
 
 	if (!n)
 		return;
+	/* e.g. the IOTLB's entries into them (ext.h), before the wait. */
+	for (unsigned int i = 0; i < n; i++)
+		for (unsigned int j = 0; gpc_vhost_exts[j]; j++)
+			if (gpc_vhost_exts[j]->region_removing)
+				gpc_vhost_exts[j]->region_removing(d, &gone[i]);
 	gpc_vhost_epoch_wait(d);
 	for (unsigned int i = 0; i < n; i++)
 		unmap_removed(d, &gone[i]);
@@ -253,7 +267,7 @@ int gpc_vhost_mem_set_table(struct gpc_vhost_dev *d, struct gpc_vhost_msg *msg)
 		if (!keep_old[j])
 			err = gpc_memslot_txn_delete(tx, d->regions[j].slot_id);
 	for (unsigned int i = 0; i < nadded && !err; i++) {
-		struct gpc_memslot_desc s = slot_of(&added[i]);
+		struct gpc_memslot_desc s = slot_of(d, &added[i]);
 
 		err = gpc_memslot_txn_add(tx, &s);
 	}
@@ -299,7 +313,7 @@ int gpc_vhost_mem_add(struct gpc_vhost_dev *d, struct gpc_vhost_msg *msg)
 	if (err)
 		return err;
 	msg->fds[0] = -1;
-	s = slot_of(&r);
+	s = slot_of(d, &r);
 	err = gpc_memslot_add(d->vm, &s);
 	if (err) {
 		unmap_unpublished(d, &r);

@@ -25,6 +25,7 @@
 #include "gpc/vm.h"
 
 #include "dev_priv.h"
+#include "ext.h"
 
 void gpc_vhost_queue_init(struct gpc_vhost_dev *d, struct gpc_vhost_queue *q,
 			  unsigned int index)
@@ -54,6 +55,7 @@ void gpc_vhost_queue_reset(struct gpc_vhost_queue *q)
 	free(q->slots);
 	free(q->iovs);
 	free(q->privs);
+	free(q->resub);
 	gpc_vhost_queue_init(d, q, index);
 }
 
@@ -82,6 +84,21 @@ static int resolve_rings(struct gpc_vhost_queue *q)
 	uint64_t n = q->num;
 	int err;
 
+	if (d->dma_vm != d->vm) {
+		/*
+		 * With an IOTLB (ACCESS_PLATFORM) the addresses are IOVAs,
+		 * translated by the datapath in every batch; what the IOTLB
+		 * does not map yet is asked for with a miss then (QEMU maps
+		 * only the used ring ahead).
+		 */
+		if (q->addr.desc_user_addr & 15 ||
+		    q->addr.avail_user_addr & 1 || q->addr.used_user_addr & 3)
+			return -EINVAL;
+		q->desc_gpa = q->addr.desc_user_addr;
+		q->avail_gpa = q->addr.avail_user_addr;
+		q->used_gpa = q->addr.used_user_addr;
+		return 0;
+	}
 	gpc_srcu_read_lock(s);
 	err = resolve(d, q->addr.desc_user_addr, 16 * n, 16, &q->desc_gpa);
 	if (!err)
@@ -125,11 +142,13 @@ static int try_start(struct gpc_vhost_queue *q)
 	free(q->slots);
 	free(q->iovs);
 	free(q->privs);
+	free(q->resub);
 	q->slots = calloc(q->num, sizeof(*q->slots));
+	q->resub = calloc(q->num, sizeof(*q->resub));
 	/* calloc: pages of iovecs no request reaches are never touched. */
 	q->iovs = calloc((size_t)q->num * d->seg_max, sizeof(*q->iovs));
 	q->privs = priv ? calloc(q->num, priv) : NULL;
-	if (!q->slots || !q->iovs || (priv && !q->privs))
+	if (!q->slots || !q->iovs || !q->resub || (priv && !q->privs))
 		return -ENOMEM;
 	for (unsigned int i = 0; i < q->num; i++) {
 		struct gpc_vhost_req_slot *s = &q->slots[i];
@@ -152,6 +171,10 @@ void gpc_vhost_queue_stop(struct gpc_vhost_queue *q)
 		return;
 	gpc_vhost_worker_cmd(q, GPC_VHOST_WCMD_STOP, -1);
 	q->base = q->last_avail;
+	/* e.g. the dirty log's last harvest before GET_VRING_BASE's reply. */
+	for (unsigned int i = 0; gpc_vhost_exts[i]; i++)
+		if (gpc_vhost_exts[i]->queue_stopped)
+			gpc_vhost_exts[i]->queue_stopped(q);
 }
 
 void gpc_vhost_queues_stop_all(struct gpc_vhost_dev *d)

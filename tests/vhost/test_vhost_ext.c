@@ -1,0 +1,537 @@
+// SPDX-License-Identifier: MIT
+/*
+ * tests/vhost/test_vhost_ext.c - the back-end's optional features wired
+ * through src/vhost/ext.h, driven like test_vhost_dev (whose fixture this
+ * file includes: the socketpair front-end, the echo device that holds
+ * requests starting with 'H'), on both read-side schemes:
+ *
+ *  - INFLIGHT_SHMFD: a front-end takes the inflight fd, the device holds
+ *    two requests, the back-end "crashes" (its device forgets what it
+ *    held, the dev object is destroyed) and a new one gets the area back
+ *    with SET_INFLIGHT_FD: exactly the held requests are run again, in
+ *    the order they were taken, each completed once, and the queue goes
+ *    on from the used index plus them whatever base the front-end gives.
+ *  - LOG_SHMFD + LOG_ALL: SET_LOG_BASE, and a write request sets exactly
+ *    the bits of its buffer's pages and of the used ring's page in the
+ *    front-end's log, at completion and through the harvest.
+ *  - ACCESS_PLATFORM: rings and buffers by IOVA through the IOTLB, a miss
+ *    answered by an update, an invalidation waiting for a held request.
+ */
+#pragma GCC diagnostic ignored "-Wunused-function"
+#define VHOST_DEV_FIXTURE_ONLY
+#include "test_vhost_dev.c"
+
+/* Negotiate as negotiate() does, with extra protocol bits. */
+static void negotiate_proto(struct fx *f, uint64_t extra_proto,
+			    uint64_t extra_features)
+{
+	uint64_t p = proto_want | extra_proto;
+
+	assert_int_equal(get_u64(f, GPC_VHOST_GET_FEATURES) & extra_features,
+			 extra_features);
+	assert_int_equal(get_u64(f, GPC_VHOST_GET_PROTOCOL_FEATURES) & p, p);
+	send_msg(f, GPC_VHOST_SET_PROTOCOL_FEATURES, false, &p, 8, NULL, 0);
+	assert_int_equal(req_ack(f, GPC_VHOST_SET_OWNER, NULL, 0, NULL, 0), 0);
+	f->features = (1ull << VIRTIO_F_VERSION_1) |
+		      (1ull << GPC_VHOST_F_PROTOCOL_FEATURES) |
+		      (1ull << VIRTIO_RING_F_INDIRECT_DESC) | extra_features;
+	u64_ack0(f, GPC_VHOST_SET_FEATURES, f->features);
+}
+
+/*
+ * The vring messages of start_queue() without touching the driver side;
+ * log: VHOST_VRING_F_LOG with the used ring's GPA as log_guest_addr.
+ */
+static void vring_msgs_at(struct fx *f, unsigned int i, uint16_t base, bool log,
+			  uint64_t ring_base)
+{
+	struct drv *q = &f->q[i];
+	uint64_t pg = ring_page(i), v = i;
+	struct vhost_vring_addr addr = {
+		.index = i,
+		.flags = log ? 1u << VHOST_VRING_F_LOG : 0,
+		.desc_user_addr = ring_base + pg * PS,
+		.avail_user_addr = ring_base + (pg + 1) * PS,
+		.used_user_addr = ring_base + (pg + 2) * PS,
+		.log_guest_addr = log ? GA + (pg + 2) * PS : 0,
+	};
+
+	state_ack(f, GPC_VHOST_SET_VRING_NUM, i, NUM, 0);
+	assert_int_equal(req_ack(f, GPC_VHOST_SET_VRING_ADDR, &addr,
+				 sizeof(addr), NULL, 0),
+			 0);
+	state_ack(f, GPC_VHOST_SET_VRING_BASE, i, base, 0);
+	assert_int_equal(
+		req_ack(f, GPC_VHOST_SET_VRING_CALL, &v, 8, &q->call, 1), 0);
+	assert_int_equal(
+		req_ack(f, GPC_VHOST_SET_VRING_KICK, &v, 8, &q->kick, 1), 0);
+	state_ack(f, GPC_VHOST_SET_VRING_ENABLE, i, 1, 0);
+}
+
+static void vring_msgs_log(struct fx *f, unsigned int i, uint16_t base,
+			   bool log)
+{
+	vring_msgs_at(f, i, base, log, UA);
+}
+
+static void vring_msgs(struct fx *f, unsigned int i, uint16_t base)
+{
+	vring_msgs_log(f, i, base, false);
+}
+
+/* The back-end process dies and a new one serves a new connection. */
+static void restart_backend(struct fx *f)
+{
+	struct gpc_vhost_config cfg = { .scheme = f->scheme,
+					.flags = GPC_VHOST_F_CHECK_STALE };
+	struct serve_arg *s = malloc(sizeof(*s));
+	int sv[2];
+
+	assert_non_null(s);
+	close(f->sock);
+	pthread_join(f->t, NULL);
+	assert_int_equal(gpc_vhost_dev_destroy(f->d), 0);
+	f->e.crash_on_stop = false;
+	assert_int_equal(gpc_vhost_dev_create(&echo_dev, &f->e, &cfg, &f->d),
+			 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
+			 0);
+	f->sock = sv[0];
+	s->d = f->d;
+	s->fd = sv[1];
+	assert_int_equal(pthread_create(&f->t, NULL, serve_main, s), 0);
+}
+
+#define INFLIGHT_PROTO (1ull << GPC_VHOST_PROTOCOL_F_INFLIGHT_SHMFD)
+
+static void t_inflight_reconnect(void **state)
+{
+	struct fx *f = *state;
+	struct gpc_vhost_inflight in = { .num_queues = NQ, .queue_size = NUM };
+	struct gpc_vhost_msg m;
+	struct vring_used_elem e;
+	uint16_t h1, h2, h4;
+	int ifd;
+
+	negotiate_proto(f, INFLIGHT_PROTO, 0);
+	set_mem_a(f);
+	send_msg(f, GPC_VHOST_GET_INFLIGHT_FD, false, &in, sizeof(in), NULL, 0);
+	assert_int_equal(gpc_vhost_msg_recv(f->sock, &m, TMO), 0);
+	assert_int_equal(m.hdr.request, GPC_VHOST_GET_INFLIGHT_FD);
+	assert_int_equal(m.hdr.size, sizeof(in));
+	assert_int_equal(m.nfds, 1);
+	in = m.payload.inflight;
+	ifd = gpc_vhost_msg_take_fd(&m, 0);
+	assert_true(ifd >= 0);
+	assert_true(in.mmap_size >= NQ * (NUM * 16 + 16));
+	start_queue(f, 0, 0);
+
+	/* One completed, two held (I/O in the kernel), one completed. */
+	strcpy((char *)PTR(f, 0), "n0");
+	post(f, 0, BUF(0), 8, BUF(1), 8);
+	assert_true(wait_used(f, 0, TMO, &e));
+	strcpy((char *)PTR(f, 2), "H1");
+	strcpy((char *)PTR(f, 4), "H2");
+	h1 = post(f, 0, BUF(2), 8, BUF(3), 8);
+	h2 = post(f, 0, BUF(4), 8, BUF(5), 8);
+	strcpy((char *)PTR(f, 6), "n3");
+	post(f, 0, BUF(6), 8, BUF(7), 8);
+	assert_true(wait_used(f, 0, TMO, &e));
+	assert_int_equal(e.id, 6);
+	assert_int_equal(f->q[0].used->idx, 2);
+
+	/* The crash: nothing held is completed. */
+	f->e.crash_on_stop = true;
+	restart_backend(f);
+	assert_int_equal(f->q[0].used->idx, 2);
+	/* So that the resubmitted are not held again; seen in the echo. */
+	PTR(f, 2)[0] = 'R';
+	PTR(f, 4)[0] = 'S';
+
+	negotiate_proto(f, INFLIGHT_PROTO, 0);
+	set_mem_a(f);
+	assert_int_equal(req_ack(f, GPC_VHOST_SET_INFLIGHT_FD, &in, sizeof(in),
+				 &ifd, 1),
+			 0);
+	/*
+	 * Base 0 would run all four again: the back-end must go on from
+	 * used index 2 plus the two it resubmits.
+	 */
+	vring_msgs(f, 0, 0);
+	assert_true(wait_used(f, 0, TMO, &e));
+	assert_int_equal(e.id, h1);
+	assert_int_equal(e.len, 8);
+	assert_true(wait_used(f, 0, TMO, &e));
+	assert_int_equal(e.id, h2);
+	assert_string_equal((char *)PTR(f, 3), "R1");
+	assert_string_equal((char *)PTR(f, 5), "S2");
+	/* Exactly once: nothing else appears. */
+	assert_false(wait_used(f, 0, 100, &e));
+	assert_int_equal(f->q[0].used->idx, 4);
+	/* New requests go on from avail index 4. */
+	strcpy((char *)PTR(f, 8), "n4");
+	h4 = post(f, 0, BUF(8), 8, BUF(9), 8);
+	assert_true(wait_used(f, 0, TMO, &e));
+	assert_int_equal(e.id, h4);
+	assert_string_equal((char *)PTR(f, 9), "n4");
+	assert_false(wait_used(f, 0, 50, &e));
+
+	/* Replacing the area under a running queue is refused. */
+	assert_int_equal(req_ack(f, GPC_VHOST_SET_INFLIGHT_FD, &in, sizeof(in),
+				 &ifd, 1),
+			 EBUSY);
+	close(ifd);
+}
+
+/* Without INFLIGHT_SHMFD negotiated the requests are refused. */
+static void t_inflight_not_negotiated(void **state)
+{
+	struct fx *f = *state;
+	struct gpc_vhost_inflight in = { .num_queues = NQ, .queue_size = NUM };
+	int fd = memfd_create("x", MFD_CLOEXEC);
+
+	assert_true(get_u64(f, GPC_VHOST_GET_PROTOCOL_FEATURES) &
+		    INFLIGHT_PROTO);
+	negotiate_proto(f, 0, 0);
+	assert_int_equal(ftruncate(fd, 4096), 0);
+	in.mmap_size = 4096;
+	assert_int_equal(req_ack(f, GPC_VHOST_SET_INFLIGHT_FD, &in, sizeof(in),
+				 &fd, 1),
+			 EOPNOTSUPP);
+	close(fd);
+}
+
+#define LOG_PROTO  (1ull << GPC_VHOST_PROTOCOL_F_LOG_SHMFD)
+#define LOG_ALL	   (1ull << VHOST_F_LOG_ALL)
+#define LOG_BYTES  4096u
+#define PAGE_OF(g) ((g) / PS)
+
+/* Wait until the log's bit of page pg is set; false on timeout. */
+static bool wait_bit(const uint8_t *log, uint64_t pg, int ms)
+{
+	for (int t = 0; t < ms * 10; t++) {
+		if (atomic_load_explicit((_Atomic uint8_t *)&log[pg / 8],
+					 memory_order_acquire) &
+		    1u << (pg % 8))
+			return true;
+		usleep(100);
+	}
+	return false;
+}
+
+/* The log has exactly the bits of pages want[0..n). */
+static void check_log(const uint8_t *log, const uint64_t *want, unsigned int n)
+{
+	for (uint64_t pg = 0; pg < LOG_BYTES * 8ull; pg++) {
+		bool set = log[pg / 8] >> (pg % 8) & 1, wanted = false;
+
+		for (unsigned int i = 0; i < n; i++)
+			wanted |= want[i] == pg;
+		if (set != wanted)
+			fail_msg("page 0x%llx: bit %d, want %d",
+				 (unsigned long long)pg, set, wanted);
+	}
+}
+
+/*
+ * A write request under LOG_ALL: its writable buffer (across a page
+ * boundary) and the used ring's page, nothing else, both at completion
+ * and after GET_VRING_BASE's harvest; nothing once LOG_ALL is off.
+ */
+static void t_dirty_log(void **state)
+{
+	struct fx *f = *state;
+	struct gpc_vhost_log lb = { .mmap_size = LOG_BYTES };
+	struct vhost_vring_state st = { 0, 0 };
+	struct vring_used_elem e;
+	struct gpc_vhost_msg m;
+	uint64_t in_gpa = BUF(3) + PS - 4;
+	const uint64_t want[] = { PAGE_OF(in_gpa), PAGE_OF(in_gpa) + 1,
+				  PAGE_OF(GA + 2 * PS) };
+	int lfd = memfd_create("log", MFD_CLOEXEC);
+	uint8_t *log;
+
+	assert_int_equal(ftruncate(lfd, LOG_BYTES), 0);
+	log = mmap(NULL, LOG_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, lfd, 0);
+	assert_true(log != MAP_FAILED);
+	negotiate_proto(f, LOG_PROTO, 0);
+	set_mem_a(f);
+	send_msg(f, GPC_VHOST_SET_LOG_BASE, false, &lb, sizeof(lb), &lfd, 1);
+	assert_int_equal(recv_u64(f, GPC_VHOST_SET_LOG_BASE), 0);
+	start_queue(f, 0, 0);
+	/* Re-address the ring with VHOST_VRING_F_LOG (stop, then restart). */
+	send_msg(f, GPC_VHOST_GET_VRING_BASE, false, &st, sizeof(st), NULL, 0);
+	assert_int_equal(gpc_vhost_msg_recv(f->sock, &m, TMO), 0);
+	assert_int_equal(m.payload.state.num, 0);
+	vring_msgs_log(f, 0, 0, true);
+	u64_ack0(f, GPC_VHOST_SET_FEATURES, f->features | LOG_ALL);
+
+	strcpy((char *)PTR(f, 0), "logged");
+	post(f, 0, BUF(0), 8, in_gpa, 8);
+	assert_true(wait_used(f, 0, TMO, &e));
+	assert_int_equal(e.len, 8);
+	/* The used index is logged right after its store. */
+	assert_true(wait_bit(log, want[2], TMO));
+	check_log(log, want, 3);
+
+	/* libgpc's own marks, harvested at GET_VRING_BASE: the same pages. */
+	memset(log, 0, LOG_BYTES);
+	send_msg(f, GPC_VHOST_GET_VRING_BASE, false, &st, sizeof(st), NULL, 0);
+	assert_int_equal(gpc_vhost_msg_recv(f->sock, &m, TMO), 0);
+	assert_int_equal(m.payload.state.num, 1);
+	check_log(log, want, 3);
+
+	/* LOG_ALL off: nothing is logged any more. */
+	u64_ack0(f, GPC_VHOST_SET_FEATURES, f->features);
+	memset(log, 0, LOG_BYTES);
+	vring_msgs_log(f, 0, 1, true);
+	post(f, 0, BUF(0), 8, BUF(6), 8);
+	assert_true(wait_used(f, 0, TMO, &e));
+	usleep(20000);
+	check_log(log, NULL, 0);
+	munmap(log, LOG_BYTES);
+	close(lfd);
+}
+
+/* ---- IOTLB ---- */
+
+#define IV	   0x40000000ull /* the IOVA of page 0 of memfd A */
+#define IOVA(pg)   (IV + (pg)*PS)
+#define BUFIV(n)   IOVA(16 + (n))
+#define AP_FEATURE (1ull << VIRTIO_F_ACCESS_PLATFORM)
+#define IOMMU_PROTO                                   \
+	((1ull << GPC_VHOST_PROTOCOL_F_BACKEND_REQ) | \
+	 (1ull << GPC_VHOST_PROTOCOL_F_REPLY_ACK))
+
+static uint64_t iotlb_msg(struct fx *f, uint8_t type, uint64_t iova,
+			  uint64_t pages, uint64_t ua, uint8_t perm)
+{
+	struct vhost_iotlb_msg m = { .iova = iova,
+				     .size = pages * PS,
+				     .uaddr = ua,
+				     .perm = perm,
+				     .type = type };
+
+	return req_ack(f, GPC_VHOST_IOTLB_MSG, &m, sizeof(m), NULL, 0);
+}
+
+/* The driver side of start_queue(), rings addressed by IOVA. */
+static void start_queue_iova(struct fx *f, unsigned int i)
+{
+	struct drv *q = &f->q[i];
+	uint64_t pg = ring_page(i);
+
+	q->desc = (void *)(f->a + pg * PS);
+	q->avail = (void *)(f->a + (pg + 1) * PS);
+	q->used = (void *)(f->a + (pg + 2) * PS);
+	q->avail_idx = q->last_used = 0;
+	q->avail->idx = 0;
+	q->kick = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	q->call = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	vring_msgs_at(f, i, 0, false, IV);
+}
+
+/* The next back-end message is an IOTLB miss of iova for perm. */
+static void expect_miss(int bsock, uint64_t iova, uint8_t perm)
+{
+	struct gpc_vhost_msg m;
+
+	assert_int_equal(gpc_vhost_msg_recv(bsock, &m, TMO), 0);
+	assert_int_equal(m.hdr.request, GPC_VHOST_BACKEND_IOTLB_MSG);
+	assert_int_equal(m.payload.iotlb.type, VHOST_IOTLB_MISS);
+	assert_int_equal(m.payload.iotlb.iova, iova);
+	assert_int_equal(m.payload.iotlb.perm, perm);
+}
+
+static bool readable_within(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, ms) == 1;
+}
+
+/*
+ * Rings and buffers in IOVA space (IV + x -> UA + x, not the GPAs): echo
+ * through the IOTLB; a buffer the IOTLB lacks is asked for with a miss on
+ * the back-end channel while queue 0 waits and queue 1 goes on, and an
+ * update answers it; an invalidation's ack waits for a request the device
+ * holds through the invalidated IOVAs; afterwards they miss again.
+ */
+static void t_iotlb(void **state)
+{
+	struct fx *f = *state;
+	struct vring_used_elem e;
+	struct gpc_vhost_stats st;
+	uint64_t v;
+	int bs[2];
+
+	assert_true(get_u64(f, GPC_VHOST_GET_FEATURES) & AP_FEATURE);
+	negotiate_proto(f, IOMMU_PROTO, AP_FEATURE);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, bs),
+			 0);
+	assert_int_equal(req_ack(f, GPC_VHOST_SET_BACKEND_REQ_FD, NULL, 0,
+				 &bs[1], 1),
+			 0);
+	close(bs[1]);
+	set_mem_a(f);
+	/* Rings (pages 0-10) and buffer pages 16, 17: not 18 on. */
+	assert_int_equal(iotlb_msg(f, VHOST_IOTLB_UPDATE, IV, 16, UA,
+				   VHOST_ACCESS_RW),
+			 0);
+	assert_int_equal(iotlb_msg(f, VHOST_IOTLB_UPDATE, BUFIV(0), 2,
+				   UA + 16 * PS, VHOST_ACCESS_RW),
+			 0);
+	/* An IOVA range outside guest memory is refused. */
+	assert_int_equal(iotlb_msg(f, VHOST_IOTLB_UPDATE, IOVA(100), 1,
+				   UA + 100 * PS, VHOST_ACCESS_RW),
+			 EFAULT);
+	start_queue_iova(f, 0);
+	start_queue_iova(f, 1);
+
+	strcpy((char *)PTR(f, 0), "by iova");
+	post(f, 0, BUFIV(0), 8, BUFIV(1), 8);
+	assert_true(wait_used(f, 0, TMO, &e));
+	assert_int_equal(e.len, 8);
+	assert_string_equal((char *)PTR(f, 1), "by iova");
+
+	/* A miss: queue 0 waits for the mapping, queue 1 goes on. */
+	memset(PTR(f, 2), 0, 8);
+	post(f, 0, BUFIV(0), 8, BUFIV(2), 8);
+	expect_miss(bs[0], BUFIV(2), VHOST_ACCESS_WO);
+	assert_false(wait_used(f, 0, 50, &e));
+	strcpy((char *)PTR(f, 0), "queue 1");
+	post(f, 1, BUFIV(0), 8, BUFIV(1), 8);
+	assert_true(wait_used(f, 1, TMO, &e));
+	assert_string_equal((char *)PTR(f, 1), "queue 1");
+	assert_int_equal(iotlb_msg(f, VHOST_IOTLB_UPDATE, BUFIV(2), 1,
+				   UA + 18 * PS, VHOST_ACCESS_WO),
+			 0);
+	assert_true(wait_used(f, 0, TMO, &e));
+	assert_int_equal(e.len, 8);
+	assert_string_equal((char *)PTR(f, 2), "queue 1");
+
+	/* An invalidation waits for the request held through it. */
+	strcpy((char *)PTR(f, 0), "Held");
+	post(f, 0, BUFIV(0), 8, BUFIV(1), 8);
+	{
+		struct vhost_iotlb_msg m = { .iova = BUFIV(0),
+					     .size = 2 * PS,
+					     .type = VHOST_IOTLB_INVALIDATE };
+
+		usleep(20000); /* the device holds it */
+		send_msg(f, GPC_VHOST_IOTLB_MSG, true, &m, sizeof(m), NULL, 0);
+	}
+	assert_false(readable_within(f->sock, 100));
+	v = 1;
+	assert_int_equal(write(f->e.q[0].release_fd, &v, 8), 8);
+	assert_int_equal(recv_u64(f, GPC_VHOST_IOTLB_MSG), 0);
+	assert_true(wait_used(f, 0, TMO, &e));
+	assert_string_equal((char *)PTR(f, 1), "Held");
+	/* Gone: the same buffer misses now (read access first). */
+	post(f, 0, BUFIV(0), 8, BUFIV(2), 8);
+	expect_miss(bs[0], BUFIV(0), VHOST_ACCESS_RO);
+	assert_false(wait_used(f, 0, 50, &e));
+	/*
+	 * A region leaving the table takes its IOTLB entries along before
+	 * its munmap (CHECK_STALE: a late access would fault): queue 1's
+	 * buffer in B by IOVA works, then misses once B is removed.
+	 */
+	add_region_b(f, 0);
+	assert_int_equal(iotlb_msg(f, VHOST_IOTLB_UPDATE, IOVA(200), 2, UB,
+				   VHOST_ACCESS_RW),
+			 0);
+	strcpy((char *)f->b, "in b");
+	post(f, 1, IOVA(200), 8, IOVA(201), 8);
+	assert_true(wait_used(f, 1, TMO, &e));
+	assert_string_equal((char *)f->b + PS, "in b");
+	{
+		struct gpc_vhost_mem_reg r = { 0, region(GB, B_PAGES, UB) };
+
+		assert_int_equal(req_ack(f, GPC_VHOST_REM_MEM_REG, &r,
+					 sizeof(r), NULL, 0),
+				 0);
+	}
+	post(f, 1, IOVA(200), 8, IOVA(201), 8);
+	expect_miss(bs[0], IOVA(200), VHOST_ACCESS_RO);
+	assert_false(wait_used(f, 1, 50, &e));
+	assert_int_equal(gpc_vhost_dev_get_stats(f->d, &st), 0);
+	assert_true(st.iotlb_misses >= 3);
+	assert_int_equal(st.iotlb_invalidations, 1);
+	close(bs[0]);
+}
+
+/*
+ * Nothing mapped when the queue starts (QEMU maps at most the used ring
+ * ahead): each ring, the descriptor table and the buffer are asked for in
+ * turn, and the request completes once all are there.
+ */
+static void t_iotlb_ring_miss(void **state)
+{
+	struct fx *f = *state;
+	struct vring_used_elem e;
+	int bs[2];
+
+	negotiate_proto(f, IOMMU_PROTO, AP_FEATURE);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, bs),
+			 0);
+	assert_int_equal(req_ack(f, GPC_VHOST_SET_BACKEND_REQ_FD, NULL, 0,
+				 &bs[1], 1),
+			 0);
+	close(bs[1]);
+	set_mem_a(f);
+	start_queue_iova(f, 0);
+	strcpy((char *)PTR(f, 0), "late");
+	post(f, 0, BUFIV(0), 8, BUFIV(1), 8);
+	expect_miss(bs[0], IOVA(1), VHOST_ACCESS_RO); /* avail */
+	assert_int_equal(iotlb_msg(f, VHOST_IOTLB_UPDATE, IOVA(1), 1, UA + PS,
+				   VHOST_ACCESS_RO),
+			 0);
+	expect_miss(bs[0], IOVA(2), VHOST_ACCESS_RW); /* used */
+	assert_int_equal(iotlb_msg(f, VHOST_IOTLB_UPDATE, IOVA(2), 1,
+				   UA + 2 * PS, VHOST_ACCESS_RW),
+			 0);
+	expect_miss(bs[0], IOVA(0), VHOST_ACCESS_RO); /* descriptors */
+	assert_int_equal(iotlb_msg(f, VHOST_IOTLB_UPDATE, IOVA(0), 1, UA,
+				   VHOST_ACCESS_RO),
+			 0);
+	expect_miss(bs[0], BUFIV(0), VHOST_ACCESS_RO); /* the buffers */
+	assert_int_equal(iotlb_msg(f, VHOST_IOTLB_UPDATE, BUFIV(0), 2,
+				   UA + 16 * PS, VHOST_ACCESS_RW),
+			 0);
+	assert_true(wait_used(f, 0, TMO, &e));
+	assert_int_equal(e.len, 8);
+	assert_string_equal((char *)PTR(f, 1), "late");
+	close(bs[0]);
+}
+
+/* IOTLB_MSG without ACCESS_PLATFORM acked is refused. */
+static void t_iotlb_not_acked(void **state)
+{
+	struct fx *f = *state;
+
+	negotiate_proto(f, IOMMU_PROTO, 0);
+	set_mem_a(f);
+	assert_int_equal(iotlb_msg(f, VHOST_IOTLB_UPDATE, IV, 1, UA,
+				   VHOST_ACCESS_RW),
+			 EOPNOTSUPP);
+}
+
+#define T(fn)                                                      \
+	cmocka_unit_test_setup_teardown(fn, setup_srcu, teardown), \
+		cmocka_unit_test_setup_teardown(fn, setup_rwlock, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		/* clang-format off */
+		T(t_inflight_reconnect),
+		T(t_inflight_not_negotiated),
+		T(t_dirty_log),
+		T(t_iotlb),
+		T(t_iotlb_ring_miss),
+		T(t_iotlb_not_acked),
+		/* clang-format on */
+	};
+
+	return cmocka_run_group_tests_name("vhost_ext", tests, NULL, NULL);
+}
