@@ -154,15 +154,22 @@ typedef void gpc_vhost_log_fn(void *ctx, int level, const char *msg);
 
 /* gpc_vhost_dev_create() flags. */
 /* Connect to the socket (QEMU's chardev server=on) instead of listening. */
-#define GPC_VHOST_F_CLIENT	(1u << 0)
+#define GPC_VHOST_F_CLIENT	 (1u << 0)
 /* Datapath threads busy-poll the available rings instead of sleeping. */
-#define GPC_VHOST_F_BUSY_POLL	(1u << 1)
+#define GPC_VHOST_F_BUSY_POLL	 (1u << 1)
 /*
  * Checking mode (tests): a removed region or invalidated IOTLB range is
  * remapped PROT_NONE and kept for a while instead of unmapped, and a fault
  * on it crashes the process (stale_accesses is not counted yet: 0).
  */
-#define GPC_VHOST_F_CHECK_STALE (1u << 2)
+#define GPC_VHOST_F_CHECK_STALE	 (1u << 2)
+/*
+ * Do not offer VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS: the front-end
+ * then sends the whole memory table (SET_MEM_TABLE) on every change
+ * instead of ADD_MEM_REG/REM_MEM_REG - the older form, for tests and for
+ * front-ends that must be driven through it.
+ */
+#define GPC_VHOST_F_NO_MEM_SLOTS (1u << 4)
 
 struct gpc_vhost_config {
 	const char *socket_path;

@@ -27,8 +27,9 @@
 #include "ext.h"
 #include "vring_walk.h"
 
-#define KNOWN_FLAGS \
-	(GPC_VHOST_F_CLIENT | GPC_VHOST_F_BUSY_POLL | GPC_VHOST_F_CHECK_STALE)
+#define KNOWN_FLAGS                                   \
+	(GPC_VHOST_F_CLIENT | GPC_VHOST_F_BUSY_POLL | \
+	 GPC_VHOST_F_CHECK_STALE | GPC_VHOST_F_NO_MEM_SLOTS)
 
 /* Client mode: the pause between two connection attempts. */
 #define CONNECT_RETRY_MS 100
@@ -158,6 +159,9 @@ int gpc_vhost_dev_create(const struct gpc_vhost_device *dev, void *ctx,
 	d->features_offered = (library_features() & ~dev->features_mask) |
 			      dev->features;
 	d->proto_offered = library_protocol_features();
+	if (cfg->flags & GPC_VHOST_F_NO_MEM_SLOTS)
+		d->proto_offered &=
+			~(1ull << GPC_VHOST_PROTOCOL_F_CONFIGURE_MEM_SLOTS);
 	for (unsigned int i = 0; gpc_vhost_exts[i]; i++) {
 		d->features_offered |= gpc_vhost_exts[i]->features &
 				       ~dev->features_mask;

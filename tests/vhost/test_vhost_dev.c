@@ -840,15 +840,19 @@ static void *run_main(void *arg)
 	return NULL;
 }
 
-static uint64_t socket_features(int sock)
+static uint64_t socket_get_u64(int sock, uint32_t req)
 {
-	struct gpc_vhost_hdr h = { GPC_VHOST_GET_FEATURES, GPC_VHOST_VERSION,
-				   0 };
+	struct gpc_vhost_hdr h = { req, GPC_VHOST_VERSION, 0 };
 	struct gpc_vhost_msg m;
 
 	assert_int_equal(gpc_vhost_msg_send(sock, &h, NULL, NULL, 0, TMO), 0);
 	assert_int_equal(gpc_vhost_msg_recv(sock, &m, TMO), 0);
 	return m.payload.u64;
+}
+
+static uint64_t socket_features(int sock)
+{
+	return socket_get_u64(sock, GPC_VHOST_GET_FEATURES);
 }
 
 static void t_socket_modes(void **state)
@@ -877,7 +881,24 @@ static void t_socket_modes(void **state)
 	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	assert_int_equal(connect(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	assert_true(socket_features(s) >> VIRTIO_F_VERSION_1 & 1);
+	assert_true(socket_get_u64(s, GPC_VHOST_GET_PROTOCOL_FEATURES) >>
+			    GPC_VHOST_PROTOCOL_F_CONFIGURE_MEM_SLOTS &
+		    1);
 	assert_int_equal(gpc_vhost_dev_destroy(r.d), -EBUSY);
+	assert_int_equal(gpc_vhost_dev_stop(r.d), 0);
+	pthread_join(t, NULL);
+	assert_int_equal(r.rc, 0);
+	close(s);
+	assert_int_equal(gpc_vhost_dev_destroy(r.d), 0);
+	/* Without memory slots: the front-end must send whole tables. */
+	cfg.flags = GPC_VHOST_F_NO_MEM_SLOTS;
+	assert_int_equal(gpc_vhost_dev_create(&echo_dev, &e, &cfg, &r.d), 0);
+	assert_int_equal(pthread_create(&t, NULL, run_main, &r), 0);
+	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(connect(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_false(socket_get_u64(s, GPC_VHOST_GET_PROTOCOL_FEATURES) >>
+			     GPC_VHOST_PROTOCOL_F_CONFIGURE_MEM_SLOTS &
+		     1);
 	assert_int_equal(gpc_vhost_dev_stop(r.d), 0);
 	pthread_join(t, NULL);
 	assert_int_equal(r.rc, 0);

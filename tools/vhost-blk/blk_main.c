@@ -40,6 +40,7 @@ struct opts {
 	const char *socket, *file, *serial;
 	unsigned int queues, queue_size, workers;
 	bool readonly, direct, client, check_stale, busy_poll, quiet;
+	bool no_mem_slots;
 	enum gpc_scheme scheme;
 };
 
@@ -74,6 +75,9 @@ static void usage(FILE *f)
 		"      --workers N        datapath threads (default: one per\n"
 		"                         queue)\n"
 		"      --busy-poll        datapath threads poll, never sleep\n"
+		"      --no-mem-slots     do not offer CONFIGURE_MEM_SLOTS:\n"
+		"                         the front-end sends whole memory\n"
+		"                         tables (SET_MEM_TABLE)\n"
 		"      --quiet            no status line\n"
 		"  -h, --help             this text\n"
 		"  -V, --version          print \"gpc-vhost-blk libgpc X.Y.Z\"\n",
@@ -107,6 +111,7 @@ enum {
 	OPT_WORKERS,
 	OPT_BUSY_POLL,
 	OPT_QUIET,
+	OPT_NO_MEM_SLOTS,
 };
 
 /* 0: run; 1: done (help, version); -1: usage error. */
@@ -126,6 +131,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "workers", required_argument, NULL, OPT_WORKERS },
 		{ "busy-poll", no_argument, NULL, OPT_BUSY_POLL },
 		{ "quiet", no_argument, NULL, OPT_QUIET },
+		{ "no-mem-slots", no_argument, NULL, OPT_NO_MEM_SLOTS },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -180,6 +186,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case OPT_CHECK_STALE:
 			o->check_stale = true;
+			break;
+		case OPT_NO_MEM_SLOTS:
+			o->no_mem_slots = true;
 			break;
 		case OPT_SCHEME:
 			if (!strcmp(optarg, "srcu")) {
@@ -387,7 +396,8 @@ int main(int argc, char **argv)
 	cfg.workers = o.workers;
 	cfg.flags = (o.client ? GPC_VHOST_F_CLIENT : 0) |
 		    (o.busy_poll ? GPC_VHOST_F_BUSY_POLL : 0) |
-		    (o.check_stale ? GPC_VHOST_F_CHECK_STALE : 0);
+		    (o.check_stale ? GPC_VHOST_F_CHECK_STALE : 0) |
+		    (o.no_mem_slots ? GPC_VHOST_F_NO_MEM_SLOTS : 0);
 	if (!o.client)
 		remove_stale_socket(o.socket);
 	ret = gpc_vhost_dev_create(&b.vdev, &b, &cfg, &the_dev);
