@@ -9,8 +9,9 @@
  * Rows (each a fresh back-end process, so one row cannot warm the next):
  *   - 4 KiB random reads and writes (50/50) at queue depth 1, 32 and 128,
  *     with 1 and 2 queues: IOPS, p50/p99 latency as the front-end measures
- *     it (submit to used-ring entry), CPU of the back-end per request (from
- *     /proc/<pid>/stat, so the front-end's own polling is not counted);
+ *     it (submit to used-ring entry), CPU of the back-end per request (the
+ *     front-end reads it from /proc/<pid>/stat over its run, --backend-pid,
+ *     so its own polling is not counted);
  *   - the same at depth 32, 1 queue, under churn: ADD_MEM_REG/REM_MEM_REG
  *     of a region that no request uses every 2 ms, and the front-end's
  *     REM_MEM_REG reply latency (the queues are busy meanwhile); idle and
@@ -81,32 +82,6 @@ static double now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* utime + stime of @pid in seconds, or -1 (the process is gone). */
-static double proc_cpu_s(pid_t pid)
-{
-	char path[64], buf[1024], *p;
-	unsigned long ut, st;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	if (!fgets(buf, sizeof(buf), f)) {
-		fclose(f);
-		return -1;
-	}
-	fclose(f);
-	/* The command name may hold spaces: fields start after its ')'. */
-	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 2,
-			 "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
-			 "%lu %lu",
-			 &ut, &st) != 2)
-		return -1;
-	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
 static bool exists_exec(const char *path)
@@ -208,10 +183,11 @@ static void parse_summary(const char *line, struct fe_result *r)
  * Run the front-end against @sock (one row); its stdout is read
  * through a pipe with a deadline of the run's duration + 30 s.
  */
-static void fe_run(const char *sock, unsigned int queues, unsigned int qd,
-		   bool churn, struct fe_result *r)
+static void fe_run(const char *sock, pid_t be, unsigned int queues,
+		   unsigned int qd, bool churn, struct fe_result *r)
 {
-	char qs[16], ds[16], ts[16], line[4096] = "", buf[4096];
+	char qs[16], ds[16], ts[16], ps[16], line[4096] = "", buf[4096];
+	double cpu = -1;
 	size_t used = 0;
 	int p[2], status;
 	double end;
@@ -221,6 +197,7 @@ static void fe_run(const char *sock, unsigned int queues, unsigned int qd,
 	snprintf(qs, sizeof(qs), "%u", queues);
 	snprintf(ds, sizeof(ds), "%u", qd);
 	snprintf(ts, sizeof(ts), "%u", opt.seconds);
+	snprintf(ps, sizeof(ps), "%d", (int)be);
 	if (pipe2(p, O_CLOEXEC)) {
 		snprintf(r->why, sizeof(r->why), "pipe: %s", strerror(errno));
 		return;
@@ -236,12 +213,13 @@ static void fe_run(const char *sock, unsigned int queues, unsigned int qd,
 			execl(opt.fe, opt.fe, "--socket", sock, "--queues", qs,
 			      "--qdepth", ds, "--duration", ts, "--blocks",
 			      "65536", "--read-pct", "50", "--ring", "512",
-			      "--churn-mem", "2", (char *)NULL);
+			      "--backend-pid", ps, "--churn-mem", "2",
+			      (char *)NULL);
 		else
 			execl(opt.fe, opt.fe, "--socket", sock, "--queues", qs,
 			      "--qdepth", ds, "--duration", ts, "--blocks",
 			      "65536", "--read-pct", "50", "--ring", "512",
-			      (char *)NULL);
+			      "--backend-pid", ps, (char *)NULL);
 		_exit(127);
 	}
 	close(p[1]);
@@ -262,10 +240,15 @@ static void fe_run(const char *sock, unsigned int queues, unsigned int qd,
 			break;
 		used += (size_t)n;
 		buf[used] = 0;
-		/* Keep the last "fe:" line; drop complete lines before it. */
+		/*
+		 * Keep the last "fe:" summary and the back-end's CPU line
+		 * printed before it; drop complete lines before them.
+		 */
 		for (char *nl; (nl = strchr(buf, '\n'));) {
 			*nl = 0;
-			if (!strncmp(buf, "fe:", 3))
+			if (strstr(buf, "backend_cpu_us_per_req="))
+				cpu = field(buf, "backend_cpu_us_per_req");
+			else if (!strncmp(buf, "fe:", 3))
 				snprintf(line, sizeof(line), "%s", buf);
 			used -= (size_t)(nl + 1 - buf);
 			memmove(buf, nl + 1, used + 1);
@@ -284,6 +267,8 @@ static void fe_run(const char *sock, unsigned int queues, unsigned int qd,
 		return;
 	}
 	parse_summary(line, r);
+	if (r->ok && cpu >= 0)
+		r->cpu_us_per_req = cpu;
 	if (r->ok && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
 		r->ok = false;
 		snprintf(r->why, sizeof(r->why), "front-end exit status %d",
@@ -296,7 +281,6 @@ static void row(enum backend b, unsigned int queues, unsigned int qd,
 		bool churn, struct fe_result *r)
 {
 	char sock[300];
-	double cpu0, cpu1;
 	pid_t pid;
 
 	snprintf(sock, sizeof(sock), "%s/%s.sock", workdir, backend_name[b]);
@@ -311,12 +295,8 @@ static void row(enum backend b, unsigned int queues, unsigned int qd,
 		failed = true;
 		return;
 	}
-	cpu0 = proc_cpu_s(pid);
-	fe_run(sock, queues, qd, churn, r);
-	cpu1 = proc_cpu_s(pid);
+	fe_run(sock, pid, queues, qd, churn, r);
 	backend_stop(pid);
-	if (r->ok && r->requests && cpu0 >= 0 && cpu1 >= cpu0)
-		r->cpu_us_per_req = (cpu1 - cpu0) * 1e6 / (double)r->requests;
 	if (!r->ok)
 		failed = true;
 }
