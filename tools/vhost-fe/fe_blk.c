@@ -9,7 +9,10 @@
  * that: a lost write, a write to the wrong block, a read from the wrong
  * guest address or a partial copy all show up as a mismatch. The run
  * loop never has two requests on one block in flight, so the expected
- * content is always known. Before a read the buffer is filled with a
+ * content is always known - except after a write that failed because its
+ * buffer's region was removed under it (--churn-inflight): the block then
+ * holds the old or the new generation, both are accepted, and the first
+ * read tells which it is from then on. Before a read the buffer is filled with a
  * pattern no block carries, so a device that reports success without
  * writing the buffer is caught too.
  */
@@ -138,9 +141,9 @@ static void check_read(struct fe_blk *b, const struct fe_req *r,
 	if (g == GEN_UNKNOWN)
 		return;
 	now = holds(b, data, r->lba, g);
-	if (now < 0)
-		return;
 	if (!alt) {
+		if (now < 0)
+			return;
 		st->verified++;
 		if (!now) {
 			st->mismatches++;
@@ -154,9 +157,11 @@ static void check_read(struct fe_blk *b, const struct fe_req *r,
 	 * is the content from now on (nothing else writes the block).
 	 */
 	other = holds(b, data, r->lba, alt);
+	if (now < 0 && other != 1)
+		return; /* the old content unknowable, the new one not there */
 	st->verified++;
-	if (now || other) {
-		b->gen[r->lba] = now ? g : alt;
+	if (now == 1 || other == 1) {
+		b->gen[r->lba] = now == 1 ? g : alt;
 		b->gen_alt[r->lba] = 0;
 		st->ambiguous_resolved++;
 		return;
@@ -190,10 +195,14 @@ void fe_blk_complete(struct fe_blk *b, struct fe_req *r, struct fe_mem *m,
 			st->rem_victim_nostatus++;
 		if (r->kind == FE_WRITE) {
 			st->rem_write_failed++;
-			if (b->gen_alt[r->lba] || b->gen[r->lba] == GEN_UNKNOWN)
-				b->gen[r->lba] = GEN_UNKNOWN; /* 3 candidates */
-			else
+			if (b->gen_alt[r->lba] ||
+			    b->gen[r->lba] == GEN_UNKNOWN) {
+				/* A third candidate: unknown until written. */
+				b->gen[r->lba] = GEN_UNKNOWN;
+				b->gen_alt[r->lba] = 0;
+			} else {
 				b->gen_alt[r->lba] = r->gen;
+			}
 		}
 		return;
 	}

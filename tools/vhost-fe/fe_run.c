@@ -278,6 +278,9 @@ static int churn_iotlb(struct fe_sess *s)
  *   region poisoned: a read completing OK later is checked against the
  *   copy, a write into the region after the reply is a stale write;
  * - every one of them must come back on its used ring within the timeout.
+ * The copy is taken after the reply, so a write into a victim's buffer in
+ * the microseconds between the reply and the poison goes unseen; any later
+ * one is caught.
  */
 static int rem_inflight(struct fe_sess *s)
 {
