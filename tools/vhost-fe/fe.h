@@ -194,6 +194,7 @@ struct fe_req {
 	 * (the region is poisoned then), checked instead of the region.
 	 */
 	bool rem_victim;
+	bool done_by_reply; /* its used entry was there at the reply */
 	bool use_snap;
 	uint8_t *snap; /* FE_BLOCK bytes, or NULL outside that mode */
 };
@@ -212,6 +213,7 @@ struct fe_stats {
 	uint64_t rem_inflight, rem_inflight_max, rem_live;
 	uint64_t rem_victim_ok, rem_victim_ioerr, rem_victim_nostatus;
 	uint64_t rem_write_failed;
+	uint64_t rem_victim_ok_by_reply; /* completed while the REM waited */
 	uint64_t ambiguous_resolved;
 	uint64_t *rem_live_ns; /* reply latency of REMs with requests there */
 	uint64_t nrem_live, cap_rem_live;

@@ -221,8 +221,10 @@ void fe_blk_complete(struct fe_blk *b, struct fe_req *r, struct fe_mem *m,
 		}
 		return;
 	}
-	if (r->rem_victim)
+	if (r->rem_victim) {
 		st->rem_victim_ok++;
+		st->rem_victim_ok_by_reply += r->done_by_reply;
+	}
 	switch (r->kind) {
 	case FE_WRITE:
 		st->writes++;

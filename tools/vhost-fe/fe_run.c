@@ -72,7 +72,7 @@ static bool submit(struct fe_sess *s, unsigned int q)
 		s->blk.next_gen = 1;
 	/* Half the buffers in the churned region while it may hold them. */
 	r->data_gpa = 0;
-	r->rem_victim = r->use_snap = false;
+	r->rem_victim = r->done_by_reply = r->use_snap = false;
 	if (s->mem.r[s->extra].allocatable && (s->burst_extra || (x >> 32) % 2))
 		r->data_gpa = fe_page_alloc(&s->mem, s->extra, 1);
 	if (!r->data_gpa)
@@ -323,6 +323,22 @@ static int rem_inflight(struct fe_sess *s)
 	s->st->rem_inflight += n;
 	if (n > s->st->rem_inflight_max)
 		s->st->rem_inflight_max = n;
+	/*
+	 * Which of them completed while the REM was pending: the used
+	 * entries there now, not yet consumed (the back-end waited for them).
+	 */
+	for (q = 0; q < s->nq; q++) {
+		struct fe_vq *v = &s->vq[q];
+		uint16_t idx = __atomic_load_n(&v->used->idx, __ATOMIC_ACQUIRE);
+
+		for (uint16_t u = v->last_used; u != idx; u++) {
+			uint32_t id = v->used->ring[u % v->num].id;
+			struct fe_req *x = id < v->num ? v->token[id] : NULL;
+
+			if (x)
+				x->done_by_reply = true;
+		}
+	}
 	for (size_t i = 0; i < nreq; i++) {
 		struct fe_req *x = &s->reqs[i];
 
@@ -605,8 +621,9 @@ static void summary(struct fe_sess *s, double secs, double cpu, int err,
 	       "iotlb_updates=%llu iotlb_invals=%llu queues=%u qd=%u "
 	       "iops=%.0f p50_us=%.1f p99_us=%.1f rem_reply_p50_us=%.1f "
 	       "rem_reply_p99_us=%.1f rem_inflight=%llu rem_inflight_max=%llu "
-	       "rem_live=%llu rem_victim_ok=%llu rem_victim_ioerr=%llu "
-	       "rem_victim_nostatus=%llu "
+	       "rem_live=%llu rem_victim_ok=%llu rem_victim_ok_by_reply=%llu "
+	       "rem_victim_ioerr=%llu "
+	       "rem_victim_nostatus=%llu rem_victim_failed=%llu "
 	       "rem_write_failed=%llu ambiguous_resolved=%llu "
 	       "rem_live_reply_p50_us=%.1f rem_live_reply_p99_us=%.1f "
 	       "cpu_us_per_req=%.2f result=%s\n",
@@ -633,8 +650,11 @@ static void summary(struct fe_sess *s, double secs, double cpu, int err,
 	       (unsigned long long)st->rem_inflight_max,
 	       (unsigned long long)st->rem_live,
 	       (unsigned long long)st->rem_victim_ok,
+	       (unsigned long long)st->rem_victim_ok_by_reply,
 	       (unsigned long long)st->rem_victim_ioerr,
 	       (unsigned long long)st->rem_victim_nostatus,
+	       (unsigned long long)(st->rem_victim_ioerr +
+				    st->rem_victim_nostatus),
 	       (unsigned long long)st->rem_write_failed,
 	       (unsigned long long)st->ambiguous_resolved,
 	       fe_pct(st->rem_live_ns, st->nrem_live, 50) / 1e3,
