@@ -186,6 +186,17 @@ struct fe_req {
 	int data_region;
 	uint64_t t0_ns;
 	struct fe_req *next_free;
+	bool posted; /* on the ring, not yet reaped */
+	/*
+	 * --churn-inflight: the request was in flight with its buffer in the
+	 * region when REM_MEM_REG went out, so VIRTIO_BLK_S_IOERR is an
+	 * accepted outcome; `snap` is its buffer as it was at the reply
+	 * (the region is poisoned then), checked instead of the region.
+	 */
+	bool rem_victim;
+	bool done_by_reply; /* its used entry was there at the reply */
+	bool use_snap;
+	uint8_t *snap; /* FE_BLOCK bytes, or NULL outside that mode */
 };
 
 struct fe_stats {
@@ -198,12 +209,26 @@ struct fe_stats {
 	uint64_t nlat, cap_lat;
 	uint64_t *rem_ns;
 	uint64_t nrem, cap_rem;
+	/* --churn-inflight: requests in the region at REM time and after. */
+	uint64_t rem_inflight, rem_inflight_max, rem_live;
+	uint64_t rem_victim_ok, rem_victim_ioerr, rem_victim_nostatus;
+	uint64_t rem_write_failed;
+	uint64_t rem_victim_ok_by_reply; /* completed while the REM waited */
+	uint64_t ambiguous_resolved;
+	uint64_t *rem_live_ns; /* reply latency of REMs with requests there */
+	uint64_t nrem_live, cap_rem_live;
 };
 
 struct fe_blk {
 	uint64_t blocks; /* LBAs used (of 4 KiB) */
 	uint32_t *gen;	 /* last generation written per block; 0 = unknown */
-	uint8_t *busy;	 /* a request on the block is in flight */
+	/*
+	 * A write that failed because its buffer's region went away may or
+	 * may not have reached the disk: the block then holds gen or
+	 * gen_alt (0: no alternative) until a read tells or a write ends it.
+	 */
+	uint32_t *gen_alt;
+	uint8_t *busy; /* a request on the block is in flight */
 	uint32_t next_gen;
 	bool expect_zero; /* never-written blocks read as zeroes */
 	uint64_t capacity_sectors;
@@ -236,6 +261,8 @@ struct fe_opts {
 	bool indirect;
 	unsigned int churn_mem_ms;
 	bool churn_live;     /* buffers in the churned region */
+	bool churn_inflight; /* REM with requests in flight in the region */
+	uint64_t expect_inflight_rem; /* fail below this many over the run */
 	bool quiesce;	     /* no request in flight at a memory change */
 	bool control_no_rem; /* poison without REM: must find stale writes */
 	unsigned int churn_ring_ms;
@@ -268,6 +295,7 @@ struct fe_sess {
 	struct fe_blk blk;
 	struct fe_stats *st;
 	struct fe_req *reqs; /* nq * qdepth */
+	uint8_t *snaps;	     /* --churn-inflight: a block per request */
 	struct fe_req *free_req[FE_MAX_QUEUES];
 	uint64_t meta_gpa;
 	uint64_t meta_pages;
@@ -279,7 +307,8 @@ struct fe_sess {
 	uint64_t old_ring[FE_MAX_QUEUES]; /* poisoned, awaiting a check */
 	uint64_t old_ring_pages[FE_MAX_QUEUES];
 	bool extra_poisoned;
-	bool ctl_mapped; /* --control-no-rem: the region was added once */
+	bool ctl_mapped;  /* --control-no-rem: the region was added once */
+	bool burst_extra; /* --churn-inflight: every buffer in the region */
 	uint64_t rng;
 };
 

@@ -34,6 +34,11 @@ static void usage(FILE *f)
 		"  --indirect           negotiate INDIRECT_DESC and use it\n"
 		"  --churn-mem MS       ADD/REM of an extra region every MS\n"
 		"  --churn-live         buffers in the churned region\n"
+		"  --churn-inflight     REM_MEM_REG right after a burst of\n"
+		"                       requests into the region (implies\n"
+		"                       --churn-live; qdepth 128 advised)\n"
+		"  --expect-inflight-rem N  fail unless >= N requests were in\n"
+		"                       flight there at REM times, summed\n"
 		"  --quiesce            drain all queues before memory changes\n"
 		"  --churn-ring MS      move a ring every MS\n"
 		"  --churn-reconnect MS reconnect every MS\n"
@@ -73,6 +78,8 @@ int main(int argc, char **argv)
 		{ "indirect", no_argument, NULL, 'I' },
 		{ "churn-mem", required_argument, NULL, 'M' },
 		{ "churn-live", no_argument, NULL, 'L' },
+		{ "churn-inflight", no_argument, NULL, 'F' },
+		{ "expect-inflight-rem", required_argument, NULL, 'N' },
 		{ "quiesce", no_argument, NULL, 'U' },
 		{ "backend-pid", required_argument, NULL, 'P' },
 		{ "control-no-rem", no_argument, NULL, 'X' },
@@ -144,6 +151,12 @@ int main(int argc, char **argv)
 			break;
 		case 'L':
 			o.churn_live = true;
+			break;
+		case 'F':
+			o.churn_inflight = o.churn_live = true;
+			break;
+		case 'N':
+			o.expect_inflight_rem = strtoull(optarg, NULL, 0);
 			break;
 		case 'Y':
 			o.churn_iotlb = o.iotlb = true;
@@ -221,5 +234,6 @@ int main(int argc, char **argv)
 	rc = fe_run_io(&o, &st);
 	free(st.lat_ns);
 	free(st.rem_ns);
+	free(st.rem_live_ns);
 	return rc;
 }

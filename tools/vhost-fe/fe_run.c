@@ -72,7 +72,8 @@ static bool submit(struct fe_sess *s, unsigned int q)
 		s->blk.next_gen = 1;
 	/* Half the buffers in the churned region while it may hold them. */
 	r->data_gpa = 0;
-	if (s->mem.r[s->extra].allocatable && (x >> 32) % 2)
+	r->rem_victim = r->done_by_reply = r->use_snap = false;
+	if (s->mem.r[s->extra].allocatable && (s->burst_extra || (x >> 32) % 2))
 		r->data_gpa = fe_page_alloc(&s->mem, s->extra, 1);
 	if (!r->data_gpa)
 		r->data_gpa = fe_page_alloc(&s->mem, 0, 1);
@@ -89,6 +90,7 @@ static bool submit(struct fe_sess *s, unsigned int q)
 	}
 	if (r->kind == FE_READ || r->kind == FE_WRITE)
 		s->blk.busy[lba] = 1;
+	r->posted = true;
 	return true;
 }
 
@@ -110,6 +112,7 @@ static unsigned int reap(struct fe_sess *s)
 			if (r->kind == FE_READ || r->kind == FE_WRITE)
 				s->blk.busy[r->lba] = 0;
 			fe_page_free(&s->mem, r->data_gpa, 1);
+			r->posted = false;
 			req_put(s, r);
 			got++;
 		}
@@ -263,6 +266,101 @@ static int churn_iotlb(struct fe_sess *s)
 	return 0;
 }
 
+/*
+ * --churn-inflight: REM_MEM_REG while requests whose buffers lie in the
+ * region are in flight. A burst fills every queue with such requests right
+ * before it, so some are not yet popped when the REM arrives and some sit
+ * in the back-end's io_uring. The back-end's promise: the reply comes only
+ * when nothing it does can touch the region any more; requests it pops
+ * after that find their buffers outside memory (VIRTIO_BLK_S_IOERR,
+ * accepted for these requests only). Then:
+ * - each one's buffer is copied aside as it was at the reply and the
+ *   region poisoned: a read completing OK later is checked against the
+ *   copy, a write into the region after the reply is a stale write;
+ * - every one of them must come back on its used ring within the timeout.
+ * The copy is taken after the reply, so a write into a victim's buffer in
+ * the microseconds between the reply and the poison goes unseen; any later
+ * one is caught.
+ */
+static int rem_inflight(struct fe_sess *s)
+{
+	struct fe_region *r = &s->mem.r[s->extra];
+	size_t nreq = (size_t)s->nq * s->o->qdepth;
+	unsigned int q, n = 0;
+	uint64_t ns;
+	int err;
+
+	/* Room first: what already completed leaves the queues. */
+	reap(s);
+	s->burst_extra = true;
+	for (q = 0; q < s->nq; q++) {
+		while (submit(s, q))
+			;
+		fe_vq_kick(&s->vq[q]);
+	}
+	s->burst_extra = false;
+	r->allocatable = false;
+	/* Those done by now are not in flight: leave them out of the count. */
+	reap(s);
+	for (size_t i = 0; i < nreq; i++) {
+		struct fe_req *x = &s->reqs[i];
+
+		if (x->posted && x->kind != FE_FLUSH &&
+		    fe_region_of(&s->mem, x->data_gpa) == s->extra) {
+			x->rem_victim = true;
+			n++;
+		}
+	}
+	err = fe_sess_region_rem(s, s->extra, &ns);
+	if (err)
+		return err;
+	fe_lat_add(&s->st->rem_ns, &s->st->nrem, &s->st->cap_rem, ns);
+	if (n) {
+		fe_lat_add(&s->st->rem_live_ns, &s->st->nrem_live,
+			   &s->st->cap_rem_live, ns);
+		s->st->rem_live++;
+	}
+	s->st->rem_inflight += n;
+	if (n > s->st->rem_inflight_max)
+		s->st->rem_inflight_max = n;
+	/*
+	 * Which of them completed while the REM was pending: the used
+	 * entries there now, not yet consumed (the back-end waited for them).
+	 */
+	for (q = 0; q < s->nq; q++) {
+		struct fe_vq *v = &s->vq[q];
+		uint16_t idx = __atomic_load_n(&v->used->idx, __ATOMIC_ACQUIRE);
+
+		for (uint16_t u = v->last_used; u != idx; u++) {
+			uint32_t id = v->used->ring[u % v->num].id;
+			struct fe_req *x = id < v->num ? v->token[id] : NULL;
+
+			if (x)
+				x->done_by_reply = true;
+		}
+	}
+	for (size_t i = 0; i < nreq; i++) {
+		struct fe_req *x = &s->reqs[i];
+
+		if (x->posted && x->rem_victim) {
+			memcpy(x->snap,
+			       fe_gpa_to_hva(&s->mem, x->data_gpa, FE_BLOCK),
+			       FE_BLOCK);
+			x->use_snap = true;
+		}
+	}
+	fe_poison(&s->mem, r->gpa, r->size);
+	s->extra_poisoned = true;
+	err = drain_until(s, extra_empty, s->extra);
+	if (err)
+		fprintf(stderr,
+			"fe: LOST: %llu pages of requests in the removed "
+			"region never came back (%u were in flight at the "
+			"REM)\n",
+			(unsigned long long)r->used, n);
+	return err;
+}
+
 static int churn_mem(struct fe_sess *s)
 {
 	struct fe_region *r = &s->mem.r[s->extra];
@@ -306,6 +404,8 @@ static int churn_mem(struct fe_sess *s)
 			r->allocatable = s->o->churn_live;
 		return err;
 	}
+	if (s->o->churn_inflight)
+		return rem_inflight(s);
 	/* No new buffers there, and the posted ones complete first. */
 	r->allocatable = false;
 	err = drain_until(s, extra_empty, s->extra);
@@ -464,7 +564,8 @@ static bool failed(struct fe_sess *s)
 	for (unsigned int q = 0; q < s->nq; q++)
 		bad_used += s->vq[q].bad_used;
 	return !s->st->requests || s->st->mismatches || s->st->stale_writes ||
-	       s->st->io_errors || bad_used;
+	       s->st->io_errors || bad_used ||
+	       s->st->rem_inflight < s->o->expect_inflight_rem;
 }
 
 /*
@@ -519,7 +620,13 @@ static void summary(struct fe_sess *s, double secs, double cpu, int err,
 	       "mem_adds=%llu mem_rems=%llu ring_moves=%llu reconnects=%llu "
 	       "iotlb_updates=%llu iotlb_invals=%llu queues=%u qd=%u "
 	       "iops=%.0f p50_us=%.1f p99_us=%.1f rem_reply_p50_us=%.1f "
-	       "rem_reply_p99_us=%.1f cpu_us_per_req=%.2f result=%s\n",
+	       "rem_reply_p99_us=%.1f rem_inflight=%llu rem_inflight_max=%llu "
+	       "rem_live=%llu rem_victim_ok=%llu rem_victim_ok_by_reply=%llu "
+	       "rem_victim_ioerr=%llu "
+	       "rem_victim_nostatus=%llu rem_victim_failed=%llu "
+	       "rem_write_failed=%llu ambiguous_resolved=%llu "
+	       "rem_live_reply_p50_us=%.1f rem_live_reply_p99_us=%.1f "
+	       "cpu_us_per_req=%.2f result=%s\n",
 	       tag ? " " : "", tag ? tag : "", (unsigned long long)st->requests,
 	       (unsigned long long)st->reads, (unsigned long long)st->writes,
 	       (unsigned long long)st->flushes, (unsigned long long)st->get_ids,
@@ -539,6 +646,19 @@ static void summary(struct fe_sess *s, double secs, double cpu, int err,
 	       fe_pct(st->lat_ns, st->nlat, 99) / 1e3,
 	       fe_pct(st->rem_ns, st->nrem, 50) / 1e3,
 	       fe_pct(st->rem_ns, st->nrem, 99) / 1e3,
+	       (unsigned long long)st->rem_inflight,
+	       (unsigned long long)st->rem_inflight_max,
+	       (unsigned long long)st->rem_live,
+	       (unsigned long long)st->rem_victim_ok,
+	       (unsigned long long)st->rem_victim_ok_by_reply,
+	       (unsigned long long)st->rem_victim_ioerr,
+	       (unsigned long long)st->rem_victim_nostatus,
+	       (unsigned long long)(st->rem_victim_ioerr +
+				    st->rem_victim_nostatus),
+	       (unsigned long long)st->rem_write_failed,
+	       (unsigned long long)st->ambiguous_resolved,
+	       fe_pct(st->rem_live_ns, st->nrem_live, 50) / 1e3,
+	       fe_pct(st->rem_live_ns, st->nrem_live, 99) / 1e3,
 	       st->requests ? cpu * 1e6 / (double)st->requests : 0.0,
 	       err	 ? "error" :
 	       failed(s) ? "fail" :
@@ -633,6 +753,7 @@ int fe_run_bench(const struct fe_opts *o)
 		fe_sess_destroy(&s);
 		free(st.lat_ns);
 		free(st.rem_ns);
+		free(st.rem_live_ns);
 	}
 	return rc;
 }

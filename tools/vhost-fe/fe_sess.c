@@ -70,10 +70,14 @@ int fe_sess_init(struct fe_sess *s, const struct fe_opts *o,
 	s->blk.blocks = o->blocks;
 	s->blk.gen = calloc(o->blocks, sizeof(*s->blk.gen));
 	s->blk.busy = calloc(o->blocks, 1);
+	s->blk.gen_alt = calloc(o->blocks, sizeof(*s->blk.gen_alt));
 	s->blk.expect_zero = o->expect_zero;
 	s->blk.next_gen = 1;
 	s->reqs = calloc((size_t)FE_MAX_QUEUES * o->qdepth, sizeof(*s->reqs));
-	if (!s->blk.gen || !s->blk.busy || !s->reqs)
+	if (o->churn_inflight)
+		s->snaps = calloc((size_t)FE_MAX_QUEUES * o->qdepth, FE_BLOCK);
+	if (!s->blk.gen || !s->blk.gen_alt || !s->blk.busy || !s->reqs ||
+	    (o->churn_inflight && !s->snaps))
 		return -ENOMEM;
 	s->meta_pages = ((uint64_t)FE_MAX_QUEUES * o->qdepth * META_SIZE +
 			 FE_BLOCK - 1) /
@@ -86,6 +90,10 @@ int fe_sess_init(struct fe_sess *s, const struct fe_opts *o,
 			struct fe_req *r = &s->reqs[q * o->qdepth + i];
 
 			r->q = q;
+			if (s->snaps)
+				r->snap =
+					s->snaps +
+					(size_t)(q * o->qdepth + i) * FE_BLOCK;
 			r->meta_gpa = s->meta_gpa +
 				      (uint64_t)(q * o->qdepth + i) * META_SIZE;
 			r->next_free = s->free_req[q];
@@ -104,7 +112,9 @@ void fe_sess_destroy(struct fe_sess *s)
 	fe_mem_destroy(&s->mem);
 	free(s->blk.gen);
 	free(s->blk.busy);
+	free(s->blk.gen_alt);
 	free(s->reqs);
+	free(s->snaps);
 }
 
 void fe_poison(struct fe_mem *m, uint64_t gpa, uint64_t bytes)
