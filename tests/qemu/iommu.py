@@ -118,9 +118,6 @@ def qmp_negotiated(q, path):
     acked = " ".join(st.get("guest-features", {}).get("transports", []))
     if "VIRTIO_F_IOMMU_PLATFORM" not in acked:
         raise g.Fail(f"the guest did not ack ACCESS_PLATFORM: {acked}")
-    g.log("QMP: vhost-dev " + repr({k: v for k, v in
-                                    st.get("vhost-dev", {}).items()
-                                    if "features" in k}))
     pf = st.get("vhost-dev", {}).get("protocol-features", {})
     names = [f.split(":")[0].replace("VHOST_USER_PROTOCOL_F_", "")
              for f in pf.get("protocols", [])]

@@ -516,7 +516,7 @@ static uint64_t mono_us(void)
  * Under QEMU with iommu.strict=1 nearly every request misses once: the
  * update that answers a miss must wake the parked queue, not leave it to
  * its next RING_RETRY_MS (5 ms) poll, which made a Linux guest crawl at
- * ~54 requests/s. Rounds of miss, update, completion, invalidation: most
+ * 32 requests/s. Rounds of miss, update, completion, invalidation: most
  * completions must follow the update's ack within 1 ms (the poll alone
  * gives ~5 ms: a queue parks just before the test reads the miss).
  */
