@@ -25,7 +25,9 @@
  *    dropped before the in-flight wait and the munmap.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gpc/translate.h"
 #include "gpc/vm.h"
@@ -49,6 +51,32 @@ static bool iotlb_handles(uint32_t req)
 	return req == GPC_VHOST_IOTLB_MSG;
 }
 
+/*
+ * After an update: wake the running queues, so that one parked on a miss
+ * retries now rather than at its next RING_RETRY_MS poll. Under QEMU
+ * every IOTLB miss is followed by an update and, with iommu.strict=1,
+ * almost every request misses (four times: indirect table, header, data,
+ * status): waiting out the poll tick, up to 5 ms per miss, held a Linux
+ * guest to 32 requests/s (QEMU 7.2, TCG). The kick fd is the message
+ * thread's to change (SET_VRING_KICK), so using it here does not race;
+ * a spurious kick only makes the worker look at its rings once more.
+ */
+static void wake_queues(struct gpc_vhost_dev *d)
+{
+	uint64_t one = 1;
+
+	for (unsigned int i = 0; i < d->dev->num_queues; i++) {
+		struct gpc_vhost_queue *q = &d->queues[i];
+
+		if (q->kick_fd < 0 ||
+		    atomic_load(&q->state) != GPC_VHOST_Q_RUNNING)
+			continue;
+		if (write(q->kick_fd, &one, sizeof(one)) < 0) {
+			/* a full counter is a pending kick already */
+		}
+	}
+}
+
 static int iotlb_apply(struct gpc_vhost_dev *d, const struct vhost_iotlb_msg *m)
 {
 	int err;
@@ -68,6 +96,7 @@ static int iotlb_apply(struct gpc_vhost_dev *d, const struct vhost_iotlb_msg *m)
 		if (err)
 			return gpc_vhost_fail(d, err, "IOTLB update refused");
 		gpc_vhost_inc(d, iotlb_updates);
+		wake_queues(d);
 		return 0;
 	case VHOST_IOTLB_INVALIDATE:
 		err = gpc_vhost_iotlb_invalidate(d->iotlb, m->iova, m->size);

@@ -393,16 +393,18 @@ class Backend:
 class Qemu:
     """qemu-system-x86_64, q35 + TCG, RAM in a shared memfd (a vhost-user
     back-end maps it), no default devices, serial console to a file, QMP on a
-    UNIX socket, no reboot (a guest reboot or panic ends the run)."""
+    UNIX socket, no reboot (a guest reboot or panic ends the run).
+    machine: more ",key=value" options of -M (e.g. ",kernel-irqchip=split"
+    for an intel-iommu with interrupt remapping)."""
 
     def __init__(self, binary, work, kernel, initrd, append, mem_mib=256,
-                 smp=1, extra=()):
+                 smp=1, extra=(), machine=""):
         self.serial = os.path.join(work, "serial.log")
         self.qmp_path = os.path.join(work, "qmp.sock")
         self.stderr_path = os.path.join(work, "qemu.stderr")
         self.argv = [
             binary, "-nodefaults", "-no-user-config", "-accel", "tcg",
-            "-M", "q35,memory-backend=mem",
+            "-M", "q35,memory-backend=mem" + machine,
             "-object", f"memory-backend-memfd,id=mem,size={mem_mib}M,share=on",
             "-m", f"{mem_mib}M", "-smp", str(smp),
             "-display", "none", "-serial", f"file:{self.serial}",
