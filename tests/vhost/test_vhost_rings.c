@@ -26,7 +26,7 @@
 
 enum { DESC, AVAIL, USED };
 
-/* Queue @i's ring cache @which (read from the test thread: any context). */
+/* The counters of queue @i's ring cache @which. */
 static struct gpc_cache_stats ring_stats(struct fx *f, unsigned int i,
 					 int which)
 {
@@ -35,8 +35,18 @@ static struct gpc_cache_stats ring_stats(struct fx *f, unsigned int i,
 			      which == AVAIL ? &q->avail_c :
 					       &q->used_c;
 	struct gpc_cache_stats st;
+	int err;
 
-	assert_int_equal(gpc_cache_get_stats(c, &st), 0);
+	/*
+	 * Under the worker's command lock: the worker initialises and
+	 * destroys the caches only while it runs a command (start, stop),
+	 * which it does holding this lock.
+	 */
+	assert_non_null(q->worker);
+	pthread_mutex_lock(&q->worker->lock);
+	err = gpc_cache_get_stats(c, &st);
+	pthread_mutex_unlock(&q->worker->lock);
+	assert_int_equal(err, 0);
 	return st;
 }
 
