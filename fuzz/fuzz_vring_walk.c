@@ -8,7 +8,10 @@
  * indirect tables and buffers may point), a queue size, a head, the walk's
  * flags and the iovec capacity. The harness commits the layout in one
  * transaction on a real vm (srcu or rwlock scheme, by a flag), writes the
- * bytes, walks inside a read section and then checks the result against a
+ * bytes, walks inside a read section (with gpc_vhost_walk(), and when the
+ * table translates as one piece also with gpc_vhost_walk_table() on its
+ * host copy, the datapath's form, which must find exactly the same) and
+ * then checks the result against a
  * reference model written here from the walker's contract (plain C, reading
  * guest memory through the harness's own view of the layout, never through
  * libgpc):
@@ -443,6 +446,16 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
+/* Two walk results are the same (field by field: padding is not). */
+static bool same_chain(const struct gpc_vhost_chain *a,
+		       const struct gpc_vhost_chain *b)
+{
+	return a->nr_read == b->nr_read && a->nr_write == b->nr_write &&
+	       a->read_len == b->read_len && a->write_len == b->write_len &&
+	       a->ndesc == b->ndesc && a->err == b->err && a->at == b->at &&
+	       a->in_indirect == b->in_indirect;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct input in = { .p = data, .n = size };
@@ -516,6 +529,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	gpc_srcu_read_lock(gpc_vm_srcu(vms[v]));
 	r = gpc_vhost_walk(vms[v], desc_gpa, num, head, flags, iov, cap, &c);
+	{
+		static struct iovec iov2[MAX_IOV];
+		struct gpc_vhost_chain c2;
+		uint64_t tl = (uint64_t)num * 16;
+		void *tp;
+		int r2;
+
+		if (!gpc_translate_gpa(vms[v], desc_gpa, &tl, 0, &tp) &&
+		    tl == (uint64_t)num * 16) {
+			r2 = gpc_vhost_walk_table(vms[v], tp, num, head, flags,
+						  cap ? iov2 : NULL, cap, &c2);
+			if (r2 != r || !same_chain(&c2, &c) ||
+			    memcmp(iov2, iov,
+				   (c.nr_read + c.nr_write) * sizeof(*iov)))
+				die("table form: %d (%s), translating form: "
+				    "%d (%s)",
+				    r2, gpc_vhost_walk_strerror(c2.err), r,
+				    gpc_vhost_walk_strerror(c.err));
+		}
+	}
 	gpc_srcu_read_unlock(gpc_vm_srcu(vms[v]));
 
 	model(desc_gpa, num, head, flags, cap, &want);

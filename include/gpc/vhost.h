@@ -297,7 +297,10 @@ uint64_t gpc_vhost_dev_features(struct gpc_vhost_dev *d);
  *
  * Return: 0; -EINVAL if @req is NULL or not in flight; -EPERM if called
  * from a thread other than the request's queue thread.
- * Context: the request's queue thread only; never blocks.
+ * Context: the request's queue thread only. Never blocks inside .request;
+ * outside it (.queue_poll, .queue_stop) a miss of the rings' caches is
+ * refreshed here, which may sleep while an invalidation of a ring's range
+ * is in progress (the memory table's commit, not any I/O).
  */
 int gpc_vhost_req_complete(struct gpc_vhost_req *req, uint32_t written);
 

@@ -6,14 +6,27 @@
  * call eventfd (EVENT_IDX aware).
  *
  * Every access to guest memory happens inside a read section of the DMA
- * vm's SRCU domain: the rings are translated by guest-physical address
- * (resolved at queue start) at the start of each batch and used only
- * until the batch's section ends; a completion outside a batch (from
- * .queue_poll) opens a section of its own. A ring that does not translate
- * (the front-end removed its memory under a running queue) is not an
- * error by itself: the batch is retried once the memory table's
- * generation has moved (a SET_MEM_TABLE that re-adds it), and the thread
- * meanwhile sleeps in short polls.
+ * vm's SRCU domain, which the buffers' translations need (the walker
+ * checks it). The rings come from host-usage caches (rings.c), activated
+ * by guest-physical address (resolved at queue start) when the queue
+ * starts: inside the batch's section each ring's cache section is begun
+ * with gpc_cache_try_begin() and its pointer used only until the batch
+ * ends them; a completion outside a batch (from .queue_poll) opens
+ * sections of its own. A miss ends what was begun, leaves the section
+ * and refreshes the caches on this thread, then tries again (a bounded
+ * number of times). A ring that does not translate any more (the
+ * front-end removed its memory under a running queue) is not an error by
+ * itself: the batch is retried once the memory table's generation has
+ * moved (a SET_MEM_TABLE that re-adds it), and the thread meanwhile
+ * sleeps in short polls.
+ *
+ * The removal protocol (mem.c: commit, grace period, in-flight epochs,
+ * munmap) covers the ring pointers on both schemes: the commit invalidates
+ * the caches of the removed range (on the rwlock scheme it takes each
+ * cache's write lock, so it waits for a batch holding the read side; a
+ * batch is bounded), and since every cache section here is nested in the
+ * batch's SRCU read section of the same domain, the grace period that
+ * comes before the munmap waits for it in either case.
  *
  * Ring accesses follow the virtio split-ring rules: the driver's avail
  * index is read with acquire semantics before the entries it covers; our
@@ -31,11 +44,11 @@
 
 #include "gpc/memslot.h"
 #include "gpc/srcu.h"
-#include "gpc/translate.h"
 #include "gpc/vm.h"
 
 #include "dev_priv.h"
 #include "ext.h"
+#include "rings.h"
 #include "vring_walk.h"
 
 #define EV_WAKE	    0u
@@ -44,28 +57,49 @@
 #define EV(type, q) ((uint64_t)(q) << 2 | (type))
 
 /* Sleep bound while a ring waits for the memory table to change, ms. */
-#define RING_RETRY_MS 5
+#define RING_RETRY_MS	   5
+/*
+ * Refreshes of the ring caches per attempt: a refresh that succeeded and a
+ * begin that missed again means the table (or an invalidation of the
+ * range) changed in between; a table that keeps changing must not hold
+ * the worker, which then comes back after RING_RETRY_MS.
+ */
+#define RING_REFRESH_TRIES 8
 
 static struct gpc_srcu *dma_srcu(struct gpc_vhost_queue *q)
 {
 	return gpc_vm_srcu(q->dev->dma_vm);
 }
 
-/* The rings' pointers for this section; false if one did not translate. */
-static bool map_rings(struct gpc_vhost_queue *q)
+/*
+ * Enter the read section with the avail and used caches' sections begun;
+ * 0, or the refresh's error after a miss (-EFAULT, -EINVAL: a ring is not
+ * in the table; -ENOMEM), or -EAGAIN when it missed again after
+ * RING_REFRESH_TRIES refreshes. Nothing is held on an error. Outside any
+ * section. (The descriptor table's is begun at the batch's first walk:
+ * with an IOTLB, its miss is asked for with the head that needs it.)
+ */
+static int rings_enter(struct gpc_vhost_queue *q)
 {
-	struct gpc_vm *vm = q->dev->dma_vm;
-	uint64_t alen = 6 + 2ull * q->num, ulen = 6 + 8ull * q->num;
-	uint64_t a = alen, u = ulen;
-	void *ap, *up;
+	for (unsigned int i = 0;; i++) {
+		int err;
 
-	if (gpc_translate_gpa(vm, q->avail_gpa, &a, 0, &ap) || a != alen ||
-	    gpc_translate_gpa(vm, q->used_gpa, &u, GPC_TRANSLATE_WRITE, &up) ||
-	    u != ulen)
-		return false;
-	q->avail = ap;
-	q->used = up;
-	return true;
+		gpc_srcu_read_lock(dma_srcu(q));
+		if (!gpc_vhost_rings_begin(q))
+			return 0;
+		gpc_srcu_read_unlock(dma_srcu(q));
+		if (i == RING_REFRESH_TRIES)
+			return -EAGAIN;
+		err = gpc_vhost_rings_refresh(q);
+		if (err)
+			return err;
+	}
+}
+
+static void rings_leave(struct gpc_vhost_queue *q)
+{
+	gpc_vhost_rings_end(q);
+	gpc_srcu_read_unlock(dma_srcu(q));
 }
 
 static uint16_t load16(const void *p, memory_order mo)
@@ -139,6 +173,7 @@ int gpc_vhost_req_complete(struct gpc_vhost_req *req, uint32_t written)
 {
 	struct gpc_vhost_req_slot *s = (struct gpc_vhost_req_slot *)req;
 	struct gpc_vhost_queue *q;
+	int err = 0;
 	bool own;
 
 	if (!req || !req->queue)
@@ -150,11 +185,10 @@ int gpc_vhost_req_complete(struct gpc_vhost_req *req, uint32_t written)
 	if (!q->worker || !pthread_equal(pthread_self(), q->worker->tid))
 		return -EPERM;
 	own = !q->in_batch;
-	if (own)
-		gpc_srcu_read_lock(dma_srcu(q));
 	if (atomic_load(&q->state) == GPC_VHOST_Q_BROKEN) {
 		/* Nothing is written to a ring we no longer trust. */
-	} else if (!own || map_rings(q)) {
+		own = false;
+	} else if (!own || !(err = rings_enter(q))) {
 		unsigned int slot = q->used_idx & (q->num - 1);
 		struct vring_used_elem *e = &q->used->ring[slot];
 
@@ -171,12 +205,20 @@ int gpc_vhost_req_complete(struct gpc_vhost_req *req, uint32_t written)
 		if (own)
 			flush_call(q);
 	} else {
-		broken(q, "the used ring left the memory table with requests "
-			  "in flight");
+		own = false; /* nothing held */
+		broken(q, err == -EAGAIN ?
+				  "the rings kept missing in their caches "
+				  "with requests in flight" :
+				  "the used ring left the memory table with "
+				  "requests in flight");
 	}
+	/*
+	 * Before the sections end: the request's epoch exit says its buffers
+	 * are done, and the ring writes above are part of it.
+	 */
 	free_slot(q, s);
 	if (own)
-		gpc_srcu_read_unlock(dma_srcu(q));
+		rings_leave(q);
 	return 0;
 }
 
@@ -197,7 +239,10 @@ static bool is_miss(const struct gpc_vhost_chain *c)
 	       c->err == GPC_VHOST_WALK_BUF_OUTSIDE;
 }
 
-/* false: the head was not consumed (parked on a miss; ring_miss_gen set). */
+/*
+ * false: the head was not consumed (parked on a miss, ring_miss_gen set;
+ * or the descriptor cache missed, desc_miss set).
+ */
 static bool submit(struct gpc_vhost_queue *q, uint16_t head, bool resubmitted,
 		   uint64_t gen)
 {
@@ -207,14 +252,19 @@ static bool submit(struct gpc_vhost_queue *q, uint16_t head, bool resubmitted,
 	struct gpc_vhost_chain c;
 	int err;
 
+	if (!q->desc && gpc_vhost_rings_begin_desc(q)) {
+		q->desc_miss = head; /* refreshed after the batch */
+		return false;
+	}
 	q->free_head = s->next_free;
 	q->nr_in_flight++;
 	s->in_flight = true;
 	/* In the section that walks: see inflight_epoch.c. */
 	gpc_vhost_epoch_enter(q, s);
-	err = gpc_vhost_walk(d->dma_vm, q->desc_gpa, q->num, head,
-			     q->indirect ? GPC_VHOST_WALK_F_INDIRECT : 0,
-			     r->iov, d->seg_max, &c);
+	/* The table from its cache: translated at refreshes, not here. */
+	err = gpc_vhost_walk_table(d->dma_vm, q->desc, q->num, head,
+				   q->indirect ? GPC_VHOST_WALK_F_INDIRECT : 0,
+				   r->iov, d->seg_max, &c);
 	if (err && is_miss(&c) && dma_miss(q, head)) {
 		/* Asked for: undo the pop, retry once dma_vm changes. */
 		free_slot(q, s);
@@ -273,25 +323,34 @@ static void first_look(struct gpc_vhost_queue *q)
 	}
 }
 
-/* One batch: pop what is available (and what arrives meanwhile). */
-static void process(struct gpc_vhost_queue *q)
+/*
+ * A ring's cache could not be made valid (err from the refresh, or
+ * -EAGAIN after RING_REFRESH_TRIES): -EFAULT and -EINVAL mean it is not in
+ * the table read before the refresh (gen, so that a table that changed
+ * meanwhile is looked at again): wait for the next one and, with an IOTLB,
+ * ask for the ring (@head: the walk that needs the descriptor table; -1:
+ * avail or used), inside a section since the module translates to find
+ * the missing page. Anything else: poll.
+ */
+static void ring_missed(struct gpc_vhost_queue *q, uint64_t gen, int err,
+			int head)
 {
-	struct gpc_vm *vm = q->dev->dma_vm;
-	uint64_t gen;
-
-	if (atomic_load(&q->state) != GPC_VHOST_Q_RUNNING)
-		return;
-	gen = gpc_memslot_generation(vm);
-	if (q->ring_miss_gen && gen == q->ring_miss_gen)
-		return; /* still the table the rings missed in */
-	gpc_srcu_read_lock(dma_srcu(q));
-	if (!map_rings(q)) {
-		q->ring_miss_gen = gen ? gen : 1;
-		dma_miss(q, -1); /* with an IOTLB: ask for the ring */
-		gpc_srcu_read_unlock(dma_srcu(q));
+	if (err != -EFAULT && err != -EINVAL) {
+		q->ring_retry = true; /* -EAGAIN, -ENOMEM */
 		return;
 	}
-	q->ring_miss_gen = 0;
+	q->ring_miss_gen = gen ? gen : 1;
+	gpc_srcu_read_lock(dma_srcu(q));
+	dma_miss(q, head);
+	gpc_srcu_read_unlock(dma_srcu(q));
+}
+
+/*
+ * The pops of one batch, inside the section with the rings begun; on a
+ * miss of the descriptor cache q->desc_miss is the head not consumed.
+ */
+static void batch(struct gpc_vhost_queue *q, uint64_t gen)
+{
 	if (!q->looked)
 		first_look(q);
 	q->in_batch = true;
@@ -300,7 +359,8 @@ static void process(struct gpc_vhost_queue *q)
 	       atomic_load(&q->state) == GPC_VHOST_Q_RUNNING &&
 	       submit(q, q->resub[q->resub_pos], true, gen))
 		q->resub_pos++;
-	for (unsigned int pass = 0; !q->ring_miss_gen; pass++) {
+	for (unsigned int pass = 0; !q->ring_miss_gen && q->desc_miss < 0;
+	     pass++) {
 		uint16_t avail = load16(&q->avail->idx, memory_order_acquire);
 
 		/*
@@ -334,7 +394,7 @@ static void process(struct gpc_vhost_queue *q)
 				break; /* parked on an IOTLB miss */
 			q->last_avail++;
 		}
-		if (q->ring_miss_gen)
+		if (q->ring_miss_gen || q->desc_miss >= 0)
 			break;
 		if (q->last_avail != avail ||
 		    atomic_load(&q->state) != GPC_VHOST_Q_RUNNING)
@@ -352,7 +412,40 @@ static void process(struct gpc_vhost_queue *q)
 	if (atomic_load(&q->state) != GPC_VHOST_Q_BROKEN)
 		flush_call(q);
 	q->in_batch = false;
-	gpc_srcu_read_unlock(dma_srcu(q));
+}
+
+/* One batch: pop what is available (and what arrives meanwhile). */
+static void process(struct gpc_vhost_queue *q)
+{
+	uint64_t gen;
+	int err;
+
+	if (atomic_load(&q->state) != GPC_VHOST_Q_RUNNING)
+		return;
+	gen = gpc_memslot_generation(q->dev->dma_vm);
+	if (q->ring_miss_gen && gen == q->ring_miss_gen)
+		return; /* still the table the rings missed in */
+	q->ring_retry = false;
+	for (unsigned int i = 0;; i++) {
+		err = rings_enter(q);
+		if (err) {
+			ring_missed(q, gen, err, -1);
+			return;
+		}
+		q->ring_miss_gen = 0;
+		q->desc_miss = -1;
+		batch(q, gen);
+		rings_leave(q);
+		if (q->desc_miss < 0)
+			return;
+		/* Outside the section: refresh would say -EDEADLK inside. */
+		err = i == RING_REFRESH_TRIES ? -EAGAIN :
+						gpc_vhost_rings_refresh_desc(q);
+		if (err) {
+			ring_missed(q, gen, err, q->desc_miss);
+			return;
+		}
+	}
 }
 
 static int epoll_add(int epfd, int fd, uint64_t data)
@@ -369,21 +462,33 @@ static int do_start(struct gpc_vhost_worker *w, struct gpc_vhost_queue *q)
 
 	q->qctx = NULL;
 	q->poll_fd = -1;
+	/* Here, outside any section: activate would say -EDEADLK inside. */
+	err = gpc_vhost_rings_start(q);
+	if (err)
+		return err;
 	if (d->dev->queue_start) {
 		err = d->dev->queue_start(d->ctx, q, &q->qctx, &q->poll_fd);
-		if (err)
+		if (err) {
+			gpc_vhost_rings_stop(q);
 			return err;
+		}
 	}
-	/* The device's first look at the rings: our used index. */
+	/*
+	 * The device's first look at the rings: our used index. Just
+	 * activated: a miss here is left to the first batch.
+	 */
 	q->nresub = q->resub_pos = 0;
 	q->looked = false;
 	gpc_srcu_read_lock(dma_srcu(q));
-	if (map_rings(q))
+	if (!gpc_vhost_rings_begin(q)) {
 		first_look(q);
+		gpc_vhost_rings_end(q);
+	}
 	gpc_srcu_read_unlock(dma_srcu(q));
 	q->signalled_valid = false;
 	q->need_call = false;
 	q->ring_miss_gen = 0;
+	q->ring_retry = false;
 	if (q->kick_fd >= 0)
 		err = epoll_add(w->epfd, q->kick_fd, EV(EV_KICK, q->index));
 	if (!err && q->poll_fd >= 0)
@@ -393,6 +498,7 @@ static int do_start(struct gpc_vhost_worker *w, struct gpc_vhost_queue *q)
 			epoll_ctl(w->epfd, EPOLL_CTL_DEL, q->kick_fd, NULL);
 		if (d->dev->queue_stop)
 			d->dev->queue_stop(d->ctx, q, q->qctx);
+		gpc_vhost_rings_stop(q);
 		return err;
 	}
 	atomic_store(&q->state, GPC_VHOST_Q_RUNNING);
@@ -431,6 +537,8 @@ static void do_stop(struct gpc_vhost_worker *w, struct gpc_vhost_queue *q)
 			w->run[i] = w->run[--w->nrun];
 			break;
 		}
+	/* After the device's completions, which use the used cache. */
+	gpc_vhost_rings_stop(q);
 	atomic_store(&q->state, GPC_VHOST_Q_STOPPED);
 }
 
@@ -501,7 +609,7 @@ static void *worker_main(void *arg)
 				if (full && q->nr_in_flight < q->num)
 					process(q);
 			}
-			if (q->ring_miss_gen || q->kick_fd < 0)
+			if (q->ring_miss_gen || q->ring_retry || q->kick_fd < 0)
 				timeout = busy ? 0 : RING_RETRY_MS;
 			/* Held requests and no fd to wake us: poll. */
 			if (q->nr_in_flight && q->poll_fd < 0 &&

@@ -27,6 +27,8 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "gpc/cache.h"
+
 /*
  * The library's public entry points are the header's declarations: they
  * get default visibility here (the sources build with hidden visibility),
@@ -97,11 +99,26 @@ struct gpc_vhost_queue {
 	uint16_t last_avail, used_idx, signalled_used;
 	bool signalled_valid;
 	bool need_call;
-	/* Inside a batch: the rings' pointers of the current section. */
+	/*
+	 * The rings through host-usage caches of dma_vm (datapath.c): desc
+	 * and avail read-only, used writable; initialised and activated by
+	 * the worker at start, destroyed at stop (zero-filled otherwise).
+	 * The guards are those of the current sections.
+	 */
+	struct gpc_cache desc_c, avail_c, used_c;
+	struct gpc_guard desc_g, avail_g, used_g;
+	bool caches_init; /* the three caches are initialised */
+	/* Inside a batch: the rings' pointers of the current sections. */
 	bool in_batch;
+	const void *desc;
 	struct vring_avail *avail;
 	struct vring_used *used;
 	uint64_t ring_miss_gen; /* a ring missed at this generation; 0: none */
+	/* In a batch: the head whose walk missed the descriptor cache; -1. */
+	int desc_miss;
+	/* The rings kept missing after refreshes: retry at the next poll. */
+	bool ring_retry;
+	bool ring_refused_logged; /* the one log line of a refused ring */
 	void *qctx;
 	int poll_fd;
 	struct gpc_vhost_req_slot *slots;

@@ -6,8 +6,9 @@
  * The walk is a loop over one table at a time: the descriptor table, then,
  * if the chain's last direct descriptor says INDIRECT, the indirect table
  * it points to. Both tables are translated once, as one host-contiguous
- * range, so every descriptor read is an index below the table's entry count
- * into memory the translation returned. Each descriptor is copied once
+ * range (the descriptor table by the caller in gpc_vhost_walk_table(): the
+ * datapath's cache of it), so every descriptor read is an index below the
+ * table's entry count into memory a translation returned. Each descriptor is copied once
  * (fetch_desc) and the checks and the translation of its buffer use only
  * the copy: the guest may rewrite the table concurrently, and a second
  * fetch of the same field could return a value that the checks never saw.
@@ -312,6 +313,65 @@ static int add_buffer(struct walk *w, const struct desc *d)
 	return 0;
 }
 
+/* The arguments both forms share; OK or BAD_ARGS / NO_SECTION / HEAD_RANGE. */
+static enum gpc_vhost_walk_err check_args(struct gpc_vm *vm, unsigned int num,
+					  unsigned int head, unsigned int flags,
+					  const struct iovec *iov,
+					  unsigned int cap)
+{
+	if (!vm || (!iov && cap) || num == 0 || num > GPC_VHOST_QUEUE_MAX ||
+	    (num & (num - 1)) || (flags & ~GPC_VHOST_WALK_F_ALL))
+		return GPC_VHOST_WALK_BAD_ARGS;
+	/*
+	 * The translations below would say -EPERM too, but only once we are
+	 * past the table; saying it first names the real cause.
+	 */
+	if (!gpc_srcu_read_held(gpc_vm_srcu(vm)))
+		return GPC_VHOST_WALK_NO_SECTION;
+	if (head >= num)
+		return GPC_VHOST_WALK_HEAD_RANGE;
+	return GPC_VHOST_WALK_OK;
+}
+
+/* Follow the chain from entry w->at of the descriptor table @t. */
+static int walk_chain(struct walk *w, struct table t)
+{
+	struct gpc_vhost_chain *res = w->res;
+	unsigned int steps = 0; /* descriptors followed in table t */
+
+	for (;;) {
+		struct desc d;
+		int err;
+
+		/*
+		 * A chain that does not loop visits each entry at most once;
+		 * the (n + 1)th step is proof of a loop.
+		 */
+		if (++steps > t.n)
+			return fail(w, w->in_indirect ?
+					       GPC_VHOST_WALK_INDIRECT_LOOP :
+					       GPC_VHOST_WALK_LOOP);
+		fetch_desc(&t, w->at, &d);
+		res->ndesc++;
+		if (d.flags & VRING_DESC_F_INDIRECT) {
+			err = enter_indirect(w, &d, &t);
+			if (err)
+				return err;
+			steps = 0;
+			w->at = 0;
+			continue;
+		}
+		err = add_buffer(w, &d);
+		if (err)
+			return err;
+		if (!(d.flags & VRING_DESC_F_NEXT))
+			return 0;
+		if (d.next >= t.n)
+			return fail(w, GPC_VHOST_WALK_NEXT_RANGE);
+		w->at = d.next;
+	}
+}
+
 int gpc_vhost_walk(struct gpc_vm *vm, uint64_t desc_gpa, unsigned int num,
 		   unsigned int head, unsigned int flags, struct iovec *iov,
 		   unsigned int cap, struct gpc_vhost_chain *res)
@@ -323,58 +383,40 @@ int gpc_vhost_walk(struct gpc_vm *vm, uint64_t desc_gpa, unsigned int num,
 			  .res = res,
 			  .at = head };
 	struct table t;
-	unsigned int steps = 0; /* descriptors followed in table t */
 	enum gpc_vhost_walk_err why;
 
 	if (!res)
 		return -EINVAL;
 	*res = (struct gpc_vhost_chain){ 0 };
-	if (!vm || (!iov && cap) || num == 0 || num > GPC_VHOST_QUEUE_MAX ||
-	    (num & (num - 1)) || (flags & ~GPC_VHOST_WALK_F_ALL))
-		return fail(&w, GPC_VHOST_WALK_BAD_ARGS);
-	/*
-	 * The translations below would say -EPERM too, but only once we are
-	 * past the table; saying it first names the real cause.
-	 */
-	if (!gpc_srcu_read_held(gpc_vm_srcu(vm)))
-		return fail(&w, GPC_VHOST_WALK_NO_SECTION);
-	if (head >= num)
-		return fail(&w, GPC_VHOST_WALK_HEAD_RANGE);
-	why = map_table(vm, desc_gpa, (uint64_t)num * DESC_SIZE, &t,
-			GPC_VHOST_WALK_TABLE_OUTSIDE,
-			GPC_VHOST_WALK_TABLE_SPLIT);
+	why = check_args(vm, num, head, flags, iov, cap);
+	if (!why)
+		why = map_table(vm, desc_gpa, (uint64_t)num * DESC_SIZE, &t,
+				GPC_VHOST_WALK_TABLE_OUTSIDE,
+				GPC_VHOST_WALK_TABLE_SPLIT);
 	if (why)
 		return fail(&w, why);
+	return walk_chain(&w, t);
+}
 
-	for (;;) {
-		struct desc d;
-		int err;
+int gpc_vhost_walk_table(struct gpc_vm *vm, const void *table, unsigned int num,
+			 unsigned int head, unsigned int flags,
+			 struct iovec *iov, unsigned int cap,
+			 struct gpc_vhost_chain *res)
+{
+	struct walk w = { .vm = vm,
+			  .flags = flags,
+			  .iov = iov,
+			  .cap = cap,
+			  .res = res,
+			  .at = head };
+	enum gpc_vhost_walk_err why;
 
-		/*
-		 * A chain that does not loop visits each entry at most once;
-		 * the (n + 1)th step is proof of a loop.
-		 */
-		if (++steps > t.n)
-			return fail(&w, w.in_indirect ?
-						GPC_VHOST_WALK_INDIRECT_LOOP :
-						GPC_VHOST_WALK_LOOP);
-		fetch_desc(&t, w.at, &d);
-		res->ndesc++;
-		if (d.flags & VRING_DESC_F_INDIRECT) {
-			err = enter_indirect(&w, &d, &t);
-			if (err)
-				return err;
-			steps = 0;
-			w.at = 0;
-			continue;
-		}
-		err = add_buffer(&w, &d);
-		if (err)
-			return err;
-		if (!(d.flags & VRING_DESC_F_NEXT))
-			return 0;
-		if (d.next >= t.n)
-			return fail(&w, GPC_VHOST_WALK_NEXT_RANGE);
-		w.at = d.next;
-	}
+	if (!res)
+		return -EINVAL;
+	*res = (struct gpc_vhost_chain){ 0 };
+	why = table ? check_args(vm, num, head, flags, iov, cap) :
+		      GPC_VHOST_WALK_BAD_ARGS;
+	if (why)
+		return fail(&w, why);
+	return walk_chain(&w, (struct table){ table, num });
 }

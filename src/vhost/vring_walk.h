@@ -15,15 +15,20 @@
  *
  * The errors, in the order the walker checks them (errno: reason):
  *
- *   -EINVAL    BAD_ARGS          caller bug: NULL vm or result, iov NULL with
- *                                cap > 0, num not a power of two in
- *                                [1, 32768], unknown flag
+ *   -EINVAL    BAD_ARGS          caller bug: NULL vm, table or result, iov
+ *                                NULL with cap > 0, num not a power of two
+ *                                in [1, 32768], unknown flag
  *   -EPERM     NO_SECTION        the calling thread is not inside a read
  *                                section of gpc_vm_srcu(vm)
  *   -ERANGE    HEAD_RANGE        head >= num
  *   -EFAULT    TABLE_OUTSIDE     the descriptor table [desc_gpa, + 16 * num)
  *                                is not all in memslots (or wraps 2^64)
  *   -EFAULT    TABLE_SPLIT       it is, but not in one host-contiguous piece
+ *                                (these two only from gpc_vhost_walk(): with
+ *                                gpc_vhost_walk_table() the caller mapped
+ *                                the table, and the datapath's descriptor
+ *                                cache refuses the same tables when it is
+ *                                activated or refreshed, datapath.c)
  *   -ELOOP     LOOP              more than num descriptors in the direct
  *                                chain (a loop, or a chain the driver may not
  *                                make)
@@ -182,6 +187,31 @@ GPC_VHOST_HIDDEN int gpc_vhost_walk(struct gpc_vm *vm, uint64_t desc_gpa,
 				    unsigned int flags, struct iovec *iov,
 				    unsigned int cap,
 				    struct gpc_vhost_chain *res);
+
+/**
+ * gpc_vhost_walk_table - gpc_vhost_walk() on a descriptor table the caller
+ * mapped.
+ * @vm: the vm the buffers and indirect tables are translated in.
+ * @table: the host copy of the descriptor table, 16 * @num bytes the
+ *         caller may read for as long as the walk runs (the datapath's
+ *         descriptor cache, between gpc_cache_begin() and _end()).
+ * @num, @head, @flags, @iov, @cap, @res: as gpc_vhost_walk().
+ *
+ * The datapath's form: the table is translated once per cache refresh
+ * instead of once per walk. Indirect tables and buffers are translated
+ * here per walk, as gpc_vhost_walk() does, so the same read-section
+ * precondition holds (checked: -EPERM).
+ *
+ * Return: as gpc_vhost_walk(), except that TABLE_OUTSIDE and TABLE_SPLIT
+ * never occur, and a NULL @table is BAD_ARGS (-EINVAL).
+ * Context: any context, never blocks, never allocates; inside a read
+ * section of gpc_vm_srcu(@vm).
+ */
+GPC_VHOST_HIDDEN int gpc_vhost_walk_table(struct gpc_vm *vm, const void *table,
+					  unsigned int num, unsigned int head,
+					  unsigned int flags, struct iovec *iov,
+					  unsigned int cap,
+					  struct gpc_vhost_chain *res);
 
 /**
  * gpc_vhost_walk_strerror - the one-line text of a walk failure.

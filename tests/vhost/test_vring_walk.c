@@ -183,18 +183,64 @@ static void set_desc(struct fx *f, uint64_t table_gpa, unsigned int i,
 #define IT2   (G0 + 2 * ps) /* another one */
 #define BUF   (G0 + 4 * ps) /* buffers */
 
-/* Walk @head of the table at @table inside a section of the vm's domain. */
+/* Two walk results are the same (field by field: padding is not). */
+static bool same_chain(const struct gpc_vhost_chain *a,
+		       const struct gpc_vhost_chain *b)
+{
+	return a->nr_read == b->nr_read && a->nr_write == b->nr_write &&
+	       a->read_len == b->read_len && a->write_len == b->write_len &&
+	       a->ndesc == b->ndesc && a->err == b->err && a->at == b->at &&
+	       a->in_indirect == b->in_indirect;
+}
+
+/*
+ * The host copy of the table at @table, of @num entries, if it translates
+ * as one piece (inside a section); else NULL.
+ */
+static const void *table_ptr(struct fx *f, uint64_t table, unsigned int num)
+{
+	uint64_t len = (uint64_t)num * 16;
+	void *p;
+
+	if (!num || gpc_translate_gpa(f->vm, table, &len, 0, &p) ||
+	    len != (uint64_t)num * 16)
+		return NULL;
+	return p;
+}
+
+/*
+ * Walk @head of the table at @table inside a section of the vm's domain,
+ * with gpc_vhost_walk(); when the table translates as one piece, also with
+ * gpc_vhost_walk_table() on its host copy (the datapath's form), which
+ * must find exactly the same (result, reason, position, iovecs).
+ */
 static int walk_at(struct fx *f, uint64_t table, unsigned int num,
 		   unsigned int head, unsigned int flags, unsigned int cap)
 {
-	int r;
+	struct iovec iov2[sizeof(f->iov) / sizeof(f->iov[0])];
+	struct gpc_vhost_chain c2;
+	const void *tp;
+	int r, r2 = 0;
 
 	memset(f->iov, 0xa5, sizeof(f->iov));
+	memset(iov2, 0xa5, sizeof(iov2));
 	gpc_srcu_read_lock(f->d);
 	r = gpc_vhost_walk(f->vm, table, num, head, flags, f->iov, cap, &f->c);
+	tp = table_ptr(f, table, num);
+	if (tp)
+		r2 = gpc_vhost_walk_table(f->vm, tp, num, head, flags,
+					  cap ? iov2 : NULL, cap, &c2);
 	gpc_srcu_read_unlock(f->d);
 	/* The errno is always the one the reason table gives. */
 	assert_int_equal(r, gpc_vhost_walk_errno(f->c.err));
+	if (tp) {
+		unsigned int n = f->c.nr_read + f->c.nr_write;
+
+		assert_int_equal(r2, r);
+		assert_true(same_chain(&c2, &f->c));
+		if (n)
+			assert_memory_equal(iov2, f->iov, n * sizeof(iov2[0]));
+	}
 	return r;
 }
 
@@ -463,6 +509,41 @@ static void test_bad_args(void **state)
 	/* 32768, the largest queue, is a valid size (its table is 512 KiB). */
 	FAILS(f, walk_at(f, G0, 32768, 0, 0, 4), -EFAULT,
 	      GPC_VHOST_WALK_TABLE_SPLIT, 0, false);
+	/* The table form: a NULL table or result; its other checks. */
+	gpc_srcu_read_lock(f->d);
+	{
+		const void *tp = table_ptr(f, G0, NUM);
+
+		assert_non_null(tp);
+		FAILS(f,
+		      gpc_vhost_walk_table(f->vm, NULL, NUM, 0, 0, f->iov, 4,
+					   &f->c),
+		      -EINVAL, GPC_VHOST_WALK_BAD_ARGS, 0, false);
+		assert_int_equal(gpc_vhost_walk_table(f->vm, tp, NUM, 0, 0,
+						      f->iov, 4, NULL),
+				 -EINVAL);
+		FAILS(f,
+		      gpc_vhost_walk_table(NULL, tp, NUM, 0, 0, f->iov, 4,
+					   &f->c),
+		      -EINVAL, GPC_VHOST_WALK_BAD_ARGS, 0, false);
+		FAILS(f,
+		      gpc_vhost_walk_table(f->vm, tp, 12, 0, 0, f->iov, 4,
+					   &f->c),
+		      -EINVAL, GPC_VHOST_WALK_BAD_ARGS, 0, false);
+		FAILS(f,
+		      gpc_vhost_walk_table(f->vm, tp, NUM, NUM, 0, f->iov, 4,
+					   &f->c),
+		      -ERANGE, GPC_VHOST_WALK_HEAD_RANGE, NUM, false);
+		assert_int_equal(gpc_vhost_walk_table(f->vm, tp, NUM, 0, 0,
+						      f->iov, 4, &f->c),
+				 0);
+		gpc_srcu_read_unlock(f->d);
+		/* Outside the section: the buffers cannot be translated. */
+		FAILS(f,
+		      gpc_vhost_walk_table(f->vm, tp, NUM, 0, 0, f->iov, 4,
+					   &f->c),
+		      -EPERM, GPC_VHOST_WALK_NO_SECTION, 0, false);
+	}
 }
 
 static void test_no_section(void **state)
@@ -849,8 +930,17 @@ static void test_race(void **state)
 		uint64_t rl = 0, wl = 0;
 		int r;
 
+		const void *tp;
+
 		gpc_srcu_read_lock(f->d);
-		r = gpc_vhost_walk(f->vm, G0, NUM, head, IND, iov, cap, &c);
+		/* Half the walks in the datapath's form, when the table maps. */
+		tp = head & 1 ? table_ptr(f, G0, NUM) : NULL;
+		if (tp)
+			r = gpc_vhost_walk_table(f->vm, tp, NUM, head, IND, iov,
+						 cap, &c);
+		else
+			r = gpc_vhost_walk(f->vm, G0, NUM, head, IND, iov, cap,
+					   &c);
 		if (r == 0) {
 			ok++;
 			if (c.nr_read + c.nr_write > cap) {
