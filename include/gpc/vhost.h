@@ -178,9 +178,10 @@ typedef void gpc_vhost_log_fn(void *ctx, int level, const char *msg);
  * completes), counted (bus_faults, or stale_accesses for a removed region
  * under CHECK_STALE) and the front-end is disconnected with one log line;
  * a fault anywhere else goes to the handler installed before (or, with
- * none, kills the process as it would have). An application that installs
- * its own SIGBUS/SIGSEGV handler after creating a back-end must chain to
- * the one it replaces.
+ * none, kills the process as it would have). A handler the application
+ * installs over the library's is found at the next region mapped and put
+ * behind the library's (which then chains to it); until then, faults go
+ * to it alone.
  *
  * This flag turns the guard off, for applications that own those signals:
  * unsealed regions are then accepted with a warning (one log line per

@@ -92,10 +92,15 @@ static _Atomic unsigned int nretired;
 /* Handlers running now (see the file comment). */
 static _Atomic int active;
 
+/*
+ * The handlers we chain to, [0] SIGBUS, [1] SIGSEGV: two copies, so that a
+ * re-installation (install()) never rewrites the copy a running handler
+ * may be reading.
+ */
 static pthread_mutex_t install_lock = PTHREAD_MUTEX_INITIALIZER;
-static _Atomic bool installed;
-static struct sigaction prev_bus, prev_segv;
-static uintptr_t page_size;
+static struct sigaction prev[2][2];
+static _Atomic unsigned int prev_cur;
+static _Atomic uintptr_t page_size;
 
 bool gpc_vhost_fault_needs_guard(int fd)
 {
@@ -150,7 +155,7 @@ static void wake(struct gpc_vhost_dev *d)
 /* True if the fault was ours and the page is repaired. */
 static bool repair(int sig, const siginfo_t *si)
 {
-	uintptr_t a = (uintptr_t)si->si_addr, g = page_size, page;
+	uintptr_t a = (uintptr_t)si->si_addr, g = atomic_load(&page_size), page;
 	struct gpc_vhost_dev *d = NULL;
 	unsigned int kind = 0;
 	struct ent *e;
@@ -192,7 +197,8 @@ static bool repair(int sig, const siginfo_t *si)
 /* Not ours: what would have happened without us. */
 static void chain(int sig, siginfo_t *si, void *uc)
 {
-	const struct sigaction *p = sig == SIGBUS ? &prev_bus : &prev_segv;
+	const struct sigaction *p =
+		&prev[atomic_load(&prev_cur)][sig == SIGBUS ? 0 : 1];
 	struct sigaction dfl;
 
 	if (p->sa_flags & SA_SIGINFO) {
@@ -230,30 +236,46 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
 		chain(sig, si, uc);
 }
 
+static bool is_ours(const struct sigaction *sa)
+{
+	return (sa->sa_flags & SA_SIGINFO) && sa->sa_sigaction == on_fault;
+}
+
+/*
+ * Install the handler for SIGBUS and SIGSEGV, chaining to what was there.
+ * Checked again at every registration: a program that installed its own
+ * handler over ours since (cmocka does, around every test) gets ours back,
+ * chaining to its own.
+ */
 static int install(void)
 {
-	struct sigaction sa;
+	static const int sigs[2] = { SIGBUS, SIGSEGV };
+	struct sigaction cur[2], sa;
+	unsigned int old, nxt;
 	int err = 0;
 
-	if (atomic_load_explicit(&installed, memory_order_acquire))
-		return 0;
 	pthread_mutex_lock(&install_lock);
-	if (!atomic_load(&installed)) {
-		page_size = (uintptr_t)sysconf(_SC_PAGESIZE);
-		memset(&sa, 0, sizeof(sa));
-		sa.sa_sigaction = on_fault;
-		sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
-		sigemptyset(&sa.sa_mask);
-		if (sigaction(SIGBUS, &sa, &prev_bus)) {
-			err = -errno;
-		} else if (sigaction(SIGSEGV, &sa, &prev_segv)) {
-			err = -errno;
-			sigaction(SIGBUS, &prev_bus, NULL);
-		} else {
-			atomic_store_explicit(&installed, true,
-					      memory_order_release);
-		}
+	if (sigaction(SIGBUS, NULL, &cur[0]) ||
+	    sigaction(SIGSEGV, NULL, &cur[1])) {
+		err = -errno;
+		goto out;
 	}
+	if (is_ours(&cur[0]) && is_ours(&cur[1]))
+		goto out;
+	atomic_store(&page_size, (uintptr_t)sysconf(_SC_PAGESIZE));
+	old = atomic_load(&prev_cur);
+	nxt = !old;
+	for (int i = 0; i < 2; i++)
+		prev[nxt][i] = is_ours(&cur[i]) ? prev[old][i] : cur[i];
+	atomic_store(&prev_cur, nxt);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_fault;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+	sigemptyset(&sa.sa_mask);
+	for (int i = 0; i < 2 && !err; i++)
+		if (!is_ours(&cur[i]) && sigaction(sigs[i], &sa, NULL))
+			err = -errno;
+out:
 	pthread_mutex_unlock(&install_lock);
 	return err;
 }
@@ -265,7 +287,7 @@ static uintptr_t granule_of(int fd)
 	if (!fstatfs(fd, &sfs) && sfs.f_type == HUGETLBFS_MAGIC &&
 	    sfs.f_bsize > 0)
 		return (uintptr_t)sfs.f_bsize;
-	return page_size;
+	return atomic_load(&page_size);
 }
 
 int gpc_vhost_fault_add(struct gpc_vhost_dev *d, void *map, size_t len, int fd,

@@ -14,7 +14,8 @@
  *    ("retired"): a late access (a device bug) is a SIGSEGV, SEGV_ACCERR.
  *
  * One process-wide SA_SIGINFO handler for SIGBUS and SIGSEGV (installed
- * when the first range is registered) looks the faulting address up in a
+ * when the first range is registered, re-installed by a later registration
+ * if a program's own handler replaced it) looks the faulting address up in a
  * lock-free registry of ranges, maps an anonymous zero page over the
  * faulting page so that the instruction restarts and completes, counts the
  * fault on the range's device (bus_faults, stale_accesses) and wakes the
@@ -56,7 +57,8 @@ GPC_VHOST_HIDDEN bool gpc_vhost_fault_needs_guard(int fd);
 /*
  * Register [@map, @map + @len) of region @slot (at guest address @gpa)
  * for @d, of @kind; @fd is the region's fd (for its page granule:
- * hugetlbfs pages are repaired whole). Installs the handler on first use.
+ * hugetlbfs pages are repaired whole). Installs the handler on first use,
+ * and again if another one replaced it since (chaining to that one).
  * Return: a handle >= 0; -ENOSPC if the registry is full (for retired
  * ranges: half of it); the errno of sigaction(). Control thread.
  */
