@@ -226,6 +226,12 @@ static void connection_end(struct gpc_vhost_dev *d)
 		if (gpc_vhost_exts[i]->reset)
 			gpc_vhost_exts[i]->reset(d);
 	gpc_vhost_mem_drop_all(d);
+	/*
+	 * A shrunk file's pages may have faulted again between the poll that
+	 * ended this connection and the queues' stop: that is about this
+	 * connection's memory, gone now, and must not end the next one.
+	 */
+	atomic_store(&d->fault_shrunk, false);
 	for (unsigned int i = 0; i < d->dev->num_queues; i++)
 		gpc_vhost_queue_reset(&d->queues[i]);
 	pthread_mutex_lock(&d->backend_lock);

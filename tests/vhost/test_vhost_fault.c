@@ -189,6 +189,23 @@ static bool closed_by_backend(struct fx *f, int ms)
 /* t_shrink joined the serving thread (its connection ended). */
 static bool joined;
 
+/* A new connection to the same back-end (its serving thread had ended). */
+static void reconnect(struct fx *f)
+{
+	struct serve_arg *s = malloc(sizeof(*s));
+	int sv[2];
+
+	assert_non_null(s);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
+			 0);
+	close(f->sock);
+	f->sock = sv[0];
+	s->d = f->d;
+	s->fd = sv[1];
+	assert_int_equal(pthread_create(&f->t, NULL, serve_main, s), 0);
+	joined = false;
+}
+
 /* ---- tests -------------------------------------------------------------- */
 
 /* (a) A shrunk memfd: survive, count, log, disconnect. */
@@ -227,31 +244,19 @@ static void t_shrink(void **state)
 	assert_int_equal(gpc_vhost_fault_count(f->d, GPC_VHOST_FAULT_GUARD), 0);
 	assert_int_equal(gpc_vhost_dev_get_stats(f->d, &st), 0);
 	assert_int_equal(st.mem_removes, 1);
+	/* The back-end serves the next front-end. */
+	reconnect(f);
+	assert_true(get_u64(f, GPC_VHOST_GET_FEATURES) >> VIRTIO_F_VERSION_1 &
+		    1);
 }
 
 static int teardown_fault(void **state)
 {
 	struct fx *f = *state;
-	struct serve_arg *s;
-	int sv[2];
 
-	/*
-	 * t_shrink joined the serving thread: give teardown() one to join
-	 * (a connection closed at once).
-	 */
-	if (joined) {
-		joined = false;
-		s = malloc(sizeof(*s));
-		assert_non_null(s);
-		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC,
-					    0, sv),
-				 0);
-		close(f->sock);
-		f->sock = sv[0];
-		s->d = f->d;
-		s->fd = sv[1];
-		assert_int_equal(pthread_create(&f->t, NULL, serve_main, s), 0);
-	}
+	/* t_shrink joined the serving thread: give teardown() one to join. */
+	if (joined)
+		reconnect(f);
 	return teardown(state);
 }
 
