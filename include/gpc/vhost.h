@@ -172,8 +172,9 @@ typedef void gpc_vhost_log_fn(void *ctx, int level, const char *msg);
  * a SIGBUS. A region whose fd is sealed with F_SEAL_SHRINK cannot shrink
  * (QEMU's memory-backend-memfd seals by default) and needs nothing; for
  * any other region (files, hugetlbfs, unsealed memfds) the library
- * installs, once per process when the first such region is mapped, an
- * SA_SIGINFO handler for SIGBUS and SIGSEGV. A fault inside one of the
+ * installs, once per process when the first such region is mapped (or a
+ * region is removed under CHECK_STALE), an SA_SIGINFO handler for SIGBUS
+ * and SIGSEGV. A fault inside one of the
  * library's mappings is repaired with an anonymous zero page (the access
  * completes), counted (bus_faults, or stale_accesses for a removed region
  * under CHECK_STALE) and the front-end is disconnected with one log line;
