@@ -154,22 +154,49 @@ typedef void gpc_vhost_log_fn(void *ctx, int level, const char *msg);
 
 /* gpc_vhost_dev_create() flags. */
 /* Connect to the socket (QEMU's chardev server=on) instead of listening. */
-#define GPC_VHOST_F_CLIENT	 (1u << 0)
+#define GPC_VHOST_F_CLIENT	   (1u << 0)
 /* Datapath threads busy-poll the available rings instead of sleeping. */
-#define GPC_VHOST_F_BUSY_POLL	 (1u << 1)
+#define GPC_VHOST_F_BUSY_POLL	   (1u << 1)
 /*
- * Checking mode (tests): a removed region or invalidated IOTLB range is
- * remapped PROT_NONE and kept for a while instead of unmapped, and a fault
- * on it crashes the process (stale_accesses is not counted yet: 0).
+ * Checking mode (tests): a removed region is kept mapped PROT_NONE (its
+ * address range leaked) instead of unmapped. A late access to it (a device
+ * that touches a request's buffers after gpc_vhost_req_complete()) is
+ * caught by the fault guard (see GPC_VHOST_F_NO_FAULT_GUARD): counted in
+ * stale_accesses, one log line per region, and completed on a zero page
+ * instead of crashing the process.
  */
-#define GPC_VHOST_F_CHECK_STALE	 (1u << 2)
+#define GPC_VHOST_F_CHECK_STALE	   (1u << 2)
+/*
+ * The fault guard: a front-end may shrink (ftruncate) a region's file
+ * after the back-end mapped it, and a CPU access to the missing pages is
+ * a SIGBUS. A region whose fd is sealed with F_SEAL_SHRINK cannot shrink
+ * (QEMU's memory-backend-memfd seals by default) and needs nothing; for
+ * any other region (files, hugetlbfs, unsealed memfds) the library
+ * installs, once per process when the first such region is mapped (or a
+ * region is removed under CHECK_STALE), an SA_SIGINFO handler for SIGBUS
+ * and SIGSEGV. A fault inside one of the
+ * library's mappings is repaired with an anonymous zero page (the access
+ * completes), counted (bus_faults, or stale_accesses for a removed region
+ * under CHECK_STALE) and the front-end is disconnected with one log line;
+ * a fault anywhere else goes to the handler installed before (or, with
+ * none, kills the process as it would have). A handler the application
+ * installs over the library's is found at the next region mapped and put
+ * behind the library's (which then chains to it); until then, faults go
+ * to it alone.
+ *
+ * This flag turns the guard off, for applications that own those signals:
+ * unsealed regions are then accepted with a warning (one log line per
+ * region) - a front-end that shrinks one faults the process - and under
+ * CHECK_STALE a late access crashes instead of being counted.
+ */
+#define GPC_VHOST_F_NO_FAULT_GUARD (1u << 3)
 /*
  * Do not offer VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS: the front-end
  * then sends the whole memory table (SET_MEM_TABLE) on every change
  * instead of ADD_MEM_REG/REM_MEM_REG - the older form, for tests and for
  * front-ends that must be driven through it.
  */
-#define GPC_VHOST_F_NO_MEM_SLOTS (1u << 4)
+#define GPC_VHOST_F_NO_MEM_SLOTS   (1u << 4)
 
 struct gpc_vhost_config {
 	const char *socket_path;
@@ -190,7 +217,17 @@ struct gpc_vhost_stats {
 	uint64_t mem_adds, mem_removes;
 	uint64_t removal_wait_ns_max; /* table out -> munmap, slowest */
 	uint64_t iotlb_updates, iotlb_invalidations, iotlb_misses;
-	uint64_t stale_accesses; /* GPC_VHOST_F_CHECK_STALE */
+	/*
+	 * GPC_VHOST_F_CHECK_STALE: accesses to removed regions (one per page
+	 * first touched), caught by the fault guard.
+	 */
+	uint64_t stale_accesses;
+	/*
+	 * Faults on pages of a live region whose file the front-end shrank
+	 * (each repaired; the connection then ends). 0 with
+	 * GPC_VHOST_F_NO_FAULT_GUARD.
+	 */
+	uint64_t bus_faults;
 };
 
 /**

@@ -25,11 +25,13 @@
 
 #include "dev_priv.h"
 #include "ext.h"
+#include "fault.h"
 #include "vring_walk.h"
 
-#define KNOWN_FLAGS                                   \
-	(GPC_VHOST_F_CLIENT | GPC_VHOST_F_BUSY_POLL | \
-	 GPC_VHOST_F_CHECK_STALE | GPC_VHOST_F_NO_MEM_SLOTS)
+#define KNOWN_FLAGS                                             \
+	(GPC_VHOST_F_CLIENT | GPC_VHOST_F_BUSY_POLL |           \
+	 GPC_VHOST_F_CHECK_STALE | GPC_VHOST_F_NO_FAULT_GUARD | \
+	 GPC_VHOST_F_NO_MEM_SLOTS)
 
 /* Client mode: the pause between two connection attempts. */
 #define CONNECT_RETRY_MS 100
@@ -131,11 +133,17 @@ int gpc_vhost_dev_create(const struct gpc_vhost_device *dev, void *ctx,
 	d->listen_fd = -1;
 	d->sock = -1;
 	d->backend_fd = -1;
+	d->fault_fd = -1;
 	d->queue_size_max = dev->queue_size_max ? dev->queue_size_max : 1024;
 	d->seg_max = dev->seg_max ? dev->seg_max : 1024;
 	pthread_mutex_init(&d->backend_lock, NULL);
 	d->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (d->stop_fd < 0) {
+		err = -errno;
+		goto fail;
+	}
+	d->fault_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (d->fault_fd < 0) {
 		err = -errno;
 		goto fail;
 	}
@@ -181,19 +189,25 @@ fail:
 		gpc_vm_destroy(d->vm);
 	if (d->stop_fd >= 0)
 		close(d->stop_fd);
+	if (d->fault_fd >= 0)
+		close(d->fault_fd);
 	pthread_mutex_destroy(&d->backend_lock);
 	free(d);
 	return err;
 }
 
-/* Wait until @fd is readable or the back-end is stopped: 1, 0 stopped. */
+/*
+ * Wait until @fd is readable or the back-end is stopped: 1, 0 stopped;
+ * 2: the fault guard repaired a fault on our memory (fault.h).
+ */
 static int wait_readable(struct gpc_vhost_dev *d, int fd, int timeout_ms)
 {
-	struct pollfd p[2] = { { .fd = fd, .events = POLLIN },
-			       { .fd = d->stop_fd, .events = POLLIN } };
+	struct pollfd p[3] = { { .fd = fd, .events = POLLIN },
+			       { .fd = d->stop_fd, .events = POLLIN },
+			       { .fd = d->fault_fd, .events = POLLIN } };
 
 	for (;;) {
-		int n = poll(p, 2, timeout_ms);
+		int n = poll(p, 3, timeout_ms);
 
 		if (atomic_load(&d->stopping) || p[1].revents)
 			return 0;
@@ -201,6 +215,8 @@ static int wait_readable(struct gpc_vhost_dev *d, int fd, int timeout_ms)
 			continue;
 		if (n < 0)
 			return -errno;
+		if (p[2].revents)
+			return 2;
 		return n > 0 ? 1 : -ETIMEDOUT;
 	}
 }
@@ -214,6 +230,12 @@ static void connection_end(struct gpc_vhost_dev *d)
 		if (gpc_vhost_exts[i]->reset)
 			gpc_vhost_exts[i]->reset(d);
 	gpc_vhost_mem_drop_all(d);
+	/*
+	 * A shrunk file's pages may have faulted again between the poll that
+	 * ended this connection and the queues' stop: that is about this
+	 * connection's memory, gone now, and must not end the next one.
+	 */
+	atomic_store(&d->fault_shrunk, false);
 	for (unsigned int i = 0; i < d->dev->num_queues; i++)
 		gpc_vhost_queue_reset(&d->queues[i]);
 	pthread_mutex_lock(&d->backend_lock);
@@ -249,6 +271,12 @@ static int serve(struct gpc_vhost_dev *d, int fd)
 		err = wait_readable(d, fd, -1);
 		if (err <= 0)
 			break;
+		/* A live region's file shrank: its memory is zeros now. */
+		if (err == 2) {
+			if (gpc_vhost_fault_poll(d))
+				break;
+			continue;
+		}
 		err = gpc_vhost_msg_recv(fd, &msg, GPC_VHOST_RECV_TIMEOUT_MS);
 		if (err == -EAGAIN)
 			continue;
@@ -339,6 +367,10 @@ int gpc_vhost_dev_run(struct gpc_vhost_dev *d)
 			err = wait_readable(d, d->listen_fd, -1);
 			if (err <= 0)
 				break;
+			if (err == 2) { /* a late access, logged */
+				gpc_vhost_fault_poll(d);
+				continue;
+			}
 			fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 			if (fd < 0) {
 				if (errno == EINTR || errno == ECONNABORTED)
@@ -378,10 +410,13 @@ int gpc_vhost_dev_destroy(struct gpc_vhost_dev *d)
 		close(d->listen_fd);
 		unlink(d->path);
 	}
+	/* Its retired ranges stay (leaked on purpose), counting for no one. */
+	gpc_vhost_fault_forget(d);
 	gpc_vhost_mem_fini(d);
 	gpc_vm_destroy(d->vm);
 	free(d->queues);
 	close(d->stop_fd);
+	close(d->fault_fd);
 	pthread_mutex_destroy(&d->backend_lock);
 	free(d);
 	return 0;
@@ -408,6 +443,7 @@ int gpc_vhost_dev_get_stats(struct gpc_vhost_dev *d, struct gpc_vhost_stats *st)
 		.iotlb_invalidations = LD(iotlb_invalidations),
 		.iotlb_misses = LD(iotlb_misses),
 		.stale_accesses = LD(stale_accesses),
+		.bus_faults = LD(bus_faults),
 	};
 	return 0;
 }

@@ -56,7 +56,8 @@ struct gpc_vhost_mreg {
 	int fd;
 	void *map; /* mmap base (page aligned) */
 	size_t map_len;
-	void *hva; /* map + the sub-page part of mmap_offset (always 0 now) */
+	void *hva;   /* map + the sub-page part of mmap_offset (always 0 now) */
+	int fault_h; /* its fault.h registry entry, -1: none (sealed) */
 };
 
 /* One request slot of a running queue (queue size of them). */
@@ -171,7 +172,7 @@ struct gpc_vhost_counters {
 	_Atomic uint64_t requests, bad_requests, kicks, calls;
 	_Atomic uint64_t mem_adds, mem_removes, removal_wait_ns_max;
 	_Atomic uint64_t iotlb_updates, iotlb_invalidations, iotlb_misses;
-	_Atomic uint64_t stale_accesses;
+	_Atomic uint64_t stale_accesses, bus_faults;
 };
 
 struct gpc_vhost_dev {
@@ -236,6 +237,14 @@ struct gpc_vhost_dev {
 	_Atomic unsigned int epoch;
 
 	struct gpc_vhost_counters st;
+
+	/*
+	 * fault.c's signal handler: an eventfd it writes after a repaired
+	 * fault (the control thread polls it), and whether a live region's
+	 * file shrank (the connection must end).
+	 */
+	int fault_fd;
+	_Atomic bool fault_shrunk;
 };
 
 #define gpc_vhost_inc(d, field) \

@@ -45,6 +45,7 @@
 
 #include "dev_priv.h"
 #include "ext.h"
+#include "fault.h"
 
 static uint64_t now_ns(void)
 {
@@ -82,6 +83,39 @@ static int alloc_slot_id(struct gpc_vhost_dev *d)
 	return -ENOSPC;
 }
 
+/*
+ * A region whose file can shrink under the mapping (no F_SEAL_SHRINK:
+ * files, hugetlbfs, unsealed memfds) is registered with the fault guard
+ * (fault.h) here, after mmap() and before the memslot publishes it: from
+ * the publish on a datapath access may fault. *@fh: its handle, -1 when
+ * not guarded. Return 0 or the errno of gpc_vhost_fault_add().
+ */
+static int guard_region(struct gpc_vhost_dev *d, void *p,
+			const struct gpc_vhost_region *w, int fd, uint32_t id,
+			int *fh)
+{
+	int h;
+
+	*fh = -1;
+	if (!gpc_vhost_fault_needs_guard(fd))
+		return 0;
+	if (d->cfg.flags & GPC_VHOST_F_NO_FAULT_GUARD) {
+		/* The application owns SIGBUS: accepted, as it asked. */
+		gpc_vhost_log(d, GPC_VHOST_LOG_WARN,
+			      "region %u (guest 0x%llx) is not sealed against "
+			      "shrinking and the fault guard is off: a "
+			      "front-end that shrinks it faults this process",
+			      id, (unsigned long long)w->guest_addr);
+		return 0;
+	}
+	h = gpc_vhost_fault_add(d, p, (size_t)w->size, fd, id, w->guest_addr,
+				GPC_VHOST_FAULT_GUARD);
+	if (h < 0)
+		return h;
+	*fh = h;
+	return 0;
+}
+
 /* Map one region's fd into @r (not yet a memslot). */
 static int map_region(struct gpc_vhost_dev *d, const struct gpc_vhost_region *w,
 		      int fd, struct gpc_vhost_mreg *r)
@@ -89,7 +123,7 @@ static int map_region(struct gpc_vhost_dev *d, const struct gpc_vhost_region *w,
 	uint64_t ps = (uint64_t)sysconf(_SC_PAGESIZE);
 	struct stat st;
 	void *p;
-	int id;
+	int id, fh, err;
 
 	if ((w->guest_addr | w->size | w->user_addr | w->mmap_offset) &
 	    (ps - 1))
@@ -101,7 +135,7 @@ static int map_region(struct gpc_vhost_dev *d, const struct gpc_vhost_region *w,
 	/*
 	 * A mapping past the end of a file maps, and its first access is a
 	 * SIGBUS of the whole back-end. (A front-end that shrinks the file
-	 * later is not caught here: that needs F_SEAL_SHRINK.)
+	 * later is the fault guard's: guard_region().)
 	 */
 	if (!fstat(fd, &st) && S_ISREG(st.st_mode) &&
 	    (w->mmap_offset > (uint64_t)st.st_size ||
@@ -117,6 +151,14 @@ static int map_region(struct gpc_vhost_dev *d, const struct gpc_vhost_region *w,
 		munmap(p, (size_t)w->size);
 		return gpc_vhost_fail(d, id, "no memslot id left");
 	}
+	err = guard_region(d, p, w, fd, (uint32_t)id, &fh);
+	if (err) {
+		munmap(p, (size_t)w->size);
+		d->slot_used[id] = 0;
+		return gpc_vhost_fail(d, err,
+				      "cannot guard the region against a "
+				      "shrinking file");
+	}
 	*r = (struct gpc_vhost_mreg){
 		.gpa = w->guest_addr,
 		.size = w->size,
@@ -127,16 +169,61 @@ static int map_region(struct gpc_vhost_dev *d, const struct gpc_vhost_region *w,
 		.map = p,
 		.map_len = (size_t)w->size,
 		.hva = p,
+		.fault_h = fh,
 	};
 	return 0;
+}
+
+/*
+ * munmap() a region's mapping: its guard entry goes inert first (no
+ * repair may land in the range once another mapping can take it) and is
+ * freed after (fault.c: the order).
+ */
+static void unmap_guarded(struct gpc_vhost_mreg *r)
+{
+	if (r->fault_h >= 0)
+		gpc_vhost_fault_unmapping(r->fault_h);
+	munmap(r->map, r->map_len);
+	if (r->fault_h >= 0)
+		gpc_vhost_fault_del(r->fault_h);
+	r->fault_h = -1;
 }
 
 /* Undo map_region() of a region that never was published. */
 static void unmap_unpublished(struct gpc_vhost_dev *d, struct gpc_vhost_mreg *r)
 {
-	munmap(r->map, r->map_len);
+	unmap_guarded(r);
 	close(r->fd);
 	d->slot_used[r->slot_id] = 0;
+}
+
+/*
+ * CHECK_STALE: the range goes to the fault guard as retired *before* the
+ * mprotect(), so the first late access is already counted (stale_accesses,
+ * one log line per region) and completes on a zero page instead of
+ * crashing. Without the guard (NO_FAULT_GUARD, or its registry's half for
+ * retired ranges full) a late access crashes, as it is a device bug.
+ */
+static void retire_region(struct gpc_vhost_dev *d, struct gpc_vhost_mreg *r)
+{
+	static _Atomic bool warned;
+	int err = 0;
+
+	if (d->cfg.flags & GPC_VHOST_F_NO_FAULT_GUARD)
+		return;
+	if (r->fault_h >= 0)
+		err = gpc_vhost_fault_retire(r->fault_h);
+	else
+		err = gpc_vhost_fault_add(d, r->map, r->map_len, r->fd,
+					  r->slot_id, r->gpa,
+					  GPC_VHOST_FAULT_RETIRED);
+	r->fault_h = -1;
+	if (err < 0 && !atomic_exchange(&warned, true))
+		gpc_vhost_log(d, GPC_VHOST_LOG_WARN,
+			      "stale-access registry full (%d): a late "
+			      "access to a region removed from now on "
+			      "crashes instead of being counted",
+			      err);
 }
 
 /* Step 4 of a removal: the region is out of the table and of every use. */
@@ -144,13 +231,15 @@ static void unmap_removed(struct gpc_vhost_dev *d, struct gpc_vhost_mreg *r)
 {
 	if (d->cfg.flags & GPC_VHOST_F_CHECK_STALE) {
 		/*
-		 * Kept, inaccessible: a late access crashes the test that
-		 * made it instead of reading memory mapped here later. The
-		 * address range is leaked on purpose (checking mode only).
+		 * Kept, inaccessible: a late access faults (and is counted,
+		 * retire_region()) instead of reading memory mapped here
+		 * later. The address range is leaked on purpose (checking
+		 * mode only).
 		 */
+		retire_region(d, r);
 		mprotect(r->map, r->map_len, PROT_NONE);
 	} else {
-		munmap(r->map, r->map_len);
+		unmap_guarded(r);
 	}
 	close(r->fd);
 	d->slot_used[r->slot_id] = 0;

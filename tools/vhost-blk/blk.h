@@ -200,6 +200,13 @@ struct blk_qstats {
 	_Atomic uint64_t bytes_read, bytes_written;
 	_Atomic uint64_t ioerr, unsupp, no_status, retries;
 	_Atomic uint64_t inflight, inflight_max;
+	/*
+	 * Completions with -EFAULT: the kernel touched guest memory that was
+	 * no longer mapped (a region removed under the I/O, or its file
+	 * shrunk). The library's CPU-side counterparts are bus_faults and
+	 * stale_accesses; with --check-stale these count as stale accesses.
+	 */
+	_Atomic uint64_t efaults;
 };
 
 typedef void blk_complete_fn(void *ctx, struct gpc_vhost_req *req,

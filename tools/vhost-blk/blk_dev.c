@@ -171,6 +171,7 @@ void blk_dev_totals(const struct blk_dev *b, int queue, struct blk_totals *t)
 		t->unsupp += LD(unsupp);
 		t->no_status += LD(no_status);
 		t->retries += LD(retries);
+		t->efaults += LD(efaults);
 		t->inflight += LD(inflight);
 		if (m > t->inflight_max)
 			t->inflight_max = m;

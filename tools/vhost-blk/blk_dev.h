@@ -35,6 +35,7 @@ struct blk_totals {
 	uint64_t requests, reads, writes, flushes, get_ids, discards;
 	uint64_t write_zeroes, bytes_read, bytes_written, ioerr, unsupp;
 	uint64_t no_status, retries, inflight, inflight_max;
+	uint64_t efaults;
 };
 void blk_dev_totals(const struct blk_dev *b, int queue, struct blk_totals *t);
 

@@ -13,8 +13,10 @@
  * own; at exit the library's and the device's counters are printed on
  * stdout, one "key value" pair per line, for scripts and tests.
  *
- * Exit status: 0 after a signal; 1 for a run-time error; 2 for a bad command line; 3 with --check-stale if the
- * library counted an access to removed memory.
+ * Exit status: 0 after a signal; 1 for a run-time error; 2 for a bad
+ * command line; 3 with --check-stale if the library counted an access to
+ * removed memory (stale_accesses) or an io_uring completion failed with
+ * -EFAULT (the kernel found the memory gone: efaults).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -68,8 +70,8 @@ static void usage(FILE *f)
 		"                         instead of listening\n"
 		"      --serial STR       the id GET_ID returns (<= 20 bytes)\n"
 		"      --check-stale      keep removed guest memory PROT_NONE\n"
-		"                         (an access to it faults; exit 3 if\n"
-		"                         the library counted one)\n"
+		"                         (an access to it is counted; exit 3\n"
+		"                         if one was, or an I/O got EFAULT)\n"
 		"      --scheme S         libgpc read side: srcu (default),\n"
 		"                         rwlock\n"
 		"      --workers N        datapath threads (default: one per\n"
@@ -302,6 +304,7 @@ static void print_totals(const char *prefix, const struct blk_totals *t)
 	P(no_status);
 	P(retries);
 	P(inflight_max);
+	P(efaults);
 #undef P
 }
 
@@ -326,6 +329,7 @@ static void print_stats(struct gpc_vhost_dev *d, const struct blk_dev *b,
 	P(iotlb_invalidations);
 	P(iotlb_misses);
 	P(stale_accesses);
+	P(bus_faults);
 #undef P
 	(void)d;
 	blk_dev_totals(b, -1, &t);
@@ -361,6 +365,7 @@ int main(int argc, char **argv)
 	struct blk_disk_opts dopts;
 	struct gpc_vhost_config cfg;
 	struct gpc_vhost_stats st;
+	struct blk_totals t;
 	struct sigaction sa;
 	pthread_t status_thread;
 	bool status = false;
@@ -439,6 +444,7 @@ int main(int argc, char **argv)
 	}
 	gpc_vhost_dev_get_stats(the_dev, &st);
 	print_stats(the_dev, &b, &st);
+	blk_dev_totals(&b, -1, &t);
 	/* No handler may use the back-end once it is freed. */
 	sa.sa_handler = SIG_DFL;
 	sigaction(SIGINT, &sa, NULL);
@@ -450,10 +456,15 @@ int main(int argc, char **argv)
 	if (!o.client)
 		remove_stale_socket(o.socket);
 	blk_disk_close(&disk);
-	if (o.check_stale && st.stale_accesses) {
+	/*
+	 * The kernel's late accesses (io_uring completions with -EFAULT) are
+	 * stale accesses too: the memory was gone under the I/O.
+	 */
+	if (o.check_stale && (st.stale_accesses || t.efaults)) {
 		blk_log(BLK_LOG_ERR,
-			"%" PRIu64 " accesses to removed guest memory",
-			st.stale_accesses);
+			"%" PRIu64 " CPU and %" PRIu64
+			" kernel (EFAULT) accesses to removed guest memory",
+			st.stale_accesses, t.efaults);
 		return EXIT_STALE;
 	}
 	return rc;

@@ -410,6 +410,8 @@ static void piece_done(struct blk_uring *u, struct blk_sub *s, int res)
 		}
 		goto settled;
 	}
+	if (res == -EFAULT)
+		stat_add(&u->st->efaults, 1); /* then an I/O error, below */
 	if (s->what == SUB_RW && res == 0) {
 		blk_log_guest("%s at byte %" PRIu64
 			      ": end of file after %" PRIu64 " of %" PRIu64

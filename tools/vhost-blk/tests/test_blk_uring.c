@@ -543,6 +543,41 @@ static void kernel_error(void **state)
 	fx_free(f);
 }
 
+/*
+ * The kernel finds the guest's buffer gone (a removed region kept
+ * PROT_NONE, as under --check-stale): -EFAULT, an I/O error, counted in
+ * efaults (gpc-vhost-blk --check-stale exits 3 on it).
+ */
+static void guest_memory_gone(void **state)
+{
+	struct fx *f = fx_file(O_RDWR, false, false);
+	uint8_t *gone =
+		mmap(NULL, 8192, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	(void)state;
+	assert_true(gone != MAP_FAILED);
+	blk_log_set_sink(sink, NULL);
+	blk_log_reset_limit();
+	log_lines = 0;
+	submit(f, 0, VIRTIO_BLK_T_IN, 0, gone, 4096);
+	wait_done(f, 1);
+	check_status(f, 1, VIRTIO_BLK_S_IOERR);
+	assert_int_equal(f->st.efaults, 1);
+	assert_non_null(strstr(log_last, "Bad address"));
+	submit(f, 0, VIRTIO_BLK_T_OUT, 0, gone + 4096, 4096);
+	wait_done(f, 1);
+	check_status(f, 1, VIRTIO_BLK_S_IOERR);
+	assert_int_equal(f->st.efaults, 2);
+	/* Memory that is there: no EFAULT. */
+	submit(f, 0, VIRTIO_BLK_T_IN, 0, f->buf, 4096);
+	wait_done(f, 1);
+	check_status(f, 1, VIRTIO_BLK_S_OK);
+	assert_int_equal(f->st.efaults, 2);
+	blk_log_set_sink(NULL, NULL);
+	munmap(gone, 8192);
+	fx_free(f);
+}
+
 static void file_shrank(void **state)
 {
 	struct fx *f = fx_file(O_RDWR, false, false);
@@ -672,6 +707,7 @@ int main(void)
 		cmocka_unit_test(ranges_memfd),
 		cmocka_unit_test(refused_at_once),
 		cmocka_unit_test(kernel_error),
+		cmocka_unit_test(guest_memory_gone),
 		cmocka_unit_test(file_shrank),
 		cmocka_unit_test(split_data),
 		cmocka_unit_test(drain_waits),
