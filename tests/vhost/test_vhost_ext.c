@@ -293,6 +293,89 @@ static void t_dirty_log(void **state)
 	close(lfd);
 }
 
+static bool readable_within(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, ms) == 1;
+}
+
+/* The eventfd's count so far (0: nothing), read and reset. */
+static uint64_t take_count(int efd)
+{
+	uint64_t v = 0;
+
+	if (read(efd, &v, sizeof(v)) != sizeof(v))
+		return 0;
+	return v;
+}
+
+/*
+ * SET_LOG_FD: an fd that is not an eventfd, or two fds, is an error
+ * reply; an eventfd is signalled after completions that set log bits
+ * (and after the harvest of GET_VRING_BASE), not without LOG_ALL; a
+ * second eventfd replaces the first.
+ */
+static void t_log_fd(void **state)
+{
+	struct fx *f = *state;
+	struct gpc_vhost_log lb = { .mmap_size = LOG_BYTES };
+	struct vhost_vring_state st = { 0, 0 };
+	struct vring_used_elem e;
+	struct gpc_vhost_msg m;
+	int lfd = memfd_create("log", MFD_CLOEXEC);
+	int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	int efd2 = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	int two[2] = { efd, efd2 };
+	uint8_t *log;
+
+	assert_int_equal(ftruncate(lfd, LOG_BYTES), 0);
+	log = mmap(NULL, LOG_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, lfd, 0);
+	assert_true(log != MAP_FAILED);
+	negotiate_proto(f, LOG_PROTO, 0);
+	set_mem_a(f);
+	assert_int_equal(req_ack(f, GPC_VHOST_SET_LOG_FD, NULL, 0, &lfd, 1),
+			 EINVAL);
+	assert_int_equal(req_ack(f, GPC_VHOST_SET_LOG_FD, NULL, 0, two, 2),
+			 EBADF);
+	assert_int_equal(req_ack(f, GPC_VHOST_SET_LOG_FD, NULL, 0, &efd, 1), 0);
+	send_msg(f, GPC_VHOST_SET_LOG_BASE, false, &lb, sizeof(lb), &lfd, 1);
+	assert_int_equal(recv_u64(f, GPC_VHOST_SET_LOG_BASE), 0);
+
+	/* Without LOG_ALL a completion logs nothing and signals nothing. */
+	start_queue(f, 0, 0);
+	strcpy((char *)PTR(f, 0), "quiet");
+	post(f, 0, BUF(0), 8, BUF(1), 8);
+	assert_true(wait_used(f, 0, TMO, &e));
+	usleep(20000);
+	assert_int_equal(take_count(efd), 0);
+
+	/* LOG_ALL: each logged completion is signalled, bits set first. */
+	u64_ack0(f, GPC_VHOST_SET_FEATURES, f->features | LOG_ALL);
+	post(f, 0, BUF(0), 8, BUF(3), 8);
+	assert_true(wait_used(f, 0, TMO, &e));
+	assert_true(readable_within(efd, TMO));
+	assert_true(log[PAGE_OF(BUF(3)) / 8] >> (PAGE_OF(BUF(3)) % 8) & 1);
+	post(f, 0, BUF(0), 8, BUF(5), 8);
+	assert_true(wait_used(f, 0, TMO, &e));
+	assert_true(wait_bit(log, PAGE_OF(BUF(5)), TMO));
+	usleep(20000); /* the signal follows the used index */
+	assert_int_equal(take_count(efd), 2);
+
+	/* A second eventfd replaces the first (which is closed for us). */
+	assert_int_equal(req_ack(f, GPC_VHOST_SET_LOG_FD, NULL, 0, &efd2, 1),
+			 0);
+	/* GET_VRING_BASE's harvest moves libgpc's bits: a signal. */
+	send_msg(f, GPC_VHOST_GET_VRING_BASE, false, &st, sizeof(st), NULL, 0);
+	assert_int_equal(gpc_vhost_msg_recv(f->sock, &m, TMO), 0);
+	assert_int_equal(take_count(efd), 0);
+	assert_int_equal(take_count(efd2), 1);
+	munmap(log, LOG_BYTES);
+	close(lfd);
+	close(efd);
+	close(efd2);
+}
+
 /* ---- IOTLB ---- */
 
 #define IV	   0x40000000ull /* the IOVA of page 0 of memfd A */
@@ -341,13 +424,6 @@ static void expect_miss(int bsock, uint64_t iova, uint8_t perm)
 	assert_int_equal(m.payload.iotlb.type, VHOST_IOTLB_MISS);
 	assert_int_equal(m.payload.iotlb.iova, iova);
 	assert_int_equal(m.payload.iotlb.perm, perm);
-}
-
-static bool readable_within(int fd, int ms)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-
-	return poll(&p, 1, ms) == 1;
 }
 
 /*
@@ -527,6 +603,7 @@ int main(void)
 		T(t_inflight_reconnect),
 		T(t_inflight_not_negotiated),
 		T(t_dirty_log),
+		T(t_log_fd),
 		T(t_iotlb),
 		T(t_iotlb_ring_miss),
 		T(t_iotlb_not_acked),
