@@ -39,6 +39,7 @@
 
 #include "msg.h"
 #include "proto.h"
+#include "vhost_echo.h"
 
 #define PS	 4096ull
 #define GA	 0x100000ull
@@ -101,29 +102,8 @@ static int e_queue_start(void *ctx, struct gpc_vhost_queue *q, void **qctx,
 
 static uint32_t echo(struct gpc_vhost_req *r)
 {
-	uint32_t n = 0;
-	unsigned int ri = 0, wi = r->nr_read;
-	size_t roff = 0, woff = 0;
+	uint32_t n = vhost_test_echo(r);
 
-	while (ri < r->nr_read && wi < r->nr_read + r->nr_write) {
-		size_t k = r->iov[ri].iov_len - roff;
-
-		if (r->iov[wi].iov_len - woff < k)
-			k = r->iov[wi].iov_len - woff;
-		memcpy((char *)r->iov[wi].iov_base + woff,
-		       (char *)r->iov[ri].iov_base + roff, k);
-		n += (uint32_t)k;
-		roff += k;
-		woff += k;
-		if (roff == r->iov[ri].iov_len) {
-			ri++;
-			roff = 0;
-		}
-		if (woff == r->iov[wi].iov_len) {
-			wi++;
-			woff = 0;
-		}
-	}
 	atomic_fetch_add_explicit(&echoed, 1, memory_order_release);
 	return n;
 }
