@@ -479,6 +479,11 @@ static uint64_t calls(struct drv *q)
 #define BUF(n)	  (GA + (16 + (n)) * PS)
 #define PTR(f, n) ((f)->a + (16 + (n)) * PS)
 
+/* A test on both read-side schemes (also test_vhost_ext.c's). */
+#define T(fn)                                                      \
+	cmocka_unit_test_setup_teardown(fn, setup_srcu, teardown), \
+		cmocka_unit_test_setup_teardown(fn, setup_rwlock, teardown)
+
 /*
  * tests/vhost/test_vhost_ext.c includes this file for the fixture above
  * (the front-end, the echo device) with VHOST_DEV_FIXTURE_ONLY defined.
@@ -918,10 +923,6 @@ static void t_api_errors(void **state)
 	assert_int_equal(gpc_vhost_req_complete(NULL, 0), -EINVAL);
 	assert_int_equal(gpc_vhost_dev_config_changed(NULL), -EINVAL);
 }
-
-#define T(fn)                                                      \
-	cmocka_unit_test_setup_teardown(fn, setup_srcu, teardown), \
-		cmocka_unit_test_setup_teardown(fn, setup_rwlock, teardown)
 
 int main(void)
 {

@@ -454,6 +454,20 @@ static uint64_t iotlb_msg(struct fx *f, uint8_t type, uint64_t iova,
 	return req_ack(f, GPC_VHOST_IOTLB_MSG, &m, sizeof(m), NULL, 0);
 }
 
+/* The back-end channel (SET_BACKEND_REQ_FD): our end of it. */
+static int backend_channel(struct fx *f)
+{
+	int bs[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, bs),
+			 0);
+	assert_int_equal(req_ack(f, GPC_VHOST_SET_BACKEND_REQ_FD, NULL, 0,
+				 &bs[1], 1),
+			 0);
+	close(bs[1]);
+	return bs[0];
+}
+
 /* The driver side of start_queue(), rings addressed by IOVA. */
 static void start_queue_iova(struct fx *f, unsigned int i)
 {
@@ -495,16 +509,11 @@ static void t_iotlb(void **state)
 	struct vring_used_elem e;
 	struct gpc_vhost_stats st;
 	uint64_t v;
-	int bs[2];
+	int bs;
 
 	assert_true(get_u64(f, GPC_VHOST_GET_FEATURES) & AP_FEATURE);
 	negotiate_proto(f, IOMMU_PROTO, AP_FEATURE);
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, bs),
-			 0);
-	assert_int_equal(req_ack(f, GPC_VHOST_SET_BACKEND_REQ_FD, NULL, 0,
-				 &bs[1], 1),
-			 0);
-	close(bs[1]);
+	bs = backend_channel(f);
 	set_mem_a(f);
 	/* Rings (pages 0-10) and buffer pages 16, 17: not 18 on. */
 	assert_int_equal(iotlb_msg(f, VHOST_IOTLB_UPDATE, IV, 16, UA,
@@ -529,7 +538,7 @@ static void t_iotlb(void **state)
 	/* A miss: queue 0 waits for the mapping, queue 1 goes on. */
 	memset(PTR(f, 2), 0, 8);
 	post(f, 0, BUFIV(0), 8, BUFIV(2), 8);
-	expect_miss(bs[0], BUFIV(2), VHOST_ACCESS_WO);
+	expect_miss(bs, BUFIV(2), VHOST_ACCESS_WO);
 	assert_false(wait_used(f, 0, 50, &e));
 	strcpy((char *)PTR(f, 0), "queue 1");
 	post(f, 1, BUFIV(0), 8, BUFIV(1), 8);
@@ -561,7 +570,7 @@ static void t_iotlb(void **state)
 	assert_string_equal((char *)PTR(f, 1), "Held");
 	/* Gone: the same buffer misses now (read access first). */
 	post(f, 0, BUFIV(0), 8, BUFIV(2), 8);
-	expect_miss(bs[0], BUFIV(0), VHOST_ACCESS_RO);
+	expect_miss(bs, BUFIV(0), VHOST_ACCESS_RO);
 	assert_false(wait_used(f, 0, 50, &e));
 	/*
 	 * A region leaving the table takes its IOTLB entries along before
@@ -584,12 +593,12 @@ static void t_iotlb(void **state)
 				 0);
 	}
 	post(f, 1, IOVA(200), 8, IOVA(201), 8);
-	expect_miss(bs[0], IOVA(200), VHOST_ACCESS_RO);
+	expect_miss(bs, IOVA(200), VHOST_ACCESS_RO);
 	assert_false(wait_used(f, 1, 50, &e));
 	assert_int_equal(gpc_vhost_dev_get_stats(f->d, &st), 0);
 	assert_true(st.iotlb_misses >= 3);
 	assert_int_equal(st.iotlb_invalidations, 1);
-	close(bs[0]);
+	close(bs);
 }
 
 /*
@@ -601,39 +610,34 @@ static void t_iotlb_ring_miss(void **state)
 {
 	struct fx *f = *state;
 	struct vring_used_elem e;
-	int bs[2];
+	int bs;
 
 	negotiate_proto(f, IOMMU_PROTO, AP_FEATURE);
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, bs),
-			 0);
-	assert_int_equal(req_ack(f, GPC_VHOST_SET_BACKEND_REQ_FD, NULL, 0,
-				 &bs[1], 1),
-			 0);
-	close(bs[1]);
+	bs = backend_channel(f);
 	set_mem_a(f);
 	start_queue_iova(f, 0);
 	strcpy((char *)PTR(f, 0), "late");
 	post(f, 0, BUFIV(0), 8, BUFIV(1), 8);
-	expect_miss(bs[0], IOVA(1), VHOST_ACCESS_RO); /* avail */
+	expect_miss(bs, IOVA(1), VHOST_ACCESS_RO); /* avail */
 	assert_int_equal(iotlb_msg(f, VHOST_IOTLB_UPDATE, IOVA(1), 1, UA + PS,
 				   VHOST_ACCESS_RO),
 			 0);
-	expect_miss(bs[0], IOVA(2), VHOST_ACCESS_RW); /* used */
+	expect_miss(bs, IOVA(2), VHOST_ACCESS_RW); /* used */
 	assert_int_equal(iotlb_msg(f, VHOST_IOTLB_UPDATE, IOVA(2), 1,
 				   UA + 2 * PS, VHOST_ACCESS_RW),
 			 0);
-	expect_miss(bs[0], IOVA(0), VHOST_ACCESS_RO); /* descriptors */
+	expect_miss(bs, IOVA(0), VHOST_ACCESS_RO); /* descriptors */
 	assert_int_equal(iotlb_msg(f, VHOST_IOTLB_UPDATE, IOVA(0), 1, UA,
 				   VHOST_ACCESS_RO),
 			 0);
-	expect_miss(bs[0], BUFIV(0), VHOST_ACCESS_RO); /* the buffers */
+	expect_miss(bs, BUFIV(0), VHOST_ACCESS_RO); /* the buffers */
 	assert_int_equal(iotlb_msg(f, VHOST_IOTLB_UPDATE, BUFIV(0), 2,
 				   UA + 16 * PS, VHOST_ACCESS_RW),
 			 0);
 	assert_true(wait_used(f, 0, TMO, &e));
 	assert_int_equal(e.len, 8);
 	assert_string_equal((char *)PTR(f, 1), "late");
-	close(bs[0]);
+	close(bs);
 }
 
 /* IOTLB_MSG without ACCESS_PLATFORM acked is refused. */
@@ -647,10 +651,6 @@ static void t_iotlb_not_acked(void **state)
 				   VHOST_ACCESS_RW),
 			 EOPNOTSUPP);
 }
-
-#define T(fn)                                                      \
-	cmocka_unit_test_setup_teardown(fn, setup_srcu, teardown), \
-		cmocka_unit_test_setup_teardown(fn, setup_rwlock, teardown)
 
 int main(void)
 {
