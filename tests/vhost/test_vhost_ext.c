@@ -233,6 +233,27 @@ static void check_log(const uint8_t *log, const uint64_t *want, unsigned int n)
 	}
 }
 
+/* The front-end's view of a LOG_BYTES log in memfd @lfd. */
+static uint8_t *log_map(int lfd)
+{
+	uint8_t *log;
+
+	assert_true(lfd >= 0);
+	assert_int_equal(ftruncate(lfd, LOG_BYTES), 0);
+	log = mmap(NULL, LOG_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, lfd, 0);
+	assert_true(log != MAP_FAILED);
+	return log;
+}
+
+/* SET_LOG_BASE of the whole of @lfd; its u64 reply is 0. */
+static void log_base(struct fx *f, int lfd)
+{
+	struct gpc_vhost_log lb = { .mmap_size = LOG_BYTES };
+
+	send_msg(f, GPC_VHOST_SET_LOG_BASE, false, &lb, sizeof(lb), &lfd, 1);
+	assert_int_equal(recv_u64(f, GPC_VHOST_SET_LOG_BASE), 0);
+}
+
 /*
  * A write request under LOG_ALL: its writable buffer (across a page
  * boundary) and the used ring's page, nothing else, both at completion
@@ -241,7 +262,6 @@ static void check_log(const uint8_t *log, const uint64_t *want, unsigned int n)
 static void t_dirty_log(void **state)
 {
 	struct fx *f = *state;
-	struct gpc_vhost_log lb = { .mmap_size = LOG_BYTES };
 	struct vhost_vring_state st = { 0, 0 };
 	struct vring_used_elem e;
 	struct gpc_vhost_msg m;
@@ -251,13 +271,10 @@ static void t_dirty_log(void **state)
 	int lfd = memfd_create("log", MFD_CLOEXEC);
 	uint8_t *log;
 
-	assert_int_equal(ftruncate(lfd, LOG_BYTES), 0);
-	log = mmap(NULL, LOG_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, lfd, 0);
-	assert_true(log != MAP_FAILED);
+	log = log_map(lfd);
 	negotiate_proto(f, LOG_PROTO, 0);
 	set_mem_a(f);
-	send_msg(f, GPC_VHOST_SET_LOG_BASE, false, &lb, sizeof(lb), &lfd, 1);
-	assert_int_equal(recv_u64(f, GPC_VHOST_SET_LOG_BASE), 0);
+	log_base(f, lfd);
 	start_queue(f, 0, 0);
 	/* Re-address the ring with VHOST_VRING_F_LOG (stop, then restart). */
 	send_msg(f, GPC_VHOST_GET_VRING_BASE, false, &st, sizeof(st), NULL, 0);
@@ -319,7 +336,6 @@ static uint64_t take_count(int efd)
 static void t_log_fd(void **state)
 {
 	struct fx *f = *state;
-	struct gpc_vhost_log lb = { .mmap_size = LOG_BYTES };
 	struct vhost_vring_state st = { 0, 0 };
 	struct vring_used_elem e;
 	struct gpc_vhost_msg m;
@@ -329,9 +345,7 @@ static void t_log_fd(void **state)
 	int two[2] = { efd, efd2 };
 	uint8_t *log;
 
-	assert_int_equal(ftruncate(lfd, LOG_BYTES), 0);
-	log = mmap(NULL, LOG_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, lfd, 0);
-	assert_true(log != MAP_FAILED);
+	log = log_map(lfd);
 	negotiate_proto(f, LOG_PROTO, 0);
 	set_mem_a(f);
 	assert_int_equal(req_ack(f, GPC_VHOST_SET_LOG_FD, NULL, 0, &lfd, 1),
@@ -339,8 +353,7 @@ static void t_log_fd(void **state)
 	assert_int_equal(req_ack(f, GPC_VHOST_SET_LOG_FD, NULL, 0, two, 2),
 			 EBADF);
 	assert_int_equal(req_ack(f, GPC_VHOST_SET_LOG_FD, NULL, 0, &efd, 1), 0);
-	send_msg(f, GPC_VHOST_SET_LOG_BASE, false, &lb, sizeof(lb), &lfd, 1);
-	assert_int_equal(recv_u64(f, GPC_VHOST_SET_LOG_BASE), 0);
+	log_base(f, lfd);
 
 	/* Without LOG_ALL a completion logs nothing and signals nothing. */
 	start_queue(f, 0, 0);
