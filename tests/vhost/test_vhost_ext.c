@@ -653,6 +653,53 @@ static void t_iotlb_ring_miss(void **state)
 	close(bs);
 }
 
+/*
+ * Permissions: a used ring behind a read-only entry is asked for again
+ * with RW (the datapath writes it); a device-writable buffer behind a
+ * read-only entry is a bad request and stays unwritten; behind a
+ * write-only entry it is written.
+ */
+static void t_iotlb_perm(void **state)
+{
+	struct fx *f = *state;
+	struct vring_used_elem e;
+	struct gpc_vhost_stats st;
+	int bs;
+
+	negotiate_proto(f, IOMMU_PROTO, AP_FEATURE);
+	bs = backend_channel(f);
+	set_mem_a(f);
+	assert_int_equal(iotlb_msg(f, VHOST_IOTLB_UPDATE, IV, 3, UA,
+				   VHOST_ACCESS_RO),
+			 0);
+	assert_int_equal(iotlb_msg(f, VHOST_IOTLB_UPDATE, BUFIV(0), 2,
+				   UA + 16 * PS, VHOST_ACCESS_RO),
+			 0);
+	start_queue_iova(f, 0);
+	strcpy((char *)PTR(f, 0), "perm");
+	memset(PTR(f, 1), 0, 8);
+	post(f, 0, BUFIV(0), 8, BUFIV(1), 8);
+	expect_miss(bs, IOVA(2), VHOST_ACCESS_RW); /* used, read-only */
+	assert_false(wait_used(f, 0, 50, &e));
+	assert_int_equal(iotlb_msg(f, VHOST_IOTLB_UPDATE, IOVA(2), 1,
+				   UA + 2 * PS, VHOST_ACCESS_RW),
+			 0);
+	assert_true(wait_used(f, 0, TMO, &e));
+	assert_int_equal(e.len, 0);
+	assert_int_equal(PTR(f, 1)[0], 0);
+	assert_int_equal(gpc_vhost_dev_get_stats(f->d, &st), 0);
+	assert_int_equal(st.bad_requests, 1);
+	/* Write-only: the device writes it. */
+	assert_int_equal(iotlb_msg(f, VHOST_IOTLB_UPDATE, BUFIV(2), 1,
+				   UA + 18 * PS, VHOST_ACCESS_WO),
+			 0);
+	post(f, 0, BUFIV(0), 8, BUFIV(2), 8);
+	assert_true(wait_used(f, 0, TMO, &e));
+	assert_int_equal(e.len, 8);
+	assert_string_equal((char *)PTR(f, 2), "perm");
+	close(bs);
+}
+
 /* IOTLB_MSG without ACCESS_PLATFORM acked is refused. */
 static void t_iotlb_not_acked(void **state)
 {
@@ -676,6 +723,7 @@ int main(void)
 		T(t_vring_addr),
 		T(t_iotlb),
 		T(t_iotlb_ring_miss),
+		T(t_iotlb_perm),
 		T(t_iotlb_not_acked),
 		/* clang-format on */
 	};
