@@ -72,6 +72,7 @@
 #include <gpc/vhost.h>
 
 #include "fuzz_vhost_dev.h"
+#include "vhost_echo.h"
 
 #define JOIN_TIMEOUT_S	3
 #define CHECK_FDS_EVERY 1
@@ -95,34 +96,6 @@ struct edev {
 	struct dq q[NQ];
 	uint8_t config[CFG_SIZE];
 };
-
-static uint32_t echo(struct gpc_vhost_req *r)
-{
-	uint32_t n = 0;
-	unsigned int ri = 0, wi = r->nr_read;
-	size_t roff = 0, woff = 0;
-
-	while (ri < r->nr_read && wi < r->nr_read + r->nr_write) {
-		size_t k = r->iov[ri].iov_len - roff;
-
-		if (r->iov[wi].iov_len - woff < k)
-			k = r->iov[wi].iov_len - woff;
-		memmove((char *)r->iov[wi].iov_base + woff,
-			(char *)r->iov[ri].iov_base + roff, k);
-		n += (uint32_t)k;
-		roff += k;
-		woff += k;
-		if (roff == r->iov[ri].iov_len) {
-			ri++;
-			roff = 0;
-		}
-		if (woff == r->iov[wi].iov_len) {
-			wi++;
-			woff = 0;
-		}
-	}
-	return n;
-}
 
 static void complete(struct gpc_vhost_req *r, uint32_t len)
 {
@@ -166,7 +139,7 @@ static void e_request(void *qctx, struct gpc_vhost_req *r)
 		dq->held[dq->nheld++] = r;
 		return;
 	}
-	complete(r, echo(r));
+	complete(r, vhost_test_echo(r));
 }
 
 static uint32_t e_bad_request(void *qctx, struct gpc_vhost_req *r, int err)
@@ -185,7 +158,7 @@ static void e_queue_poll(void *qctx)
 	struct dq *dq = qctx;
 
 	for (unsigned int i = 0; i < dq->nheld; i++)
-		complete(dq->held[i], echo(dq->held[i]));
+		complete(dq->held[i], vhost_test_echo(dq->held[i]));
 	dq->nheld = 0;
 }
 

@@ -43,8 +43,15 @@ struct gpc_vhost_dirty_log {
 	pthread_mutex_t lock;
 	_Atomic(struct log_map *) cur; /* read by writers in a section */
 	_Atomic uint32_t slot_flags;
+	/*
+	 * SET_LOG_FD's eventfd (-1: none), read by writers in a section
+	 * and closed only after a grace period, like a replaced log; and
+	 * whether bits were set since it was last signalled.
+	 */
+	_Atomic int notify_fd;
+	_Atomic bool pending;
 	_Atomic uint64_t bases, writes, out_of_range, no_log, harvested,
-		unsealed;
+		unsealed, notifies;
 };
 
 static void count(_Atomic uint64_t *c, uint64_t n)
@@ -90,6 +97,7 @@ int gpc_vhost_dirty_log_create(struct gpc_srcu *domain,
 	l->domain = domain;
 	l->log = log;
 	l->log_ctx = log_ctx;
+	atomic_init(&l->notify_fd, -1);
 	pthread_mutex_init(&l->lock, NULL);
 	*out = l;
 	return 0;
@@ -98,14 +106,17 @@ int gpc_vhost_dirty_log_create(struct gpc_srcu *domain,
 void gpc_vhost_dirty_log_destroy(struct gpc_vhost_dirty_log *l)
 {
 	struct log_map *m;
+	int fd;
 
 	if (!l)
 		return;
 	m = atomic_exchange(&l->cur, NULL);
-	if (m) {
+	fd = atomic_exchange(&l->notify_fd, -1);
+	if (m || fd >= 0)
 		gpc_srcu_synchronize(l->domain);
-		map_free(m);
-	}
+	map_free(m);
+	if (fd >= 0)
+		close(fd);
 	pthread_mutex_destroy(&l->lock);
 	free(l);
 }
@@ -169,6 +180,17 @@ int gpc_vhost_dirty_log_set_base(struct gpc_vhost_dirty_log *l, int fd,
 }
 
 /*
+ * Bits were set: the next notify signals. Released after the bits, and
+ * stored even when already true: a notifier's exchange that read an
+ * older true may have run before our bits, and only our store (read by
+ * the next exchange, ours at the latest) orders a signal after them.
+ */
+static void set_pending(struct gpc_vhost_dirty_log *l)
+{
+	atomic_store_explicit(&l->pending, true, memory_order_release);
+}
+
+/*
  * OR the bits of pages [first, last] into @m. Pages beyond the log are
  * counted. One atomic OR per byte (8 pages), release: the writes the bits
  * report come first.
@@ -197,6 +219,7 @@ static void mark_pages(struct gpc_vhost_dirty_log *l, struct log_map *m,
 		__atomic_fetch_or(&m->base[byte], mask, __ATOMIC_RELEASE);
 		first = end + 1;
 	}
+	set_pending(l);
 }
 
 void gpc_vhost_dirty_log_write(struct gpc_vhost_dirty_log *l, uint64_t gpa,
@@ -360,6 +383,8 @@ int gpc_vhost_dirty_log_harvest(struct gpc_vhost_dirty_log *l,
 	}
 	pthread_mutex_unlock(&l->lock);
 	count(&l->harvested, (uint64_t)total);
+	if (total)
+		set_pending(l);
 	if (err)
 		return err;
 	return total > INT_MAX ? INT_MAX : (int)total;
@@ -383,6 +408,50 @@ int gpc_vhost_dirty_log_stop(struct gpc_vhost_dirty_log *l,
 	return err;
 }
 
+int gpc_vhost_dirty_log_set_notify_fd(struct gpc_vhost_dirty_log *l, int fd)
+{
+	int old;
+
+	if (!l || fd < -1)
+		return -EINVAL;
+	if (gpc_srcu_read_held(l->domain))
+		return -EDEADLK;
+	pthread_mutex_lock(&l->lock);
+	old = atomic_exchange(&l->notify_fd, fd);
+	if (old >= 0) {
+		/* A notifier that loaded @old is in a section begun before. */
+		gpc_srcu_synchronize(l->domain);
+		close(old);
+	}
+	pthread_mutex_unlock(&l->lock);
+	return 0;
+}
+
+bool gpc_vhost_dirty_log_notify(struct gpc_vhost_dirty_log *l)
+{
+	uint64_t one = 1;
+	bool sent = false;
+	int fd;
+
+	if (!l || !atomic_load_explicit(&l->pending, memory_order_relaxed))
+		return false;
+	/*
+	 * Acquire: the bits set_pending() released come before our write(),
+	 * which the front-end's read of the eventfd, then of the log, sees.
+	 */
+	if (!atomic_exchange_explicit(&l->pending, false, memory_order_acq_rel))
+		return false;
+	gpc_srcu_read_lock(l->domain);
+	fd = atomic_load_explicit(&l->notify_fd, memory_order_acquire);
+	/* O_NONBLOCK (set_notify_fd's caller): a full counter is a signal. */
+	if (fd >= 0 && write(fd, &one, sizeof(one)) == sizeof(one)) {
+		count(&l->notifies, 1);
+		sent = true;
+	}
+	gpc_srcu_read_unlock(l->domain);
+	return sent;
+}
+
 uint32_t gpc_vhost_dirty_log_slot_flags(const struct gpc_vhost_dirty_log *l)
 {
 	struct gpc_vhost_dirty_log *m = (struct gpc_vhost_dirty_log *)l;
@@ -404,4 +473,5 @@ void gpc_vhost_dirty_log_get_stats(const struct gpc_vhost_dirty_log *l,
 	st->no_log = atomic_load(&m->no_log);
 	st->harvested = atomic_load(&m->harvested);
 	st->unsealed = atomic_load(&m->unsealed);
+	st->notifies = atomic_load(&m->notifies);
 }

@@ -49,6 +49,7 @@
 #ifndef GPC_VHOST_DIRTY_LOG_H
 #define GPC_VHOST_DIRTY_LOG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "proto.h"
@@ -76,6 +77,7 @@ struct gpc_vhost_dirty_log_stats {
 	uint64_t no_log;       /* writes while no log was mapped */
 	uint64_t harvested;    /* pages moved from libgpc's log */
 	uint64_t unsealed;     /* logs whose fd was not sealed (shrinkable) */
+	uint64_t notifies;     /* signals on the SET_LOG_FD eventfd */
 };
 
 /**
@@ -192,6 +194,37 @@ GPC_VHOST_HIDDEN int gpc_vhost_dirty_log_stop(struct gpc_vhost_dirty_log *l,
 					      struct gpc_vm *mem_vm,
 					      const uint32_t *ids,
 					      unsigned int n);
+
+/**
+ * gpc_vhost_dirty_log_set_notify_fd - the eventfd SET_LOG_FD gives, which
+ * gpc_vhost_dirty_log_notify() signals after bits were set (Linux vhost's
+ * VHOST_SET_LOG_FD: the log context, signalled after the log writes).
+ * @fd: an eventfd the log owns from now on (closed at replacement or
+ *      destroy), opened O_NONBLOCK so that a signal never blocks a queue
+ *      thread (the front-end could fill the counter); -1: none.
+ *
+ * The old fd, if any, is closed after a grace period of the domain (a
+ * notifier may still hold it, as with a replaced log).
+ *
+ * Return: 0; -EINVAL for a NULL @l or @fd below -1 (@fd stays the
+ * caller's); -EDEADLK inside a read section of the domain.
+ * Context: may sleep (the control thread).
+ */
+GPC_VHOST_HIDDEN int
+gpc_vhost_dirty_log_set_notify_fd(struct gpc_vhost_dirty_log *l, int fd);
+
+/**
+ * gpc_vhost_dirty_log_notify - if bits of the shared log were set (by a
+ * write or a harvest) since the last call, signal the SET_LOG_FD eventfd
+ * once: the front-end learns that the log changed after the bits are
+ * there. Concurrent callers coalesce: a signal always follows the bits
+ * that asked for it.
+ *
+ * Return: true if the eventfd was signalled (false: nothing new, no fd,
+ * or a full counter, which is a pending signal already).
+ * Context: any context, never blocks (a read section of the domain).
+ */
+GPC_VHOST_HIDDEN bool gpc_vhost_dirty_log_notify(struct gpc_vhost_dirty_log *l);
 
 /*
  * The flags a slot added while logging must have in addition to its own:

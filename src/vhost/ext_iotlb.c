@@ -183,9 +183,13 @@ static void iotlb_region_removing(struct gpc_vhost_dev *d,
 			      err);
 }
 
-/* The first page of [iova, + len) the IOTLB does not map; false: none. */
+/*
+ * The first page of [iova, + len) the IOTLB does not map for the access
+ * @flags asks (GPC_TRANSLATE_WRITE: a read-only entry is a miss too, so
+ * that the front-end is asked for write access); false: none.
+ */
 static bool first_missing(struct gpc_vm *vm, uint64_t iova, uint64_t len,
-			  uint64_t *miss)
+			  unsigned int flags, uint64_t *miss)
 {
 	uint64_t off = 0;
 
@@ -193,7 +197,7 @@ static bool first_missing(struct gpc_vm *vm, uint64_t iova, uint64_t len,
 		uint64_t l = len - off;
 		void *p;
 
-		if (gpc_translate_gpa(vm, iova + off, &l, 0, &p) || !l) {
+		if (gpc_translate_gpa(vm, iova + off, &l, flags, &p) || !l) {
 			*miss = (iova + off) & ~(PAGE - 1);
 			return true;
 		}
@@ -230,13 +234,13 @@ static bool find_chain_miss(struct gpc_vhost_queue *q, uint16_t head,
 	bool indirect = false;
 
 	*perm = VHOST_ACCESS_RO;
-	if (first_missing(vm, table, 16 * n, iova))
+	if (first_missing(vm, table, 16 * n, 0, iova))
 		return true;
 	for (uint64_t steps = 0; steps < 2 * n + 2 && i < n; steps++) {
 		if (!read_desc(vm, table, i, &d))
 			return false;
 		if (!indirect && d.flags & VRING_DESC_F_INDIRECT) {
-			if (first_missing(vm, d.addr, d.len, iova))
+			if (first_missing(vm, d.addr, d.len, 0, iova))
 				return true;
 			table = d.addr;
 			n = d.len / 16;
@@ -244,7 +248,7 @@ static bool find_chain_miss(struct gpc_vhost_queue *q, uint16_t head,
 			i = 0;
 			continue;
 		}
-		if (first_missing(vm, d.addr, d.len, iova)) {
+		if (first_missing(vm, d.addr, d.len, 0, iova)) {
 			*perm = d.flags & VRING_DESC_F_WRITE ? VHOST_ACCESS_WO :
 							       VHOST_ACCESS_RO;
 			return true;
@@ -262,10 +266,16 @@ static bool find_ring_miss(struct gpc_vhost_queue *q, uint64_t *iova,
 	struct gpc_vm *vm = q->dev->dma_vm;
 
 	*perm = VHOST_ACCESS_RO;
-	if (first_missing(vm, q->avail_gpa, 6 + 2ull * q->num, iova))
+	if (first_missing(vm, q->avail_gpa, 6 + 2ull * q->num, 0, iova))
 		return true;
+	/*
+	 * The datapath maps the used ring for writing: a read-only entry
+	 * there is asked for again (RW) instead of leaving the queue parked
+	 * with nothing asked.
+	 */
 	*perm = VHOST_ACCESS_RW;
-	return first_missing(vm, q->used_gpa, 6 + 8ull * q->num, iova);
+	return first_missing(vm, q->used_gpa, 6 + 8ull * q->num,
+			     GPC_TRANSLATE_WRITE, iova);
 }
 
 static bool iotlb_dma_miss(struct gpc_vhost_queue *q, int head)

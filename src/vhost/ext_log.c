@@ -16,12 +16,23 @@
  *    libgpc's marks at translation, is what covers writes the kernel
  *    makes after the request's read section (dirty_log.h: io_uring);
  *  - a queue's stop (GET_VRING_BASE before its reply): libgpc's bits
- *    harvested into the shared log.
- * SET_LOG_FD is not handled (refused): QEMU never sends it to a
- * vhost-user back-end, and its eventfd would only tell the front-end
- * that bits were written, which it learns by reading the log.
+ *    harvested into the shared log;
+ *  - SET_LOG_FD: an eventfd (the spec: "may be used to inform the
+ *    front-end that the log has been modified"; not gated by LOG_SHMFD
+ *    in the spec's list of messages with fds, so neither here), kept
+ *    until replaced or the reset, signalled as Linux vhost signals its
+ *    log context: after the log writes of a completion (once its used
+ *    index is published and logged) and after a harvest that moved
+ *    bits. Signals coalesce: one per completion or harvest at most, none
+ *    without bits set. QEMU does not send it; the kernel vhost protocol
+ *    has it, and a front-end that polls the eventfd instead of rescanning
+ *    the log is what it is for.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "gpc/vm.h"
 
@@ -70,7 +81,53 @@ static bool logging(const struct gpc_vhost_dev *d)
 
 static bool log_handles(uint32_t req)
 {
-	return req == GPC_VHOST_SET_LOG_BASE;
+	return req == GPC_VHOST_SET_LOG_BASE || req == GPC_VHOST_SET_LOG_FD;
+}
+
+/*
+ * An eventfd? Its /proc link names the anon inode's class; nothing in
+ * fstat() tells it from other anon inodes. A signal written to a pipe or
+ * a socket would be data the front-end did not ask for (or a block).
+ */
+static bool is_eventfd(int fd)
+{
+	static const char want[] = "anon_inode:[eventfd]";
+	char path[64], target[sizeof(want) + 1];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, target, sizeof(target));
+	return n == (ssize_t)(sizeof(want) - 1) && !memcmp(target, want, n);
+}
+
+/* SET_LOG_FD: validated (one fd: msg_validate.c), taken, kept. */
+static int set_log_fd(struct gpc_vhost_dev *d, struct gpc_vhost_msg *msg)
+{
+	struct gpc_vhost_dirty_log *l;
+	int fl, fd, err;
+
+	if (!is_eventfd(msg->fds[0]))
+		return gpc_vhost_fail(d, -EINVAL,
+				      "the log fd is not an eventfd");
+	err = ensure_log(d, &l);
+	if (err)
+		return gpc_vhost_fail(d, err, "no dirty log");
+	/*
+	 * Non-blocking: a counter the front-end filled to its maximum would
+	 * block a queue thread's signal. The flag is on the file the
+	 * front-end shares; eventfd users poll it anyway.
+	 */
+	fd = msg->fds[0];
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return gpc_vhost_fail(d, -errno, "the log fd's flags");
+	fd = gpc_vhost_msg_take_fd(msg, 0);
+	err = gpc_vhost_dirty_log_set_notify_fd(l, fd);
+	if (err) {
+		close(fd);
+		return gpc_vhost_fail(d, err, "the log fd was not kept");
+	}
+	return 0;
 }
 
 static int log_handle(struct gpc_vhost_dev *d, struct gpc_vhost_msg *msg)
@@ -78,6 +135,8 @@ static int log_handle(struct gpc_vhost_dev *d, struct gpc_vhost_msg *msg)
 	struct gpc_vhost_dirty_log *l;
 	int err;
 
+	if (msg->hdr.request == GPC_VHOST_SET_LOG_FD)
+		return set_log_fd(d, msg);
 	if (!gpc_vhost_proto_acked(d, GPC_VHOST_PROTOCOL_F_LOG_SHMFD))
 		return gpc_vhost_fail(d, -EOPNOTSUPP,
 				      "LOG_SHMFD was not negotiated");
@@ -113,6 +172,7 @@ static int log_features_changed(struct gpc_vhost_dev *d, uint64_t old_f,
 	}
 	l = get_log(d);
 	err = l ? gpc_vhost_dirty_log_stop(l, d->vm, ids, n) : 0;
+	gpc_vhost_dirty_log_notify(l);
 	return err ? gpc_vhost_fail(d, err, "dirty logging not stopped") : 0;
 }
 
@@ -132,6 +192,7 @@ static void log_queue_stopped(struct gpc_vhost_queue *q)
 		gpc_vhost_log(d, GPC_VHOST_LOG_ERR,
 			      "queue %u: dirty log harvest failed (%d)",
 			      q->index, err);
+	gpc_vhost_dirty_log_notify(l);
 }
 
 static uint32_t log_slot_flags(struct gpc_vhost_dev *d)
@@ -162,9 +223,16 @@ static void log_used_written(struct gpc_vhost_queue *q, uint64_t off,
 	struct gpc_vhost_dev *d = q->dev;
 	struct gpc_vhost_dirty_log *l = get_log(d);
 
-	if (!l || !logging(d) || !(q->addr.flags & 1u << VHOST_VRING_F_LOG))
+	if (!l || !logging(d))
 		return;
-	gpc_vhost_dirty_log_write(l, q->addr.log_guest_addr + off, len);
+	if (q->addr.flags & 1u << VHOST_VRING_F_LOG)
+		gpc_vhost_dirty_log_write(l, q->addr.log_guest_addr + off, len);
+	/*
+	 * The used index is the completion's last write (its buffers were
+	 * logged by log_complete(), its element before): signal now.
+	 */
+	if (off == GPC_VHOST_USED_IDX_OFF)
+		gpc_vhost_dirty_log_notify(l);
 }
 
 static void log_reset(struct gpc_vhost_dev *d)

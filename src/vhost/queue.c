@@ -111,6 +111,38 @@ static int resolve_rings(struct gpc_vhost_queue *q)
 	return err;
 }
 
+/*
+ * SET_VRING_ADDR's early check: after SET_FEATURES, without an IOTLB (the
+ * addresses are then IOVAs, which may be mapped only later) and once a
+ * memory table exists,
+ * each ring must start in a region, aligned, and, when the size is known
+ * already (QEMU sends NUM, BASE, then ADDR; other front-ends may send ADDR
+ * first), lie whole in one region. The front-end hears of a bad ring at
+ * the message that set it rather than at the kick; try_start() checks
+ * again, since the table may change in between.
+ */
+static int check_addr(struct gpc_vhost_queue *q,
+		      const struct vhost_vring_addr *a)
+{
+	struct gpc_vhost_dev *d = q->dev;
+	struct gpc_srcu *s = gpc_vm_srcu(d->vm);
+	uint64_t n = q->num, gpa;
+	int err;
+
+	/* Before SET_FEATURES an ACCESS_PLATFORM may still make them IOVAs. */
+	if (!d->features_set || d->dma_vm != d->vm || !d->nregions)
+		return 0;
+	gpc_srcu_read_lock(s);
+	err = resolve(d, a->desc_user_addr, n ? 16 * n : 1, 16, &gpa);
+	if (!err)
+		err = resolve(d, a->avail_user_addr, n ? 6 + 2 * n : 1, 2,
+			      &gpa);
+	if (!err)
+		err = resolve(d, a->used_user_addr, n ? 6 + 8 * n : 1, 4, &gpa);
+	gpc_srcu_read_unlock(s);
+	return err;
+}
+
 static bool ready(const struct gpc_vhost_queue *q)
 {
 	const struct gpc_vhost_dev *d = q->dev;
@@ -236,6 +268,12 @@ int gpc_vhost_queue_msg(struct gpc_vhost_dev *d, struct gpc_vhost_msg *msg)
 	case GPC_VHOST_SET_VRING_ADDR:
 		if (running(q))
 			return gpc_vhost_fail(d, -EBUSY, "queue is running");
+		err = check_addr(q, &msg->payload.addr);
+		if (err)
+			return gpc_vhost_fail(d, err,
+					      "a ring is not in the memory "
+					      "table, misaligned, or across "
+					      "regions");
 		q->addr = msg->payload.addr;
 		q->addr_set = true;
 		return 0;
@@ -288,5 +326,4 @@ int gpc_vhost_queue_msg(struct gpc_vhost_dev *d, struct gpc_vhost_msg *msg)
 	default:
 		return -EOPNOTSUPP;
 	}
-	(void)err;
 }

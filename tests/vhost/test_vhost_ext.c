@@ -233,6 +233,27 @@ static void check_log(const uint8_t *log, const uint64_t *want, unsigned int n)
 	}
 }
 
+/* The front-end's view of a LOG_BYTES log in memfd @lfd. */
+static uint8_t *log_map(int lfd)
+{
+	uint8_t *log;
+
+	assert_true(lfd >= 0);
+	assert_int_equal(ftruncate(lfd, LOG_BYTES), 0);
+	log = mmap(NULL, LOG_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, lfd, 0);
+	assert_true(log != MAP_FAILED);
+	return log;
+}
+
+/* SET_LOG_BASE of the whole of @lfd; its u64 reply is 0. */
+static void log_base(struct fx *f, int lfd)
+{
+	struct gpc_vhost_log lb = { .mmap_size = LOG_BYTES };
+
+	send_msg(f, GPC_VHOST_SET_LOG_BASE, false, &lb, sizeof(lb), &lfd, 1);
+	assert_int_equal(recv_u64(f, GPC_VHOST_SET_LOG_BASE), 0);
+}
+
 /*
  * A write request under LOG_ALL: its writable buffer (across a page
  * boundary) and the used ring's page, nothing else, both at completion
@@ -241,7 +262,6 @@ static void check_log(const uint8_t *log, const uint64_t *want, unsigned int n)
 static void t_dirty_log(void **state)
 {
 	struct fx *f = *state;
-	struct gpc_vhost_log lb = { .mmap_size = LOG_BYTES };
 	struct vhost_vring_state st = { 0, 0 };
 	struct vring_used_elem e;
 	struct gpc_vhost_msg m;
@@ -251,13 +271,10 @@ static void t_dirty_log(void **state)
 	int lfd = memfd_create("log", MFD_CLOEXEC);
 	uint8_t *log;
 
-	assert_int_equal(ftruncate(lfd, LOG_BYTES), 0);
-	log = mmap(NULL, LOG_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, lfd, 0);
-	assert_true(log != MAP_FAILED);
+	log = log_map(lfd);
 	negotiate_proto(f, LOG_PROTO, 0);
 	set_mem_a(f);
-	send_msg(f, GPC_VHOST_SET_LOG_BASE, false, &lb, sizeof(lb), &lfd, 1);
-	assert_int_equal(recv_u64(f, GPC_VHOST_SET_LOG_BASE), 0);
+	log_base(f, lfd);
 	start_queue(f, 0, 0);
 	/* Re-address the ring with VHOST_VRING_F_LOG (stop, then restart). */
 	send_msg(f, GPC_VHOST_GET_VRING_BASE, false, &st, sizeof(st), NULL, 0);
@@ -293,6 +310,141 @@ static void t_dirty_log(void **state)
 	close(lfd);
 }
 
+static bool readable_within(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, ms) == 1;
+}
+
+/* The eventfd's count so far (0: nothing), read and reset. */
+static uint64_t take_count(int efd)
+{
+	uint64_t v = 0;
+
+	if (read(efd, &v, sizeof(v)) != sizeof(v))
+		return 0;
+	return v;
+}
+
+/*
+ * SET_LOG_FD: an fd that is not an eventfd, or two fds, is an error
+ * reply; an eventfd is signalled after completions that set log bits
+ * (and after the harvest of GET_VRING_BASE), not without LOG_ALL; a
+ * second eventfd replaces the first.
+ */
+static void t_log_fd(void **state)
+{
+	struct fx *f = *state;
+	struct vhost_vring_state st = { 0, 0 };
+	struct vring_used_elem e;
+	struct gpc_vhost_msg m;
+	int lfd = memfd_create("log", MFD_CLOEXEC);
+	int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	int efd2 = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	int two[2] = { efd, efd2 };
+	uint8_t *log;
+
+	log = log_map(lfd);
+	negotiate_proto(f, LOG_PROTO, 0);
+	set_mem_a(f);
+	assert_int_equal(req_ack(f, GPC_VHOST_SET_LOG_FD, NULL, 0, &lfd, 1),
+			 EINVAL);
+	assert_int_equal(req_ack(f, GPC_VHOST_SET_LOG_FD, NULL, 0, two, 2),
+			 EBADF);
+	assert_int_equal(req_ack(f, GPC_VHOST_SET_LOG_FD, NULL, 0, &efd, 1), 0);
+	log_base(f, lfd);
+
+	/* Without LOG_ALL a completion logs nothing and signals nothing. */
+	start_queue(f, 0, 0);
+	strcpy((char *)PTR(f, 0), "quiet");
+	post(f, 0, BUF(0), 8, BUF(1), 8);
+	assert_true(wait_used(f, 0, TMO, &e));
+	usleep(20000);
+	assert_int_equal(take_count(efd), 0);
+
+	/* LOG_ALL: each logged completion is signalled, bits set first. */
+	u64_ack0(f, GPC_VHOST_SET_FEATURES, f->features | LOG_ALL);
+	post(f, 0, BUF(0), 8, BUF(3), 8);
+	assert_true(wait_used(f, 0, TMO, &e));
+	assert_true(readable_within(efd, TMO));
+	assert_true(log[PAGE_OF(BUF(3)) / 8] >> (PAGE_OF(BUF(3)) % 8) & 1);
+	post(f, 0, BUF(0), 8, BUF(5), 8);
+	assert_true(wait_used(f, 0, TMO, &e));
+	assert_true(wait_bit(log, PAGE_OF(BUF(5)), TMO));
+	usleep(20000); /* the signal follows the used index */
+	assert_int_equal(take_count(efd), 2);
+
+	/* A second eventfd replaces the first (which is closed for us). */
+	assert_int_equal(req_ack(f, GPC_VHOST_SET_LOG_FD, NULL, 0, &efd2, 1),
+			 0);
+	/* GET_VRING_BASE's harvest moves libgpc's bits: a signal. */
+	send_msg(f, GPC_VHOST_GET_VRING_BASE, false, &st, sizeof(st), NULL, 0);
+	assert_int_equal(gpc_vhost_msg_recv(f->sock, &m, TMO), 0);
+	assert_int_equal(take_count(efd), 0);
+	assert_int_equal(take_count(efd2), 1);
+	munmap(log, LOG_BYTES);
+	close(lfd);
+	close(efd);
+	close(efd2);
+}
+
+/* ---- SET_VRING_ADDR's early check ---- */
+
+static uint64_t vring_addr(struct fx *f, unsigned int i, uint64_t desc,
+			   uint64_t avail, uint64_t used)
+{
+	struct vhost_vring_addr a = { .index = i,
+				      .desc_user_addr = desc,
+				      .avail_user_addr = avail,
+				      .used_user_addr = used };
+
+	return req_ack(f, GPC_VHOST_SET_VRING_ADDR, &a, sizeof(a), NULL, 0);
+}
+
+/*
+ * With a memory table and no IOTLB, SET_VRING_ADDR refuses a ring that
+ * starts outside every region or misaligned, and, once SET_VRING_NUM
+ * gave the size, one that runs past its region; without the size only
+ * the starts are checked. Before a memory table (and before
+ * SET_FEATURES) anything is taken: the kick checks again.
+ */
+static void t_vring_addr(void **state)
+{
+	struct fx *f = *state;
+	uint64_t far = UA + 2 * A_PAGES * PS, end = UA + A_PAGES * PS;
+
+	negotiate_proto(f, 0, 0);
+	assert_int_equal(vring_addr(f, 0, far, far, far), 0);
+	set_mem_a(f);
+	/* Size unknown on queue 1: starts only. */
+	assert_int_equal(vring_addr(f, 1, far, UA + PS, UA + 2 * PS), ENOENT);
+	assert_int_equal(vring_addr(f, 1, UA, far, UA + 2 * PS), ENOENT);
+	assert_int_equal(vring_addr(f, 1, UA, UA + PS, far), ENOENT);
+	assert_int_equal(vring_addr(f, 1, UA + 8, UA + PS, UA + 2 * PS),
+			 EINVAL);
+	assert_int_equal(vring_addr(f, 1, end - 16, end - 6, end - 12), 0);
+	/* Size known on queue 0: the whole ring must fit. */
+	state_ack(f, GPC_VHOST_SET_VRING_NUM, 0, NUM, 0);
+	assert_int_equal(vring_addr(f, 0, end - 16, UA + PS, UA + 2 * PS),
+			 EFAULT);
+	assert_int_equal(vring_addr(f, 0, UA, end - 6, UA + 2 * PS), EFAULT);
+	assert_int_equal(vring_addr(f, 0, UA, UA + PS, end - 12), EFAULT);
+	assert_int_equal(vring_addr(f, 0, end - 16 * NUM, end - 2 * PS,
+				    end - 3 * PS),
+			 0);
+	/* After the refusals the queue starts as usual. */
+	start_queue(f, 0, 0);
+	strcpy((char *)PTR(f, 0), "addr");
+	post(f, 0, BUF(0), 8, BUF(1), 8);
+	{
+		struct vring_used_elem e;
+
+		assert_true(wait_used(f, 0, TMO, &e));
+	}
+	assert_string_equal((char *)PTR(f, 1), "addr");
+}
+
 /* ---- IOTLB ---- */
 
 #define IV	   0x40000000ull /* the IOVA of page 0 of memfd A */
@@ -313,6 +465,20 @@ static uint64_t iotlb_msg(struct fx *f, uint8_t type, uint64_t iova,
 				     .type = type };
 
 	return req_ack(f, GPC_VHOST_IOTLB_MSG, &m, sizeof(m), NULL, 0);
+}
+
+/* The back-end channel (SET_BACKEND_REQ_FD): our end of it. */
+static int backend_channel(struct fx *f)
+{
+	int bs[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, bs),
+			 0);
+	assert_int_equal(req_ack(f, GPC_VHOST_SET_BACKEND_REQ_FD, NULL, 0,
+				 &bs[1], 1),
+			 0);
+	close(bs[1]);
+	return bs[0];
 }
 
 /* The driver side of start_queue(), rings addressed by IOVA. */
@@ -343,13 +509,6 @@ static void expect_miss(int bsock, uint64_t iova, uint8_t perm)
 	assert_int_equal(m.payload.iotlb.perm, perm);
 }
 
-static bool readable_within(int fd, int ms)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-
-	return poll(&p, 1, ms) == 1;
-}
-
 /*
  * Rings and buffers in IOVA space (IV + x -> UA + x, not the GPAs): echo
  * through the IOTLB; a buffer the IOTLB lacks is asked for with a miss on
@@ -363,16 +522,11 @@ static void t_iotlb(void **state)
 	struct vring_used_elem e;
 	struct gpc_vhost_stats st;
 	uint64_t v;
-	int bs[2];
+	int bs;
 
 	assert_true(get_u64(f, GPC_VHOST_GET_FEATURES) & AP_FEATURE);
 	negotiate_proto(f, IOMMU_PROTO, AP_FEATURE);
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, bs),
-			 0);
-	assert_int_equal(req_ack(f, GPC_VHOST_SET_BACKEND_REQ_FD, NULL, 0,
-				 &bs[1], 1),
-			 0);
-	close(bs[1]);
+	bs = backend_channel(f);
 	set_mem_a(f);
 	/* Rings (pages 0-10) and buffer pages 16, 17: not 18 on. */
 	assert_int_equal(iotlb_msg(f, VHOST_IOTLB_UPDATE, IV, 16, UA,
@@ -397,7 +551,7 @@ static void t_iotlb(void **state)
 	/* A miss: queue 0 waits for the mapping, queue 1 goes on. */
 	memset(PTR(f, 2), 0, 8);
 	post(f, 0, BUFIV(0), 8, BUFIV(2), 8);
-	expect_miss(bs[0], BUFIV(2), VHOST_ACCESS_WO);
+	expect_miss(bs, BUFIV(2), VHOST_ACCESS_WO);
 	assert_false(wait_used(f, 0, 50, &e));
 	strcpy((char *)PTR(f, 0), "queue 1");
 	post(f, 1, BUFIV(0), 8, BUFIV(1), 8);
@@ -429,7 +583,7 @@ static void t_iotlb(void **state)
 	assert_string_equal((char *)PTR(f, 1), "Held");
 	/* Gone: the same buffer misses now (read access first). */
 	post(f, 0, BUFIV(0), 8, BUFIV(2), 8);
-	expect_miss(bs[0], BUFIV(0), VHOST_ACCESS_RO);
+	expect_miss(bs, BUFIV(0), VHOST_ACCESS_RO);
 	assert_false(wait_used(f, 0, 50, &e));
 	/*
 	 * A region leaving the table takes its IOTLB entries along before
@@ -452,12 +606,12 @@ static void t_iotlb(void **state)
 				 0);
 	}
 	post(f, 1, IOVA(200), 8, IOVA(201), 8);
-	expect_miss(bs[0], IOVA(200), VHOST_ACCESS_RO);
+	expect_miss(bs, IOVA(200), VHOST_ACCESS_RO);
 	assert_false(wait_used(f, 1, 50, &e));
 	assert_int_equal(gpc_vhost_dev_get_stats(f->d, &st), 0);
 	assert_true(st.iotlb_misses >= 3);
 	assert_int_equal(st.iotlb_invalidations, 1);
-	close(bs[0]);
+	close(bs);
 }
 
 /*
@@ -469,39 +623,81 @@ static void t_iotlb_ring_miss(void **state)
 {
 	struct fx *f = *state;
 	struct vring_used_elem e;
-	int bs[2];
+	int bs;
 
 	negotiate_proto(f, IOMMU_PROTO, AP_FEATURE);
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, bs),
-			 0);
-	assert_int_equal(req_ack(f, GPC_VHOST_SET_BACKEND_REQ_FD, NULL, 0,
-				 &bs[1], 1),
-			 0);
-	close(bs[1]);
+	bs = backend_channel(f);
 	set_mem_a(f);
 	start_queue_iova(f, 0);
 	strcpy((char *)PTR(f, 0), "late");
 	post(f, 0, BUFIV(0), 8, BUFIV(1), 8);
-	expect_miss(bs[0], IOVA(1), VHOST_ACCESS_RO); /* avail */
+	expect_miss(bs, IOVA(1), VHOST_ACCESS_RO); /* avail */
 	assert_int_equal(iotlb_msg(f, VHOST_IOTLB_UPDATE, IOVA(1), 1, UA + PS,
 				   VHOST_ACCESS_RO),
 			 0);
-	expect_miss(bs[0], IOVA(2), VHOST_ACCESS_RW); /* used */
+	expect_miss(bs, IOVA(2), VHOST_ACCESS_RW); /* used */
 	assert_int_equal(iotlb_msg(f, VHOST_IOTLB_UPDATE, IOVA(2), 1,
 				   UA + 2 * PS, VHOST_ACCESS_RW),
 			 0);
-	expect_miss(bs[0], IOVA(0), VHOST_ACCESS_RO); /* descriptors */
+	expect_miss(bs, IOVA(0), VHOST_ACCESS_RO); /* descriptors */
 	assert_int_equal(iotlb_msg(f, VHOST_IOTLB_UPDATE, IOVA(0), 1, UA,
 				   VHOST_ACCESS_RO),
 			 0);
-	expect_miss(bs[0], BUFIV(0), VHOST_ACCESS_RO); /* the buffers */
+	expect_miss(bs, BUFIV(0), VHOST_ACCESS_RO); /* the buffers */
 	assert_int_equal(iotlb_msg(f, VHOST_IOTLB_UPDATE, BUFIV(0), 2,
 				   UA + 16 * PS, VHOST_ACCESS_RW),
 			 0);
 	assert_true(wait_used(f, 0, TMO, &e));
 	assert_int_equal(e.len, 8);
 	assert_string_equal((char *)PTR(f, 1), "late");
-	close(bs[0]);
+	close(bs);
+}
+
+/*
+ * Permissions: a used ring behind a read-only entry is asked for again
+ * with RW (the datapath writes it); a device-writable buffer behind a
+ * read-only entry is a bad request and stays unwritten; behind a
+ * write-only entry it is written.
+ */
+static void t_iotlb_perm(void **state)
+{
+	struct fx *f = *state;
+	struct vring_used_elem e;
+	struct gpc_vhost_stats st;
+	int bs;
+
+	negotiate_proto(f, IOMMU_PROTO, AP_FEATURE);
+	bs = backend_channel(f);
+	set_mem_a(f);
+	assert_int_equal(iotlb_msg(f, VHOST_IOTLB_UPDATE, IV, 3, UA,
+				   VHOST_ACCESS_RO),
+			 0);
+	assert_int_equal(iotlb_msg(f, VHOST_IOTLB_UPDATE, BUFIV(0), 2,
+				   UA + 16 * PS, VHOST_ACCESS_RO),
+			 0);
+	start_queue_iova(f, 0);
+	strcpy((char *)PTR(f, 0), "perm");
+	memset(PTR(f, 1), 0, 8);
+	post(f, 0, BUFIV(0), 8, BUFIV(1), 8);
+	expect_miss(bs, IOVA(2), VHOST_ACCESS_RW); /* used, read-only */
+	assert_false(wait_used(f, 0, 50, &e));
+	assert_int_equal(iotlb_msg(f, VHOST_IOTLB_UPDATE, IOVA(2), 1,
+				   UA + 2 * PS, VHOST_ACCESS_RW),
+			 0);
+	assert_true(wait_used(f, 0, TMO, &e));
+	assert_int_equal(e.len, 0);
+	assert_int_equal(PTR(f, 1)[0], 0);
+	assert_int_equal(gpc_vhost_dev_get_stats(f->d, &st), 0);
+	assert_int_equal(st.bad_requests, 1);
+	/* Write-only: the device writes it. */
+	assert_int_equal(iotlb_msg(f, VHOST_IOTLB_UPDATE, BUFIV(2), 1,
+				   UA + 18 * PS, VHOST_ACCESS_WO),
+			 0);
+	post(f, 0, BUFIV(0), 8, BUFIV(2), 8);
+	assert_true(wait_used(f, 0, TMO, &e));
+	assert_int_equal(e.len, 8);
+	assert_string_equal((char *)PTR(f, 2), "perm");
+	close(bs);
 }
 
 static uint64_t mono_us(void)
@@ -580,10 +776,6 @@ static void t_iotlb_not_acked(void **state)
 			 EOPNOTSUPP);
 }
 
-#define T(fn)                                                      \
-	cmocka_unit_test_setup_teardown(fn, setup_srcu, teardown), \
-		cmocka_unit_test_setup_teardown(fn, setup_rwlock, teardown)
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -591,9 +783,12 @@ int main(void)
 		T(t_inflight_reconnect),
 		T(t_inflight_not_negotiated),
 		T(t_dirty_log),
+		T(t_log_fd),
+		T(t_vring_addr),
 		T(t_iotlb),
 		T(t_iotlb_ring_miss),
 		T(t_iotlb_miss_wakes),
+		T(t_iotlb_perm),
 		T(t_iotlb_not_acked),
 		/* clang-format on */
 	};
