@@ -35,6 +35,12 @@ gpc-vhost-blk's exit stats ("key value" lines, on its stdout, kept in
 backend.log) are checked when present: stale_accesses 0, mem_adds and
 mem_removes at least --cycles.
 
+--no-mem-slots runs the SET_MEM_TABLE form: QEMU talks to the back-end
+through vhost_proxy.Relay, which clears CONFIGURE_MEM_SLOTS in the
+back-end's protocol features (no QEMU property or back-end option does it),
+so every plug and unplug sends a whole new table; the relay's message counts
+must show SET_MEM_TABLE per change and no ADD/REM_MEM_REG.
+
 Exit status: 0 pass, 1 fail, 77 skip (a missing tool or kernel).
 """
 
@@ -48,6 +54,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gpcqemu as g  # noqa: E402
 from qmp import QMP, QMPError  # noqa: E402
+import vhost_proxy  # noqa: E402
 
 MODULES = ["virtio_pci", "virtio_blk"]
 HP_BASE = 4 << 30
@@ -75,6 +82,9 @@ def parse_args():
                     help="bind the guest's streams to CPUs (multi-queue)")
     ap.add_argument("--mem-mib", type=int, default=256)
     ap.add_argument("--seed", type=lambda s: int(s, 0), default=None)
+    ap.add_argument("--no-mem-slots", action="store_true",
+                    help="SET_MEM_TABLE form: withhold CONFIGURE_MEM_SLOTS "
+                         "through a relay")
     ap.add_argument("--timeout", type=float, default=150.0,
                     help="bound of the whole run in QEMU, seconds")
     ap.add_argument("--step-timeout", type=float, default=30.0,
@@ -155,6 +165,7 @@ def run(a):
     with open(disk, "wb") as f:
         f.truncate(a.disk_mib << 20)
     sock = os.path.join(a.work, "vhost.sock")
+    fe_sock = os.path.join(a.work, "relay.sock") if a.no_mem_slots else sock
 
     workload = (g.wait_block_device("/dev/vda") + "\n"
                 f"/bin/gpc-guest-blkio --dev /dev/vda --seed {seed:x} "
@@ -173,12 +184,15 @@ def run(a):
                   "memhp_default_state=online_movable",
                   mem_mib=a.mem_mib, smp=a.smp,
                   mem_opts=f"slots=2,maxmem={maxmem}M",
-                  extra=["-chardev", f"socket,id=vub0,path={sock}",
+                  extra=["-chardev", f"socket,id=vub0,path={fe_sock}",
                          "-device", "vhost-user-blk-pci,chardev=vub0,"
                          f"num-queues={a.queues}"])
     used, times, del_times = [], [], []
+    relay = None
     try:
         backend.start()
+        if a.no_mem_slots:
+            relay = vhost_proxy.Relay(fe_sock, sock)
         qemu.start()
         deadline = time.monotonic() + a.timeout
         with QMP.connect(qemu.qmp_path, timeout=10) as q:
@@ -201,6 +215,8 @@ def run(a):
     finally:
         qemu.stop()
         brc = backend.stop()
+        if relay:
+            relay.close()
 
     console = qemu.console()
     verdict, v = g.parse_verdict(m.group(0))
@@ -235,12 +251,24 @@ def run(a):
         if min(per_q) == 0:
             raise g.Fail(f"a virtqueue got no interrupt: {irqs}")
 
-    st = backend_stats(backend.log_text())
     extra = ""
+    if relay:
+        c = relay.counts
+        tables = c.get(vhost_proxy.SET_MEM_TABLE, 0)
+        regs = c.get(vhost_proxy.ADD_MEM_REG, 0) + \
+            c.get(vhost_proxy.REM_MEM_REG, 0)
+        g.log(f"relay: messages by request {dict(sorted(c.items()))}"
+              + (f", {relay.error}" if relay.error else ""))
+        if tables < 1 + 2 * a.cycles or regs:
+            raise g.Fail(f"SET_MEM_TABLE form: {tables} SET_MEM_TABLE, "
+                         f"{regs} ADD/REM_MEM_REG for {a.cycles} cycles")
+        extra += f" form=set_mem_table set_mem_tables={tables}"
+    st = backend_stats(backend.log_text())
     if st:
         stale = st.get("vhost_stale_accesses")
         if stale:
             raise g.Fail(f"back-end counted {stale} stale accesses")
+        # In the SET_MEM_TABLE form too: the back-end diffs the tables.
         if st.get("vhost_mem_adds", 0) < a.cycles or \
                 st.get("vhost_mem_removes", 0) < a.cycles:
             raise g.Fail(f"back-end saw {st.get('vhost_mem_adds')} region "
@@ -249,7 +277,7 @@ def run(a):
         per_q = [st.get(f"blk_q{i}_requests", 0) for i in range(a.queues)]
         if a.queues > 1 and min(per_q) == 0:
             raise g.Fail(f"a queue served no request: {per_q}")
-        extra = (f" backend_requests={st.get('blk_requests')}"
+        extra += (f" backend_requests={st.get('blk_requests')}"
                  f" mem_adds={st.get('vhost_mem_adds')}"
                  f" mem_removes={st.get('vhost_mem_removes')}"
                  f" removal_wait_us_max="
