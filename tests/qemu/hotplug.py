@@ -265,6 +265,10 @@ def run(a):
         extra += f" form=set_mem_table set_mem_tables={tables}"
     st = backend_stats(backend.log_text())
     if st:
+        # gpc-vhost-blk: 0 after SIGTERM; 3 if --check-stale counted a late
+        # access to removed memory; -15 would mean it did not handle it.
+        if brc != 0:
+            raise g.Fail(f"gpc-vhost-blk exit status {brc}")
         stale = st.get("vhost_stale_accesses")
         if stale:
             raise g.Fail(f"back-end counted {stale} stale accesses")
