@@ -46,6 +46,8 @@
  *   GPC-HP: used cycle=N reqs=R    (R requests had buffers in it so far)
  *   GPC-HP: offline cycle=N reqs=R (it went away again)
  * Phase 2 becomes "write every block with its final generation".
+ * --keep-buffers (the control): each stream keeps the buffers it took
+ * before any DIMM was plugged, so no request may count as hot-plugged.
  * --pin binds stream i to CPU i % ncpus, so that with -smp 2 and two
  * virtqueues both queues carry requests (blk-mq maps CPUs to queues); the
  * per-queue interrupt counts of /proc/interrupts are printed as GPC-IRQ.
@@ -94,7 +96,7 @@ static unsigned int streams = 4;
 static atomic_ullong n_writes, n_reads, n_mismatches, n_errors;
 
 /* --churn, --hp-base, --pin: see the top of the file. */
-static int churn, pin;
+static int churn, pin, keep_buffers;
 static uint64_t hp_base = UINT64_MAX;
 static int pagemap_fd = -1;
 static atomic_int churn_stop;
@@ -258,7 +260,8 @@ static void churn_stream(struct stream_arg *a, const uint64_t *lbas, uint64_t n)
 		for (uint64_t i = 0; i < n && !atomic_load(&churn_stop); i++) {
 			uint64_t lba = lbas[i], gen = expected_gen(lba), at;
 
-			if (since++ >= CHURN_REFRESH) {
+			if (since++ >= CHURN_REFRESH &&
+			    (!keep_buffers || pages == MAP_FAILED)) {
 				if (pages != MAP_FAILED)
 					munmap(pages, 2 * BLK_SIZE);
 				pages = mmap(NULL, 2 * BLK_SIZE,
@@ -570,7 +573,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: guest_blkio --dev DEV --seed HEX "
 			"[--streams N] [--pause] [--churn --hp-base HEX] "
-			"[--pin]\n");
+			"[--pin] [--keep-buffers]\n");
 	exit(2);
 }
 
@@ -596,6 +599,8 @@ int main(int argc, char **argv)
 			churn = 1;
 		else if (!strcmp(argv[i], "--hp-base") && i + 1 < argc)
 			hp_base = strtoull(argv[++i], NULL, 16);
+		else if (!strcmp(argv[i], "--keep-buffers"))
+			keep_buffers = 1;
 		else if (!strcmp(argv[i], "--pin"))
 			pin = 1;
 		else
