@@ -396,7 +396,7 @@ class Qemu:
     UNIX socket, no reboot (a guest reboot or panic ends the run)."""
 
     def __init__(self, binary, work, kernel, initrd, append, mem_mib=256,
-                 smp=1, extra=(), mem_opts=""):
+                 smp=1, extra=()):
         self.serial = os.path.join(work, "serial.log")
         self.qmp_path = os.path.join(work, "qmp.sock")
         self.stderr_path = os.path.join(work, "qemu.stderr")
@@ -404,9 +404,7 @@ class Qemu:
             binary, "-nodefaults", "-no-user-config", "-accel", "tcg",
             "-M", "q35,memory-backend=mem",
             "-object", f"memory-backend-memfd,id=mem,size={mem_mib}M,share=on",
-            # mem_opts: e.g. "slots=4,maxmem=1G" for memory hot-plug.
-            "-m", f"{mem_mib}M" + (f",{mem_opts}" if mem_opts else ""),
-            "-smp", str(smp),
+            "-m", f"{mem_mib}M", "-smp", str(smp),
             "-display", "none", "-serial", f"file:{self.serial}",
             "-no-reboot",
             "-qmp", f"unix:{self.qmp_path},server=on,wait=off",

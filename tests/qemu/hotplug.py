@@ -188,8 +188,10 @@ def run(a):
                   "console=ttyS0 quiet panic=-1 "
                   "memhp_default_state=online_movable",
                   mem_mib=a.mem_mib, smp=a.smp,
-                  mem_opts=f"slots=2,maxmem={maxmem}M",
-                  extra=["-chardev", f"socket,id=vub0,path={fe_sock}",
+                  # QEMU merges a second -m into the first (its options
+                  # list merges): the slots and the limit of hot-plug.
+                  extra=["-m", f"slots=2,maxmem={maxmem}M",
+                         "-chardev", f"socket,id=vub0,path={fe_sock}",
                          "-device", "vhost-user-blk-pci,chardev=vub0,"
                          f"num-queues={a.queues}"])
     used, times, del_times = [], [], []
