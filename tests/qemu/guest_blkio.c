@@ -29,6 +29,28 @@
  *
  * All I/O is O_DIRECT, so the guest's page cache never answers a read: every
  * read is a request to the back-end.
+ *
+ * --churn (issue 14 scenarios 2 and 4, memory hot-plug): between phases 1
+ * and 4 the streams write and read back their blocks over and over (the
+ * generation alternates, each write is read back and compared at once)
+ * until the host writes the "go" block, while the host plugs and unplugs
+ * DIMMs. The buffers of every few requests are fresh anonymous pages, and
+ * a page fault takes a user page from the highest zone first: while a DIMM
+ * is online in ZONE_MOVABLE (memhp_default_state=online_movable), new
+ * buffers land in it. /proc/self/pagemap (root) gives each buffer's
+ * physical address before and after its request; a request whose buffer
+ * was at or above --hp-base both times counts as "in hot-plugged memory"
+ * (hp_reqs in the verdict). The main thread watches the memory blocks at
+ * or above --hp-base in sysfs and prints, for the host to pace the cycles:
+ *   GPC-HP: online cycle=N mib=M   (a DIMM's memory came online)
+ *   GPC-HP: used cycle=N reqs=R    (R requests had buffers in it so far)
+ *   GPC-HP: offline cycle=N reqs=R (it went away again)
+ * Phase 2 becomes "write every block with its final generation".
+ * --keep-buffers (the control): each stream keeps the buffers it took
+ * before any DIMM was plugged, so no request may count as hot-plugged.
+ * --pin binds stream i to CPU i % ncpus, so that with -smp 2 and two
+ * virtqueues both queues carry requests (blk-mq maps CPUs to queues); the
+ * per-queue interrupt counts of /proc/interrupts are printed as GPC-IRQ.
  */
 #define _GNU_SOURCE /* O_DIRECT */
 #include <errno.h>
@@ -41,7 +63,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sched.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -69,6 +94,15 @@ static uint64_t seed;
 static uint64_t data_blocks;
 static unsigned int streams = 4;
 static atomic_ullong n_writes, n_reads, n_mismatches, n_errors;
+
+/* --churn, --hp-base, --pin: see the top of the file. */
+static int churn, pin, keep_buffers;
+static uint64_t hp_base = UINT64_MAX;
+static int pagemap_fd = -1;
+static atomic_int churn_stop;
+static atomic_ullong n_churn_reqs, n_hp_reqs;
+/* Fresh pages for the buffers of every CHURN_REFRESH requests. */
+#define CHURN_REFRESH 4
 
 /*
  * splitmix64: tiny, good enough to scramble, and easy to reproduce in the
@@ -164,7 +198,7 @@ static int xfer(int write, void *buf, uint64_t lba)
 	return 0;
 }
 
-enum phase { PH_WRITE1, PH_WRITE2, PH_VERIFY };
+enum phase { PH_WRITE1, PH_WRITE2, PH_VERIFY, PH_CHURN, PH_FINAL };
 
 struct stream_arg {
 	unsigned int id;
@@ -172,12 +206,258 @@ struct stream_arg {
 	pthread_t thread;
 };
 
+/*
+ * The physical address of the page holding p, from /proc/self/pagemap (bit
+ * 63: present, bits 0-54: the PFN; the PFN reads as 0 without
+ * CAP_SYS_ADMIN). 0 when not known.
+ */
+static uint64_t phys_of(const void *p)
+{
+	uint64_t e;
+	off_t off = (off_t)((uintptr_t)p / BLK_SIZE * sizeof(e));
+
+	if (pagemap_fd < 0 || pread(pagemap_fd, &e, sizeof(e), off) != 8)
+		return 0;
+	if (!(e >> 63))
+		return 0;
+	return (e & ((1ULL << 55) - 1)) * BLK_SIZE;
+}
+
+/* Counts req if its buffer sat in hot-plugged memory before and after it. */
+static void count_hp(uint64_t before, const void *buf)
+{
+	atomic_fetch_add(&n_churn_reqs, 1);
+	if (before >= hp_base && before && phys_of(buf) == before)
+		atomic_fetch_add(&n_hp_reqs, 1);
+}
+
+/* --pin: stream id runs on CPU id % ncpus (blk-mq picks the queue by CPU). */
+static void pin_stream(unsigned int id)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	cpu_set_t set;
+
+	if (ncpu < 1)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(id % (unsigned long)ncpu, &set);
+	if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set))
+		fprintf(stderr, "guest_blkio: cannot pin stream %u\n", id);
+}
+
+/*
+ * The churn loop of one stream: every block of its set, written with the
+ * generation of the round and read back at once, round after round, until
+ * churn_stop. Two pages of buffers (write, read), replaced by fresh ones
+ * every CHURN_REFRESH requests so that they follow the memory plugged in.
+ */
+static void churn_stream(struct stream_arg *a, const uint64_t *lbas, uint64_t n)
+{
+	uint8_t *pages = MAP_FAILED, *wbuf, *rbuf;
+	unsigned int since = CHURN_REFRESH;
+
+	for (uint64_t round = 0; !atomic_load(&churn_stop); round++) {
+		for (uint64_t i = 0; i < n && !atomic_load(&churn_stop); i++) {
+			uint64_t lba = lbas[i], gen = expected_gen(lba), at;
+
+			if (since++ >= CHURN_REFRESH &&
+			    (!keep_buffers || pages == MAP_FAILED)) {
+				if (pages != MAP_FAILED)
+					munmap(pages, 2 * BLK_SIZE);
+				pages = mmap(NULL, 2 * BLK_SIZE,
+					     PROT_READ | PROT_WRITE,
+					     MAP_PRIVATE | MAP_ANONYMOUS |
+						     MAP_POPULATE,
+					     -1, 0);
+				if (pages == MAP_FAILED) {
+					atomic_fetch_add(&n_errors, 1);
+					goto out;
+				}
+				since = 1;
+			}
+			wbuf = pages;
+			rbuf = pages + BLK_SIZE;
+			/* Odd rounds write the other generation. */
+			if (round & 1)
+				gen = 3 - gen;
+			fill_block(wbuf, lba, gen, a->id);
+			at = phys_of(wbuf);
+			if (xfer(1, wbuf, lba))
+				continue;
+			count_hp(at, wbuf);
+			memset(rbuf, 0, BLK_SIZE);
+			at = phys_of(rbuf);
+			if (xfer(0, rbuf, lba))
+				continue;
+			count_hp(at, rbuf);
+			if (memcmp(rbuf, wbuf, BLK_SIZE) &&
+			    atomic_fetch_add(&n_mismatches, 1) < 8)
+				fprintf(stderr,
+					"guest_blkio: churn mismatch at lba "
+					"%" PRIu64 "\n",
+					lba);
+		}
+	}
+out:
+	if (pages != MAP_FAILED)
+		munmap(pages, 2 * BLK_SIZE);
+}
+
+static uint64_t read_hex_file(const char *path)
+{
+	char line[64] = "";
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return 0;
+	if (!fgets(line, sizeof(line), f))
+		line[0] = 0;
+	fclose(f);
+	return strtoull(line, NULL, 16);
+}
+
+/* Bytes of memory at or above hp_base that sysfs shows online. */
+static uint64_t hp_online_bytes(void)
+{
+	const char *root = "/sys/devices/system/memory";
+	uint64_t bsize, total = 0;
+	struct dirent *de;
+	char path[300];
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/block_size_bytes", root);
+	bsize = read_hex_file(path);
+	d = opendir(root);
+	if (!d || !bsize) {
+		if (d)
+			closedir(d);
+		return 0;
+	}
+	while ((de = readdir(d))) {
+		char state[32] = "";
+		FILE *f;
+
+		if (strncmp(de->d_name, "memory", 6) ||
+		    !strchr("0123456789", de->d_name[6]) || !de->d_name[6])
+			continue;
+		snprintf(path, sizeof(path), "%s/%s/phys_index", root,
+			 de->d_name);
+		if (read_hex_file(path) * bsize < hp_base)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s/state", root, de->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(state, sizeof(state), f) &&
+		    !strncmp(state, "online", 6))
+			total += bsize;
+		fclose(f);
+	}
+	closedir(d);
+	return total;
+}
+
+/*
+ * The main thread during the churn: reports each DIMM coming online, being
+ * used and going away (the host paces its QMP cycles on these lines), and
+ * polls the "go" block that ends the churn. Bounded by timeout_s.
+ */
+static int churn_monitor(uint64_t go_lba, unsigned int timeout_s)
+{
+	uint64_t deadline = now_ms() + timeout_s * 1000ULL, t_on = 0;
+	uint64_t at_online = 0, tick = 0, online, hp;
+	unsigned int cycle = 0;
+	int used_said = 0, rc = -1;
+	uint8_t *buf;
+
+	if (posix_memalign((void **)&buf, BLK_SIZE, BLK_SIZE))
+		return -1;
+	printf("GPC-PHASE: churn\n");
+	fflush(stdout);
+	while (now_ms() < deadline) {
+		online = hp_online_bytes();
+		hp = atomic_load(&n_hp_reqs);
+		if (online && !t_on) {
+			t_on = now_ms();
+			at_online = hp;
+			used_said = 0;
+			printf("GPC-HP: online cycle=%u mib=%" PRIu64 "\n",
+			       ++cycle, online >> 20);
+		} else if (t_on && !used_said &&
+			   (hp - at_online >= 64 || now_ms() - t_on > 10000)) {
+			used_said = 1;
+			printf("GPC-HP: used cycle=%u reqs=%" PRIu64 "\n",
+			       cycle, hp - at_online);
+		} else if (!online && t_on) {
+			t_on = 0;
+			printf("GPC-HP: offline cycle=%u reqs=%" PRIu64 "\n",
+			       cycle, hp - at_online);
+		}
+		fflush(stdout);
+		/* The go block: one read every ~200 ms. */
+		if (++tick % 4 == 0) {
+			uint64_t magic;
+
+			if (xfer(0, buf, go_lba))
+				break;
+			memcpy(&magic, buf, 8);
+			if (magic == GO_MAGIC) {
+				rc = 0;
+				break;
+			}
+		}
+		usleep(50 * 1000);
+	}
+	if (rc)
+		fprintf(stderr, "guest_blkio: churn: no go block after %u s\n",
+			timeout_s);
+	atomic_store(&churn_stop, 1);
+	free(buf);
+	return rc;
+}
+
+/* GPC-IRQ: the interrupt count of each virtio request queue. */
+static void print_queue_irqs(void)
+{
+	char line[1024];
+	FILE *f = fopen("/proc/interrupts", "r");
+
+	if (!f)
+		return;
+	printf("GPC-IRQ:");
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long sum = 0;
+		char *p = strchr(line, ':'), *name;
+
+		name = strstr(line, "-req.");
+		if (!p || !name)
+			continue;
+		while (name > line && name[-1] != ' ')
+			name--;
+		for (char *q = p + 1; q < name;) {
+			char *end;
+			unsigned long long v = strtoull(q, &end, 10);
+
+			if (end == q)
+				break;
+			sum += v;
+			q = end;
+		}
+		name[strcspn(name, " \n")] = 0;
+		printf(" %s=%llu", name, sum);
+	}
+	printf("\n");
+	fclose(f);
+}
+
 static void *stream_main(void *p)
 {
 	struct stream_arg *a = p;
 	uint8_t *buf, *want;
 	uint64_t n = 0, *lbas, s = seed ^ (0x1000ULL + a->id + a->phase * 97);
 
+	if (pin)
+		pin_stream(a->id);
 	if (posix_memalign((void **)&buf, BLK_SIZE, BLK_SIZE) ||
 	    posix_memalign((void **)&want, BLK_SIZE, BLK_SIZE))
 		goto oom;
@@ -193,6 +473,10 @@ static void *stream_main(void *p)
 		lbas[i - 1] = lbas[j];
 		lbas[j] = t;
 	}
+	if (a->phase == PH_CHURN) {
+		churn_stream(a, lbas, n);
+		n = 0;
+	}
 	for (uint64_t i = 0; i < n; i++) {
 		uint64_t lba = lbas[i], gen = expected_gen(lba);
 
@@ -206,6 +490,12 @@ static void *stream_main(void *p)
 				break;
 			fill_block(buf, lba, 2, a->id);
 			xfer(1, buf, lba);
+			break;
+		case PH_FINAL:
+			fill_block(buf, lba, gen, a->id);
+			xfer(1, buf, lba);
+			break;
+		case PH_CHURN:
 			break;
 		case PH_VERIFY:
 			if (xfer(0, buf, lba))
@@ -235,9 +525,11 @@ oom:
 	return NULL;
 }
 
+/* One phase on every stream; the churn phase runs the monitor meanwhile. */
 static int run_phase(enum phase ph)
 {
 	struct stream_arg a[MAX_STREAMS];
+	int rc = 0;
 
 	for (unsigned int i = 0; i < streams; i++) {
 		a[i].id = i;
@@ -249,9 +541,11 @@ static int run_phase(enum phase ph)
 			return -1;
 		}
 	}
+	if (ph == PH_CHURN)
+		rc = churn_monitor(data_blocks, 300);
 	for (unsigned int i = 0; i < streams; i++)
 		pthread_join(a[i].thread, NULL);
-	return 0;
+	return rc;
 }
 
 /* --pause: the host corrupts (or not) the file, then writes the go block. */
@@ -278,7 +572,8 @@ static int wait_for_go(uint8_t *buf, uint64_t go_lba, unsigned int timeout_s)
 static void usage(void)
 {
 	fprintf(stderr, "usage: guest_blkio --dev DEV --seed HEX "
-			"[--streams N] [--pause]\n");
+			"[--streams N] [--pause] [--churn --hp-base HEX] "
+			"[--pin] [--keep-buffers]\n");
 	exit(2);
 }
 
@@ -300,10 +595,19 @@ int main(int argc, char **argv)
 			streams = (unsigned int)strtoul(argv[++i], NULL, 0);
 		else if (!strcmp(argv[i], "--pause"))
 			pause = 1;
+		else if (!strcmp(argv[i], "--churn"))
+			churn = 1;
+		else if (!strcmp(argv[i], "--hp-base") && i + 1 < argc)
+			hp_base = strtoull(argv[++i], NULL, 16);
+		else if (!strcmp(argv[i], "--keep-buffers"))
+			keep_buffers = 1;
+		else if (!strcmp(argv[i], "--pin"))
+			pin = 1;
 		else
 			usage();
 	}
-	if (!dev || streams < 1 || streams > MAX_STREAMS)
+	if (!dev || streams < 1 || streams > MAX_STREAMS ||
+	    (churn && (pause || hp_base == UINT64_MAX)))
 		usage();
 	crc32_init();
 
@@ -329,8 +633,24 @@ int main(int argc, char **argv)
 	/* The last block is the host's "go" flag of --pause, never data. */
 	data_blocks = blocks - 1;
 
+	if (churn) {
+		pagemap_fd = open("/proc/self/pagemap", O_RDONLY);
+		if (pagemap_fd < 0)
+			fprintf(stderr, "guest_blkio: pagemap: %s\n",
+				strerror(errno));
+	}
+
 	t0 = now_ms();
-	if (run_phase(PH_WRITE1) || run_phase(PH_WRITE2)) {
+	if (run_phase(PH_WRITE1)) {
+		reason = " reason=threads";
+		goto verdict;
+	}
+	if (churn && run_phase(PH_CHURN)) {
+		reason = " reason=churn-no-go";
+		goto verdict;
+	}
+	/* After the churn the generations are mixed: write them all. */
+	if (run_phase(churn ? PH_FINAL : PH_WRITE2)) {
 		reason = " reason=threads";
 		goto verdict;
 	}
@@ -359,13 +679,19 @@ verdict:
 		reason = " reason=io-error";
 	if (!*reason && atomic_load(&n_mismatches))
 		reason = " reason=mismatch";
+	if (churn || pin)
+		print_queue_irqs();
 	printf("GPC-VERDICT: %s writes=%llu reads=%llu mismatches=%llu "
 	       "errors=%llu blocks=%" PRIu64 " streams=%u seed=%" PRIx64
-	       " sum=%08" PRIx32 " ms=%" PRIu64 "%s\n",
+	       " sum=%08" PRIx32 " ms=%" PRIu64,
 	       *reason ? "FAIL" : "PASS", atomic_load(&n_writes),
 	       atomic_load(&n_reads), atomic_load(&n_mismatches),
 	       atomic_load(&n_errors), blocks, streams, seed, sum,
-	       now_ms() - t0, reason);
+	       now_ms() - t0);
+	if (churn)
+		printf(" churn_reqs=%llu hp_reqs=%llu",
+		       atomic_load(&n_churn_reqs), atomic_load(&n_hp_reqs));
+	printf("%s\n", reason);
 	fflush(stdout);
 	close(dev_fd);
 	free(buf);
