@@ -29,6 +29,24 @@
  *
  * All I/O is O_DIRECT, so the guest's page cache never answers a read: every
  * read is a request to the back-end.
+ *
+ * The lifecycle scenarios (issue 14, 5-7: driver reset, back-end restart,
+ * guest reboot) interrupt the I/O, so they need passes that can be cut
+ * anywhere and checked afterwards; --mode selects one (default "full", the
+ * run above):
+ *   write  one write pass of every data block with generation --gen G
+ *          (--passes N repeats it, 0 = until an I/O error or a signal);
+ *   check  read every data block: it must be a whole block written by this
+ *          program for this seed, with a generation in [--lo, --hi] - an
+ *          interrupted pass leaves old or new blocks, never a torn,
+ *          misplaced or foreign one;
+ *   state-get / state-set G  the last block as a small state record the
+ *          next boot reads (scenario 7 keeps its state on the disk itself);
+ *          state-get prints "GPC-STATE: gen=G" (0 when there is none).
+ * --tag T replaces the "GPC-VERDICT" word of the verdict line (a background
+ * pass must not be taken for the run's verdict); --stop-on-error ends a
+ * stream at its first failed request (a removed device fails them all);
+ * --phases prints "GPC-PHASE: <name>" as each phase of the full run starts.
  */
 #define _GNU_SOURCE /* O_DIRECT */
 #include <errno.h>
@@ -51,6 +69,7 @@
 #define BLK_MAGIC   0x31304b4c42435047ULL /* "GPCBLK01" little-endian */
 #define GO_MAGIC    0x2121214f47435047ULL /* "GPCGO!!!" little-endian */
 #define MAX_STREAMS 64
+#define STATE_MAGIC 0x4554415453435047ULL /* "GPCSTATE" little-endian */
 
 /* Block header; little-endian on disk (the guest is x86-64, as the host). */
 struct blk_hdr {
@@ -69,6 +88,9 @@ static uint64_t seed;
 static uint64_t data_blocks;
 static unsigned int streams = 4;
 static atomic_ullong n_writes, n_reads, n_mismatches, n_errors;
+static int stop_on_error;
+static uint64_t write_gen, gen_lo, gen_hi;
+static atomic_ullong n_gen_lo, n_gen_hi; /* check: blocks at either end */
 
 /*
  * splitmix64: tiny, good enough to scramble, and easy to reproduce in the
@@ -164,7 +186,39 @@ static int xfer(int write, void *buf, uint64_t lba)
 	return 0;
 }
 
-enum phase { PH_WRITE1, PH_WRITE2, PH_VERIFY };
+/*
+ * check mode: buf must be exactly what fill_block() writes for this LBA at
+ * some generation in [gen_lo, gen_hi] (taken from the header, then the whole
+ * block is compared, so a torn or misplaced block fails). 0 if it is.
+ */
+static int check_block(const uint8_t *buf, uint8_t *want, uint64_t lba)
+{
+	struct blk_hdr h;
+
+	memcpy(&h, buf, sizeof(h));
+	if (h.magic != BLK_MAGIC || h.lba != lba || h.seed != seed ||
+	    h.gen < gen_lo || h.gen > gen_hi) {
+		if (atomic_load(&n_mismatches) < 8)
+			fprintf(stderr,
+				"guest_blkio: lba %" PRIu64 ": magic %" PRIx64
+				" lba %" PRIu64 " gen %" PRIu64 "\n",
+				lba, h.magic, h.lba, h.gen);
+		return -1;
+	}
+	fill_block(want, lba, h.gen, (unsigned int)(lba % streams));
+	if (memcmp(buf, want, BLK_SIZE)) {
+		if (atomic_load(&n_mismatches) < 8)
+			fprintf(stderr,
+				"guest_blkio: lba %" PRIu64 " gen %" PRIu64
+				": content differs\n",
+				lba, h.gen);
+		return -1;
+	}
+	atomic_fetch_add(h.gen == gen_hi ? &n_gen_hi : &n_gen_lo, 1);
+	return 0;
+}
+
+enum phase { PH_WRITE1, PH_WRITE2, PH_VERIFY, PH_WRITE_GEN, PH_CHECK };
 
 struct stream_arg {
 	unsigned int id;
@@ -207,6 +261,20 @@ static void *stream_main(void *p)
 			fill_block(buf, lba, 2, a->id);
 			xfer(1, buf, lba);
 			break;
+		case PH_WRITE_GEN:
+			fill_block(buf, lba, write_gen, a->id);
+			if (xfer(1, buf, lba) && stop_on_error)
+				goto out;
+			break;
+		case PH_CHECK:
+			if (xfer(0, buf, lba)) {
+				if (stop_on_error)
+					goto out;
+				break;
+			}
+			if (check_block(buf, want, lba))
+				atomic_fetch_add(&n_mismatches, 1);
+			break;
 		case PH_VERIFY:
 			if (xfer(0, buf, lba))
 				break;
@@ -226,6 +294,7 @@ static void *stream_main(void *p)
 			break;
 		}
 	}
+out:
 	free(lbas);
 	free(want);
 	free(buf);
@@ -275,21 +344,59 @@ static int wait_for_go(uint8_t *buf, uint64_t go_lba, unsigned int timeout_s)
 	return -1;
 }
 
+/*
+ * The state record in the last block (scenario 7): magic and a generation,
+ * written with O_DIRECT and fdatasync'd, so that it survives a reset of the
+ * guest that follows at once.
+ */
+static int state_io(int write, uint8_t *buf, uint64_t lba, uint64_t *gen)
+{
+	uint64_t magic = STATE_MAGIC;
+
+	if (write) {
+		memset(buf, 0, BLK_SIZE);
+		memcpy(buf, &magic, 8);
+		memcpy(buf + 8, gen, 8);
+		memcpy(buf + 16, &seed, 8);
+		if (xfer(1, buf, lba) || fdatasync(dev_fd))
+			return -1;
+		return 0;
+	}
+	if (xfer(0, buf, lba))
+		return -1;
+	memcpy(&magic, buf, 8);
+	*gen = 0;
+	if (magic == STATE_MAGIC && !memcmp(buf + 16, &seed, 8))
+		memcpy(gen, buf + 8, 8);
+	return 0;
+}
+
 static void usage(void)
 {
-	fprintf(stderr, "usage: guest_blkio --dev DEV --seed HEX "
-			"[--streams N] [--pause]\n");
+	fprintf(stderr, "usage: guest_blkio --dev DEV --seed HEX [--streams N] "
+			"[--pause] [--phases] [--tag T] [--stop-on-error]\n"
+			"       [--mode full|write|check|state-get|state-set] "
+			"[--gen G] [--passes N] [--lo G --hi G]\n");
 	exit(2);
+}
+
+static void phase(int on, const char *name)
+{
+	if (on) {
+		printf("GPC-PHASE: %s\n", name);
+		fflush(stdout);
+	}
 }
 
 int main(int argc, char **argv)
 {
-	const char *dev = NULL, *reason = "";
-	uint64_t bytes = 0, blocks, t0;
+	const char *dev = NULL, *reason = "", *mode = "full";
+	const char *tag = "GPC-VERDICT";
+	uint64_t bytes = 0, blocks, t0, passes = 1;
 	struct stat st;
 	uint8_t *buf;
 	uint32_t sum = 0;
-	int pause = 0;
+	int pause = 0, phases = 0;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--dev") && i + 1 < argc)
@@ -300,10 +407,30 @@ int main(int argc, char **argv)
 			streams = (unsigned int)strtoul(argv[++i], NULL, 0);
 		else if (!strcmp(argv[i], "--pause"))
 			pause = 1;
+		else if (!strcmp(argv[i], "--phases"))
+			phases = 1;
+		else if (!strcmp(argv[i], "--stop-on-error"))
+			stop_on_error = 1;
+		else if (!strcmp(argv[i], "--tag") && i + 1 < argc)
+			tag = argv[++i];
+		else if (!strcmp(argv[i], "--mode") && i + 1 < argc)
+			mode = argv[++i];
+		else if (!strcmp(argv[i], "--gen") && i + 1 < argc)
+			write_gen = strtoull(argv[++i], NULL, 0);
+		else if (!strcmp(argv[i], "--passes") && i + 1 < argc)
+			passes = strtoull(argv[++i], NULL, 0);
+		else if (!strcmp(argv[i], "--lo") && i + 1 < argc)
+			gen_lo = strtoull(argv[++i], NULL, 0);
+		else if (!strcmp(argv[i], "--hi") && i + 1 < argc)
+			gen_hi = strtoull(argv[++i], NULL, 0);
 		else
 			usage();
 	}
 	if (!dev || streams < 1 || streams > MAX_STREAMS)
+		usage();
+	if (strcmp(mode, "full") && strcmp(mode, "write") &&
+	    strcmp(mode, "check") && strcmp(mode, "state-get") &&
+	    strcmp(mode, "state-set"))
 		usage();
 	crc32_init();
 
@@ -314,26 +441,61 @@ int main(int argc, char **argv)
 	else if (dev_fd >= 0 && ioctl(dev_fd, BLKGETSIZE64, &bytes))
 		dev_fd = -1;
 	if (dev_fd < 0) {
-		printf("GPC-VERDICT: FAIL reason=open-%s-%s\n", dev,
+		printf("%s: FAIL reason=open-%s-%s\n", tag, dev,
 		       strerror(errno));
 		return 1;
 	}
 	blocks = bytes / BLK_SIZE;
 	if (blocks < 2 * streams ||
 	    posix_memalign((void **)&buf, BLK_SIZE, BLK_SIZE)) {
-		printf("GPC-VERDICT: FAIL reason=disk-too-small blocks=%" PRIu64
-		       "\n",
-		       blocks);
+		printf("%s: FAIL reason=disk-too-small blocks=%" PRIu64 "\n",
+		       tag, blocks);
 		return 1;
 	}
 	/* The last block is the host's "go" flag of --pause, never data. */
 	data_blocks = blocks - 1;
 
 	t0 = now_ms();
-	if (run_phase(PH_WRITE1) || run_phase(PH_WRITE2)) {
+	if (!strcmp(mode, "state-get") || !strcmp(mode, "state-set")) {
+		int set = !strcmp(mode, "state-set");
+
+		if (state_io(set, buf, blocks - 1, &write_gen)) {
+			printf("GPC-STATE: FAIL reason=io-error\n");
+			return 1;
+		}
+		printf("GPC-STATE: gen=%" PRIu64 "\n", write_gen);
+		return 0;
+	}
+	if (!strcmp(mode, "write")) {
+		/* Until the first failed request when passes is 0. */
+		for (uint64_t p = 0; !passes || p < passes; p++) {
+			if (run_phase(PH_WRITE_GEN)) {
+				reason = " reason=threads";
+				break;
+			}
+			if (atomic_load(&n_errors))
+				break;
+		}
+		if (!*reason && fdatasync(dev_fd))
+			atomic_fetch_add(&n_errors, 1);
+		goto verdict;
+	}
+	if (!strcmp(mode, "check")) {
+		if (run_phase(PH_CHECK))
+			reason = " reason=threads";
+		goto verdict;
+	}
+	phase(phases, "write1");
+	if (run_phase(PH_WRITE1)) {
 		reason = " reason=threads";
 		goto verdict;
 	}
+	phase(phases, "write2");
+	if (run_phase(PH_WRITE2)) {
+		reason = " reason=threads";
+		goto verdict;
+	}
+	phase(phases, "flush");
 	if (fdatasync(dev_fd)) {
 		atomic_fetch_add(&n_errors, 1);
 		fprintf(stderr, "guest_blkio: fdatasync: %s\n",
@@ -343,10 +505,12 @@ int main(int argc, char **argv)
 		reason = " reason=no-go";
 		goto verdict;
 	}
+	phase(phases, "verify");
 	if (run_phase(PH_VERIFY)) {
 		reason = " reason=threads";
 		goto verdict;
 	}
+	phase(phases, "sum");
 	for (uint64_t lba = 0; lba < blocks; lba++) {
 		if (xfer(0, buf, lba)) {
 			reason = " reason=io-error";
@@ -359,13 +523,17 @@ verdict:
 		reason = " reason=io-error";
 	if (!*reason && atomic_load(&n_mismatches))
 		reason = " reason=mismatch";
-	printf("GPC-VERDICT: %s writes=%llu reads=%llu mismatches=%llu "
+	printf("%s: %s writes=%llu reads=%llu mismatches=%llu "
 	       "errors=%llu blocks=%" PRIu64 " streams=%u seed=%" PRIx64
-	       " sum=%08" PRIx32 " ms=%" PRIu64 "%s\n",
-	       *reason ? "FAIL" : "PASS", atomic_load(&n_writes),
+	       " sum=%08" PRIx32 " ms=%" PRIu64,
+	       tag, *reason ? "FAIL" : "PASS", atomic_load(&n_writes),
 	       atomic_load(&n_reads), atomic_load(&n_mismatches),
 	       atomic_load(&n_errors), blocks, streams, seed, sum,
-	       now_ms() - t0, reason);
+	       now_ms() - t0);
+	if (!strcmp(mode, "check"))
+		printf(" at_lo=%llu at_hi=%llu", atomic_load(&n_gen_lo),
+		       atomic_load(&n_gen_hi));
+	printf("%s\n", reason);
 	fflush(stdout);
 	close(dev_fd);
 	free(buf);
