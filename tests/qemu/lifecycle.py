@@ -231,12 +231,19 @@ def run(a):
                             "reboot": 60 + 40 * a.reboots}[a.scenario]
 
     chardev = f"socket,id=vub0,path={sock}"
+    trace = []
     if a.scenario == "restart":
         chardev += ",reconnect=1"
+        # QEMU's own record of what it sent each back-end (on its stderr):
+        # GET_INFLIGHT_FD (31) once, SET_INFLIGHT_FD (32) per connection
+        # when the back-end offers INFLIGHT_SHMFD.
+        trace = ["-trace", "enable=vhost_user_write", "-msg",
+                 "timestamp=on"]
     qemu = g.Qemu(tools["qemu-system-x86_64"], a.work, vmlinuz, initrd,
                   "console=ttyS0 quiet panic=-1", mem_mib=a.mem_mib,
                   extra=["-chardev", chardev,
-                         "-device", "vhost-user-blk-pci,chardev=vub0"],
+                         "-device", "vhost-user-blk-pci,chardev=vub0"]
+                  + trace,
                   no_reboot=(a.scenario != "reboot"))
     deadline = time.monotonic() + timeout
     if a.scenario == "restart":
@@ -321,7 +328,10 @@ def run(a):
                 with open(os.path.join(a.work, f), errors="replace") as fh:
                     resub += sum(int(n) for n in re.findall(
                         r"(\d+) requests resubmitted", fh.read()))
-        extra = f" kills={a.kills} resubmitted={resub}"
+        msgs = re.findall(r"vhost_user_write req:(\d+)", qemu.stderr_text())
+        extra = (f" kills={a.kills} resubmitted={resub} "
+                 f"get_inflight={msgs.count('31')} "
+                 f"set_inflight={msgs.count('32')}")
     if a.scenario == "reboot":
         boots = len(re.findall(r"^GPC-INIT: start", console, re.M))
         if boots != a.reboots + 1 or len(checks) != a.reboots:
