@@ -15,9 +15,9 @@ life brings besides plain I/O; --scenario picks one:
            previous or the interrupted generation, rewrites the disk with
            that generation and checks it exactly.
   restart  (6) the host kills the back-end with SIGKILL during the guest's
-           I/O, --kills times (once per phase: first write, overwrite,
-           verify) and starts it again on the same socket and file; QEMU's
-           chardev has reconnect=1 and reconnects, and inflight tracking
+           I/O, --kills times (3; each once QEMU has reconnected to the
+           previous one) and starts it again on the same socket and file;
+           QEMU's chardev has reconnect=1 and reconnects, and inflight tracking
            (GET/SET_INFLIGHT_FD) lets the new back-end replay what was in
            flight. The guest must see no I/O error and no mismatch.
   reboot   (7) the guest writes the disk with one generation, records it in
@@ -64,14 +64,16 @@ def parse_args():
                     help="guest kernel cache directory (shared by runs)")
     ap.add_argument("--guest-bin", required=True,
                     help="the statically linked guest_blkio")
-    ap.add_argument("--disk-mib", type=int, default=8)
+    ap.add_argument("--disk-mib", type=int, default=None,
+                    help="disk size (default 8; restart: 16, room for "
+                         "the kills and reconnections)")
     ap.add_argument("--streams", type=int, default=4)
     ap.add_argument("--mem-mib", type=int, default=256)
     ap.add_argument("--seed", type=lambda s: int(s, 0), default=None)
     ap.add_argument("--cycles", type=int, default=20,
                     help="reset: unbind/bind cycles")
     ap.add_argument("--kills", type=int, default=3,
-                    help="restart: back-end kills (1..3, one per phase)")
+                    help="restart: back-end kills")
     ap.add_argument("--reboots", type=int, default=2,
                     help="reboot: guest reboots")
     ap.add_argument("--timeout", type=float, default=None,
@@ -169,34 +171,55 @@ def console_lines(console, tag):
     return [ln for ln in console.splitlines() if ln.startswith(tag)]
 
 
+def _sessions(qemu):
+    """From QEMU's trace of the messages it sends: (connections made, whether
+    the queue was started on the last one) - GET_PROTOCOL_FEATURES (15)
+    opens each session, SET_VRING_KICK (12) starts a queue."""
+    reqs = re.findall(r"vhost_user_write req:(\d+) ", qemu.stderr_text())
+    n = reqs.count("15")
+    last = len(reqs) - 1 - reqs[::-1].index("15") if n else 0
+    return n, "12" in reqs[last:]
+
+
 def restart_backend(a, sock, disk, qemu, kills, deadline):
     """Scenario 6, host side. Starts the first back-end and returns
     (holder, runner): holder[0] is the back-end running now; runner(), once
-    the guest is up, SIGKILLs it at a random moment of each of the first
-    `kills` phases of the guest's run and starts a new one on the same socket
-    and file (QEMU reconnects to it: reconnect=1)."""
-    phases = ["write1", "write2", "verify"][:kills]
+    the guest's I/O has begun, `kills` times waits until QEMU has
+    reconnected and restarted the queue on the current back-end, lets the
+    guest run 0.3-1 s, SIGKILLs the back-end and starts a new one on the
+    same socket and file (QEMU reconnects to it: reconnect=1). Returns the
+    phases of the guest's run each kill hit."""
     holder = [g.Backend(a.backend, sock, disk,
                         os.path.join(a.work, "backend.0.log"))]
     holder[0].start()
 
     def runner():
-        for n, ph in enumerate(phases, 1):
-            qemu.wait_for(rf"^GPC-PHASE: {ph}$", deadline - time.monotonic())
-            time.sleep(random.uniform(0.2, 0.8))
-            if re.search(r"^GPC-VERDICT", qemu.console(), re.M):
-                raise g.Fail(f"the guest finished before the kill in {ph}")
-            t = time.monotonic()
+        hit = []
+        qemu.wait_for(r"^GPC-PHASE: write1$", deadline - time.monotonic())
+        for n in range(1, kills + 1):
+            while _sessions(qemu) != (n, True):
+                if time.monotonic() > deadline:
+                    raise g.Fail(f"QEMU did not reconnect to back-end "
+                                 f"{n - 1} (sessions {_sessions(qemu)})")
+                time.sleep(0.05)
+            time.sleep(random.uniform(0.3, 1.0))
+            phases = re.findall(r"^GPC-(PHASE: \w+|VERDICT)",
+                                qemu.console(), re.M)
+            if phases[-1] in ("VERDICT", "PHASE: sum"):
+                raise g.Fail(f"the guest's I/O was over before kill {n}")
             old = holder[0]
             old.proc.kill()
             old.proc.wait(10)
             old.logf.close()
-            g.log(f"restart: SIGKILL to the back-end during {ph}")
+            t = time.monotonic()
+            hit.append(phases[-1].split()[-1])
+            g.log(f"restart: SIGKILL to back-end {n - 1} during {hit[-1]}")
             holder[0] = g.Backend(a.backend, sock, disk,
                                   os.path.join(a.work, f"backend.{n}.log"))
             holder[0].start()
             g.log(f"restart: back-end {n} listening after "
                   f"{time.monotonic() - t:.2f} s")
+        return hit
     return holder, runner
 
 
@@ -209,13 +232,13 @@ def run(a):
     g.require_tools([a.backend.split()[0]])
     if not os.access(a.guest_bin, os.X_OK):
         raise g.Fail(f"{a.guest_bin}: not built")
-    if a.scenario == "restart" and not 1 <= a.kills <= 3:
-        raise g.Fail("--kills must be 1..3 (one per phase)")
 
     ver, vmlinuz, moddir = g.guest_kernel(a.cache)
     mods = g.module_order(moddir, MODULES)
     g.log(f"kernel {ver}; scenario {a.scenario}")
 
+    if a.disk_mib is None:
+        a.disk_mib = 16 if a.scenario == "restart" else 8
     os.makedirs(a.work, exist_ok=True)
     seed = a.seed if a.seed is not None else random.getrandbits(63)
     random.seed(seed)
@@ -261,8 +284,7 @@ def run(a):
             if st.get("status") != "running":
                 raise g.Fail(f"query-status: {st}")
         qemu.wait_for(r"^GPC-INIT: start", deadline - time.monotonic())
-        if runner:
-            runner()
+        hit = runner() if runner else []
         m = qemu.wait_for(r"^GPC-VERDICT: .*$", deadline - time.monotonic())
         t_verdict = time.monotonic() - qemu.t0
         qrc = qemu.wait_exit(15)
@@ -329,7 +351,8 @@ def run(a):
                     resub += sum(int(n) for n in re.findall(
                         r"(\d+) requests resubmitted", fh.read()))
         msgs = re.findall(r"vhost_user_write req:(\d+)", qemu.stderr_text())
-        extra = (f" kills={a.kills} resubmitted={resub} "
+        extra = (f" kills={a.kills} in={','.join(hit)} "
+                 f"sessions={_sessions(qemu)[0]} resubmitted={resub} "
                  f"get_inflight={msgs.count('31')} "
                  f"set_inflight={msgs.count('32')}")
     if a.scenario == "reboot":
