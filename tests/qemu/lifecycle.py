@@ -223,6 +223,28 @@ def restart_backend(a, sock, disk, qemu, kills, deadline):
     return holder, runner
 
 
+def sample_rings(q, qemu, deadline):
+    """Scenario 5: until the verdict, every 0.2 s, where the started queue's
+    rings are (guest-physical desc/avail/used of the vhost queue, QMP
+    x-query-virtio-vhost-queue-status): the set of placements seen, the
+    evidence that each rebind gave the back-end new rings."""
+    rings = set()
+    path = "/machine/peripheral/vblk0/virtio-backend"
+    while not re.search(r"^GPC-VERDICT", qemu.console(), re.M):
+        if qemu.proc.poll() is not None or time.monotonic() > deadline:
+            break  # the caller's wait_for says why
+        try:
+            st = q.cmd("x-query-virtio-vhost-queue-status", path=path,
+                       queue=0)
+            if st.get("desc-phys"):
+                rings.add((st["desc-phys"], st["avail-phys"],
+                           st["used-phys"]))
+        except QMPError:
+            pass  # the device is stopped between unbind and bind
+        time.sleep(0.2)
+    return rings
+
+
 def run(a):
     t_start = time.monotonic()
     name = a.name or f"lifecycle_{a.scenario}"
@@ -265,7 +287,7 @@ def run(a):
     qemu = g.Qemu(tools["qemu-system-x86_64"], a.work, vmlinuz, initrd,
                   "console=ttyS0 quiet panic=-1", mem_mib=a.mem_mib,
                   extra=["-chardev", chardev,
-                         "-device", "vhost-user-blk-pci,chardev=vub0"]
+                         "-device", "vhost-user-blk-pci,chardev=vub0,id=vblk0"]
                   + trace,
                   no_reboot=(a.scenario != "reboot"))
     deadline = time.monotonic() + timeout
@@ -277,14 +299,18 @@ def run(a):
                             os.path.join(a.work, "backend.0.log"))]
         holder[0].start()
         runner = None
+    q = None
+    rings = set()
     try:
         qemu.start()
-        with QMP.connect(qemu.qmp_path, timeout=10) as q:
-            st = q.cmd("query-status")
-            if st.get("status") != "running":
-                raise g.Fail(f"query-status: {st}")
+        q = QMP.connect(qemu.qmp_path, timeout=10)
+        st = q.cmd("query-status")
+        if st.get("status") != "running":
+            raise g.Fail(f"query-status: {st}")
         qemu.wait_for(r"^GPC-INIT: start", deadline - time.monotonic())
         hit = runner() if runner else []
+        if a.scenario == "reset":
+            rings = sample_rings(q, qemu, deadline)
         m = qemu.wait_for(r"^GPC-VERDICT: .*$", deadline - time.monotonic())
         t_verdict = time.monotonic() - qemu.t0
         qrc = qemu.wait_exit(15)
@@ -294,6 +320,8 @@ def run(a):
               f"--- back-end ---\n{holder[0].log_text()}", file=sys.stderr)
         raise g.Fail(str(e)) from None
     finally:
+        if q:
+            q.close()
         qemu.stop()
         brc = holder[0].stop()
 
@@ -336,7 +364,8 @@ def run(a):
         if re.search(r"Call Trace|BUG:|hung_task|blocked for more",
                      console):
             raise g.Fail(f"kernel errors on the console:\n{console}")
-        extra = f" cycles={cycles} bg_writes_before_unbind={bg_writes}"
+        extra = (f" cycles={cycles} bg_writes_before_unbind={bg_writes}"
+                 f" ring_placements={len(rings)}")
     else:
         if re.search(r"I/O error|blk_update_request|Call Trace|BUG:",
                      console):
