@@ -18,8 +18,9 @@ life brings besides plain I/O; --scenario picks one:
            I/O, --kills times (3; each once QEMU has reconnected to the
            previous one) and starts it again on the same socket and file;
            QEMU's chardev has reconnect=1 and reconnects, and inflight tracking
-           (GET/SET_INFLIGHT_FD) lets the new back-end replay what was in
-           flight. The guest must see no I/O error and no mismatch.
+           (GET/SET_INFLIGHT_FD, when the back-end offers INFLIGHT_SHMFD)
+           lets the new back-end replay what was in flight. The guest must
+           see no I/O error and no mismatch.
   reboot   (7) the guest writes the disk with one generation, records it in
            a state block, starts a writer of the next generation and reboots
            during its I/O (reboot -f, then sysrq-b), --reboots times; every
@@ -29,8 +30,9 @@ life brings besides plain I/O; --scenario picks one:
 
 Every scenario ends with the full gpc-guest-blkio run of smoke.py, so the
 host checks the same: verdict PASS, guest sum = CRC-32 of the backing file,
-every block's header and payload, no I/O error on the console (except, for
-reset, the failed requests of the writer cut by the unbind), QEMU exit 0,
+every block's header and payload, no I/O error on the console (except the
+failed requests of the writer cut by an unbind, or by the device shutdown
+of reboot -f), QEMU exit 0,
 back-end exit 0 (with --check-stale, ours exits 3 on a stale access).
 
 Exit status: 0 pass, 1 fail, 77 skip (a missing tool or kernel; the reason
