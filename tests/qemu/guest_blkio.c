@@ -42,7 +42,10 @@
  *          misplaced or foreign one;
  *   state-get / state-set G  the last block as a small state record the
  *          next boot reads (scenario 7 keeps its state on the disk itself);
- *          state-get prints "GPC-STATE: gen=G" (0 when there is none).
+ *          state-get prints "GPC-STATE: gen=G" (0 when there is none);
+ *   wait-go  what --pause does, alone: "GPC-PHASE: written", then wait for
+ *          the host's "go" block (a control's chance to corrupt the disk
+ *          between two boots).
  * --tag T replaces the "GPC-VERDICT" word of the verdict line (a background
  * pass must not be taken for the run's verdict); --stop-on-error ends a
  * stream at its first failed request (a removed device fails them all);
@@ -373,10 +376,11 @@ static int state_io(int write, uint8_t *buf, uint64_t lba, uint64_t *gen)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: guest_blkio --dev DEV --seed HEX [--streams N] "
-			"[--pause] [--phases] [--tag T] [--stop-on-error]\n"
-			"       [--mode full|write|check|state-get|state-set] "
-			"[--gen G] [--passes N] [--lo G --hi G]\n");
+	fprintf(stderr,
+		"usage: guest_blkio --dev DEV --seed HEX [--streams N] "
+		"[--pause] [--phases] [--tag T] [--stop-on-error]\n"
+		"       [--mode full|write|check|state-get|state-set|wait-go] "
+		"[--gen G] [--passes N] [--lo G --hi G]\n");
 	exit(2);
 }
 
@@ -430,7 +434,7 @@ int main(int argc, char **argv)
 		usage();
 	if (strcmp(mode, "full") && strcmp(mode, "write") &&
 	    strcmp(mode, "check") && strcmp(mode, "state-get") &&
-	    strcmp(mode, "state-set"))
+	    strcmp(mode, "state-set") && strcmp(mode, "wait-go"))
 		usage();
 	crc32_init();
 
@@ -466,6 +470,8 @@ int main(int argc, char **argv)
 		printf("GPC-STATE: gen=%" PRIu64 "\n", write_gen);
 		return 0;
 	}
+	if (!strcmp(mode, "wait-go"))
+		return wait_for_go(buf, blocks - 1, 30) ? 1 : 0;
 	if (!strcmp(mode, "write")) {
 		/* Until the first failed request when passes is 0. */
 		for (uint64_t p = 0; !passes || p < passes; p++) {

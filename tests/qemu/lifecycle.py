@@ -78,6 +78,10 @@ def parse_args():
                     help="restart: back-end kills")
     ap.add_argument("--reboots", type=int, default=2,
                     help="reboot: guest reboots")
+    ap.add_argument("--control", action="store_true",
+                    help="reboot: the control that must be caught - the "
+                         "host flips a byte of one block between the first "
+                         "reboot and the second boot's check")
     ap.add_argument("--timeout", type=float, default=None,
                     help="bound of the whole guest run, seconds")
     return ap.parse_args()
@@ -141,6 +145,8 @@ st=$({io} --mode state-get) || fail state-get
 prev=${{st#GPC-STATE: gen=}}
 k=$(( prev == 0 ? 1 : (prev + 1) / 2 + 1 ))
 echo "GPC-BOOT: n=$k prev_gen=$prev"
+{"[ $k -eq 2 ] && { " + io + " --mode wait-go || fail no-go; }"
+ if a.control else ""}
 if [ $prev -gt 0 ]; then
 	{io} --mode check --lo $prev --hi $((prev + 1)) --tag GPC-CHECK \\
 		|| fail check-boot-$k
@@ -247,6 +253,19 @@ def sample_rings(q, qemu, deadline):
     return rings
 
 
+def corrupt_between_boots(a, qemu, disk, deadline):
+    """--control: once the second boot has read its state and waits for the
+    go block, flip a payload byte of a random data block (the first boot's
+    writer is gone with its boot), then write the go block."""
+    qemu.wait_for(r"^GPC-BOOT: n=2 prev_gen=1", deadline - time.monotonic())
+    qemu.wait_for(r"^GPC-PHASE: written", deadline - time.monotonic())
+    lba = random.randrange((a.disk_mib << 20) // g.BLK_SIZE - 1)
+    g.corrupt_block(disk, lba)
+    g.write_go(disk)
+    g.log(f"control: host flipped a byte of block {lba}")
+    return lba
+
+
 def run(a):
     t_start = time.monotonic()
     name = a.name or f"lifecycle_{a.scenario}"
@@ -261,6 +280,8 @@ def run(a):
     mods = g.module_order(moddir, MODULES)
     g.log(f"kernel {ver}; scenario {a.scenario}")
 
+    if a.control and a.scenario != "reboot":
+        raise g.Fail("--control is a reboot scenario's control")
     if a.disk_mib is None:
         a.disk_mib = 16 if a.scenario == "restart" else 8
     os.makedirs(a.work, exist_ok=True)
@@ -311,6 +332,8 @@ def run(a):
             raise g.Fail(f"query-status: {st}")
         qemu.wait_for(r"^GPC-INIT: start", deadline - time.monotonic())
         hit = runner() if runner else []
+        if a.control:
+            control_lba = corrupt_between_boots(a, qemu, disk, deadline)
         if a.scenario == "reset":
             rings = sample_rings(q, qemu, deadline)
         m = qemu.wait_for(r"^GPC-VERDICT: .*$", deadline - time.monotonic())
@@ -330,6 +353,21 @@ def run(a):
     console = qemu.console()
     verdict, v = g.parse_verdict(m.group(0))
     g.log(m.group(0))
+    if a.control:
+        # Caught only if the second boot's check failed on exactly that
+        # block: one mismatch, the guest naming it.
+        checks = console_lines(console, "GPC-CHECK:")
+        ok = (m.group(0).strip().endswith("reason=check-boot-2")
+              and len(checks) == 1 and " mismatches=1 " in checks[0]
+              and re.search(rf"^guest_blkio: lba {control_lba} gen \d+: "
+                            "content differs", console, re.M))
+        if not ok:
+            raise g.Fail(f"the flipped block {control_lba} was not caught "
+                         f"by the next boot's check:\n{console}")
+        print(f"{a.name or 'lifecycle_reboot'}: PASS (block {control_lba} "
+              "flipped between boots, caught by the next boot's check)",
+              flush=True)
+        return
     if verdict != "PASS":
         raise g.Fail(f"guest verdict {verdict}:\n{console}")
     if qrc != 0:
