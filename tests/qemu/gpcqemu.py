@@ -393,12 +393,13 @@ class Backend:
 class Qemu:
     """qemu-system-x86_64, q35 + TCG, RAM in a shared memfd (a vhost-user
     back-end maps it), no default devices, serial console to a file, QMP on a
-    UNIX socket, no reboot (a guest reboot or panic ends the run).
+    UNIX socket, no reboot (a guest reboot or panic ends the run) unless
+    no_reboot=False (scenario 7: the guest reboots, QEMU resets it).
     machine: more ",key=value" options of -M (e.g. ",kernel-irqchip=split"
     for an intel-iommu with interrupt remapping)."""
 
     def __init__(self, binary, work, kernel, initrd, append, mem_mib=256,
-                 smp=1, extra=(), machine=""):
+                 smp=1, extra=(), machine="", no_reboot=True):
         self.serial = os.path.join(work, "serial.log")
         self.qmp_path = os.path.join(work, "qmp.sock")
         self.stderr_path = os.path.join(work, "qemu.stderr")
@@ -408,7 +409,7 @@ class Qemu:
             "-object", f"memory-backend-memfd,id=mem,size={mem_mib}M,share=on",
             "-m", f"{mem_mib}M", "-smp", str(smp),
             "-display", "none", "-serial", f"file:{self.serial}",
-            "-no-reboot",
+        ] + (["-no-reboot"] if no_reboot else []) + [
             "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
             "-kernel", kernel, "-initrd", initrd, "-append", append,
         ] + list(extra)

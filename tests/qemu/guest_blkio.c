@@ -51,6 +51,27 @@
  * --pin binds stream i to CPU i % ncpus, so that with -smp 2 and two
  * virtqueues both queues carry requests (blk-mq maps CPUs to queues); the
  * per-queue interrupt counts of /proc/interrupts are printed as GPC-IRQ.
+ *
+ * The lifecycle scenarios (issue 14, 5-7: driver reset, back-end restart,
+ * guest reboot) interrupt the I/O, so they need passes that can be cut
+ * anywhere and checked afterwards; --mode selects one (default "full", the
+ * run above):
+ *   write  one write pass of every data block with generation --gen G
+ *          (--passes N repeats it, 0 = until an I/O error or a signal);
+ *   check  read every data block: it must be a whole block written by this
+ *          program for this seed, with a generation in [--lo, --hi] - an
+ *          interrupted pass leaves old or new blocks, never a torn,
+ *          misplaced or foreign one;
+ *   state-get / state-set G  the last block as a small state record the
+ *          next boot reads (scenario 7 keeps its state on the disk itself);
+ *          state-get prints "GPC-STATE: gen=G" (0 when there is none);
+ *   wait-go  what --pause does, alone: "GPC-PHASE: written", then wait for
+ *          the host's "go" block (a control's chance to corrupt the disk
+ *          between two boots).
+ * --tag T replaces the "GPC-VERDICT" word of the verdict line (a background
+ * pass must not be taken for the run's verdict); --stop-on-error ends a
+ * stream at its first failed request (a removed device fails them all);
+ * --phases prints "GPC-PHASE: <name>" as each phase of the full run starts.
  */
 #define _GNU_SOURCE /* O_DIRECT */
 #include <errno.h>
@@ -76,6 +97,7 @@
 #define BLK_MAGIC   0x31304b4c42435047ULL /* "GPCBLK01" little-endian */
 #define GO_MAGIC    0x2121214f47435047ULL /* "GPCGO!!!" little-endian */
 #define MAX_STREAMS 64
+#define STATE_MAGIC 0x4554415453435047ULL /* "GPCSTATE" little-endian */
 
 /* Block header; little-endian on disk (the guest is x86-64, as the host). */
 struct blk_hdr {
@@ -94,6 +116,9 @@ static uint64_t seed;
 static uint64_t data_blocks;
 static unsigned int streams = 4;
 static atomic_ullong n_writes, n_reads, n_mismatches, n_errors;
+static int stop_on_error;
+static uint64_t write_gen, gen_lo, gen_hi;
+static atomic_ullong n_gen_lo, n_gen_hi; /* check: blocks at either end */
 
 /* --churn, --hp-base, --pin: see the top of the file. */
 static int churn, pin, keep_buffers;
@@ -198,7 +223,47 @@ static int xfer(int write, void *buf, uint64_t lba)
 	return 0;
 }
 
-enum phase { PH_WRITE1, PH_WRITE2, PH_VERIFY, PH_CHURN, PH_FINAL };
+/*
+ * check mode: buf must be exactly what fill_block() writes for this LBA at
+ * some generation in [gen_lo, gen_hi] (taken from the header, then the whole
+ * block is compared, so a torn or misplaced block fails). 0 if it is.
+ */
+static int check_block(const uint8_t *buf, uint8_t *want, uint64_t lba)
+{
+	struct blk_hdr h;
+
+	memcpy(&h, buf, sizeof(h));
+	if (h.magic != BLK_MAGIC || h.lba != lba || h.seed != seed ||
+	    h.gen < gen_lo || h.gen > gen_hi) {
+		if (atomic_load(&n_mismatches) < 8)
+			fprintf(stderr,
+				"guest_blkio: lba %" PRIu64 ": magic %" PRIx64
+				" lba %" PRIu64 " gen %" PRIu64 "\n",
+				lba, h.magic, h.lba, h.gen);
+		return -1;
+	}
+	fill_block(want, lba, h.gen, (unsigned int)(lba % streams));
+	if (memcmp(buf, want, BLK_SIZE)) {
+		if (atomic_load(&n_mismatches) < 8)
+			fprintf(stderr,
+				"guest_blkio: lba %" PRIu64 " gen %" PRIu64
+				": content differs\n",
+				lba, h.gen);
+		return -1;
+	}
+	atomic_fetch_add(h.gen == gen_hi ? &n_gen_hi : &n_gen_lo, 1);
+	return 0;
+}
+
+enum phase {
+	PH_WRITE1,
+	PH_WRITE2,
+	PH_VERIFY,
+	PH_CHURN,
+	PH_FINAL,
+	PH_WRITE_GEN,
+	PH_CHECK
+};
 
 struct stream_arg {
 	unsigned int id;
@@ -497,6 +562,20 @@ static void *stream_main(void *p)
 			break;
 		case PH_CHURN:
 			break;
+		case PH_WRITE_GEN:
+			fill_block(buf, lba, write_gen, a->id);
+			if (xfer(1, buf, lba) && stop_on_error)
+				goto out;
+			break;
+		case PH_CHECK:
+			if (xfer(0, buf, lba)) {
+				if (stop_on_error)
+					goto out;
+				break;
+			}
+			if (check_block(buf, want, lba))
+				atomic_fetch_add(&n_mismatches, 1);
+			break;
 		case PH_VERIFY:
 			if (xfer(0, buf, lba))
 				break;
@@ -516,6 +595,7 @@ static void *stream_main(void *p)
 			break;
 		}
 	}
+out:
 	free(lbas);
 	free(want);
 	free(buf);
@@ -569,22 +649,61 @@ static int wait_for_go(uint8_t *buf, uint64_t go_lba, unsigned int timeout_s)
 	return -1;
 }
 
+/*
+ * The state record in the last block (scenario 7): magic and a generation,
+ * written with O_DIRECT and fdatasync'd, so that it survives a reset of the
+ * guest that follows at once.
+ */
+static int state_io(int write, uint8_t *buf, uint64_t lba, uint64_t *gen)
+{
+	uint64_t magic = STATE_MAGIC;
+
+	if (write) {
+		memset(buf, 0, BLK_SIZE);
+		memcpy(buf, &magic, 8);
+		memcpy(buf + 8, gen, 8);
+		memcpy(buf + 16, &seed, 8);
+		if (xfer(1, buf, lba) || fdatasync(dev_fd))
+			return -1;
+		return 0;
+	}
+	if (xfer(0, buf, lba))
+		return -1;
+	memcpy(&magic, buf, 8);
+	*gen = 0;
+	if (magic == STATE_MAGIC && !memcmp(buf + 16, &seed, 8))
+		memcpy(gen, buf + 8, 8);
+	return 0;
+}
+
 static void usage(void)
 {
-	fprintf(stderr, "usage: guest_blkio --dev DEV --seed HEX "
-			"[--streams N] [--pause] [--churn --hp-base HEX] "
-			"[--pin] [--keep-buffers]\n");
+	fprintf(stderr,
+		"usage: guest_blkio --dev DEV --seed HEX [--streams N] "
+		"[--pause] [--phases] [--tag T] [--stop-on-error]\n"
+		"       [--churn --hp-base HEX] [--pin] [--keep-buffers]\n"
+		"       [--mode full|write|check|state-get|state-set|wait-go] "
+		"[--gen G] [--passes N] [--lo G --hi G]\n");
 	exit(2);
+}
+
+static void phase(int on, const char *name)
+{
+	if (on) {
+		printf("GPC-PHASE: %s\n", name);
+		fflush(stdout);
+	}
 }
 
 int main(int argc, char **argv)
 {
-	const char *dev = NULL, *reason = "";
-	uint64_t bytes = 0, blocks, t0;
+	const char *dev = NULL, *reason = "", *mode = "full";
+	const char *tag = "GPC-VERDICT";
+	uint64_t bytes = 0, blocks, t0, passes = 1;
 	struct stat st;
 	uint8_t *buf;
 	uint32_t sum = 0;
-	int pause = 0;
+	int pause = 0, phases = 0;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--dev") && i + 1 < argc)
@@ -603,11 +722,31 @@ int main(int argc, char **argv)
 			keep_buffers = 1;
 		else if (!strcmp(argv[i], "--pin"))
 			pin = 1;
+		else if (!strcmp(argv[i], "--phases"))
+			phases = 1;
+		else if (!strcmp(argv[i], "--stop-on-error"))
+			stop_on_error = 1;
+		else if (!strcmp(argv[i], "--tag") && i + 1 < argc)
+			tag = argv[++i];
+		else if (!strcmp(argv[i], "--mode") && i + 1 < argc)
+			mode = argv[++i];
+		else if (!strcmp(argv[i], "--gen") && i + 1 < argc)
+			write_gen = strtoull(argv[++i], NULL, 0);
+		else if (!strcmp(argv[i], "--passes") && i + 1 < argc)
+			passes = strtoull(argv[++i], NULL, 0);
+		else if (!strcmp(argv[i], "--lo") && i + 1 < argc)
+			gen_lo = strtoull(argv[++i], NULL, 0);
+		else if (!strcmp(argv[i], "--hi") && i + 1 < argc)
+			gen_hi = strtoull(argv[++i], NULL, 0);
 		else
 			usage();
 	}
 	if (!dev || streams < 1 || streams > MAX_STREAMS ||
 	    (churn && (pause || hp_base == UINT64_MAX)))
+		usage();
+	if (strcmp(mode, "full") && strcmp(mode, "write") &&
+	    strcmp(mode, "check") && strcmp(mode, "state-get") &&
+	    strcmp(mode, "state-set") && strcmp(mode, "wait-go"))
 		usage();
 	crc32_init();
 
@@ -618,16 +757,15 @@ int main(int argc, char **argv)
 	else if (dev_fd >= 0 && ioctl(dev_fd, BLKGETSIZE64, &bytes))
 		dev_fd = -1;
 	if (dev_fd < 0) {
-		printf("GPC-VERDICT: FAIL reason=open-%s-%s\n", dev,
+		printf("%s: FAIL reason=open-%s-%s\n", tag, dev,
 		       strerror(errno));
 		return 1;
 	}
 	blocks = bytes / BLK_SIZE;
 	if (blocks < 2 * streams ||
 	    posix_memalign((void **)&buf, BLK_SIZE, BLK_SIZE)) {
-		printf("GPC-VERDICT: FAIL reason=disk-too-small blocks=%" PRIu64
-		       "\n",
-		       blocks);
+		printf("%s: FAIL reason=disk-too-small blocks=%" PRIu64 "\n",
+		       tag, blocks);
 		return 1;
 	}
 	/* The last block is the host's "go" flag of --pause, never data. */
@@ -641,6 +779,38 @@ int main(int argc, char **argv)
 	}
 
 	t0 = now_ms();
+	if (!strcmp(mode, "state-get") || !strcmp(mode, "state-set")) {
+		int set = !strcmp(mode, "state-set");
+
+		if (state_io(set, buf, blocks - 1, &write_gen)) {
+			printf("GPC-STATE: FAIL reason=io-error\n");
+			return 1;
+		}
+		printf("GPC-STATE: gen=%" PRIu64 "\n", write_gen);
+		return 0;
+	}
+	if (!strcmp(mode, "wait-go"))
+		return wait_for_go(buf, blocks - 1, 30) ? 1 : 0;
+	if (!strcmp(mode, "write")) {
+		/* Until the first failed request when passes is 0. */
+		for (uint64_t p = 0; !passes || p < passes; p++) {
+			if (run_phase(PH_WRITE_GEN)) {
+				reason = " reason=threads";
+				break;
+			}
+			if (atomic_load(&n_errors))
+				break;
+		}
+		if (!*reason && fdatasync(dev_fd))
+			atomic_fetch_add(&n_errors, 1);
+		goto verdict;
+	}
+	if (!strcmp(mode, "check")) {
+		if (run_phase(PH_CHECK))
+			reason = " reason=threads";
+		goto verdict;
+	}
+	phase(phases, "write1");
 	if (run_phase(PH_WRITE1)) {
 		reason = " reason=threads";
 		goto verdict;
@@ -649,11 +819,13 @@ int main(int argc, char **argv)
 		reason = " reason=churn-no-go";
 		goto verdict;
 	}
+	phase(phases, "write2");
 	/* After the churn the generations are mixed: write them all. */
 	if (run_phase(churn ? PH_FINAL : PH_WRITE2)) {
 		reason = " reason=threads";
 		goto verdict;
 	}
+	phase(phases, "flush");
 	if (fdatasync(dev_fd)) {
 		atomic_fetch_add(&n_errors, 1);
 		fprintf(stderr, "guest_blkio: fdatasync: %s\n",
@@ -663,10 +835,12 @@ int main(int argc, char **argv)
 		reason = " reason=no-go";
 		goto verdict;
 	}
+	phase(phases, "verify");
 	if (run_phase(PH_VERIFY)) {
 		reason = " reason=threads";
 		goto verdict;
 	}
+	phase(phases, "sum");
 	for (uint64_t lba = 0; lba < blocks; lba++) {
 		if (xfer(0, buf, lba)) {
 			reason = " reason=io-error";
@@ -681,13 +855,16 @@ verdict:
 		reason = " reason=mismatch";
 	if (churn || pin)
 		print_queue_irqs();
-	printf("GPC-VERDICT: %s writes=%llu reads=%llu mismatches=%llu "
+	printf("%s: %s writes=%llu reads=%llu mismatches=%llu "
 	       "errors=%llu blocks=%" PRIu64 " streams=%u seed=%" PRIx64
 	       " sum=%08" PRIx32 " ms=%" PRIu64,
-	       *reason ? "FAIL" : "PASS", atomic_load(&n_writes),
+	       tag, *reason ? "FAIL" : "PASS", atomic_load(&n_writes),
 	       atomic_load(&n_reads), atomic_load(&n_mismatches),
 	       atomic_load(&n_errors), blocks, streams, seed, sum,
 	       now_ms() - t0);
+	if (!strcmp(mode, "check"))
+		printf(" at_lo=%llu at_hi=%llu", atomic_load(&n_gen_lo),
+		       atomic_load(&n_gen_hi));
 	if (churn)
 		printf(" churn_reqs=%llu hp_reqs=%llu",
 		       atomic_load(&n_churn_reqs), atomic_load(&n_hp_reqs));
