@@ -6,6 +6,9 @@
 #   make run            install missing packages (as root), build, run the main
 #                       job ($(RUN_CMD))
 #   make check          install missing packages, then the whole test suite: plain build + tsan/asan/ubsan builds + fuzz
+#   make check-qemu     every QEMU scenario of tests/qemu (issue 14: 1-7 on both
+#                       back-ends, minutes each under TCG) in build-qemu/;
+#                       opt-in, never part of "check"
 #   make bench          install missing packages, build, then run every benchmark suite (build/bench/bench;
 #                       BENCH_ARGS=--quick for the short run), results in results/
 #   make install        cmake --install build (PREFIX=..., DESTDIR=... honoured)
@@ -35,14 +38,14 @@ BENCH_ARGS   ?=
 FORMAT_DIRS  := include src tests bench tools examples fuzz
 FORMAT_FILES  = $(shell find $(FORMAT_DIRS) -type f \( -name '*.c' -o -name '*.h' \) 2>/dev/null | sort)
 
-ALL_BUILD_DIRS := build build-tsan build-asan build-ubsan build-fuzz
+ALL_BUILD_DIRS := build build-tsan build-asan build-ubsan build-fuzz build-qemu
 
 # A plain CMake configure builds only the library; the Makefile's build is the
 # developer's and turns every part on (tools/check.sh does the same).
 GPC_PARTS    := -DGPC_BUILD_TESTS=ON -DGPC_BUILD_BENCH=ON -DGPC_BUILD_TOOLS=ON \
 		-DGPC_BUILD_EXAMPLES=ON
 
-.PHONY: all build deps deps-check configure run check bench install format format-check clean
+.PHONY: all build deps deps-check configure run check check-qemu bench install format format-check clean
 
 all: build
 
@@ -72,6 +75,12 @@ bench: deps
 # check.sh runs deps.sh itself and builds every stage.
 check:
 	@JOBS=$(JOBS) CMAKE_ARGS='$(CMAKE_ARGS)' tools/check.sh
+
+# Its own build folder: GPC_QEMU_FULL registers the long scenarios, which
+# must not leak into the default check's build.
+check-qemu: deps
+	@$(MAKE) build BUILD_DIR=build-qemu CMAKE_ARGS='-DGPC_QEMU_FULL=ON $(CMAKE_ARGS)'
+	cd build-qemu && ctest -L qemu --output-on-failure
 
 install: build
 	$(CMAKE) --install $(BUILD_DIR) --prefix $(PREFIX)
