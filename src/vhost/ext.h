@@ -47,7 +47,9 @@
  *    (GPC_MEMSLOT_LOG_DIRTY while logging); control thread.
  *  - .region_removing() on the control thread for each region whose
  *    delete from the memory vm was committed, before the in-flight wait
- *    and the munmap (the IOTLB drops its entries into it);
+ *    and the munmap (the IOTLB drops its entries into it); a negative
+ *    errno means something may still translate into the region, which
+ *    then stays mapped (leaked) rather than unmapped under it;
  *  - .dma_miss() on the queue thread, inside the batch's read section,
  *    when a translation in dma_vm failed for lack of a mapping: the rings
  *    (head < 0) or the chain of head (a walk's TABLE/INDIRECT/BUF_OUTSIDE).
@@ -86,8 +88,8 @@ struct gpc_vhost_ext {
 				uint64_t new_f);
 	void (*queue_stopped)(struct gpc_vhost_queue *q);
 	uint32_t (*slot_flags)(struct gpc_vhost_dev *d);
-	void (*region_removing)(struct gpc_vhost_dev *d,
-				const struct gpc_vhost_mreg *r);
+	int (*region_removing)(struct gpc_vhost_dev *d,
+			       const struct gpc_vhost_mreg *r);
 	bool (*dma_miss)(struct gpc_vhost_queue *q, int head);
 };
 

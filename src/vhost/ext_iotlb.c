@@ -167,20 +167,21 @@ static void iotlb_reset(struct gpc_vhost_dev *d)
 	drop_iotlb(d);
 }
 
-static void iotlb_region_removing(struct gpc_vhost_dev *d,
-				  const struct gpc_vhost_mreg *r)
+static int iotlb_region_removing(struct gpc_vhost_dev *d,
+				 const struct gpc_vhost_mreg *r)
 {
 	int err;
 
 	if (!d->iotlb)
-		return;
+		return 0;
 	err = gpc_vhost_iotlb_drop_region(d->iotlb, (uint64_t)(uintptr_t)r->hva,
 					  r->size);
 	if (err)
 		gpc_vhost_log(d, GPC_VHOST_LOG_ERR,
 			      "IOTLB entries into a removed region not dropped "
-			      "(%d)",
+			      "(%d): the region stays mapped",
 			      err);
+	return err;
 }
 
 /*

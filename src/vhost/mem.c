@@ -283,17 +283,31 @@ static void finish_removal(struct gpc_vhost_dev *d, struct gpc_vhost_mreg *gone,
 			   unsigned int n, uint64_t t0)
 {
 	uint64_t dt, max;
+	bool keep[GPC_VHOST_MAX_MEM_SLOTS] = { false };
 
 	if (!n)
 		return;
-	/* e.g. the IOTLB's entries into them (ext.h), before the wait. */
+	/*
+	 * e.g. the IOTLB's entries into them (ext.h), before the wait. If a
+	 * module could not drop them (-ENOMEM), its translations (and the
+	 * rings' caches on its vm) may still point into the region: unmapping
+	 * it would let a later mmap land there and the datapath write another
+	 * region's memory. Such a region stays mapped, leaked.
+	 */
 	for (unsigned int i = 0; i < n; i++)
 		for (unsigned int j = 0; gpc_vhost_exts[j]; j++)
-			if (gpc_vhost_exts[j]->region_removing)
-				gpc_vhost_exts[j]->region_removing(d, &gone[i]);
+			if (gpc_vhost_exts[j]->region_removing &&
+			    gpc_vhost_exts[j]->region_removing(d, &gone[i]))
+				keep[i] = true;
 	gpc_vhost_epoch_wait(d);
-	for (unsigned int i = 0; i < n; i++)
-		unmap_removed(d, &gone[i]);
+	for (unsigned int i = 0; i < n; i++) {
+		if (keep[i]) {
+			close(gone[i].fd);
+			d->slot_used[gone[i].slot_id] = 0;
+		} else {
+			unmap_removed(d, &gone[i]);
+		}
+	}
 	atomic_fetch_add(&d->st.mem_removes, n);
 	dt = now_ns() - t0;
 	max = atomic_load(&d->st.removal_wait_ns_max);
