@@ -40,6 +40,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "gpc/memslot.h"
@@ -57,14 +58,23 @@
 #define EV(type, q) ((uint64_t)(q) << 2 | (type))
 
 /* Sleep bound while a ring waits for the memory table to change, ms. */
-#define RING_RETRY_MS	   5
+#define RING_RETRY_MS		    5
 /*
  * Refreshes of the ring caches per attempt: a refresh that succeeded and a
  * begin that missed again means the table (or an invalidation of the
  * range) changed in between; a table that keeps changing must not hold
  * the worker, which then comes back after RING_RETRY_MS.
  */
-#define RING_REFRESH_TRIES 8
+#define RING_REFRESH_TRIES	    8
+/*
+ * A completion cannot be put off to a later batch: it tries longer
+ * (about 20 ms) before it gives the queue up. On the rwlock scheme a
+ * writer holds a cache's write lock before it clears the cache, so a
+ * refresh in that window finds it still valid and returns at once; the
+ * pause between tries lets such a writer finish.
+ */
+#define RING_REFRESH_TRIES_COMPLETE 200
+#define RING_REFRESH_PAUSE_NS	    100000
 
 static struct gpc_srcu *dma_srcu(struct gpc_vhost_queue *q)
 {
@@ -79,21 +89,29 @@ static struct gpc_srcu *dma_srcu(struct gpc_vhost_queue *q)
  * section. (The descriptor table's is begun at the batch's first walk:
  * with an IOTLB, its miss is asked for with the head that needs it.)
  */
-static int rings_enter(struct gpc_vhost_queue *q)
+static int rings_enter_tries(struct gpc_vhost_queue *q, unsigned int tries)
 {
 	for (unsigned int i = 0;; i++) {
+		struct timespec pause = { 0, RING_REFRESH_PAUSE_NS };
 		int err;
 
 		gpc_srcu_read_lock(dma_srcu(q));
 		if (!gpc_vhost_rings_begin(q))
 			return 0;
 		gpc_srcu_read_unlock(dma_srcu(q));
-		if (i == RING_REFRESH_TRIES)
+		if (i == tries)
 			return -EAGAIN;
+		if (i >= 2)
+			nanosleep(&pause, NULL);
 		err = gpc_vhost_rings_refresh(q);
 		if (err)
 			return err;
 	}
+}
+
+static int rings_enter(struct gpc_vhost_queue *q)
+{
+	return rings_enter_tries(q, RING_REFRESH_TRIES);
 }
 
 static void rings_leave(struct gpc_vhost_queue *q)
@@ -188,7 +206,8 @@ int gpc_vhost_req_complete(struct gpc_vhost_req *req, uint32_t written)
 	if (atomic_load(&q->state) == GPC_VHOST_Q_BROKEN) {
 		/* Nothing is written to a ring we no longer trust. */
 		own = false;
-	} else if (!own || !(err = rings_enter(q))) {
+	} else if (!own ||
+		   !(err = rings_enter_tries(q, RING_REFRESH_TRIES_COMPLETE))) {
 		unsigned int slot = q->used_idx & (q->num - 1);
 		struct vring_used_elem *e = &q->used->ring[slot];
 
