@@ -46,6 +46,21 @@ class Fail(Exception):
     """The scenario failed; the message says how."""
 
 
+def scenario_main(parse_args, run, name=lambda a: a.name):
+    """The exit status of one scenario script: 0 pass, SKIP (77) with the
+    reason printed, 1 with "FAIL: <name>: <how>"."""
+    a = parse_args()
+    try:
+        run(a)
+    except Skip as e:
+        print(f"SKIP: {e}", flush=True)
+        return SKIP
+    except Fail as e:
+        print(f"FAIL: {name(a)}: {e}", flush=True)
+        return 1
+    return 0
+
+
 def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 

@@ -459,18 +459,6 @@ def run(a):
           flush=True)
 
 
-def main():
-    a = parse_args()
-    try:
-        run(a)
-    except g.Skip as e:
-        print(f"SKIP: {e}", flush=True)
-        return g.SKIP
-    except g.Fail as e:
-        print(f"FAIL: {a.name or a.scenario}: {e}", flush=True)
-        return 1
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(g.scenario_main(parse_args, run,
+                              lambda a: a.name or a.scenario))

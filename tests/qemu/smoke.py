@@ -188,18 +188,5 @@ def run(a):
           f"verdict_s={t_verdict:.1f} wall_s={wall:.1f}", flush=True)
 
 
-def main():
-    a = parse_args()
-    try:
-        run(a)
-    except g.Skip as e:
-        print(f"SKIP: {e}", flush=True)
-        return g.SKIP
-    except g.Fail as e:
-        print(f"FAIL: {a.name}: {e}", flush=True)
-        return 1
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(g.scenario_main(parse_args, run))
