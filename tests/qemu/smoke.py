@@ -54,7 +54,7 @@ def parse_args():
     ap.add_argument("--smp", type=int, default=1)
     ap.add_argument("--mem-mib", type=int, default=256)
     ap.add_argument("--seed", type=lambda s: int(s, 0), default=None)
-    ap.add_argument("--timeout", type=float, default=90.0,
+    ap.add_argument("--timeout", type=float, default=180.0,
                     help="bound of boot + workload, seconds")
     ap.add_argument("--corrupt", action="store_true",
                     help="flip a byte on the host mid-run; pass only if "
