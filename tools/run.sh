@@ -91,9 +91,10 @@ if [ -n "$why" ]; then
 	echo "skipped: $why"
 	sum2="vhost-blk under QEMU: SKIPPED ($why)"
 else
-	# hotplug.py bounds the guest (--timeout 200 s) and the kernel download
-	# (180 s); this outer bound covers both and the boot.
-	timeout --kill-after=10 480 python3 "$src/tests/qemu/hotplug.py" \
+	# -B: no __pycache__ written into the source tree. hotplug.py bounds the
+	# guest (--timeout 200 s) and the kernel download (180 s); this outer
+	# bound covers both and the boot.
+	timeout --kill-after=10 480 python3 -B "$src/tests/qemu/hotplug.py" \
 		--name run_hotplug_gpc \
 		--backend "$blk --socket {socket} --file {file} --queues {queues} --check-stale" \
 		--work "$build/run/qemu_hotplug" --cache "$cache" \
