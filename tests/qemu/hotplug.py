@@ -319,6 +319,48 @@ def run(a):
           f"reads={v.get('reads')} mismatches={v.get('mismatches')} "
           f"cycle_s_max={max(times):.1f} del_s_max={max(del_times):.2f} "
           f"churn_s={churn_s:.1f} wall_s={wall:.1f}{extra}", flush=True)
+    print_report(a, st, v, used, crc, churn_s, wall,
+                 relay.counts if relay else None)
+
+
+def print_report(a, st, v, used, crc, churn_s, wall, relay_counts):
+    """A compact block for a human (make run's part 2), after the one-line
+    PASS that scripts parse; every figure is one already checked above."""
+    be = os.path.basename(a.backend.split()[0])
+    if st:
+        reqs = (f"{st.get('blk_requests')} served by {be}, "
+                f"{v.get('hp_reqs')} of them with buffers in hot-plugged "
+                f"DIMMs (per cycle {', '.join(map(str, used))})")
+    else:
+        reqs = (f"{v.get('hp_reqs')} with buffers in hot-plugged DIMMs "
+                f"(per cycle {', '.join(map(str, used))}; {be} gives no "
+                "request count)")
+    if relay_counts is not None:
+        form = "SET_MEM_TABLE (through a relay)"
+    else:
+        form = "ADD_MEM_REG/REM_MEM_REG"
+    if st:
+        form += (f"; back-end region adds {st.get('vhost_mem_adds')}, "
+                 f"removes {st.get('vhost_mem_removes')}")
+    if st and "--check-stale" in a.backend:
+        stale = (f"{st.get('vhost_stale_accesses')} (removed memory kept "
+                 "PROT_NONE, --check-stale)")
+    elif st:
+        stale = f"{st.get('vhost_stale_accesses')} (not checked: no --check-stale)"
+    else:
+        stale = f"not counted ({be} gives no stats)"
+    print(f"report {a.name}\n"
+          f"  requests         {reqs}\n"
+          f"  guest I/O        {v.get('writes')} writes, {v.get('reads')} "
+          f"reads, {v.get('churn_reqs')} during the churn, "
+          f"{v.get('streams', a.streams)} streams\n"
+          f"  hot-plug cycles  {a.cycles} x {a.dimm_mib} MiB pc-dimm "
+          f"add/use/remove, {form}\n"
+          f"  stale accesses   {stale}\n"
+          f"  data check       guest: {v.get('mismatches')} mismatches; "
+          f"host: backing file crc32 {crc:08x} = guest's, 0 bad blocks\n"
+          f"  time             {churn_s:.1f} s of churn, {wall:.1f} s in all\n"
+          f"  result           PASS", flush=True)
 
 
 if __name__ == "__main__":
