@@ -493,6 +493,51 @@ class Qemu:
             return ""
 
 
+# ---- what a failed run leaves to read ----------------------------------------
+
+
+def thread_states(proc):
+    """One line per thread of a live process: name, state, the kernel
+    function it sleeps in (wchan) and the system call it is in. A stalled
+    guest is told apart this way: QEMU's main thread in ppoll is idle; in
+    recvmsg (vhost_user_read) it waits for a back-end's reply and delivers
+    no interrupt meanwhile (TCG has no irqfd); a back-end whose threads all
+    sleep in epoll_wait/io_uring_enter got no kick."""
+    if proc is None or proc.poll() is not None:
+        return "  (not running)\n"
+    out = []
+    tdir = f"/proc/{proc.pid}/task"
+    try:
+        tids = sorted(os.listdir(tdir), key=int)
+    except OSError as e:
+        return f"  ({tdir}: {e})\n"
+    for tid in tids:
+        def rd(name):
+            try:
+                with open(f"{tdir}/{tid}/{name}", errors="replace") as f:
+                    return f.read().strip()
+            except OSError:
+                return "?"
+        stat = rd("stat")
+        state = stat.rsplit(")", 1)[-1].split()[0] if ")" in stat else "?"
+        sysno = rd("syscall").split(" ")[0]
+        out.append(f"  {tid} {rd('comm')}: state {state}, wchan "
+                   f"{rd('wchan') or '-'}, syscall {sysno}")
+    return "\n".join(out) + "\n"
+
+
+def failure_dump(qemu, backend):
+    """Print what a failed run leaves: the guest's console, QEMU's and the
+    back-end's output, and where each of their threads is (thread_states);
+    called before they are stopped."""
+    print(f"--- serial console ---\n{qemu.console()}"
+          f"--- qemu ---\n{qemu.stderr_text()}"
+          f"--- back-end ---\n{backend.log_text()}"
+          f"--- qemu threads ---\n{thread_states(qemu.proc)}"
+          f"--- back-end threads ---\n{thread_states(backend.proc)}",
+          file=sys.stderr)
+
+
 # ---- the guest's verdict and the host's check of the disk ------------------
 
 

@@ -225,9 +225,7 @@ def run(a):
         m = qemu.wait_for(r"^GPC-VERDICT: .*$", deadline - time.monotonic())
         qrc = qemu.wait_exit(15)
     except (g.Fail, QMPError) as e:
-        print(f"--- serial console ---\n{qemu.console()}"
-              f"--- qemu ---\n{qemu.stderr_text()}"
-              f"--- back-end ---\n{backend.log_text()}", file=sys.stderr)
+        g.failure_dump(qemu, backend)
         raise g.Fail(str(e)) from None
     finally:
         qemu.stop()

@@ -137,9 +137,7 @@ def run(a):
         t_verdict = time.monotonic() - qemu.t0
         qrc = qemu.wait_exit(15)
     except (g.Fail, QMPError) as e:
-        print(f"--- serial console ---\n{qemu.console()}"
-              f"--- qemu ---\n{qemu.stderr_text()}"
-              f"--- back-end ---\n{backend.log_text()}", file=sys.stderr)
+        g.failure_dump(qemu, backend)
         raise g.Fail(str(e)) from None
     finally:
         qemu.stop()
