@@ -18,6 +18,7 @@ A scenario script (smoke.py is scenario 1) puts these together:
 Every wait has a timeout; every process started is killed on the way out.
 """
 
+import argparse
 import ctypes
 import fcntl
 import os
@@ -44,6 +45,32 @@ class Skip(Exception):
 
 class Fail(Exception):
     """The scenario failed; the message says how."""
+
+
+def scenario_args(doc, name, disk_mib, timeout,
+                  timeout_help="bound of boot + workload, seconds",
+                  disk_help=None):
+    """The argument parser every scenario script starts from: the back-end
+    template, where the run, the kernel cache and the guest program are,
+    the guest's disk, streams, RAM and seed, the bound of the run. The
+    script adds its own options and parses."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[1])
+    ap.add_argument("--backend", required=True,
+                    help="back-end command template ({socket}, {file}, "
+                         "{queues}, {writable}, {readonly}; gpcqemu.Backend)")
+    ap.add_argument("--name", default=name, help="name of this run")
+    ap.add_argument("--work", required=True, help="scratch directory")
+    ap.add_argument("--cache", required=True,
+                    help="guest kernel cache directory (shared by runs)")
+    ap.add_argument("--guest-bin", required=True,
+                    help="the statically linked guest_blkio")
+    ap.add_argument("--disk-mib", type=int, default=disk_mib, help=disk_help)
+    ap.add_argument("--streams", type=int, default=4)
+    ap.add_argument("--mem-mib", type=int, default=256)
+    ap.add_argument("--seed", type=lambda s: int(s, 0), default=None)
+    ap.add_argument("--timeout", type=float, default=timeout,
+                    help=timeout_help)
+    return ap
 
 
 def scenario_main(parse_args, run, name=lambda a: a.name):

@@ -44,7 +44,6 @@ must show SET_MEM_TABLE per change and no ADD/REM_MEM_REG.
 Exit status: 0 pass, 1 fail, 77 skip (a missing tool or kernel).
 """
 
-import argparse
 import os
 import random
 import re
@@ -61,27 +60,15 @@ HP_BASE = 4 << 30
 
 
 def parse_args():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])
-    ap.add_argument("--backend", required=True,
-                    help="back-end command template ({socket}, {file}, "
-                         "{queues}, {writable}, {readonly})")
-    ap.add_argument("--name", default="hotplug", help="name of this run")
-    ap.add_argument("--work", required=True, help="scratch directory")
-    ap.add_argument("--cache", required=True,
-                    help="guest kernel cache directory (shared by runs)")
-    ap.add_argument("--guest-bin", required=True,
-                    help="the statically linked guest_blkio")
+    ap = g.scenario_args(__doc__, "hotplug", disk_mib=4, timeout=200.0,
+                         timeout_help="bound of the whole run in QEMU, seconds")
     ap.add_argument("--cycles", type=int, default=3,
                     help="hot-plug cycles (add, use, remove)")
     ap.add_argument("--dimm-mib", type=int, default=128)
-    ap.add_argument("--disk-mib", type=int, default=4)
-    ap.add_argument("--streams", type=int, default=4)
     ap.add_argument("--queues", type=int, default=1)
     ap.add_argument("--smp", type=int, default=1)
     ap.add_argument("--pin", action="store_true",
                     help="bind the guest's streams to CPUs (multi-queue)")
-    ap.add_argument("--mem-mib", type=int, default=256)
-    ap.add_argument("--seed", type=lambda s: int(s, 0), default=None)
     ap.add_argument("--control", action="store_true",
                     help="the control: the guest keeps buffers taken "
                          "before any DIMM; pass only if no request counts "
@@ -89,8 +76,6 @@ def parse_args():
     ap.add_argument("--no-mem-slots", action="store_true",
                     help="SET_MEM_TABLE form: withhold CONFIGURE_MEM_SLOTS "
                          "through a relay")
-    ap.add_argument("--timeout", type=float, default=200.0,
-                    help="bound of the whole run in QEMU, seconds")
     ap.add_argument("--step-timeout", type=float, default=30.0,
                     help="bound of each wait of a cycle, seconds")
     return ap.parse_args()
