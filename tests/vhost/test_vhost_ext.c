@@ -940,12 +940,12 @@ static unsigned int vma_count(void)
  * What CHECK_STALE's aliases cost (figure): rounds of a one-page update
  * and its invalidation, as QEMU with iommu.strict=1 sends them, over the
  * socket, without and with CHECK_STALE. With it, the retired aliases stay
- * bounded: 3000 rounds (past GPC_VHOST_FAULT_ALIAS_KEEP) leave at most
+ * bounded: 1500 rounds (past GPC_VHOST_FAULT_ALIAS_KEEP) leave at most
  * that many kept and the process's mappings grow by no more.
  */
 static void t_iotlb_alias_cost(void **state)
 {
-	enum { ROUNDS = 3000 };
+	enum { ROUNDS = 1500 };
 	struct fx *f = *state;
 	double us[2];
 
