@@ -76,7 +76,7 @@ def parse_args():
     ap.add_argument("--no-mem-slots", action="store_true",
                     help="SET_MEM_TABLE form: withhold CONFIGURE_MEM_SLOTS "
                          "through a relay")
-    ap.add_argument("--step-timeout", type=float, default=30.0,
+    ap.add_argument("--step-timeout", type=float, default=60.0,
                     help="bound of each wait of a cycle, seconds")
     return ap.parse_args()
 
