@@ -35,6 +35,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -156,6 +157,8 @@ static void e2e_run(const struct e2e_conf *c, enum e2e_backend b,
 	if (!pid) {
 		int err = open(errlog, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 
+		/* Killed with us (bench's watchdog), QEMU and the back-end too. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		dup2(p[1], 1);
 		if (err >= 0)
 			dup2(err, 2);
