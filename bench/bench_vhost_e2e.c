@@ -52,7 +52,7 @@ enum e2e_status { E2E_OK, E2E_SKIP, E2E_FAIL };
 struct e2e_result {
 	enum e2e_status status;
 	double mb_s, iops, p50_us, p99_us, be_us, qemu_us, vcpu_pct, other_pct,
-		be_pct, window_s, reqs;
+		be_pct, window_s, reqs, irqs_per_req;
 	char why[600];
 };
 
@@ -87,6 +87,7 @@ static void e2e_parse(const char *line, struct e2e_result *r)
 	r->be_pct = e2e_field(line, "be_cpu_pct");
 	r->window_s = e2e_field(line, "window_s");
 	r->reqs = e2e_field(line, "reqs");
+	r->irqs_per_req = e2e_field(line, "irqs_per_req");
 	if (r->mb_s > 0 && r->reqs > 0 && r->window_s > 0) {
 		r->status = E2E_OK;
 	} else {
@@ -258,10 +259,11 @@ static void e2e_where(enum e2e_backend b, const struct e2e_result *r)
 
 	printf("  %s: wall %.1f us/req = QEMU vCPU (guest + TCG) %.1f + "
 	       "QEMU other threads %.1f + back-end %.1f + rest %.1f "
-	       "(CPU us per request)\n",
+	       "(CPU us per request); %.2f guest interrupts per request\n",
 	       e2e_name[b], wall, wall * r->vcpu_pct / 100,
 	       wall * r->other_pct / 100, r->be_us,
-	       wall - wall * (r->vcpu_pct + r->other_pct) / 100 - r->be_us);
+	       wall - wall * (r->vcpu_pct + r->other_pct) / 100 - r->be_us,
+	       r->irqs_per_req);
 }
 
 static int e2e_cmp(const void *a, const void *b)

@@ -31,7 +31,9 @@ Output, one line on success:
   e2e: PASS name=N mb_s=X iops=X p50_us=N p99_us=N rd_p50_us=N rd_p99_us=N
        wr_p50_us=N wr_p99_us=N max_us=N reqs=N guest_ms=N window_s=X
        be_cpu_us_per_req=X be_cpu_pct=X qemu_cpu_us_per_req=X
-       qemu_vcpu_pct=X qemu_other_pct=X boot_s=X wall_s=X
+       qemu_vcpu_pct=X qemu_other_pct=X irqs_per_req=X boot_s=X wall_s=X
+(irqs_per_req: the request queues' guest interrupts over the whole run
+per request of the run, -1 if the guest printed none)
 Exit status: 0 pass, 1 fail, 77 skip.
 """
 
@@ -201,6 +203,12 @@ def run(a):
         if not tm:
             raise g.Fail("no GPC-TIMING line on the console")
         t = dict(w.split("=", 1) for w in tm.group(1).split())
+        # Interrupts of the request queue(s) over the whole run, against
+        # every request of the run (GPC-IRQ counts from boot on).
+        im = re.search(r"^GPC-IRQ:(.*)$", console, re.M)
+        irqs = sum(int(w.split("=", 1)[1]) for w in im.group(1).split()
+                   if "=" in w) if im else -1
+        run_reqs = int(v.get("writes", 0)) + int(v.get("reads", 0))
     finally:
         try:
             os.unlink(disk)
@@ -223,6 +231,7 @@ def run(a):
           f"qemu_cpu_us_per_req={(vcpu + other) * 1e6 / reqs:.1f} "
           f"qemu_vcpu_pct={100 * vcpu / win:.1f} "
           f"qemu_other_pct={100 * other / win:.1f} "
+          f"irqs_per_req={irqs / max(run_reqs, 1):.3f} "
           f"boot_s={boot_s:.1f} wall_s={time.monotonic() - t_start:.1f}",
           flush=True)
 

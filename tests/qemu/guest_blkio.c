@@ -82,7 +82,9 @@
  *   GPC-TIMING: reqs=N bytes=N ms=N iops=N mb_s=X p50_us=N p99_us=N
  *               rd_p50_us=N rd_p99_us=N wr_p50_us=N wr_p99_us=N max_us=N
  * (MB = 10^6 bytes; ms is the wall time of phases 1 to 4). Phase 5, one
- * sequential stream, is left out: it is the check, not the workload.
+ * sequential stream, is left out: it is the check, not the workload. The
+ * GPC-IRQ line (the whole run's interrupts per queue) comes too: how many
+ * completions each interrupt carried is part of where the time goes.
  */
 #define _GNU_SOURCE /* O_DIRECT */
 #include <errno.h>
@@ -954,7 +956,7 @@ verdict:
 		reason = " reason=io-error";
 	if (!*reason && atomic_load(&n_mismatches))
 		reason = " reason=mismatch";
-	if (churn || pin)
+	if (churn || pin || timing)
 		print_queue_irqs();
 	/* Only a window that ran to its end: a cut one would flatter. */
 	if (timing && t_timed && !timing_on)
