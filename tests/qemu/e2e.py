@@ -163,8 +163,9 @@ def run(a):
             qemu.wait_for(r"^GPC-PHASE: sum", deadline - time.monotonic())
             t1 = time.monotonic()
             c1 = cpu_sample(backend.proc.pid, qemu.proc.pid)
-            m = qemu.wait_for(r"^GPC-VERDICT: .*$",
-                              deadline - time.monotonic())
+            # A whole line: the console file may end mid-line while QEMU
+            # writes it (a verdict cut before its sum= was seen here).
+            qemu.wait_for(r"^GPC-VERDICT: .*\n", deadline - time.monotonic())
             qrc = qemu.wait_exit(15)
         except (g.Fail, OSError) as e:
             print(f"--- serial console ---\n{qemu.console()}"
@@ -177,6 +178,7 @@ def run(a):
             brc = backend.stop()
 
         console = qemu.console()
+        m = re.search(r"^GPC-VERDICT: .*$", console, re.M)
         verdict, v = g.parse_verdict(m.group(0))
         if qrc != 0:
             print(qemu.stderr_text(), file=sys.stderr)
