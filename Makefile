@@ -4,7 +4,7 @@
 #                       benchmarks, tools, fuzzer where clang); never installs
 #                       packages: if one is missing it prints the apt-get command
 #   make run            install missing packages (as root), build, run the main
-#                       job ($(RUN_CMD))
+#                       job ($(RUN_CMD): gpcvm, then gpc-vhost-blk under QEMU)
 #   make check          install missing packages, then the whole test suite: plain build + tsan/asan/ubsan builds + fuzz
 #   make check-qemu     every QEMU scenario of tests/qemu (issue 14: 1-7 on both
 #                       back-ends, minutes each under TCG) in build-qemu/;
@@ -28,8 +28,10 @@ CMAKE_ARGS   ?=
 PREFIX       ?= /usr/local
 CLANG_FORMAT ?= clang-format
 
-# The main job: the reference VMM for about 10 s, every scenario.
-RUN_CMD      ?= $(BUILD_DIR)/tools/gpcvm/gpcvm
+# The main job, both clients of the library (tools/run.sh): the reference VMM
+# for about 10 s, every scenario (RUN_ARGS are its arguments), then
+# gpc-vhost-blk serving a Linux guest under QEMU through pc-dimm hot-plug.
+RUN_CMD      ?= tools/run.sh $(BUILD_DIR)
 RUN_ARGS     ?= --duration 10
 
 BENCH_CMD    ?= $(BUILD_DIR)/bench/bench

@@ -59,6 +59,17 @@ for pkg in $PACKAGES; do
 done
 missing=${missing# }
 
+# The QEMU tests fetch Debian's guest kernel with `apt-get download` (never
+# installed): that needs the package lists, which a fresh image whose
+# packages are all present may not have (the lists are often deleted). As
+# root, with nothing else to install, fetch them once; the install below
+# runs apt-get update anyway.
+if [ -z "$missing" ] && [ "$mode" = install ] && [ "$(id -u)" -eq 0 ] &&
+	! apt-cache show linux-image-amd64 >/dev/null 2>&1; then
+	echo "deps.sh: no package list names linux-image-amd64 (the QEMU tests' guest kernel): apt-get update" >&2
+	apt-get update || echo "deps.sh: apt-get update failed; the QEMU tests will skip" >&2
+fi
+
 [ -z "$missing" ] && exit 0
 
 echo "deps.sh: missing packages: $missing" >&2

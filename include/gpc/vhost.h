@@ -159,11 +159,20 @@ typedef void gpc_vhost_log_fn(void *ctx, int level, const char *msg);
 #define GPC_VHOST_F_BUSY_POLL	   (1u << 1)
 /*
  * Checking mode (tests): a removed region is kept mapped PROT_NONE (its
- * address range leaked) instead of unmapped. A late access to it (a device
- * that touches a request's buffers after gpc_vhost_req_complete()) is
- * caught by the fault guard (see GPC_VHOST_F_NO_FAULT_GUARD): counted in
- * stale_accesses, one log line per region, and completed on a zero page
- * instead of crashing the process.
+ * address range leaked) instead of unmapped. With an IOTLB
+ * (VIRTIO_F_ACCESS_PLATFORM) each entry's translations point into an alias
+ * of the region pages it maps (a second mapping of them, one mremap() per
+ * entry), which goes PROT_NONE once the entry is invalidated (or replaced,
+ * or its region removed) and the requests in flight through it completed;
+ * the last 1024 retired aliases of the process are kept, older ones
+ * unmapped. A late access to either (a device that touches a request's
+ * buffers after gpc_vhost_req_complete(), or through a translation since
+ * invalidated) is caught by the fault guard (see
+ * GPC_VHOST_F_NO_FAULT_GUARD; without it no aliases are made): counted in
+ * stale_accesses, one log line per region or IOVA, and completed on a zero
+ * page instead of crashing the process or reading the live region. An I/O
+ * the kernel does through such a pointer (io_uring) fails with -EFAULT
+ * instead: the device counts that itself.
  */
 #define GPC_VHOST_F_CHECK_STALE	   (1u << 2)
 /*
@@ -218,8 +227,9 @@ struct gpc_vhost_stats {
 	uint64_t removal_wait_ns_max; /* table out -> munmap, slowest */
 	uint64_t iotlb_updates, iotlb_invalidations, iotlb_misses;
 	/*
-	 * GPC_VHOST_F_CHECK_STALE: accesses to removed regions (one per page
-	 * first touched), caught by the fault guard.
+	 * GPC_VHOST_F_CHECK_STALE: accesses to removed regions and through
+	 * invalidated IOTLB entries (one per page first touched), caught by
+	 * the fault guard.
 	 */
 	uint64_t stale_accesses;
 	/*

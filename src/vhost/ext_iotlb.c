@@ -22,7 +22,11 @@
  *    the back-end channel; the datapath parks the queue until the IOTLB
  *    vm's generation moves (an update), other queues go on;
  *  - a region leaving the memory table (.region_removing): its entries
- *    dropped before the in-flight wait and the munmap.
+ *    dropped before the in-flight wait and the munmap;
+ *  - GPC_VHOST_F_CHECK_STALE (with the fault guard): every entry maps an
+ *    alias of its region pages (fault.h), retired after the in-flight wait
+ *    that follows the change removing the entry, so a late access through
+ *    an old translation is counted instead of reading the live region.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -34,6 +38,7 @@
 
 #include "dev_priv.h"
 #include "ext.h"
+#include "fault.h"
 #include "iotlb.h"
 
 /* How long a queue thread may wait to queue a miss on the channel, ms. */
@@ -77,6 +82,67 @@ static void wake_queues(struct gpc_vhost_dev *d)
 	}
 }
 
+/* ---- CHECK_STALE aliases (iotlb.h's alias ops over fault.h) ---------- */
+
+static int alias_map(void *ctx, uint64_t hva, uint64_t size, uint64_t iova,
+		     uint64_t *alias, int *cookie)
+{
+	struct gpc_vhost_dev *d = ctx;
+
+	/* The region holding it, for its fd (the page granule). */
+	for (unsigned int i = 0; i < d->nregions; i++) {
+		const struct gpc_vhost_mreg *r = &d->regions[i];
+		uint64_t lo = (uint64_t)(uintptr_t)r->hva;
+		void *p;
+		int err;
+
+		if (hva < lo || hva - lo >= r->size || size > r->size ||
+		    hva - lo > r->size - size)
+			continue;
+		err = gpc_vhost_fault_alias_map(d, (void *)(uintptr_t)hva,
+						(size_t)size, r->fd, iova, &p,
+						cookie);
+		if (!err)
+			*alias = (uint64_t)(uintptr_t)p;
+		return err;
+	}
+	return -EFAULT;
+}
+
+static void alias_retire(void *ctx, uint64_t alias, uint64_t size, int cookie)
+{
+	(void)ctx;
+	gpc_vhost_fault_alias_retire((void *)(uintptr_t)alias, (size_t)size,
+				     cookie);
+}
+
+static void alias_unmap(void *ctx, uint64_t alias, uint64_t size, int cookie)
+{
+	(void)ctx;
+	gpc_vhost_fault_alias_unmap((void *)(uintptr_t)alias, (size_t)size,
+				    cookie);
+}
+
+static const struct gpc_vhost_iotlb_alias_ops alias_ops = {
+	.map = alias_map,
+	.retire = alias_retire,
+	.unmap = alias_unmap,
+};
+
+/*
+ * Entries went (replaced, invalidated, their region dropped): once no
+ * request still holds a pointer found through them (the in-flight wait),
+ * their aliases go PROT_NONE. Without aliases nothing waits here.
+ */
+static void retire_gone(struct gpc_vhost_dev *d, bool waited)
+{
+	if (!gpc_vhost_iotlb_retire_pending(d->iotlb))
+		return;
+	if (!waited)
+		gpc_vhost_epoch_wait(d);
+	gpc_vhost_iotlb_retire(d->iotlb);
+}
+
 static int iotlb_apply(struct gpc_vhost_dev *d, const struct vhost_iotlb_msg *m)
 {
 	int err;
@@ -97,6 +163,7 @@ static int iotlb_apply(struct gpc_vhost_dev *d, const struct vhost_iotlb_msg *m)
 			return gpc_vhost_fail(d, err, "IOTLB update refused");
 		gpc_vhost_inc(d, iotlb_updates);
 		wake_queues(d);
+		retire_gone(d, false); /* entries the update replaced */
 		return 0;
 	case VHOST_IOTLB_INVALIDATE:
 		err = gpc_vhost_iotlb_invalidate(d->iotlb, m->iova, m->size);
@@ -105,6 +172,7 @@ static int iotlb_apply(struct gpc_vhost_dev *d, const struct vhost_iotlb_msg *m)
 					      "IOTLB invalidate failed");
 		/* I/O the device holds through those IOVAs, before the ack. */
 		gpc_vhost_epoch_wait(d);
+		retire_gone(d, true);
 		gpc_vhost_inc(d, iotlb_invalidations);
 		return 0;
 	default:
@@ -158,6 +226,10 @@ static int iotlb_features_changed(struct gpc_vhost_dev *d, uint64_t old_f,
 				     0, log_line, d, &d->iotlb);
 	if (err)
 		return gpc_vhost_fail(d, err, "no IOTLB");
+	/* Late accesses are counted by the fault guard: none, no aliases. */
+	if ((d->cfg.flags & GPC_VHOST_F_CHECK_STALE) &&
+	    !(d->cfg.flags & GPC_VHOST_F_NO_FAULT_GUARD))
+		gpc_vhost_iotlb_set_aliases(d->iotlb, &alias_ops, d);
 	d->dma_vm = gpc_vhost_iotlb_vm(d->iotlb);
 	return 0;
 }
@@ -176,12 +248,20 @@ static int iotlb_region_removing(struct gpc_vhost_dev *d,
 		return 0;
 	err = gpc_vhost_iotlb_drop_region(d->iotlb, (uint64_t)(uintptr_t)r->hva,
 					  r->size);
-	if (err)
+	if (err) {
 		gpc_vhost_log(d, GPC_VHOST_LOG_ERR,
 			      "IOTLB entries into a removed region not dropped "
 			      "(%d): the region stays mapped",
 			      err);
-	return err;
+		return err;
+	}
+	/*
+	 * Their aliases map the region's pages on their own: retired here,
+	 * after an in-flight wait of their own (the removal's comes after
+	 * this hook; the second one then finds little in flight).
+	 */
+	retire_gone(d, false);
+	return 0;
 }
 
 /*

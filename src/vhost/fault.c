@@ -290,18 +290,14 @@ static uintptr_t granule_of(int fd)
 	return atomic_load(&page_size);
 }
 
-int gpc_vhost_fault_add(struct gpc_vhost_dev *d, void *map, size_t len, int fd,
-			uint32_t slot, uint64_t gpa,
-			enum gpc_vhost_fault_kind kind)
+/*
+ * Claim and publish an entry (the budget of retired regions aside); the
+ * caller ran install().
+ */
+static int add(struct gpc_vhost_dev *d, void *map, size_t len,
+	       uintptr_t granule, uint32_t slot, uint64_t gpa,
+	       enum gpc_vhost_fault_kind kind)
 {
-	int err;
-
-	if (kind == GPC_VHOST_FAULT_RETIRED &&
-	    atomic_load(&nretired) >= GPC_VHOST_FAULT_MAX / 2)
-		return -ENOSPC;
-	err = install();
-	if (err)
-		return err;
 	for (unsigned int i = 0; i < GPC_VHOST_FAULT_MAX; i++) {
 		struct ent *e = &reg[i];
 		unsigned int s = atomic_load(&e->state), busy, n;
@@ -313,7 +309,7 @@ int gpc_vhost_fault_add(struct gpc_vhost_dev *d, void *map, size_t len, int fd,
 			continue;
 		atomic_store(&e->start, (uintptr_t)map);
 		atomic_store(&e->end, (uintptr_t)map + len);
-		atomic_store(&e->granule, granule_of(fd));
+		atomic_store(&e->granule, granule);
 		atomic_store(&e->kind, (unsigned int)kind);
 		atomic_store(&e->dev, d);
 		atomic_store(&e->pending, 0);
@@ -326,11 +322,118 @@ int gpc_vhost_fault_add(struct gpc_vhost_dev *d, void *map, size_t len, int fd,
 		while (n < i + 1 &&
 		       !atomic_compare_exchange_weak(&hwm, &n, i + 1))
 			;
-		if (kind == GPC_VHOST_FAULT_RETIRED)
-			atomic_fetch_add(&nretired, 1);
 		return (int)i;
 	}
 	return -ENOSPC;
+}
+
+int gpc_vhost_fault_add(struct gpc_vhost_dev *d, void *map, size_t len, int fd,
+			uint32_t slot, uint64_t gpa,
+			enum gpc_vhost_fault_kind kind)
+{
+	int h;
+
+	if (kind == GPC_VHOST_FAULT_RETIRED &&
+	    atomic_load(&nretired) >= GPC_VHOST_FAULT_MAX / 2)
+		return -ENOSPC;
+	/* install() first: granule_of() needs the page size it sets. */
+	h = install();
+	if (h)
+		return h;
+	h = add(d, map, len, granule_of(fd), slot, gpa, kind);
+	if (h >= 0 && kind == GPC_VHOST_FAULT_RETIRED)
+		atomic_fetch_add(&nretired, 1);
+	return h;
+}
+
+/* ---- IOTLB aliases (CHECK_STALE) --------------------------------------- */
+
+/* An alias entry's slot: its gpa is the IOVA of the IOTLB entry. */
+#define SLOT_IOVA UINT32_MAX
+
+/*
+ * The retired aliases still kept, oldest first (a ring): process-wide, as
+ * the registry they sit in, under their own lock (devices' control threads).
+ */
+static pthread_mutex_t alias_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct kept_alias {
+	void *map;
+	size_t len;
+	int h;
+} kept[GPC_VHOST_FAULT_ALIAS_KEEP];
+static unsigned int kept_head, kept_n;
+
+int gpc_vhost_fault_alias_map(struct gpc_vhost_dev *d, void *hva, size_t len,
+			      int fd, uint64_t iova, void **alias, int *handle)
+{
+	void *p;
+	int h = install();
+
+	if (h)
+		return h;
+	/*
+	 * Old size 0 on a MAP_SHARED mapping: a second mapping of the same
+	 * pages (no fd needed, no copy), which can go PROT_NONE alone.
+	 */
+	p = mremap(hva, 0, len, MREMAP_MAYMOVE);
+	if (p == MAP_FAILED)
+		return -errno;
+	/*
+	 * Registered as live: a file shrunk under the region faults through
+	 * the alias too (for a sealed region the entry only waits to retire).
+	 */
+	h = add(d, p, len, granule_of(fd), SLOT_IOVA, iova,
+		GPC_VHOST_FAULT_GUARD);
+	if (h < 0) {
+		munmap(p, len);
+		return h;
+	}
+	*alias = p;
+	*handle = h;
+	return 0;
+}
+
+static void unmap_entry(void *map, size_t len, int h)
+{
+	gpc_vhost_fault_unmapping(h);
+	munmap(map, len);
+	gpc_vhost_fault_del(h);
+}
+
+void gpc_vhost_fault_alias_unmap(void *alias, size_t len, int handle)
+{
+	unmap_entry(alias, len, handle);
+}
+
+void gpc_vhost_fault_alias_retire(void *alias, size_t len, int handle)
+{
+	struct kept_alias old = { 0 };
+
+	atomic_store(&reg[handle].kind, GPC_VHOST_FAULT_RETIRED);
+	quiesce(); /* no handler still repairs it as live */
+	mprotect(alias, len, PROT_NONE);
+	pthread_mutex_lock(&alias_lock);
+	if (kept_n == GPC_VHOST_FAULT_ALIAS_KEEP) {
+		old = kept[kept_head];
+		kept_head = (kept_head + 1) % GPC_VHOST_FAULT_ALIAS_KEEP;
+		kept_n--;
+	}
+	kept[(kept_head + kept_n++) % GPC_VHOST_FAULT_ALIAS_KEEP] =
+		(struct kept_alias){ alias, len, handle };
+	pthread_mutex_unlock(&alias_lock);
+	/* The oldest goes: a late access to it now crashes (SEGV_MAPERR). */
+	if (old.map)
+		unmap_entry(old.map, old.len, old.h);
+}
+
+unsigned int gpc_vhost_fault_aliases_kept(void)
+{
+	unsigned int n;
+
+	pthread_mutex_lock(&alias_lock);
+	n = kept_n;
+	pthread_mutex_unlock(&alias_lock);
+	return n;
 }
 
 int gpc_vhost_fault_retire(int h)
@@ -381,6 +484,26 @@ bool gpc_vhost_fault_poll(struct gpc_vhost_dev *d)
 		    atomic_load(&e->dev) != d)
 			continue;
 		p = atomic_exchange(&e->pending, 0) & ~e->logged;
+		if (e->slot == SLOT_IOVA) {
+			if (p & P_BUS)
+				gpc_vhost_log(d, GPC_VHOST_LOG_ERR,
+					      "a region's file shrank under "
+					      "the IOTLB entry at IOVA 0x%llx: "
+					      "disconnecting",
+					      (unsigned long long)e->gpa);
+			if (p & P_STALE)
+				gpc_vhost_log(
+					d, GPC_VHOST_LOG_ERR,
+					"IOVA 0x%llx accessed after its IOTLB "
+					"invalidation (%llu stale accesses so "
+					"far)",
+					(unsigned long long)e->gpa,
+					(unsigned long long)atomic_load(
+						&d->st.stale_accesses));
+			said |= p & P_BUS;
+			e->logged |= p;
+			continue;
+		}
 		if (p & P_BUS) {
 			gpc_vhost_log(d, GPC_VHOST_LOG_ERR,
 				      "region %u's file shrank under its "

@@ -12,6 +12,10 @@
  *    unsealed memfds) is "guarded";
  *  - with GPC_VHOST_F_CHECK_STALE a removed region is kept PROT_NONE
  *    ("retired"): a late access (a device bug) is a SIGSEGV, SEGV_ACCERR.
+ *    So is an IOTLB entry's alias (a second mapping of the region pages
+ *    it maps, which the IOTLB vm's slot points at) once the entry is
+ *    invalidated: a pointer found through the old translation faults
+ *    instead of reading the live region.
  *
  * One process-wide SA_SIGINFO handler for SIGBUS and SIGSEGV (installed
  * when the first range is registered, re-installed by a later registration
@@ -41,7 +45,9 @@
 #include "dev_priv.h"
 
 /* Registry capacity, process-wide; retired ranges may use half of it. */
-#define GPC_VHOST_FAULT_MAX 4096u
+#define GPC_VHOST_FAULT_MAX	   4096u
+/* Retired IOTLB aliases kept (process-wide), beyond: the oldest unmapped. */
+#define GPC_VHOST_FAULT_ALIAS_KEEP 1024u
 
 enum gpc_vhost_fault_kind {
 	GPC_VHOST_FAULT_GUARD = 1, /* live, unsealed: SIGBUS repaired */
@@ -76,6 +82,40 @@ GPC_VHOST_HIDDEN int gpc_vhost_fault_add(struct gpc_vhost_dev *d, void *map,
  * may spin (for a handler running on another thread, microseconds).
  */
 GPC_VHOST_HIDDEN int gpc_vhost_fault_retire(int handle);
+
+/*
+ * CHECK_STALE's IOTLB aliases. gpc_vhost_fault_alias_map(): a second
+ * mapping of [@hva, + @len) (page aligned, inside one region's MAP_SHARED
+ * mapping, whose @fd gives the page granule) for the IOTLB entry at @iova,
+ * registered as live (a file shrunk under the region faults through the
+ * alias alike: repaired, bus_faults). *@alias, *@handle. Return 0; the
+ * errno of mremap() (e.g. -EINVAL for a hugetlbfs range not aligned to its
+ * huge pages, -ENOMEM past vm.max_map_count); -ENOSPC if the registry is
+ * full (nothing left mapped); the errno of sigaction(). Control thread.
+ */
+GPC_VHOST_HIDDEN int gpc_vhost_fault_alias_map(struct gpc_vhost_dev *d,
+					       void *hva, size_t len, int fd,
+					       uint64_t iova, void **alias,
+					       int *handle);
+
+/*
+ * The alias's translation is gone and no request uses it any more (after
+ * the invalidation's grace period and in-flight wait): retired, then
+ * PROT_NONE, and kept among the last GPC_VHOST_FAULT_ALIAS_KEEP retired
+ * aliases of the process (the oldest is unmapped then; a late access to
+ * it crashes). A late access is counted in stale_accesses, logged once
+ * per alias and completes on a zero page. Control thread, may spin as
+ * gpc_vhost_fault_retire().
+ */
+GPC_VHOST_HIDDEN void gpc_vhost_fault_alias_retire(void *alias, size_t len,
+						   int handle);
+
+/* An alias never published (its IOTLB change failed): unmapped now. */
+GPC_VHOST_HIDDEN void gpc_vhost_fault_alias_unmap(void *alias, size_t len,
+						  int handle);
+
+/* How many retired aliases are kept now, process-wide (tests). */
+GPC_VHOST_HIDDEN unsigned int gpc_vhost_fault_aliases_kept(void);
 
 /*
  * The range is about to be munmap()ed: from now on the handler leaves it

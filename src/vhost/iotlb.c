@@ -30,9 +30,13 @@
 
 struct entry {
 	uint64_t iova, size, hva;
-	uint32_t id; /* slot id, or NEED_ID for a part not yet added */
+	uint64_t rhva;	/* in the region's mapping (hva, without an alias) */
+	uint64_t alias; /* 0: none (hva == rhva) */
+	int cookie;	/* the alias ops' */
+	uint32_t id;	/* slot id, or NEED_ID for a part not yet added */
 	uint8_t perm;
 	uint8_t ro; /* GPC_MEMSLOT_READONLY */
+	bool fresh; /* alias made by this change, not yet committed */
 };
 
 struct miss {
@@ -57,6 +61,14 @@ struct gpc_vhost_iotlb {
 	uint32_t *free_ids; /* a stack, nfree of them */
 	unsigned int nfree;
 	uint64_t updates, invalidations, drops, refused_full, remainders_lost;
+
+	/* Aliases (CHECK_STALE): the ops, and entries gone to retire. */
+	const struct gpc_vhost_iotlb_alias_ops *aops;
+	void *actx;
+	struct entry *dead;
+	unsigned int ndead, dead_cap;
+	uint64_t aliases, aliases_retired, unchecked;
+	bool unchecked_said;
 
 	pthread_mutex_t miss_lock; /* the pending misses */
 	struct miss misses[GPC_VHOST_IOTLB_MISS_MAX];
@@ -144,6 +156,13 @@ int gpc_vhost_iotlb_destroy(struct gpc_vhost_iotlb *t)
 	err = gpc_vm_destroy(t->vm);
 	if (err)
 		return err;
+	/* No slot, no request (the caller's queues are stopped) uses them. */
+	gpc_vhost_iotlb_retire(t);
+	for (unsigned int i = 0; i < t->n; i++)
+		if (t->e[i].alias)
+			t->aops->retire(t->actx, t->e[i].alias, t->e[i].size,
+					t->e[i].cookie);
+	free(t->dead);
 	pthread_mutex_destroy(&t->lock);
 	pthread_mutex_destroy(&t->miss_lock);
 	free(t->e);
@@ -155,6 +174,97 @@ int gpc_vhost_iotlb_destroy(struct gpc_vhost_iotlb *t)
 struct gpc_vm *gpc_vhost_iotlb_vm(struct gpc_vhost_iotlb *t)
 {
 	return t ? t->vm : NULL;
+}
+
+int gpc_vhost_iotlb_set_aliases(struct gpc_vhost_iotlb *t,
+				const struct gpc_vhost_iotlb_alias_ops *ops,
+				void *ctx)
+{
+	int err = 0;
+
+	if (!t || !ops || !ops->map || !ops->retire || !ops->unmap)
+		return -EINVAL;
+	pthread_mutex_lock(&t->lock);
+	if (t->n) {
+		err = -EBUSY;
+	} else {
+		t->aops = ops;
+		t->actx = ctx;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return err;
+}
+
+unsigned int gpc_vhost_iotlb_retire(struct gpc_vhost_iotlb *t)
+{
+	unsigned int n;
+
+	if (!t)
+		return 0;
+	pthread_mutex_lock(&t->lock);
+	n = t->ndead;
+	for (unsigned int i = 0; i < n; i++)
+		t->aops->retire(t->actx, t->dead[i].alias, t->dead[i].size,
+				t->dead[i].cookie);
+	t->ndead = 0;
+	t->aliases_retired += n;
+	pthread_mutex_unlock(&t->lock);
+	return n;
+}
+
+bool gpc_vhost_iotlb_retire_pending(struct gpc_vhost_iotlb *t)
+{
+	bool p;
+
+	if (!t)
+		return false;
+	pthread_mutex_lock(&t->lock);
+	p = t->ndead != 0;
+	pthread_mutex_unlock(&t->lock);
+	return p;
+}
+
+/* Room for @more entries on the dead list (before a commit: no failure after). */
+static int dead_room(struct gpc_vhost_iotlb *t, unsigned int more)
+{
+	struct entry *d;
+	unsigned int cap;
+
+	if (t->ndead + more <= t->dead_cap)
+		return 0;
+	cap = t->ndead + more + 16;
+	d = realloc(t->dead, cap * sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	t->dead = d;
+	t->dead_cap = cap;
+	return 0;
+}
+
+/* The alias of a new entry or part (@e->rhva set), or the region's pages. */
+static void make_alias(struct gpc_vhost_iotlb *t, struct entry *e)
+{
+	e->hva = e->rhva;
+	e->alias = 0;
+	e->cookie = -1;
+	if (!t->aops)
+		return;
+	if (!t->aops->map(t->actx, e->rhva, e->size, e->iova, &e->alias,
+			  &e->cookie)) {
+		e->hva = e->alias;
+		e->fresh = true;
+		t->aliases++;
+		return;
+	}
+	e->alias = 0;
+	t->unchecked++;
+	if (!t->unchecked_said) {
+		t->unchecked_said = true;
+		say(t, GPC_LOG_WARN,
+		    "no alias for the entry at IOVA 0x%llx: entries without "
+		    "one are not checked for late accesses",
+		    (unsigned long long)e->iova);
+	}
 }
 
 /* ---- planning ---------------------------------------------------------- */
@@ -210,7 +320,7 @@ static int apply(struct gpc_vhost_iotlb *t, const struct cut *cuts,
 		for (unsigned int c = 0; c < ncut; c++) {
 			for (unsigned int k = first; k < nw;) {
 				struct entry p = w[k];
-				uint64_t s = by_hva ? p.hva : p.iova;
+				uint64_t s = by_hva ? p.rhva : p.iova;
 				uint64_t ce = cuts[c].end ? cuts[c].end :
 							    UINT64_MAX;
 
@@ -227,6 +337,7 @@ static int apply(struct gpc_vhost_iotlb *t, const struct cut *cuts,
 
 					l.size = cuts[c].start - p.iova;
 					l.id = NEED_ID;
+					l.alias = 0;
 					w[nw++] = l;
 				}
 				if (cuts[c].end && p.iova + p.size > ce) {
@@ -234,8 +345,9 @@ static int apply(struct gpc_vhost_iotlb *t, const struct cut *cuts,
 
 					r.iova = ce;
 					r.size = p.iova + p.size - ce;
-					r.hva = p.hva + (ce - p.iova);
+					r.rhva = p.rhva + (ce - p.iova);
 					r.id = NEED_ID;
+					r.alias = 0;
 					w[nw++] = r;
 				}
 			}
@@ -280,6 +392,11 @@ static int apply(struct gpc_vhost_iotlb *t, const struct cut *cuts,
 		say(t, GPC_LOG_WARN,
 		    "IOTLB full: parts of invalidated entries dropped");
 	}
+	if (t->aops) {
+		err = dead_room(t, ngone);
+		if (err)
+			goto out;
+	}
 	err = gpc_memslot_txn_begin(t->vm, &tx);
 	if (err)
 		goto out;
@@ -290,6 +407,7 @@ static int apply(struct gpc_vhost_iotlb *t, const struct cut *cuts,
 
 		if (w[k].id != NEED_ID)
 			continue;
+		make_alias(t, &w[k]);
 		w[k].id = ids[used_ids++];
 		d.id = w[k].id;
 		d.flags = w[k].ro ? GPC_MEMSLOT_READONLY : 0;
@@ -298,13 +416,26 @@ static int apply(struct gpc_vhost_iotlb *t, const struct cut *cuts,
 		d.hva = w[k].hva;
 		err = gpc_memslot_txn_add(tx, &d);
 	}
-	if (err) {
+	if (err)
 		gpc_memslot_txn_abort(tx);
+	else
+		err = gpc_memslot_txn_commit(tx);
+	if (err) {
+		/* Not published: the new parts' aliases go at once. */
+		for (unsigned int k = 0; k < nw; k++)
+			if (w[k].fresh) {
+				t->aops->unmap(t->actx, w[k].alias, w[k].size,
+					       w[k].cookie);
+				t->aliases--;
+			}
 		goto out;
 	}
-	err = gpc_memslot_txn_commit(tx);
-	if (err)
-		goto out;
+	for (unsigned int k = 0; k < nw; k++)
+		w[k].fresh = false;
+	/* Gone entries' aliases wait for gpc_vhost_iotlb_retire(). */
+	for (unsigned int i = 0; i < ngone; i++)
+		if (gone[i].alias)
+			t->dead[t->ndead++] = gone[i];
 
 	/* Committed: install the table and the ids left free. */
 	memcpy(t->e, w, nw * sizeof(*w));
@@ -381,7 +512,8 @@ int gpc_vhost_iotlb_update(struct gpc_vhost_iotlb *t, struct gpc_vm *mem_vm,
 		return -EFAULT;
 	e.iova = iova;
 	e.size = size;
-	e.hva = slot.hva + (uaddr - slot.uaddr);
+	e.rhva = slot.hva + (uaddr - slot.uaddr);
+	e.hva = e.rhva;
 	e.perm = perm;
 	e.ro = perm == VHOST_ACCESS_RO || (slot.flags & GPC_MEMSLOT_READONLY);
 	e.id = NEED_ID;
@@ -572,6 +704,9 @@ void gpc_vhost_iotlb_get_stats(struct gpc_vhost_iotlb *t,
 	st->entries = t->n;
 	st->refused_full = t->refused_full;
 	st->remainders_lost = t->remainders_lost;
+	st->aliases = t->aliases;
+	st->aliases_retired = t->aliases_retired;
+	st->unchecked = t->unchecked;
 	pthread_mutex_unlock(&t->lock);
 	pthread_mutex_lock(&t->miss_lock);
 	st->misses_sent = t->misses_sent;

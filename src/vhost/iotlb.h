@@ -46,6 +46,17 @@
  * IOVA, the vhost-user log is by GPA); writes through IOVAs are logged
  * with gpc_vhost_dirty_log_write_hva() (dirty_log.h).
  *
+ * Aliases (GPC_VHOST_F_CHECK_STALE, gpc_vhost_iotlb_set_aliases()): each
+ * entry's slot points at an alias of the region pages it maps instead (a
+ * second mapping of them, made by the alias ops) rather than into the
+ * region's mapping. An entry that goes (invalidated, replaced by an
+ * update, its region dropped) leaves its alias to gpc_vhost_iotlb_retire(),
+ * which the caller calls after its in-flight wait: the alias then goes
+ * PROT_NONE, so a pointer found through the old translation faults (and
+ * is counted) instead of reading the live region. The parts of a partly
+ * invalidated entry get new aliases, as they get new slots. An entry whose
+ * alias could not be made uses the region's mapping (counted: unchecked).
+ *
  * Every writer call (update, invalidate, drop_region) runs on the control
  * thread, outside any read section of the domain; miss and perm may be
  * called from queue threads.
@@ -81,6 +92,22 @@ struct gpc_vhost_iotlb_stats {
 	uint64_t remainders_lost;  /* parts of entries dropped: no slot id */
 	uint64_t misses_sent;	   /* miss messages built to be sent */
 	uint64_t misses_coalesced; /* misses already outstanding */
+	/* With aliases: made, retired, entries left without one. */
+	uint64_t aliases, aliases_retired, unchecked;
+};
+
+/*
+ * How entries get aliases (ext_iotlb.c, over fault.h); all on the control
+ * thread. map: a second mapping of the region pages [@hva, + @size) for the
+ * entry at @iova, *@alias and a *@cookie given back to retire or unmap;
+ * non-zero: none (the entry uses @hva). retire: the entry is gone and no
+ * request uses it any more. unmap: the alias was never published.
+ */
+struct gpc_vhost_iotlb_alias_ops {
+	int (*map)(void *ctx, uint64_t hva, uint64_t size, uint64_t iova,
+		   uint64_t *alias, int *cookie);
+	void (*retire)(void *ctx, uint64_t alias, uint64_t size, int cookie);
+	void (*unmap)(void *ctx, uint64_t alias, uint64_t size, int cookie);
 };
 
 /**
@@ -102,6 +129,8 @@ gpc_vhost_iotlb_create(struct gpc_srcu *domain, enum gpc_scheme scheme,
 
 /**
  * gpc_vhost_iotlb_destroy - remove every entry and free @t (NULL: no-op).
+ * Aliases, of live entries and waiting ones, are retired: the caller has
+ * no request in flight (its queues are stopped).
  *
  * Return: 0; -EBUSY or -EDEADLK from gpc_vm_destroy() (caches left on the
  * IOTLB vm, a read section of the domain held by the caller); @t is kept
@@ -109,6 +138,29 @@ gpc_vhost_iotlb_create(struct gpc_srcu *domain, enum gpc_scheme scheme,
  * Context: may sleep.
  */
 GPC_VHOST_HIDDEN int gpc_vhost_iotlb_destroy(struct gpc_vhost_iotlb *t);
+
+/*
+ * gpc_vhost_iotlb_set_aliases - entries from now on get aliases from @ops
+ * (with @ctx); call it before the first update. The file comment has why.
+ * Return: 0; -EINVAL for NULL or an incomplete @ops; -EBUSY if @t has
+ * entries. Context: control thread.
+ */
+GPC_VHOST_HIDDEN int
+gpc_vhost_iotlb_set_aliases(struct gpc_vhost_iotlb *t,
+			    const struct gpc_vhost_iotlb_alias_ops *ops,
+			    void *ctx);
+
+/*
+ * gpc_vhost_iotlb_retire - hand the aliases of the entries that went since
+ * the last call to the alias ops' retire. Call it after the in-flight wait
+ * that follows an invalidate, a drop_region, or an update that replaced
+ * entries (gpc_vhost_iotlb_retire_pending()). Return: how many. Context:
+ * control thread; may spin (the ops).
+ */
+GPC_VHOST_HIDDEN unsigned int gpc_vhost_iotlb_retire(struct gpc_vhost_iotlb *t);
+
+/* Aliases wait for gpc_vhost_iotlb_retire(). Context: control thread. */
+GPC_VHOST_HIDDEN bool gpc_vhost_iotlb_retire_pending(struct gpc_vhost_iotlb *t);
 
 /* The IOTLB vm, for translations and walks by IOVA. Context: any. */
 GPC_VHOST_HIDDEN struct gpc_vm *gpc_vhost_iotlb_vm(struct gpc_vhost_iotlb *t);

@@ -18,6 +18,7 @@ A scenario script (smoke.py is scenario 1) puts these together:
 Every wait has a timeout; every process started is killed on the way out.
 """
 
+import argparse
 import ctypes
 import fcntl
 import os
@@ -27,6 +28,7 @@ import shutil
 import signal
 import struct
 import subprocess
+import sys
 import time
 import zlib
 
@@ -44,6 +46,32 @@ class Skip(Exception):
 
 class Fail(Exception):
     """The scenario failed; the message says how."""
+
+
+def scenario_args(doc, name, disk_mib, timeout,
+                  timeout_help="bound of boot + workload, seconds",
+                  disk_help=None):
+    """The argument parser every scenario script starts from: the back-end
+    template, where the run, the kernel cache and the guest program are,
+    the guest's disk, streams, RAM and seed, the bound of the run. The
+    script adds its own options and parses."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[1])
+    ap.add_argument("--backend", required=True,
+                    help="back-end command template ({socket}, {file}, "
+                         "{queues}, {writable}, {readonly}; gpcqemu.Backend)")
+    ap.add_argument("--name", default=name, help="name of this run")
+    ap.add_argument("--work", required=True, help="scratch directory")
+    ap.add_argument("--cache", required=True,
+                    help="guest kernel cache directory (shared by runs)")
+    ap.add_argument("--guest-bin", required=True,
+                    help="the statically linked guest_blkio")
+    ap.add_argument("--disk-mib", type=int, default=disk_mib, help=disk_help)
+    ap.add_argument("--streams", type=int, default=4)
+    ap.add_argument("--mem-mib", type=int, default=256)
+    ap.add_argument("--seed", type=lambda s: int(s, 0), default=None)
+    ap.add_argument("--timeout", type=float, default=timeout,
+                    help=timeout_help)
+    return ap
 
 
 def scenario_main(parse_args, run, name=lambda a: a.name):
@@ -491,6 +519,51 @@ class Qemu:
                 return f.read()
         except OSError:
             return ""
+
+
+# ---- what a failed run leaves to read ----------------------------------------
+
+
+def thread_states(proc):
+    """One line per thread of a live process: name, state, the kernel
+    function it sleeps in (wchan) and the system call it is in. A stalled
+    guest is told apart this way: QEMU's main thread in ppoll is idle; in
+    recvmsg (vhost_user_read) it waits for a back-end's reply and delivers
+    no interrupt meanwhile (TCG has no irqfd); a back-end whose threads all
+    sleep in epoll_wait/io_uring_enter got no kick."""
+    if proc is None or proc.poll() is not None:
+        return "  (not running)\n"
+    out = []
+    tdir = f"/proc/{proc.pid}/task"
+    try:
+        tids = sorted(os.listdir(tdir), key=int)
+    except OSError as e:
+        return f"  ({tdir}: {e})\n"
+    for tid in tids:
+        def rd(name):
+            try:
+                with open(f"{tdir}/{tid}/{name}", errors="replace") as f:
+                    return f.read().strip()
+            except OSError:
+                return "?"
+        stat = rd("stat")
+        state = stat.rsplit(")", 1)[-1].split()[0] if ")" in stat else "?"
+        sysno = rd("syscall").split(" ")[0]
+        out.append(f"  {tid} {rd('comm')}: state {state}, wchan "
+                   f"{rd('wchan') or '-'}, syscall {sysno}")
+    return "\n".join(out) + "\n"
+
+
+def failure_dump(qemu, backend):
+    """Print what a failed run leaves: the guest's console, QEMU's and the
+    back-end's output, and where each of their threads is (thread_states);
+    called before they are stopped."""
+    print(f"--- serial console ---\n{qemu.console()}"
+          f"--- qemu ---\n{qemu.stderr_text()}"
+          f"--- back-end ---\n{backend.log_text()}"
+          f"--- qemu threads ---\n{thread_states(qemu.proc)}"
+          f"--- back-end threads ---\n{thread_states(backend.proc)}",
+          file=sys.stderr)
 
 
 # ---- the guest's verdict and the host's check of the disk ------------------

@@ -44,7 +44,6 @@ must show SET_MEM_TABLE per change and no ADD/REM_MEM_REG.
 Exit status: 0 pass, 1 fail, 77 skip (a missing tool or kernel).
 """
 
-import argparse
 import os
 import random
 import re
@@ -61,27 +60,15 @@ HP_BASE = 4 << 30
 
 
 def parse_args():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])
-    ap.add_argument("--backend", required=True,
-                    help="back-end command template ({socket}, {file}, "
-                         "{queues}, {writable}, {readonly})")
-    ap.add_argument("--name", default="hotplug", help="name of this run")
-    ap.add_argument("--work", required=True, help="scratch directory")
-    ap.add_argument("--cache", required=True,
-                    help="guest kernel cache directory (shared by runs)")
-    ap.add_argument("--guest-bin", required=True,
-                    help="the statically linked guest_blkio")
+    ap = g.scenario_args(__doc__, "hotplug", disk_mib=4, timeout=200.0,
+                         timeout_help="bound of the whole run in QEMU, seconds")
     ap.add_argument("--cycles", type=int, default=3,
                     help="hot-plug cycles (add, use, remove)")
     ap.add_argument("--dimm-mib", type=int, default=128)
-    ap.add_argument("--disk-mib", type=int, default=4)
-    ap.add_argument("--streams", type=int, default=4)
     ap.add_argument("--queues", type=int, default=1)
     ap.add_argument("--smp", type=int, default=1)
     ap.add_argument("--pin", action="store_true",
                     help="bind the guest's streams to CPUs (multi-queue)")
-    ap.add_argument("--mem-mib", type=int, default=256)
-    ap.add_argument("--seed", type=lambda s: int(s, 0), default=None)
     ap.add_argument("--control", action="store_true",
                     help="the control: the guest keeps buffers taken "
                          "before any DIMM; pass only if no request counts "
@@ -89,8 +76,6 @@ def parse_args():
     ap.add_argument("--no-mem-slots", action="store_true",
                     help="SET_MEM_TABLE form: withhold CONFIGURE_MEM_SLOTS "
                          "through a relay")
-    ap.add_argument("--timeout", type=float, default=200.0,
-                    help="bound of the whole run in QEMU, seconds")
     ap.add_argument("--step-timeout", type=float, default=30.0,
                     help="bound of each wait of a cycle, seconds")
     return ap.parse_args()
@@ -225,9 +210,7 @@ def run(a):
         m = qemu.wait_for(r"^GPC-VERDICT: .*$", deadline - time.monotonic())
         qrc = qemu.wait_exit(15)
     except (g.Fail, QMPError) as e:
-        print(f"--- serial console ---\n{qemu.console()}"
-              f"--- qemu ---\n{qemu.stderr_text()}"
-              f"--- back-end ---\n{backend.log_text()}", file=sys.stderr)
+        g.failure_dump(qemu, backend)
         raise g.Fail(str(e)) from None
     finally:
         qemu.stop()
@@ -319,6 +302,48 @@ def run(a):
           f"reads={v.get('reads')} mismatches={v.get('mismatches')} "
           f"cycle_s_max={max(times):.1f} del_s_max={max(del_times):.2f} "
           f"churn_s={churn_s:.1f} wall_s={wall:.1f}{extra}", flush=True)
+    print_report(a, st, v, used, crc, churn_s, wall,
+                 relay.counts if relay else None)
+
+
+def print_report(a, st, v, used, crc, churn_s, wall, relay_counts):
+    """A compact block for a human (make run's part 2), after the one-line
+    PASS that scripts parse; every figure is one already checked above."""
+    be = os.path.basename(a.backend.split()[0])
+    if st:
+        reqs = (f"{st.get('blk_requests')} served by {be}, "
+                f"{v.get('hp_reqs')} of them with buffers in hot-plugged "
+                f"DIMMs (per cycle {', '.join(map(str, used))})")
+    else:
+        reqs = (f"{v.get('hp_reqs')} with buffers in hot-plugged DIMMs "
+                f"(per cycle {', '.join(map(str, used))}; {be} gives no "
+                "request count)")
+    if relay_counts is not None:
+        form = "SET_MEM_TABLE (through a relay)"
+    else:
+        form = "ADD_MEM_REG/REM_MEM_REG"
+    if st:
+        form += (f"; back-end region adds {st.get('vhost_mem_adds')}, "
+                 f"removes {st.get('vhost_mem_removes')}")
+    if st and "--check-stale" in a.backend:
+        stale = (f"{st.get('vhost_stale_accesses')} (removed memory kept "
+                 "PROT_NONE, --check-stale)")
+    elif st:
+        stale = f"{st.get('vhost_stale_accesses')} (not checked: no --check-stale)"
+    else:
+        stale = f"not counted ({be} gives no stats)"
+    print(f"report {a.name}\n"
+          f"  requests         {reqs}\n"
+          f"  guest I/O        {v.get('writes')} writes, {v.get('reads')} "
+          f"reads, {v.get('churn_reqs')} during the churn, "
+          f"{v.get('streams', a.streams)} streams\n"
+          f"  hot-plug cycles  {a.cycles} x {a.dimm_mib} MiB pc-dimm "
+          f"add/use/remove, {form}\n"
+          f"  stale accesses   {stale}\n"
+          f"  data check       guest: {v.get('mismatches')} mismatches; "
+          f"host: backing file crc32 {crc:08x} = guest's, 0 bad blocks\n"
+          f"  time             {churn_s:.1f} s of churn, {wall:.1f} s in all\n"
+          f"  result           PASS", flush=True)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,6 @@ for a back-end failure).
 Exit status: 0 pass, 1 fail, 77 skip (a missing tool or kernel).
 """
 
-import argparse
 import os
 import random
 import re
@@ -59,22 +58,7 @@ dmesg | grep -i -E 'DMAR: (IOMMU enabled|Intel\(R\) Virtualization)|iommu: DMA d
 
 
 def parse_args():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])
-    ap.add_argument("--backend", required=True,
-                    help="back-end command template ({socket}, {file}, "
-                         "{queues}, {writable}, {readonly})")
-    ap.add_argument("--name", default="iommu", help="name of this run")
-    ap.add_argument("--work", required=True, help="scratch directory")
-    ap.add_argument("--cache", required=True,
-                    help="guest kernel cache directory (shared by runs)")
-    ap.add_argument("--guest-bin", required=True,
-                    help="the statically linked guest_blkio")
-    ap.add_argument("--disk-mib", type=int, default=8)
-    ap.add_argument("--streams", type=int, default=4)
-    ap.add_argument("--mem-mib", type=int, default=256)
-    ap.add_argument("--seed", type=lambda s: int(s, 0), default=None)
-    ap.add_argument("--timeout", type=float, default=150.0,
-                    help="bound of boot + workload, seconds")
+    ap = g.scenario_args(__doc__, "iommu", disk_mib=8, timeout=150.0)
     ap.add_argument("--expect-refusal", action="store_true",
                     help="pass only if QEMU refuses iommu_platform=on for "
                          "this back-end (qemu-storage-daemon)")
@@ -228,9 +212,7 @@ def run(a):
     except (g.Fail, QMPError) as e:
         qemu.stop()
         backend.stop()
-        print(f"--- serial console ---\n{qemu.console()}"
-              f"--- qemu ---\n{qemu.stderr_text()}"
-              f"--- back-end ---\n{backend.log_text()}", file=sys.stderr)
+        g.failure_dump(qemu, backend)
         raise g.Fail(str(e)) from None
     finally:
         qemu.stop()

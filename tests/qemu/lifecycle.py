@@ -39,7 +39,6 @@ Exit status: 0 pass, 1 fail, 77 skip (a missing tool or kernel; the reason
 is printed).
 """
 
-import argparse
 import os
 import random
 import re
@@ -55,23 +54,13 @@ BLKIO = "/bin/gpc-guest-blkio"
 
 
 def parse_args():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])
+    ap = g.scenario_args(
+        __doc__, None, disk_mib=None, timeout=None,
+        timeout_help="bound of the whole guest run, seconds",
+        disk_help="disk size (default 8; restart: 48, room for the kills "
+                  "and reconnections)")
     ap.add_argument("--scenario", required=True,
                     choices=["reset", "restart", "reboot"])
-    ap.add_argument("--backend", required=True,
-                    help="back-end command template (see gpcqemu.Backend)")
-    ap.add_argument("--name", default=None, help="name of this run")
-    ap.add_argument("--work", required=True, help="scratch directory")
-    ap.add_argument("--cache", required=True,
-                    help="guest kernel cache directory (shared by runs)")
-    ap.add_argument("--guest-bin", required=True,
-                    help="the statically linked guest_blkio")
-    ap.add_argument("--disk-mib", type=int, default=None,
-                    help="disk size (default 8; restart: 48, room for "
-                         "the kills and reconnections)")
-    ap.add_argument("--streams", type=int, default=4)
-    ap.add_argument("--mem-mib", type=int, default=256)
-    ap.add_argument("--seed", type=lambda s: int(s, 0), default=None)
     ap.add_argument("--cycles", type=int, default=20,
                     help="reset: unbind/bind cycles")
     ap.add_argument("--kills", type=int, default=3,
@@ -82,8 +71,6 @@ def parse_args():
                     help="reboot: the control that must be caught - the "
                          "host flips a byte of one block between the first "
                          "reboot and the second boot's check")
-    ap.add_argument("--timeout", type=float, default=None,
-                    help="bound of the whole guest run, seconds")
     return ap.parse_args()
 
 
@@ -340,9 +327,7 @@ def run(a):
         t_verdict = time.monotonic() - qemu.t0
         qrc = qemu.wait_exit(15)
     except (g.Fail, QMPError) as e:
-        print(f"--- serial console ---\n{qemu.console()}"
-              f"--- qemu ---\n{qemu.stderr_text()}"
-              f"--- back-end ---\n{holder[0].log_text()}", file=sys.stderr)
+        g.failure_dump(qemu, holder[0])
         raise g.Fail(str(e)) from None
     finally:
         if q:

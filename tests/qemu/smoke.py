@@ -20,7 +20,6 @@ Exit status: 0 pass, 1 fail, 77 skip (a missing tool or kernel; the reason
 is printed).
 """
 
-import argparse
 import os
 import random
 import re
@@ -38,24 +37,9 @@ VIRTIO_VENDOR, VIRTIO_BLK_IDS = 0x1AF4, (0x1001, 0x1042)
 
 
 def parse_args():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])
-    ap.add_argument("--backend", required=True,
-                    help="back-end command template ({socket}, {file}, "
-                         "{queues}, {writable}, {readonly})")
-    ap.add_argument("--name", default="smoke", help="name of this run")
-    ap.add_argument("--work", required=True, help="scratch directory")
-    ap.add_argument("--cache", required=True,
-                    help="guest kernel cache directory (shared by runs)")
-    ap.add_argument("--guest-bin", required=True,
-                    help="the statically linked guest_blkio")
-    ap.add_argument("--disk-mib", type=int, default=8)
-    ap.add_argument("--streams", type=int, default=4)
+    ap = g.scenario_args(__doc__, "smoke", disk_mib=8, timeout=180.0)
     ap.add_argument("--queues", type=int, default=1)
     ap.add_argument("--smp", type=int, default=1)
-    ap.add_argument("--mem-mib", type=int, default=256)
-    ap.add_argument("--seed", type=lambda s: int(s, 0), default=None)
-    ap.add_argument("--timeout", type=float, default=90.0,
-                    help="bound of boot + workload, seconds")
     ap.add_argument("--corrupt", action="store_true",
                     help="flip a byte on the host mid-run; pass only if "
                          "both the guest and the host check notice")
@@ -137,9 +121,7 @@ def run(a):
         t_verdict = time.monotonic() - qemu.t0
         qrc = qemu.wait_exit(15)
     except (g.Fail, QMPError) as e:
-        print(f"--- serial console ---\n{qemu.console()}"
-              f"--- qemu ---\n{qemu.stderr_text()}"
-              f"--- back-end ---\n{backend.log_text()}", file=sys.stderr)
+        g.failure_dump(qemu, backend)
         raise g.Fail(str(e)) from None
     finally:
         qemu.stop()

@@ -16,6 +16,9 @@
  * unchanged walker. Then: overlap and split rules, every errno, the table
  * full, region drops, a reader in its section holding up an invalidation,
  * misses over a real socket pair, and the invalidation rate ("figure").
+ * With alias ops (CHECK_STALE's, here plain mremap/mprotect/munmap): slots
+ * point at aliases of M's pages, and each entry that goes is handed to
+ * retire once, after gpc_vhost_iotlb_retire(), never before.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -650,6 +653,136 @@ static void test_invalidation_rate(void **state)
 	assert_true(idle > 0 && busy > 0 && batched > 0);
 }
 
+/* ---- aliases ---------------------------------------------------------- */
+
+static struct {
+	unsigned int maps, retires, unmaps;
+	bool fail; /* the next map fails */
+	uint64_t last_alias, last_size;
+} ao;
+
+static int a_map(void *ctx, uint64_t hva, uint64_t size, uint64_t iova,
+		 uint64_t *alias, int *cookie)
+{
+	void *p;
+
+	(void)ctx;
+	(void)iova;
+	if (ao.fail) {
+		ao.fail = false;
+		return -ENOMEM;
+	}
+	p = mremap((void *)(uintptr_t)hva, 0, size, MREMAP_MAYMOVE);
+	if (p == MAP_FAILED)
+		return -errno;
+	ao.maps++;
+	*alias = (uint64_t)(uintptr_t)p;
+	*cookie = 7;
+	return 0;
+}
+
+static void a_retire(void *ctx, uint64_t alias, uint64_t size, int cookie)
+{
+	(void)ctx;
+	assert_int_equal(cookie, 7);
+	ao.retires++;
+	ao.last_alias = alias;
+	ao.last_size = size;
+	assert_int_equal(munmap((void *)(uintptr_t)alias, size), 0);
+}
+
+static void a_unmap(void *ctx, uint64_t alias, uint64_t size, int cookie)
+{
+	(void)ctx;
+	(void)cookie;
+	ao.unmaps++;
+	munmap((void *)(uintptr_t)alias, size);
+}
+
+static const struct gpc_vhost_iotlb_alias_ops a_ops = { a_map, a_retire,
+							a_unmap };
+
+static void test_aliases(void **state)
+{
+	struct fx *f = *state;
+	struct gpc_vhost_iotlb_stats st;
+	uint8_t *p, *q;
+
+	memset(&ao, 0, sizeof(ao));
+	assert_int_equal(gpc_vhost_iotlb_set_aliases(f->t, NULL, NULL),
+			 -EINVAL);
+	assert_int_equal(gpc_vhost_iotlb_set_aliases(f->t, &a_ops, NULL), 0);
+	assert_int_equal(gpc_vhost_iotlb_update(f->t, f->mem, IO, 4 * PG, U0,
+						VHOST_ACCESS_RW),
+			 0);
+	/* Too late once there are entries. */
+	assert_int_equal(gpc_vhost_iotlb_set_aliases(f->t, &a_ops, NULL),
+			 -EBUSY);
+	/* Not M itself, but M's pages. */
+	p = tr(f, IO + PG, 0, NULL);
+	assert_non_null(p);
+	assert_true(p < f->m || p >= f->m + 64 * PG);
+	p[0] = 0x5a;
+	assert_int_equal(f->m[PG], 0x5a);
+	assert_int_equal(ao.maps, 1);
+	assert_false(gpc_vhost_iotlb_retire_pending(f->t));
+
+	/* The middle page invalidated: two new aliases, the old one waits. */
+	assert_int_equal(gpc_vhost_iotlb_invalidate(f->t, IO + 2 * PG, PG), 0);
+	assert_int_equal(ao.maps, 3);
+	assert_int_equal(ao.retires, 0);
+	assert_true(gpc_vhost_iotlb_retire_pending(f->t));
+	assert_int_equal(p[0], 0x5a); /* still mapped until retired */
+	q = tr(f, IO + PG, 0, NULL);
+	assert_true(q != p);
+	assert_int_equal(q[0], 0x5a);
+	f->m[3 * PG] = 0x33; /* the other part: its own alias of M */
+	assert_int_equal(tr(f, IO + 3 * PG, 0, NULL)[0], 0x33);
+	assert_int_equal(gpc_vhost_iotlb_retire(f->t), 1);
+	assert_int_equal(ao.retires, 1);
+	assert_int_equal(ao.last_alias, (uint64_t)(uintptr_t)(p - PG));
+	assert_int_equal(ao.last_size, 4 * PG);
+	assert_false(gpc_vhost_iotlb_retire_pending(f->t));
+	assert_int_equal(gpc_vhost_iotlb_retire(f->t), 0);
+
+	/* An update over an entry replaces it: its alias waits too. */
+	assert_int_equal(gpc_vhost_iotlb_update(f->t, f->mem, IO, PG, U0 + PG,
+						VHOST_ACCESS_RO),
+			 0);
+	assert_true(gpc_vhost_iotlb_retire_pending(f->t));
+	assert_int_equal(gpc_vhost_iotlb_retire(f->t), 1);
+	assert_int_equal(tr(f, IO, 0, NULL)[0], 0x5a);
+
+	/* An entry without an alias uses M (unchecked, counted). */
+	ao.fail = true;
+	assert_int_equal(gpc_vhost_iotlb_update(f->t, f->mem, 2 * IO, PG,
+						U1 + PG, VHOST_ACCESS_RW),
+			 0);
+	assert_ptr_equal(tr(f, 2 * IO, 0, NULL), f->m + 33 * PG);
+	/* Dropped by the region's address in M, alias or not. */
+	assert_int_equal(gpc_vhost_iotlb_update(f->t, f->mem, 3 * IO, PG,
+						U1 + 2 * PG, VHOST_ACCESS_RW),
+			 0);
+	assert_int_equal(gpc_vhost_iotlb_drop_region(
+				 f->t, (uint64_t)(uintptr_t)(f->m + 32 * PG),
+				 16 * PG),
+			 0);
+	assert_null(tr(f, 2 * IO, 0, NULL));
+	assert_null(tr(f, 3 * IO, 0, NULL));
+	assert_int_equal(gpc_vhost_iotlb_retire(f->t), 1); /* 3 * IO's */
+	gpc_vhost_iotlb_get_stats(f->t, &st);
+	assert_int_equal(st.aliases, ao.maps);
+	assert_int_equal(st.unchecked, 1);
+	assert_int_equal(st.aliases_retired, 3);
+	assert_int_equal(st.entries, 3); /* IO, IO + PG, IO + 3 * PG */
+
+	/* Destroy retires the live entries' aliases. */
+	assert_int_equal(gpc_vhost_iotlb_destroy(f->t), 0);
+	f->t = NULL;
+	assert_int_equal(ao.retires, ao.maps);
+	assert_int_equal(ao.unmaps, 0);
+}
+
 #define T2(fn)                                                                \
 	cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown,         \
 						 &fx_srcu),                   \
@@ -670,6 +803,7 @@ int main(void)
 		T2(test_invalidate_waits_cache),
 		T2(test_miss),
 		T2(test_invalidation_rate),
+		T2(test_aliases),
 	};
 
 	return cmocka_run_group_tests_name("vhost_iotlb", tests, NULL, NULL);
