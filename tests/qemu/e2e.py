@@ -168,10 +168,8 @@ def run(a):
             qemu.wait_for(r"^GPC-VERDICT: .*\n", deadline - time.monotonic())
             qrc = qemu.wait_exit(15)
         except (g.Fail, OSError) as e:
-            print(f"--- serial console ---\n{qemu.console()}"
-                  f"--- qemu ---\n{qemu.stderr_text()}"
-                  f"--- back-end ---\n{backend.log_text()}",
-                  file=sys.stderr)
+            # Before they are stopped: where a stalled run's threads wait.
+            g.failure_dump(qemu, backend)
             raise g.Fail(str(e)) from None
         finally:
             qemu.stop()
