@@ -17,10 +17,16 @@
  *     REM_MEM_REG reply latency (the queues are busy meanwhile); idle and
  *     churn rows alternate 3 times (once with --quick) and their medians
  *     are compared.
+ *   - end to end (bench_vhost_e2e.c): a Linux guest under QEMU/TCG on
+ *     each back-end, the same verified workload, MB/s and p50/p99 on the
+ *     guest's clock, CPU of the back-end and of QEMU per request; skipped
+ *     with its reason without QEMU or a cached guest kernel (--no-e2e
+ *     leaves it out).
  * Ratios:
  *   vhost_iops_vs_qsd_1q, vhost_iops_vs_qsd_2q (depth 32; >= 1.0, >= 1.6)
  *   vhost_churn_p99_vs_idle_p99, qsd_churn_p99_vs_idle_p99 (<= 1.5)
  *   vhost_rem_reply_p99_us (<= 1000)
+ *   e2e_vhost_vs_qsd (no target: TCG bounds the guest)
  *
  * Rows the peer cannot run are printed as "n/a (why)". The time of each
  * row is bounded: a back-end that does not create its socket within 10 s,
@@ -44,11 +50,29 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_vhost_e2e.h"
+
 #ifndef BENCH_VHOST_FE
 #define BENCH_VHOST_FE "gpc-vhost-fe"
 #endif
 #ifndef BENCH_VHOST_BLK
 #define BENCH_VHOST_BLK "gpc-vhost-blk"
+#endif
+/* The end-to-end row's pieces, from the build (bench/CMakeLists.txt). */
+#ifndef BENCH_VHOST_PYTHON
+#define BENCH_VHOST_PYTHON "/usr/bin/python3"
+#endif
+#ifndef BENCH_VHOST_E2E_SCRIPT
+#define BENCH_VHOST_E2E_SCRIPT "tests/qemu/e2e.py"
+#endif
+#ifndef BENCH_VHOST_GUEST_BIN
+#define BENCH_VHOST_GUEST_BIN "tests/qemu/gpc-guest-blkio"
+#endif
+#ifndef BENCH_VHOST_KERNEL_CACHE
+#define BENCH_VHOST_KERNEL_CACHE "qemu-guest"
+#endif
+#ifndef BENCH_VHOST_E2E_WORK
+#define BENCH_VHOST_E2E_WORK "e2e-work"
 #endif
 
 #define DISK_BYTES (256ull << 20)
@@ -57,6 +81,8 @@ static struct {
 	bool quick;
 	const char *csv_dir;
 	const char *fe, *blk, *qsd;
+	const char *kernel_cache;
+	bool no_e2e;
 	unsigned int seconds;
 	unsigned int pairs; /* idle/churn rounds, <= MAX_PAIRS */
 } opt;
@@ -439,6 +465,8 @@ static int parse_opts(int argc, char **argv)
 		{ "fe", required_argument, NULL, 'f' },
 		{ "blk", required_argument, NULL, 'b' },
 		{ "qsd", required_argument, NULL, 'd' },
+		{ "kernel-cache", required_argument, NULL, 'k' },
+		{ "no-e2e", no_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -447,6 +475,7 @@ static int parse_opts(int argc, char **argv)
 	opt.fe = BENCH_VHOST_FE;
 	opt.blk = BENCH_VHOST_BLK;
 	opt.qsd = "/usr/bin/qemu-storage-daemon";
+	opt.kernel_cache = BENCH_VHOST_KERNEL_CACHE;
 	while ((ch = getopt_long(argc, argv, "qc:h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'q':
@@ -464,11 +493,19 @@ static int parse_opts(int argc, char **argv)
 		case 'd':
 			opt.qsd = optarg;
 			break;
+		case 'k':
+			opt.kernel_cache = optarg;
+			break;
+		case 'n':
+			opt.no_e2e = true;
+			break;
 		case 'h':
 			printf("usage: %s [--quick] [--csv-dir DIR] [--fe PATH] "
 			       "[--blk PATH] [--qsd PATH]\n"
+			       "       [--kernel-cache DIR] [--no-e2e]\n"
 			       "Suite 7: gpc-vhost-blk vs qemu-storage-daemon "
-			       "under the synthetic front-end.\n",
+			       "under the synthetic front-end, then under a "
+			       "Linux guest in QEMU.\n",
 			       argv[0]);
 			exit(0);
 		default:
@@ -577,6 +614,26 @@ int main(int argc, char **argv)
 	       churn[OURS].ok && idle32[OURS].ok && idle32[OURS].p99_us > 0);
 	target("vhost_rem_reply_p99_us", churn[OURS].rem_p99_us, "<=", 1000,
 	       churn[OURS].ok);
+	if (opt.no_e2e) {
+		printf("e2e: skipped: --no-e2e\n");
+		printf("ratio e2e_vhost_vs_qsd skipped (--no-e2e)\n");
+	} else {
+		struct e2e_conf ec = {
+			.python = BENCH_VHOST_PYTHON,
+			.script = BENCH_VHOST_E2E_SCRIPT,
+			.guest_bin = BENCH_VHOST_GUEST_BIN,
+			.cache = opt.kernel_cache,
+			.work = BENCH_VHOST_E2E_WORK,
+			.disk_dir = workdir,
+			.blk = opt.blk,
+			.qsd = have[QSD] ? opt.qsd : NULL,
+			.csv_dir = opt.csv_dir,
+			.quick = opt.quick,
+		};
+
+		if (e2e_rows(&ec))
+			failed = true;
+	}
 	if (csv)
 		fclose(csv);
 	cleanup();

@@ -112,6 +112,10 @@ endif()
 if(out MATCHES "==== suite 7 vhost-user-blk" AND
    NOT out MATCHES "(^|\n)suite 7: skipped")
   list(APPEND ratios vhost_churn_p99_vs_idle_p99 vhost_rem_reply_p99_us)
+  # The end-to-end row skips with its reason when QEMU or the cached guest
+  # kernel is missing (bench_vhost_e2e.c).
+  list(APPEND ratios e2e_vhost_vs_qsd)
+  list(APPEND may_skip e2e_vhost_vs_qsd)
   if(NOT out MATCHES "qsd rows n/a")
     list(APPEND ratios vhost_iops_vs_qsd_1q vhost_iops_vs_qsd_2q
          qsd_churn_p99_vs_idle_p99)

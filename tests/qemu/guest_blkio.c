@@ -72,6 +72,19 @@
  * pass must not be taken for the run's verdict); --stop-on-error ends a
  * stream at its first failed request (a removed device fails them all);
  * --phases prints "GPC-PHASE: <name>" as each phase of the full run starts.
+ *
+ * --timing (suite 7's end-to-end row, bench/bench_vhost_e2e.c): the full
+ * run's random phases (1 to 4: the writes, the flush, the verifying reads)
+ * are timed inside the guest, each request from just before its
+ * pread/pwrite to just after it returns (what an application sees, the
+ * guest kernel and the virtqueue included), into a histogram of 1 us
+ * buckets; before the verdict comes one line
+ *   GPC-TIMING: reqs=N bytes=N ms=N iops=N mb_s=X p50_us=N p99_us=N
+ *               rd_p50_us=N rd_p99_us=N wr_p50_us=N wr_p99_us=N max_us=N
+ * (MB = 10^6 bytes; ms is the wall time of phases 1 to 4). Phase 5, one
+ * sequential stream, is left out: it is the check, not the workload. The
+ * GPC-IRQ line (the whole run's interrupts per queue) comes too: how many
+ * completions each interrupt carried is part of where the time goes.
  */
 #define _GNU_SOURCE /* O_DIRECT */
 #include <errno.h>
@@ -128,6 +141,18 @@ static atomic_int churn_stop;
 static atomic_ullong n_churn_reqs, n_hp_reqs;
 /* Fresh pages for the buffers of every CHURN_REFRESH requests. */
 #define CHURN_REFRESH 4
+
+/*
+ * --timing: per-request latency in 1 us buckets, reads [0] and writes [1];
+ * the last bucket holds everything from LAT_BUCKETS - 1 us on. A histogram
+ * rather than a list of samples: its size does not grow with the disk, and
+ * the streams add to it without a lock. timing_on is set and cleared by
+ * the main thread while no stream runs (pthread_create/join order it).
+ */
+#define LAT_BUCKETS 65536
+static int timing, timing_on;
+static atomic_uint lat_hist[2][LAT_BUCKETS];
+static atomic_ullong lat_max_ns;
 
 /*
  * splitmix64: tiny, good enough to scramble, and easy to reproduce in the
@@ -202,16 +227,78 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* --timing: one request of @ns into the histogram of its direction. */
+static void lat_record(int write, uint64_t ns)
+{
+	unsigned long long max = atomic_load(&lat_max_ns);
+	uint64_t us = ns / 1000;
+
+	atomic_fetch_add(
+		&lat_hist[write][us < LAT_BUCKETS ? us : LAT_BUCKETS - 1], 1);
+	while (ns > max && !atomic_compare_exchange_weak(&lat_max_ns, &max, ns))
+		;
+}
+
+/* The smallest bucket (us) holding a fraction @q of directions lo..hi. */
+static uint64_t lat_pct(double q, int dir_lo, int dir_hi)
+{
+	uint64_t total = 0, need, seen = 0;
+
+	for (int d = dir_lo; d <= dir_hi; d++)
+		for (uint64_t i = 0; i < LAT_BUCKETS; i++)
+			total += atomic_load(&lat_hist[d][i]);
+	if (!total)
+		return 0;
+	need = (uint64_t)(q * (double)total + 0.999999);
+	if (need < 1)
+		need = 1;
+	for (uint64_t i = 0; i < LAT_BUCKETS; i++) {
+		for (int d = dir_lo; d <= dir_hi; d++)
+			seen += atomic_load(&lat_hist[d][i]);
+		if (seen >= need)
+			return i;
+	}
+	return LAT_BUCKETS - 1;
+}
+
+/* The GPC-TIMING line of --timing (see the top of the file). */
+static void print_timing(uint64_t reqs, uint64_t ms)
+{
+	double s = ms ? (double)ms / 1000 : 1e-3;
+
+	printf("GPC-TIMING: reqs=%" PRIu64 " bytes=%" PRIu64 " ms=%" PRIu64
+	       " iops=%.0f mb_s=%.2f p50_us=%" PRIu64 " p99_us=%" PRIu64
+	       " rd_p50_us=%" PRIu64 " rd_p99_us=%" PRIu64 " wr_p50_us=%" PRIu64
+	       " wr_p99_us=%" PRIu64 " max_us=%llu\n",
+	       reqs, reqs * BLK_SIZE, ms, (double)reqs / s,
+	       (double)(reqs * BLK_SIZE) / 1e6 / s, lat_pct(0.50, 0, 1),
+	       lat_pct(0.99, 0, 1), lat_pct(0.50, 0, 0), lat_pct(0.99, 0, 0),
+	       lat_pct(0.50, 1, 1), lat_pct(0.99, 1, 1),
+	       atomic_load(&lat_max_ns) / 1000);
+	fflush(stdout);
+}
+
 /* Whole-block pread/pwrite; a short transfer is an error for O_DIRECT. */
 static int xfer(int write, void *buf, uint64_t lba)
 {
 	off_t off = (off_t)(lba * BLK_SIZE);
+	uint64_t t = timing_on ? now_ns() : 0;
 	ssize_t r;
 
 	do {
 		r = write ? pwrite(dev_fd, buf, BLK_SIZE, off) :
 			    pread(dev_fd, buf, BLK_SIZE, off);
 	} while (r < 0 && errno == EINTR);
+	if (timing_on && r == BLK_SIZE)
+		lat_record(write, now_ns() - t);
 	if (r != BLK_SIZE) {
 		fprintf(stderr, "guest_blkio: %s lba %" PRIu64 ": %s\n",
 			write ? "pwrite" : "pread", lba,
@@ -681,7 +768,8 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: guest_blkio --dev DEV --seed HEX [--streams N] "
 		"[--pause] [--phases] [--tag T] [--stop-on-error]\n"
-		"       [--churn --hp-base HEX] [--pin] [--keep-buffers]\n"
+		"       [--churn --hp-base HEX] [--pin] [--keep-buffers] "
+		"[--timing]\n"
 		"       [--mode full|write|check|state-get|state-set|wait-go] "
 		"[--gen G] [--passes N] [--lo G --hi G]\n");
 	exit(2);
@@ -700,6 +788,7 @@ int main(int argc, char **argv)
 	const char *dev = NULL, *reason = "", *mode = "full";
 	const char *tag = "GPC-VERDICT";
 	uint64_t bytes = 0, blocks, t0, passes = 1;
+	uint64_t t_timed = 0, timed_ms = 0, timed_reqs = 0;
 	struct stat st;
 	uint8_t *buf;
 	uint32_t sum = 0;
@@ -724,6 +813,8 @@ int main(int argc, char **argv)
 			pin = 1;
 		else if (!strcmp(argv[i], "--phases"))
 			phases = 1;
+		else if (!strcmp(argv[i], "--timing"))
+			timing = 1;
 		else if (!strcmp(argv[i], "--stop-on-error"))
 			stop_on_error = 1;
 		else if (!strcmp(argv[i], "--tag") && i + 1 < argc)
@@ -742,7 +833,8 @@ int main(int argc, char **argv)
 			usage();
 	}
 	if (!dev || streams < 1 || streams > MAX_STREAMS ||
-	    (churn && (pause || hp_base == UINT64_MAX)))
+	    (churn && (pause || hp_base == UINT64_MAX)) ||
+	    (timing && (churn || pause || strcmp(mode, "full"))))
 		usage();
 	if (strcmp(mode, "full") && strcmp(mode, "write") &&
 	    strcmp(mode, "check") && strcmp(mode, "state-get") &&
@@ -811,6 +903,11 @@ int main(int argc, char **argv)
 		goto verdict;
 	}
 	phase(phases, "write1");
+	if (timing) {
+		timed_reqs = atomic_load(&n_writes) + atomic_load(&n_reads);
+		t_timed = now_ms();
+		timing_on = 1;
+	}
 	if (run_phase(PH_WRITE1)) {
 		reason = " reason=threads";
 		goto verdict;
@@ -840,6 +937,12 @@ int main(int argc, char **argv)
 		reason = " reason=threads";
 		goto verdict;
 	}
+	if (timing) {
+		timing_on = 0;
+		timed_ms = now_ms() - t_timed;
+		timed_reqs = atomic_load(&n_writes) + atomic_load(&n_reads) -
+			     timed_reqs;
+	}
 	phase(phases, "sum");
 	for (uint64_t lba = 0; lba < blocks; lba++) {
 		if (xfer(0, buf, lba)) {
@@ -853,8 +956,11 @@ verdict:
 		reason = " reason=io-error";
 	if (!*reason && atomic_load(&n_mismatches))
 		reason = " reason=mismatch";
-	if (churn || pin)
+	if (churn || pin || timing)
 		print_queue_irqs();
+	/* Only a window that ran to its end: a cut one would flatter. */
+	if (timing && t_timed && !timing_on)
+		print_timing(timed_reqs, timed_ms);
 	printf("%s: %s writes=%llu reads=%llu mismatches=%llu "
 	       "errors=%llu blocks=%" PRIu64 " streams=%u seed=%" PRIx64
 	       " sum=%08" PRIx32 " ms=%" PRIu64,
