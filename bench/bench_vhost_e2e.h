@@ -26,7 +26,9 @@ struct e2e_conf {
  * Run the rows (one boot per back-end, three alternating rounds without
  * quick) and print them with the ratio line e2e_vhost_vs_qsd (or "skipped
  * (why)"). Returns 0 when the rows ran or were skipped (QEMU, the kernel
- * cache, the guest program or Python missing), -1 when a row failed.
+ * cache, the guest program or Python missing), -1 when our row failed (a failed
+ * qemu-storage-daemon row is reported, and skips the ratio: it is the
+ * peer's finding, not a failure of this benchmark).
  * Context: may sleep (minutes at most: every run is bounded).
  */
 int e2e_rows(const struct e2e_conf *c);

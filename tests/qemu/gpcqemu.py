@@ -480,12 +480,16 @@ class Qemu:
             return ""
 
     def wait_for(self, pattern, timeout):
-        """The first match of regex pattern on the serial console; Fail if
-        QEMU exits or timeout seconds pass first."""
+        """The first match of regex pattern on the whole lines of the serial
+        console; Fail if QEMU exits or timeout seconds pass first. Whole
+        lines: the console file may end in the middle of a line QEMU is
+        still writing, and `^GPC-VERDICT: .*$` matched a verdict cut before
+        its sum= (seen by e2e.py)."""
         rx = re.compile(pattern, re.M)
         deadline = time.monotonic() + timeout
         while True:
-            m = rx.search(self.console())
+            text = self.console()
+            m = rx.search(text[:text.rfind("\n") + 1])
             if m:
                 return m
             if self.proc.poll() is not None:
