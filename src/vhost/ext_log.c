@@ -39,6 +39,7 @@
 #include "dev_priv.h"
 #include "dirty_log.h"
 #include "ext.h"
+#include "fault.h"
 
 static struct gpc_vhost_dirty_log *get_log(struct gpc_vhost_dev *d)
 {
@@ -202,6 +203,40 @@ static uint32_t log_slot_flags(struct gpc_vhost_dev *d)
 	return l ? gpc_vhost_dirty_log_slot_flags(l) : 0;
 }
 
+/*
+ * CHECK_STALE: [@p, + @len) failed in the memory vm, so it may be (partly)
+ * in IOTLB aliases, which map region pages at addresses the memory vm does
+ * not know: each alias piece is logged by its region address. The alias
+ * is still registered while a request that used it completes, even if its
+ * entry already left the IOTLB table (retired only after the in-flight
+ * wait). Other pieces are retried a page at a time in the memory vm: what
+ * is in no slot (a region removed under the request) stays unlogged, as
+ * without CHECK_STALE.
+ */
+static void log_aliased(struct gpc_vhost_dirty_log *l, struct gpc_vhost_dev *d,
+			const uint8_t *p, size_t len)
+{
+	const size_t pg = (size_t)1 << GPC_VHOST_LOG_PAGE_SHIFT;
+
+	while (len) {
+		const void *hva;
+		size_t n;
+
+		if (gpc_vhost_fault_alias_origin(p, &hva, &n)) {
+			if (n > len)
+				n = len;
+			gpc_vhost_dirty_log_write_hva(l, d->vm, hva, n);
+		} else {
+			n = pg - ((uintptr_t)p & (pg - 1));
+			if (n > len)
+				n = len;
+			gpc_vhost_dirty_log_write_hva(l, d->vm, p, n);
+		}
+		p += n;
+		len -= n;
+	}
+}
+
 /* Queue thread, inside the completion's read section. */
 static void log_complete(struct gpc_vhost_queue *q,
 			 const struct gpc_vhost_req *req)
@@ -212,9 +247,15 @@ static void log_complete(struct gpc_vhost_queue *q,
 	if (!l || !logging(d))
 		return;
 	for (unsigned int i = req->nr_read; i < req->nr_read + req->nr_write;
-	     i++)
-		gpc_vhost_dirty_log_write_hva(l, d->vm, req->iov[i].iov_base,
-					      req->iov[i].iov_len);
+	     i++) {
+		const struct iovec *v = &req->iov[i];
+
+		/* The normal path: one lookup; aliases only after a miss. */
+		if (gpc_vhost_dirty_log_write_hva(l, d->vm, v->iov_base,
+						  v->iov_len) &&
+		    (d->cfg.flags & GPC_VHOST_F_CHECK_STALE))
+			log_aliased(l, d, v->iov_base, v->iov_len);
+	}
 }
 
 static void log_used_written(struct gpc_vhost_queue *q, uint64_t off,

@@ -78,6 +78,8 @@ struct ent {
 	_Atomic uintptr_t start, end, granule;
 	_Atomic unsigned int kind;
 	struct gpc_vhost_dev *_Atomic dev;
+	/* An alias's region address (its start's), else 0; as the range. */
+	_Atomic uintptr_t orig;
 	_Atomic unsigned int pending; /* set by the handler, to log */
 	/* Written while BUSY, read by the device's control thread. */
 	uint32_t slot;
@@ -296,7 +298,7 @@ static uintptr_t granule_of(int fd)
  */
 static int add(struct gpc_vhost_dev *d, void *map, size_t len,
 	       uintptr_t granule, uint32_t slot, uint64_t gpa,
-	       enum gpc_vhost_fault_kind kind)
+	       enum gpc_vhost_fault_kind kind, const void *orig)
 {
 	for (unsigned int i = 0; i < GPC_VHOST_FAULT_MAX; i++) {
 		struct ent *e = &reg[i];
@@ -312,6 +314,7 @@ static int add(struct gpc_vhost_dev *d, void *map, size_t len,
 		atomic_store(&e->granule, granule);
 		atomic_store(&e->kind, (unsigned int)kind);
 		atomic_store(&e->dev, d);
+		atomic_store(&e->orig, (uintptr_t)orig);
 		atomic_store(&e->pending, 0);
 		e->slot = slot;
 		e->gpa = gpa;
@@ -340,7 +343,7 @@ int gpc_vhost_fault_add(struct gpc_vhost_dev *d, void *map, size_t len, int fd,
 	h = install();
 	if (h)
 		return h;
-	h = add(d, map, len, granule_of(fd), slot, gpa, kind);
+	h = add(d, map, len, granule_of(fd), slot, gpa, kind, NULL);
 	if (h >= 0 && kind == GPC_VHOST_FAULT_RETIRED)
 		atomic_fetch_add(&nretired, 1);
 	return h;
@@ -383,7 +386,7 @@ int gpc_vhost_fault_alias_map(struct gpc_vhost_dev *d, void *hva, size_t len,
 	 * the alias too (for a sealed region the entry only waits to retire).
 	 */
 	h = add(d, p, len, granule_of(fd), SLOT_IOVA, iova,
-		GPC_VHOST_FAULT_GUARD);
+		GPC_VHOST_FAULT_GUARD, hva);
 	if (h < 0) {
 		munmap(p, len);
 		return h;
@@ -424,6 +427,37 @@ void gpc_vhost_fault_alias_retire(void *alias, size_t len, int handle)
 	/* The oldest goes: a late access to it now crashes (SEGV_MAPERR). */
 	if (old.map)
 		unmap_entry(old.map, old.len, old.h);
+}
+
+/*
+ * As lookup(), for aliases only, and of any kind: an entry's range and
+ * region address are fixed for its LIVE period (its generation), and the
+ * entry stays LIVE until the alias is unmapped, well after the in-flight
+ * wait of the invalidation that dropped it from the IOTLB table.
+ */
+bool gpc_vhost_fault_alias_origin(const void *p, const void **hva, size_t *len)
+{
+	unsigned int n = atomic_load(&hwm);
+	uintptr_t a = (uintptr_t)p;
+
+	for (unsigned int i = 0; i < n; i++) {
+		struct ent *e = &reg[i];
+		unsigned int s1 = atomic_load(&e->state), s2;
+		uintptr_t lo, hi, orig;
+
+		if (E_ST(s1) != E_LIVE)
+			continue;
+		lo = atomic_load(&e->start);
+		hi = atomic_load(&e->end);
+		orig = atomic_load(&e->orig);
+		s2 = atomic_load(&e->state);
+		if (s1 != s2 || !orig || a < lo || a >= hi)
+			continue;
+		*hva = (const void *)(orig + (a - lo));
+		*len = hi - a;
+		return true;
+	}
+	return false;
 }
 
 unsigned int gpc_vhost_fault_aliases_kept(void)

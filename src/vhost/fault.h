@@ -114,6 +114,17 @@ GPC_VHOST_HIDDEN void gpc_vhost_fault_alias_retire(void *alias, size_t len,
 GPC_VHOST_HIDDEN void gpc_vhost_fault_alias_unmap(void *alias, size_t len,
 						  int handle);
 
+/*
+ * The region address behind @p if @p is in an alias (live or retired, not
+ * yet unmapped): *@hva, and in *@len the bytes of the alias from @p on.
+ * False if @p is in no alias. The dirty log's completion hook finds the
+ * GPA of a buffer reached through an IOVA this way: the memory vm knows
+ * only the regions' own mappings. Lock-free (a scan of the registry, as
+ * the handler's); any context, async-signal-safe.
+ */
+GPC_VHOST_HIDDEN bool
+gpc_vhost_fault_alias_origin(const void *p, const void **hva, size_t *len);
+
 /* How many retired aliases are kept now, process-wide (tests). */
 GPC_VHOST_HIDDEN unsigned int gpc_vhost_fault_aliases_kept(void);
 
