@@ -2,7 +2,7 @@
 /*
  * tests/vhost/test_vhost_alias_log.c - the dirty log sees writes made
  * through CHECK_STALE's IOTLB aliases, on both read-side schemes, with
- * test_vhost_ext.c's helpers (its fixture is test_vhost_dev.c's).
+ * vhost_ext_fixture.h's helpers (on top of test_vhost_dev.c's fixture).
  *
  * Under GPC_VHOST_F_CHECK_STALE an IOTLB entry's slot points at an alias
  * of the region pages (fault.h), an address the memory vm does not know,
@@ -13,8 +13,7 @@
  * only after that wait). The same requests without CHECK_STALE (slots
  * into the regions' own mappings) are the control.
  */
-#define VHOST_EXT_FIXTURE_ONLY
-#include "test_vhost_ext.c"
+#include "vhost_ext_fixture.h"
 
 /* A write at BUFIV(1) + PS - 4: GPA pages of BUF(1) and BUF(2). */
 #define W_IOVA (BUFIV(1) + PS - 4)

@@ -479,14 +479,15 @@ static uint64_t calls(struct drv *q)
 #define BUF(n)	  (GA + (16 + (n)) * PS)
 #define PTR(f, n) ((f)->a + (16 + (n)) * PS)
 
-/* A test on both read-side schemes (also test_vhost_ext.c's). */
+/* A test on both read-side schemes (also vhost_ext_fixture.h's). */
 #define T(fn)                                                      \
 	cmocka_unit_test_setup_teardown(fn, setup_srcu, teardown), \
 		cmocka_unit_test_setup_teardown(fn, setup_rwlock, teardown)
 
 /*
- * tests/vhost/test_vhost_ext.c includes this file for the fixture above
- * (the front-end, the echo device) with VHOST_DEV_FIXTURE_ONLY defined.
+ * tests/vhost/vhost_ext_fixture.h and other tests include this file for
+ * the fixture above (the front-end, the echo device) with
+ * VHOST_DEV_FIXTURE_ONLY defined.
  */
 #ifndef VHOST_DEV_FIXTURE_ONLY
 
@@ -605,7 +606,7 @@ static void t_bad_states(void **state)
 	assert_int_equal(req_ack(f, GPC_VHOST_SET_CONFIG, &c,
 				 GPC_VHOST_CONFIG_HDR_SIZE + 4, NULL, 0),
 			 ERANGE);
-	/* SET_LOG_FD wants an eventfd (test_vhost_ext: t_log_fd). */
+	/* SET_LOG_FD wants an eventfd (test_vhost_log_msg: t_log_fd). */
 	assert_int_equal(req_ack(f, GPC_VHOST_SET_LOG_FD, NULL, 0, &f->memfd_b,
 				 1),
 			 EINVAL);
